@@ -1,0 +1,164 @@
+"""`milestones serve | migrate | token | demo | export-schema`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from milestones.auth import issue_token
+from milestones.config import get_settings
+
+DEMO_TOKEN_SECONDS = 7 * 24 * 3600
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = get_settings()
+    settings.check()
+    if args.workers > 1 and settings.is_sqlite:
+        print("--workers > 1 needs PostgreSQL (DATABASE_URL=postgres://…)", file=sys.stderr)
+        return 2
+    if args.workers > 1 and settings.broadcast_url.startswith("memory"):
+        print("--workers > 1 needs a shared broker (BROADCAST_URL=redis://…)", file=sys.stderr)
+        return 2
+    asyncio.run(_migrate())  # once, before any worker starts
+    uvicorn.run(
+        "milestones.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        loop="auto",
+        http="auto",
+        ws_per_message_deflate=False,
+        log_level=args.log_level,
+        proxy_headers=True,
+    )
+    return 0
+
+
+async def _migrate() -> None:
+    from milestones.database import close_database, init_database
+
+    await init_database(get_settings().database_url)
+    await close_database()
+
+
+def _migrate_cmd(args: argparse.Namespace) -> int:
+    asyncio.run(_migrate())
+    print("migrations applied")
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    print(
+        issue_token(
+            get_settings().jwt_secret,
+            args.sub,
+            name=args.name,
+            email=args.email,
+            expires_in=args.expires_in,
+        )
+    )
+    return 0
+
+
+async def _demo(host: str, port: int) -> None:
+    from milestones.auth import Claims
+    from milestones.database import close_database, init_database
+    from milestones.domain import contracts, milestones
+    from milestones.domain.users import user_from_claims
+    from milestones.ids import encode
+
+    settings = get_settings()
+    await init_database(settings.database_url)
+    try:
+        client = await user_from_claims(Claims("demo-client", "Cleo Client", "cleo@example.com"))
+        freelancer = await user_from_claims(
+            Claims("demo-freelancer", "Fred Freelancer", "fred@example.com")
+        )
+        created = await contracts.create_contract(
+            client, "Website redesign", encode("User", freelancer.id), "USD"
+        )
+        contract_id = encode("Contract", created.contract.id)
+        plan = [
+            ("Wireframes", "Low-fidelity wireframes for every page", "1500.00"),
+            ("Visual design", "Final designs for desktop and mobile", "2500.00"),
+            ("Build", "Responsive implementation", "4000.00"),
+        ]
+        first_id = None
+        for title, description, amount in plan:
+            outcome = await milestones.add_milestone(
+                client, contract_id, title, description, None, amount
+            )
+            first_id = first_id or encode("Milestone", outcome.milestone.id)
+        await milestones.activate_milestone(client, first_id)
+    finally:
+        await close_database()
+    for label, sub, name in (
+        ("client", "demo-client", "Cleo Client"),
+        ("freelancer", "demo-freelancer", "Fred Freelancer"),
+    ):
+        token = issue_token(settings.jwt_secret, sub, name=name, expires_in=DEMO_TOKEN_SECONDS)
+        print(f"{label} token ({name}):\n  {token}\n")
+        print(f'  headers: {{"Authorization": "Bearer {token}"}}\n')
+    print(f"contract id: {contract_id}")
+    print(f"GraphiQL:    http://{host}:{port}/graphql")
+
+
+def _demo_cmd(args: argparse.Namespace) -> int:
+    asyncio.run(_demo(args.host, args.port))
+    return 0
+
+
+def _export_schema(args: argparse.Namespace) -> int:
+    from milestones.schema.root import export_sdl
+
+    Path(args.output).write_text(export_sdl(), encoding="utf-8")
+    print(f"wrote {args.output}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="milestones", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="apply migrations and serve /graphql")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(func=_serve)
+
+    migrate = commands.add_parser("migrate", help="apply pending migrations")
+    migrate.set_defaults(func=_migrate_cmd)
+
+    token = commands.add_parser("token", help="print a signed token for a user")
+    token.add_argument("sub")
+    token.add_argument("--name")
+    token.add_argument("--email")
+    token.add_argument("--expires-in", type=int, default=24 * 3600, help="seconds")
+    token.set_defaults(func=_token)
+
+    demo = commands.add_parser("demo", help="create a demo contract and print tokens")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.set_defaults(func=_demo_cmd)
+
+    export = commands.add_parser("export-schema", help="write the GraphQL SDL")
+    export.add_argument("--output", default="schema.graphql")
+    export.set_defaults(func=_export_schema)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Escrow: every figure is a sum over the append-only ledger, and money is conserved here."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from tortoise.functions import Sum
+
+from milestones.models import Contract, LedgerEntry, Milestone
+from milestones.models.enums import FUNDED_STATUSES, LedgerKind
+
+
+@dataclass(frozen=True, slots=True)
+class MilestoneMoney:
+    funded: int = 0
+    released: int = 0
+    refunded: int = 0
+
+    @property
+    def in_escrow(self) -> int:
+        return self.funded - self.released - self.refunded
+
+
+@dataclass(frozen=True, slots=True)
+class Escrow:
+    """Totals in minor units. `held = funded − released − refunded` by construction."""
+
+    funded: int
+    released: int
+    refunded: int
+    available: int
+
+    @property
+    def held(self) -> int:
+        return self.funded - self.released - self.refunded
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerSummary:
+    escrow: Escrow
+    by_milestone: dict[int, MilestoneMoney] = field(default_factory=dict)
+
+    def of(self, milestone_id: int) -> MilestoneMoney:
+        return self.by_milestone.get(milestone_id, MilestoneMoney())
+
+
+LedgerRow = tuple[int | None, str, int]  # (milestone id, kind, sum of amounts)
+
+
+def summarize(rows: Iterable[LedgerRow], funded_milestone_ids: Iterable[int]) -> LedgerSummary:
+    totals: dict[str, int] = defaultdict(int)
+    per_milestone: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for milestone_id, kind, amount in rows:
+        totals[kind] += amount
+        if milestone_id is not None:
+            per_milestone[milestone_id][kind] += amount
+    by_milestone = {
+        milestone_id: MilestoneMoney(
+            funded=sums[LedgerKind.ALLOCATE],
+            released=sums[LedgerKind.RELEASE],
+            refunded=sums[LedgerKind.REFUND],
+        )
+        for milestone_id, sums in per_milestone.items()
+    }
+    funded = totals[LedgerKind.DEPOSIT]
+    released = totals[LedgerKind.RELEASE]
+    refunded = totals[LedgerKind.REFUND]
+    in_milestones = sum(
+        by_milestone[m].in_escrow for m in funded_milestone_ids if m in by_milestone
+    )
+    escrow = Escrow(
+        funded=funded,
+        released=released,
+        refunded=refunded,
+        available=funded - released - refunded - in_milestones,
+    )
+    return LedgerSummary(escrow=escrow, by_milestone=by_milestone)
+
+
+async def ledger_rows(contract_ids: list[int]) -> dict[int, list[LedgerRow]]:
+    """Ledger sums grouped by contract, milestone and kind: one query for many contracts."""
+    rows = (
+        await LedgerEntry.filter(contract_id__in=contract_ids)
+        .annotate(total=Sum("amount"))
+        .group_by("contract_id", "milestone_id", "kind")
+        .values_list("contract_id", "milestone_id", "kind", "total")
+    )
+    grouped: dict[int, list[LedgerRow]] = defaultdict(list)
+    for contract_id, milestone_id, kind, total in rows:
+        grouped[contract_id].append((milestone_id, str(kind), int(total or 0)))
+    return grouped
+
+
+async def ledger_summary(contract: Contract) -> LedgerSummary:
+    rows = (await ledger_rows([contract.id])).get(contract.id, [])
+    funded_ids = await Milestone.filter(
+        contract_id=contract.id, status__in=FUNDED_STATUSES, deleted_at=None
+    ).values_list("id", flat=True)
+    return summarize(rows, funded_ids)
+
+
+class MoneyNotConserved(RuntimeError):
+    """A bug, never a user error: the action is rolled back."""
+
+
+def check_conserved(summary: LedgerSummary) -> None:
+    escrow = summary.escrow
+    if escrow.available < 0 or min(escrow.funded, escrow.released, escrow.refunded) < 0:
+        raise MoneyNotConserved(f"escrow out of balance: {escrow}")
+    for milestone_id, money in summary.by_milestone.items():
+        if money.in_escrow < 0:
+            raise MoneyNotConserved(f"milestone {milestone_id} out of balance: {money}")
+
+
+async def _append(contract: Contract, kind: LedgerKind, amount: int, milestone_id: int | None) -> None:
+    if amount > 0:
+        await LedgerEntry.create(
+            contract_id=contract.id, milestone_id=milestone_id, kind=kind, amount=amount
+        )
+
+
+async def fund_milestone(contract: Contract, milestone: Milestone) -> int:
+    """Allocate the milestone's amount, taking the available balance first.
+
+    Returns what the client deposits: the difference only."""
+    before = await ledger_summary(contract)
+    deposit = max(0, milestone.amount - before.escrow.available)
+    await _append(contract, LedgerKind.DEPOSIT, deposit, None)
+    await _append(contract, LedgerKind.ALLOCATE, milestone.amount, milestone.id)
+    return deposit
+
+
+async def release_to_freelancer(contract: Contract, milestone: Milestone, amount: int) -> None:
+    await _append(contract, LedgerKind.RELEASE, amount, milestone.id)
+
+
+async def refund_milestone(contract: Contract, milestone: Milestone) -> int:
+    """Give the client back what the milestone still holds."""
+    held = (await ledger_summary(contract)).of(milestone.id).in_escrow
+    await _append(contract, LedgerKind.REFUND, held, milestone.id)
+    return held
+
+
+async def refund_available(contract: Contract) -> int:
+    available = (await ledger_summary(contract)).escrow.available
+    await _append(contract, LedgerKind.REFUND, available, None)
+    return available
+
+
+async def assert_conserved(contract: Contract) -> None:
+    check_conserved(await ledger_summary(contract))

@@ -1,0 +1,119 @@
+"""The contract's event log and the other party's notification, written with the change."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from tortoise.expressions import F
+
+from milestones.domain.access import other_party_id
+from milestones.domain.transaction import Action
+from milestones.models import (
+    ChangeRequest,
+    Contract,
+    ContractEvent,
+    EmailOutbox,
+    Milestone,
+    Notification,
+    RefundRequest,
+    User,
+)
+from milestones.models.enums import EventKind
+
+_email_enabled = False
+
+
+def set_email_enabled(enabled: bool) -> None:
+    """With SMTP configured, each notification also gets an outbox row (sent after commit)."""
+    global _email_enabled
+    _email_enabled = enabled
+
+
+_SENTENCES: dict[EventKind, str] = {
+    EventKind.CONTRACT_CREATED: "{actor} started the contract “{contract}” with you",
+    EventKind.MILESTONE_ADDED: "{actor} added the milestone “{milestone}” to “{contract}”",
+    EventKind.MILESTONE_EDITED: "{actor} edited the milestone “{milestone}” of “{contract}”",
+    EventKind.MILESTONE_DELETED: "{actor} deleted the milestone “{milestone}” of “{contract}”",
+    EventKind.MILESTONE_ACTIVATED: "{actor} funded the milestone “{milestone}” of “{contract}”",
+    EventKind.MILESTONE_SUBMITTED: "{actor} submitted work on “{milestone}” of “{contract}”",
+    EventKind.SUBMISSION_REJECTED: "{actor} rejected the submission on “{milestone}” of "
+    "“{contract}”",
+    EventKind.MILESTONE_APPROVED: "{actor} approved “{milestone}” of “{contract}” and released "
+    "the funds",
+    EventKind.REFUND_REQUESTED: "{actor} asked for a refund of “{milestone}” of “{contract}”",
+    EventKind.REFUND_ACCEPTED: "{actor} accepted the refund of “{milestone}” of “{contract}”",
+    EventKind.REFUND_DECLINED: "{actor} declined the refund of “{milestone}” of “{contract}”",
+    EventKind.CHANGE_REQUEST_SUBMITTED: "{actor} requested changes to the milestones of "
+    "“{contract}”",
+    EventKind.CHANGE_REQUEST_ACCEPTED: "{actor} accepted your change request on “{contract}”",
+    EventKind.CHANGE_REQUEST_DECLINED: "{actor} declined your change request on “{contract}”",
+    EventKind.CHANGE_REQUEST_WITHDRAWN: "{actor} withdrew the change request on “{contract}”",
+    EventKind.CONTRACT_ENDED: "{actor} ended the contract “{contract}”",
+}
+
+
+def display_name(user: User) -> str:
+    return user.name or user.email or user.sub
+
+
+def notification_message(
+    kind: EventKind, actor: User, contract: Contract, milestone: Milestone | None
+) -> str:
+    return (
+        _SENTENCES[kind].format(
+            actor=display_name(actor),
+            contract=contract.title,
+            milestone=milestone.title if milestone is not None else "",
+        )
+        + "."
+    )
+
+
+async def record(
+    action: Action,
+    contract: Contract,
+    kind: EventKind,
+    actor: User,
+    *,
+    milestone: Milestone | None = None,
+    change_request: ChangeRequest | None = None,
+    refund_request: RefundRequest | None = None,
+) -> ContractEvent:
+    """Append the event (next seq of the locked contract) and notify the other party."""
+    contract.event_seq += 1
+    await Contract.filter(id=contract.id).update(event_seq=contract.event_seq)
+    event = await ContractEvent.create(
+        contract_id=contract.id,
+        seq=contract.event_seq,
+        kind=kind,
+        actor_id=actor.id,
+        milestone_id=milestone.id if milestone else None,
+        change_request_id=change_request.id if change_request else None,
+        refund_request_id=refund_request.id if refund_request else None,
+    )
+    action.wake(f"contract:{contract.id}", event.seq)
+
+    recipient_id = other_party_id(contract, actor.id)
+    # The UPDATE locks the recipient's row until commit: their sequence has no gaps or races.
+    await User.filter(id=recipient_id).update(notification_seq=F("notification_seq") + 1)
+    recipient = await User.get(id=recipient_id)
+    message = notification_message(kind, actor, contract, milestone)
+    notification = await Notification.create(
+        recipient_id=recipient_id,
+        seq=recipient.notification_seq,
+        event_id=event.id,
+        kind=kind,
+        contract_id=contract.id,
+        actor_id=actor.id,
+        message=message,
+    )
+    action.wake(f"user:{recipient_id}", notification.seq)
+    if _email_enabled and recipient.email:
+        await EmailOutbox.create(
+            notification_id=notification.id,
+            to_address=recipient.email,
+            subject=message[:300],
+            body=f"{message}\n\nOpen the contract room to see the details.\n",
+            next_attempt_at=dt.datetime.now(dt.UTC),
+        )
+    return event

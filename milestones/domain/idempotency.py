@@ -1,0 +1,48 @@
+"""Idempotency keys: the same user repeating a keyed mutation gets the first result again."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import orjson
+
+from milestones.domain.errors import ErrorCode, refuse
+from milestones.models import IdempotencyRecord, User
+
+
+def request_hash(request: dict[str, Any]) -> str:
+    return hashlib.sha256(orjson.dumps(request, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+async def replay(
+    user: User, operation: str, key: str | None, request: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The remembered result for this key, or None; IDEMPOTENCY_CONFLICT on other input."""
+    if not isinstance(key, str) or not key:
+        return None
+    record = await IdempotencyRecord.get_or_none(user_id=user.id, operation=operation, key=key)
+    if record is None:
+        return None
+    if record.request_hash != request_hash(request):
+        raise refuse(
+            ErrorCode.IDEMPOTENCY_CONFLICT,
+            "This idempotency key was already used with different input.",
+            "idempotencyKey",
+        )
+    result: dict[str, Any] = record.result
+    return result
+
+
+async def remember(
+    user: User, operation: str, key: str | None, request: dict[str, Any], result: dict[str, Any]
+) -> None:
+    if key is None:
+        return
+    await IdempotencyRecord.create(
+        user_id=user.id,
+        operation=operation,
+        key=key,
+        request_hash=request_hash(request),
+        result=result,
+    )

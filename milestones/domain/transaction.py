@@ -1,0 +1,73 @@
+"""One action = one transaction that holds the contract's lock; wake-ups go out after commit."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+from tortoise import connections
+from tortoise.transactions import in_transaction
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Wakeup:
+    """Something new was committed on a channel ("contract:<id>" or "user:<id>") up to `seq`."""
+
+    channel: str
+    seq: int
+
+
+Publisher = Callable[[list[Wakeup]], Awaitable[None]]
+_publisher: Publisher | None = None
+
+
+def set_publisher(publisher: Publisher | None) -> None:
+    global _publisher
+    _publisher = publisher
+
+
+@dataclass
+class Action:
+    """What one action collects while it runs: the wake-ups to publish once committed."""
+
+    wakeups: list[Wakeup] = field(default_factory=list)
+    postgres: bool = False
+
+    def wake(self, channel: str, seq: int) -> None:
+        self.wakeups.append(Wakeup(channel, seq))
+
+
+# SQLite (the single-process embedded default) has no row locks: one action at a time.
+_sqlite_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _sqlite_lock() -> asyncio.Lock:
+    loop = asyncio.get_running_loop()
+    lock = _sqlite_locks.get(loop)
+    if lock is None:
+        lock = _sqlite_locks[loop] = asyncio.Lock()
+    return lock
+
+
+@contextlib.asynccontextmanager
+async def action() -> AsyncIterator[Action]:
+    postgres = connections.get("default").capabilities.dialect == "postgres"
+    current = Action(postgres=postgres)
+    lock: contextlib.AbstractAsyncContextManager[object] = (
+        contextlib.nullcontext() if postgres else _sqlite_lock()
+    )
+    async with lock, in_transaction():
+        yield current
+    if current.wakeups and _publisher is not None:
+        try:
+            await _publisher(current.wakeups)
+        except Exception:  # the database has it: subscribers catch up on the next wake-up
+            logger.exception("publishing wake-ups failed")

@@ -1,0 +1,24 @@
+"""Tortoise models, one module per aggregate."""
+
+from milestones.models.change_request import ChangeRequest, MilestoneChange
+from milestones.models.contract import Contract
+from milestones.models.escrow import LedgerEntry
+from milestones.models.events import ContractEvent, EmailOutbox, Notification
+from milestones.models.idempotency import IdempotencyRecord
+from milestones.models.milestone import Milestone
+from milestones.models.refund_request import RefundRequest
+from milestones.models.user import User
+
+__all__ = [
+    "ChangeRequest",
+    "Contract",
+    "ContractEvent",
+    "EmailOutbox",
+    "IdempotencyRecord",
+    "LedgerEntry",
+    "Milestone",
+    "MilestoneChange",
+    "Notification",
+    "RefundRequest",
+    "User",
+]

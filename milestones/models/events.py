@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tortoise import fields
+from tortoise.models import Model
+
+from milestones.models.enums import EventKind
+
+if TYPE_CHECKING:
+    from milestones.models.change_request import ChangeRequest
+    from milestones.models.contract import Contract
+    from milestones.models.milestone import Milestone
+    from milestones.models.refund_request import RefundRequest
+    from milestones.models.user import User
+
+
+class ContractEvent(Model):
+    # The contract room log: `seq` orders it and is the subscription cursor.
+
+    id = fields.IntField(primary_key=True)
+    contract: fields.ForeignKeyRelation[Contract] = fields.ForeignKeyField(
+        "models.Contract", related_name="events", on_delete=fields.CASCADE
+    )
+    seq = fields.BigIntField()
+    kind = fields.CharEnumField(EventKind, max_length=32)
+    actor: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="events", on_delete=fields.RESTRICT
+    )
+    milestone: fields.ForeignKeyNullableRelation[Milestone] = fields.ForeignKeyField(
+        "models.Milestone", related_name="events", null=True, on_delete=fields.SET_NULL
+    )
+    change_request: fields.ForeignKeyNullableRelation[ChangeRequest] = fields.ForeignKeyField(
+        "models.ChangeRequest", related_name="events", null=True, on_delete=fields.SET_NULL
+    )
+    refund_request: fields.ForeignKeyNullableRelation[RefundRequest] = fields.ForeignKeyField(
+        "models.RefundRequest", related_name="events", null=True, on_delete=fields.SET_NULL
+    )
+    occurred_at = fields.DatetimeField(auto_now_add=True)
+
+    contract_id: int
+    actor_id: int
+    milestone_id: int | None
+    change_request_id: int | None
+    refund_request_id: int | None
+
+    class Meta:
+        table = "contract_events"
+        unique_together = (("contract_id", "seq"),)
+
+
+class Notification(Model):
+    # What the other party should know: `seq` is per recipient and is the cursor.
+    # The milestone, change request and refund request it concerns are its event's.
+
+    id = fields.IntField(primary_key=True)
+    recipient: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="notifications", on_delete=fields.CASCADE
+    )
+    seq = fields.BigIntField()
+    event: fields.ForeignKeyRelation[ContractEvent] = fields.ForeignKeyField(
+        "models.ContractEvent", related_name="notifications", on_delete=fields.CASCADE
+    )
+    kind = fields.CharEnumField(EventKind, max_length=32)
+    contract: fields.ForeignKeyRelation[Contract] = fields.ForeignKeyField(
+        "models.Contract", related_name="notifications", on_delete=fields.CASCADE
+    )
+    actor: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="notifications_caused", on_delete=fields.RESTRICT
+    )
+    message = fields.TextField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+    read_at = fields.DatetimeField(null=True)
+
+    recipient_id: int
+    event_id: int
+    contract_id: int
+    actor_id: int
+
+    class Meta:
+        table = "notifications"
+        unique_together = (("recipient_id", "seq"),)
+
+
+class EmailOutbox(Model):
+    # A notification email waiting to be sent, durable and retried until sent.
+
+    id = fields.IntField(primary_key=True)
+    notification: fields.ForeignKeyRelation[Notification] = fields.ForeignKeyField(
+        "models.Notification", related_name="emails", on_delete=fields.CASCADE
+    )
+    to_address = fields.CharField(max_length=320)
+    subject = fields.CharField(max_length=300)
+    body = fields.TextField()
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField(db_index=True)
+    sent_at = fields.DatetimeField(null=True)
+    last_error = fields.TextField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    notification_id: int
+
+    class Meta:
+        table = "email_outbox"

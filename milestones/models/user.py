@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class User(Model):
+    id = fields.IntField(primary_key=True)
+    sub = fields.CharField(max_length=255, unique=True)
+    name = fields.CharField(max_length=200, null=True)
+    email = fields.CharField(max_length=320, null=True)
+    # Last notification sequence number handed out to this user (notification cursors).
+    notification_seq = fields.BigIntField(default=0)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "users"

@@ -1,0 +1,1 @@
+"""Thin resolvers: read the viewer and arguments, call the domain, map the result."""

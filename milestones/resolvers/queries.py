@@ -1,0 +1,132 @@
+"""Query root: the viewer's own things only; anyone else's are null."""
+
+from __future__ import annotations
+
+import strawberry
+from tortoise.expressions import Q
+
+from milestones import ids
+from milestones.domain.access import role_of
+from milestones.models import ChangeRequest as ChangeRequestModel
+from milestones.models import Contract as ContractModel
+from milestones.models import ContractEvent as ContractEventModel
+from milestones.models import Milestone as MilestoneModel
+from milestones.models import Notification as NotificationModel
+from milestones.models import RefundRequest as RefundRequestModel
+from milestones.models import User as UserModel
+from milestones.models.enums import ContractStatus as StoredContractStatus
+from milestones.resolvers.mapping import milestone_type
+from milestones.resolvers.pagination import contracts_page, notifications_page
+from milestones.resolvers.viewer import require_viewer
+from milestones.schema.context import Info
+from milestones.schema.enums import ContractStatus
+from milestones.schema.types import (
+    ChangeRequest,
+    Connection,
+    Contract,
+    ContractEvent,
+    Node,
+    Notification,
+    RefundRequest,
+    User,
+)
+
+
+async def _party_contract(info: Info, contract_pk: int | None) -> ContractModel | None:
+    if contract_pk is None:
+        return None
+    viewer = require_viewer(info)
+    contract = await info.context.loaders.contract.load(contract_pk)
+    if contract is None or role_of(viewer, contract) is None:
+        return None
+    return contract
+
+
+async def _visible_user(viewer: UserModel, pk: int) -> UserModel | None:
+    if pk == viewer.id:
+        return viewer
+    shares_contract = await ContractModel.filter(
+        Q(client_id=viewer.id, freelancer_id=pk) | Q(client_id=pk, freelancer_id=viewer.id)
+    ).exists()
+    return await UserModel.get_or_none(id=pk) if shares_contract else None
+
+
+async def resolve_node(info: Info, global_id: str) -> Node | None:
+    viewer = require_viewer(info)
+    decoded = ids.decode_any(global_id)
+    if decoded is None:
+        return None
+    type_name, pk = decoded
+    loaders = info.context.loaders
+    if type_name == "User":
+        user = await _visible_user(viewer, pk)
+        return User.of(user) if user is not None else None
+    if type_name == "Contract":
+        contract = await _party_contract(info, pk)
+        return Contract.of(contract, viewer.id) if contract is not None else None
+    if type_name == "Milestone":
+        milestone = await loaders.milestone.load(pk)
+        if milestone is None or milestone.deleted_at is not None:
+            return None
+        if await _party_contract(info, milestone.contract_id) is None:
+            return None
+        return await milestone_type(info, milestone)
+    if type_name == "ChangeRequest":
+        change_request = await ChangeRequestModel.get_or_none(id=pk)
+        if change_request is None or not await _party_contract(info, change_request.contract_id):
+            return None
+        return ChangeRequest.of(change_request)
+    if type_name == "RefundRequest":
+        refund_request = await RefundRequestModel.get_or_none(id=pk)
+        if refund_request is None or not await _party_contract(info, refund_request.contract_id):
+            return None
+        return RefundRequest.of(refund_request)
+    if type_name == "ContractEvent":
+        event = await ContractEventModel.get_or_none(id=pk)
+        if event is None or not await _party_contract(info, event.contract_id):
+            return None
+        return ContractEvent.of(event)
+    if type_name == "Notification":
+        notification = await NotificationModel.get_or_none(id=pk, recipient_id=viewer.id)
+        return Notification.of(notification) if notification is not None else None
+    return None
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Any object by its global ID, if the viewer may see it.")
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        return await resolve_node(info, id)
+
+    @strawberry.field(description="The viewer.")
+    def me(self, info: Info) -> User:
+        return User.of(require_viewer(info))
+
+    @strawberry.field(description="The viewer's contracts, newest first.")
+    async def contracts(
+        self,
+        info: Info,
+        first: int | None = 20,
+        after: str | None = None,
+        status: ContractStatus | None = None,
+    ) -> Connection[Contract]:
+        viewer = require_viewer(info)
+        stored = StoredContractStatus(status.value) if status is not None else None
+        return await contracts_page(viewer, first, after, stored)
+
+    @strawberry.field(description="A contract the viewer is party to, else null.")
+    async def contract(self, info: Info, id: strawberry.ID) -> Contract | None:
+        viewer = require_viewer(info)
+        contract = await _party_contract(info, ids.decode(id, "Contract"))
+        return Contract.of(contract, viewer.id) if contract is not None else None
+
+    @strawberry.field(description="The viewer's notifications, newest first.")
+    async def notifications(
+        self,
+        info: Info,
+        first: int | None = 20,
+        after: str | None = None,
+        unread_only: bool | None = False,
+    ) -> Connection[Notification]:
+        viewer = require_viewer(info)
+        return await notifications_page(viewer, first, after, bool(unread_only))

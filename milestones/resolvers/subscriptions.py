@@ -1,0 +1,57 @@
+"""Subscription root: the viewer's notifications and a contract's events, replay then live."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+import strawberry
+from graphql import GraphQLError
+
+from milestones import ids
+from milestones.domain.access import role_of
+from milestones.models import Contract as ContractModel
+from milestones.resolvers.pagination import after_position
+from milestones.resolvers.viewer import require_viewer
+from milestones.schema.context import Info
+from milestones.schema.types import ContractEvent, Notification
+from milestones.subscriptions import streams
+from milestones.subscriptions.bus import WakeupBus
+
+
+def _bus(info: Info) -> WakeupBus:
+    bus = info.context.bus
+    assert bus is not None, "the app's lifespan starts the bus"
+    return bus
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="The viewer's notifications: with `after`, first everything after that "
+        "cursor (oldest first), then live."
+    )
+    async def notifications(
+        self, info: Info, after: str | None = None
+    ) -> AsyncGenerator[Notification, None]:
+        viewer = require_viewer(info)
+        after_seq = after_position(after, "notification")
+        async for row in streams.notifications(_bus(info), viewer.id, after_seq):
+            info.context.fresh_loaders()
+            yield Notification.of(row)
+
+    @strawberry.subscription(
+        description="A contract's events (parties only): with `after`, first everything after "
+        "that cursor, then live."
+    )
+    async def contract_events(
+        self, info: Info, contract_id: strawberry.ID, after: str | None = None
+    ) -> AsyncGenerator[ContractEvent, None]:
+        viewer = require_viewer(info)
+        pk = ids.decode(contract_id, "Contract")
+        contract = await ContractModel.get_or_none(id=pk) if pk is not None else None
+        if contract is None or role_of(viewer, contract) is None:
+            raise GraphQLError("Contract not found.", extensions={"code": "NOT_FOUND"})
+        after_seq = after_position(after, "event")
+        async for row in streams.contract_events(_bus(info), contract.id, after_seq):
+            info.context.fresh_loaders()
+            yield ContractEvent.of(row)

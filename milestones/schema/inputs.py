@@ -1,0 +1,129 @@
+"""Mutation inputs. Optional fields default to UNSET so "omitted" and "null" differ."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import strawberry
+from strawberry import UNSET
+
+from milestones.schema.enums import ChangeKind, Decision
+
+
+@strawberry.input
+class CreateContractInput:
+    title: str
+    freelancer_id: strawberry.ID
+    currency: str | None = strawberry.field(default=UNSET, description="ISO 4217, default USD.")
+
+
+@strawberry.input
+class AddMilestoneInput:
+    contract_id: strawberry.ID
+    title: str
+    amount: Decimal
+    description: str | None = UNSET
+    due_date: dt.date | None = UNSET
+
+
+@strawberry.input(description="Omitted fields stay; an explicit null clears description or dueDate.")
+class EditMilestoneInput:
+    milestone_id: strawberry.ID
+    title: str | None = UNSET
+    description: str | None = UNSET
+    due_date: dt.date | None = UNSET
+    amount: Decimal | None = UNSET
+    expected_version: int | None = strawberry.field(
+        default=UNSET, description="Refuse with VERSION_CONFLICT unless the milestone is at it."
+    )
+
+
+@strawberry.input
+class DeleteMilestoneInput:
+    milestone_id: strawberry.ID
+
+
+@strawberry.input
+class ActivateMilestoneInput:
+    milestone_id: strawberry.ID
+    idempotency_key: str | None = UNSET
+
+
+@strawberry.input
+class SubmitMilestoneInput:
+    milestone_id: strawberry.ID
+    message: str | None = UNSET
+
+
+@strawberry.input
+class RejectSubmissionInput:
+    milestone_id: strawberry.ID
+    message: str | None = UNSET
+
+
+@strawberry.input
+class ApproveMilestoneInput:
+    milestone_id: strawberry.ID
+    end_contract: bool
+    release_amount: Decimal | None = strawberry.field(
+        default=UNSET, description="Default: all of the funded amount."
+    )
+    idempotency_key: str | None = UNSET
+    message: str | None = UNSET
+
+
+@strawberry.input
+class RequestEscrowRefundInput:
+    milestone_id: strawberry.ID
+    message: str | None = UNSET
+
+
+@strawberry.input
+class RespondToRefundRequestInput:
+    refund_request_id: strawberry.ID
+    decision: Decision
+    message: str | None = UNSET
+
+
+@strawberry.input
+class EndContractInput:
+    contract_id: strawberry.ID
+    message: str | None = UNSET
+
+
+@strawberry.input
+class MilestoneChangeInput:
+    kind: ChangeKind
+    milestone_id: strawberry.ID | None = strawberry.field(
+        default=UNSET, description="For EDIT and DELETE."
+    )
+    title: str | None = UNSET
+    description: str | None = UNSET
+    due_date: dt.date | None = UNSET
+    amount: Decimal | None = UNSET
+
+
+@strawberry.input
+class RequestMilestoneChangesInput:
+    contract_id: strawberry.ID
+    changes: list[MilestoneChangeInput]
+    message: str | None = UNSET
+
+
+@strawberry.input
+class RespondToChangeRequestInput:
+    change_request_id: strawberry.ID
+    decision: Decision
+    message: str | None = UNSET
+
+
+@strawberry.input
+class WithdrawChangeRequestInput:
+    change_request_id: strawberry.ID
+
+
+@strawberry.input
+class MarkNotificationsReadInput:
+    ids: list[strawberry.ID] | None = UNSET
+    all: bool | None = UNSET

@@ -1,0 +1,470 @@
+"""The object types of the contract room."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Generic, TypeVar
+
+import strawberry
+from strawberry import Private
+
+from milestones import ids
+from milestones.domain.access import Role
+from milestones.domain.escrow import Escrow as EscrowTotals
+from milestones.domain.escrow import LedgerSummary, MilestoneMoney
+from milestones.domain.values import cents_to_decimal
+from milestones.models import enums as stored
+from milestones.schema.context import Info
+from milestones.schema.enums import (
+    ChangeKind,
+    ChangeRequestStatus,
+    ContractRole,
+    ContractStatus,
+    EventKind,
+    MilestoneStatus,
+    RefundRequestStatus,
+)
+
+T = TypeVar("T")
+
+
+@strawberry.interface(description="An object with a global ID.")
+class Node:
+    id: strawberry.ID
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type(description="A party to contracts; created from token claims on first sight.")
+class User(Node):
+    name: str | None
+    email: str | None
+
+    @classmethod
+    def of(cls, user: object) -> User:
+        from milestones.models import User as UserModel
+
+        assert isinstance(user, UserModel)
+        return cls(id=strawberry.ID(ids.encode("User", user.id)), name=user.name, email=user.email)
+
+
+@strawberry.type(description="Money held for a contract; every figure derives from its ledger.")
+class Escrow:
+    held: Decimal
+    available: Decimal
+    total_funded: Decimal
+    total_released: Decimal
+    total_refunded: Decimal
+
+    @classmethod
+    def of(cls, totals: EscrowTotals) -> Escrow:
+        return cls(
+            held=cents_to_decimal(totals.held),
+            available=cents_to_decimal(totals.available),
+            total_funded=cents_to_decimal(totals.funded),
+            total_released=cents_to_decimal(totals.released),
+            total_refunded=cents_to_decimal(totals.refunded),
+        )
+
+
+@strawberry.type(description="A piece of work and its payment.")
+class Milestone(Node):
+    pk: Private[int]
+    contract_pk: Private[int]
+    position: int
+    title: str
+    description: str | None
+    due_date: dt.date | None
+    amount: Decimal
+    status: MilestoneStatus
+    funded_amount: Decimal
+    released_amount: Decimal
+    refunded_amount: Decimal
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @strawberry.field
+    async def contract(self, info: Info) -> Contract:
+        return await load_contract(info, self.contract_pk)
+
+    @classmethod
+    def of(cls, milestone: object, money: MilestoneMoney) -> Milestone:
+        from milestones.models import Milestone as MilestoneModel
+
+        assert isinstance(milestone, MilestoneModel)
+        return cls(
+            id=strawberry.ID(ids.encode("Milestone", milestone.id)),
+            pk=milestone.id,
+            contract_pk=milestone.contract_id,
+            position=milestone.position,
+            title=milestone.title,
+            description=milestone.description,
+            due_date=milestone.due_date,
+            amount=cents_to_decimal(milestone.amount),
+            status=milestone.status,
+            funded_amount=cents_to_decimal(money.funded),
+            released_amount=cents_to_decimal(money.released),
+            refunded_amount=cents_to_decimal(money.refunded),
+            version=milestone.version,
+            created_at=milestone.created_at,
+            updated_at=milestone.updated_at,
+        )
+
+
+@strawberry.type(description="One proposed change: add, edit or delete an upcoming milestone.")
+class MilestoneChange:
+    milestone_pk: Private[int | None]
+    kind: ChangeKind
+    title: str | None
+    description: str | None
+    due_date: dt.date | None
+    amount: Decimal | None
+
+    @strawberry.field(
+        description="The milestone it edits or deletes, or the one an accepted ADD created."
+    )
+    async def milestone(self, info: Info) -> Milestone | None:
+        if self.milestone_pk is None:
+            return None
+        return await load_milestone(info, self.milestone_pk, include_deleted=True)
+
+
+@strawberry.type(description="The freelancer's proposal to change upcoming milestones.")
+class ChangeRequest(Node):
+    pk: Private[int]
+    contract_pk: Private[int]
+    requested_by_pk: Private[int]
+    status: ChangeRequestStatus
+    message: str | None
+    created_at: dt.datetime
+    responded_at: dt.datetime | None
+    response_message: str | None
+
+    @strawberry.field
+    async def contract(self, info: Info) -> Contract:
+        return await load_contract(info, self.contract_pk)
+
+    @strawberry.field
+    async def requested_by(self, info: Info) -> User:
+        return await load_user(info, self.requested_by_pk)
+
+    @strawberry.field
+    async def changes(self, info: Info) -> list[MilestoneChange]:
+        rows = await info.context.loaders.changes_of_request.load(self.pk)
+        return [
+            MilestoneChange(
+                milestone_pk=row.milestone_id,
+                kind=row.kind,
+                title=row.title,
+                description=row.description,
+                due_date=row.due_date,
+                amount=cents_to_decimal(row.amount) if row.amount is not None else None,
+            )
+            for row in rows
+        ]
+
+    @classmethod
+    def of(cls, change_request: object) -> ChangeRequest:
+        from milestones.models import ChangeRequest as Model
+
+        assert isinstance(change_request, Model)
+        return cls(
+            id=strawberry.ID(ids.encode("ChangeRequest", change_request.id)),
+            pk=change_request.id,
+            contract_pk=change_request.contract_id,
+            requested_by_pk=change_request.requested_by_id,
+            status=change_request.status,
+            message=change_request.message,
+            created_at=change_request.created_at,
+            responded_at=change_request.responded_at,
+            response_message=change_request.response_message,
+        )
+
+
+@strawberry.type(description="The client's request to have the active milestone refunded.")
+class RefundRequest(Node):
+    pk: Private[int]
+    contract_pk: Private[int]
+    milestone_pk: Private[int]
+    requested_by_pk: Private[int]
+    status: RefundRequestStatus
+    amount: Decimal
+    message: str | None
+    created_at: dt.datetime
+    responded_at: dt.datetime | None
+    response_message: str | None
+
+    @strawberry.field
+    async def contract(self, info: Info) -> Contract:
+        return await load_contract(info, self.contract_pk)
+
+    @strawberry.field
+    async def milestone(self, info: Info) -> Milestone:
+        milestone = await load_milestone(info, self.milestone_pk, include_deleted=True)
+        assert milestone is not None
+        return milestone
+
+    @strawberry.field
+    async def requested_by(self, info: Info) -> User:
+        return await load_user(info, self.requested_by_pk)
+
+    @classmethod
+    def of(cls, refund_request: object) -> RefundRequest:
+        from milestones.models import RefundRequest as Model
+
+        assert isinstance(refund_request, Model)
+        return cls(
+            id=strawberry.ID(ids.encode("RefundRequest", refund_request.id)),
+            pk=refund_request.id,
+            contract_pk=refund_request.contract_id,
+            milestone_pk=refund_request.milestone_id,
+            requested_by_pk=refund_request.requested_by_id,
+            status=refund_request.status,
+            amount=cents_to_decimal(refund_request.amount),
+            message=refund_request.message,
+            created_at=refund_request.created_at,
+            responded_at=refund_request.responded_at,
+            response_message=refund_request.response_message,
+        )
+
+
+@strawberry.type
+class Edge(Generic[T]):
+    cursor: str
+    node: T
+
+
+@strawberry.type
+class Connection(Generic[T]):
+    edges: list[Edge[T]]
+    page_info: PageInfo
+
+
+@strawberry.type(description="An entry of the contract room's log.")
+class ContractEvent(Node):
+    contract_pk: Private[int]
+    actor_pk: Private[int]
+    milestone_pk: Private[int | None]
+    change_request_pk: Private[int | None]
+    refund_request_pk: Private[int | None]
+    cursor: str
+    kind: EventKind
+    occurred_at: dt.datetime
+
+    @strawberry.field
+    async def contract(self, info: Info) -> Contract:
+        return await load_contract(info, self.contract_pk)
+
+    @strawberry.field
+    async def actor(self, info: Info) -> User:
+        return await load_user(info, self.actor_pk)
+
+    @strawberry.field
+    async def milestone(self, info: Info) -> Milestone | None:
+        if self.milestone_pk is None:
+            return None
+        return await load_milestone(info, self.milestone_pk, include_deleted=True)
+
+    @strawberry.field
+    async def change_request(self, info: Info) -> ChangeRequest | None:
+        if self.change_request_pk is None:
+            return None
+        found = await info.context.loaders.change_request.load(self.change_request_pk)
+        return ChangeRequest.of(found) if found is not None else None
+
+    @strawberry.field
+    async def refund_request(self, info: Info) -> RefundRequest | None:
+        if self.refund_request_pk is None:
+            return None
+        found = await info.context.loaders.refund_request.load(self.refund_request_pk)
+        return RefundRequest.of(found) if found is not None else None
+
+    @classmethod
+    def of(cls, event: object) -> ContractEvent:
+        from milestones.models import ContractEvent as Model
+
+        assert isinstance(event, Model)
+        return cls(
+            id=strawberry.ID(ids.encode("ContractEvent", event.id)),
+            contract_pk=event.contract_id,
+            actor_pk=event.actor_id,
+            milestone_pk=event.milestone_id,
+            change_request_pk=event.change_request_id,
+            refund_request_pk=event.refund_request_id,
+            cursor=ids.encode_cursor("event", event.seq),
+            kind=event.kind,
+            occurred_at=event.occurred_at,
+        )
+
+
+@strawberry.type(description="Something the other party did that the viewer should know.")
+class Notification(Node):
+    event_pk: Private[int]
+    contract_pk: Private[int]
+    actor_pk: Private[int]
+    cursor: str
+    kind: EventKind
+    message: str
+    created_at: dt.datetime
+    read_at: dt.datetime | None
+
+    @strawberry.field
+    async def contract(self, info: Info) -> Contract:
+        return await load_contract(info, self.contract_pk)
+
+    @strawberry.field
+    async def actor(self, info: Info) -> User:
+        return await load_user(info, self.actor_pk)
+
+    async def _event(self, info: Info) -> ContractEvent:
+        event = await info.context.loaders.event.load(self.event_pk)
+        return ContractEvent.of(event)
+
+    @strawberry.field
+    async def milestone(self, info: Info) -> Milestone | None:
+        return await (await self._event(info)).milestone(info)
+
+    @strawberry.field
+    async def change_request(self, info: Info) -> ChangeRequest | None:
+        return await (await self._event(info)).change_request(info)
+
+    @strawberry.field
+    async def refund_request(self, info: Info) -> RefundRequest | None:
+        return await (await self._event(info)).refund_request(info)
+
+    @classmethod
+    def of(cls, notification: object) -> Notification:
+        from milestones.models import Notification as Model
+
+        assert isinstance(notification, Model)
+        return cls(
+            id=strawberry.ID(ids.encode("Notification", notification.id)),
+            event_pk=notification.event_id,
+            contract_pk=notification.contract_id,
+            actor_pk=notification.actor_id,
+            cursor=ids.encode_cursor("notification", notification.seq),
+            kind=notification.kind,
+            message=notification.message,
+            created_at=notification.created_at,
+            read_at=notification.read_at,
+        )
+
+
+@strawberry.type(description="A contract between a client, who pays, and a freelancer.")
+class Contract(Node):
+    pk: Private[int]
+    client_pk: Private[int]
+    freelancer_pk: Private[int]
+    # Set when this object is a replayed idempotent payload: escrow as it was then.
+    escrow_snapshot: Private[EscrowTotals | None]
+    title: str
+    currency: str
+    status: ContractStatus
+    viewer_role: ContractRole
+    created_at: dt.datetime
+    ended_at: dt.datetime | None
+
+    @strawberry.field
+    async def client(self, info: Info) -> User:
+        return await load_user(info, self.client_pk)
+
+    @strawberry.field
+    async def freelancer(self, info: Info) -> User:
+        return await load_user(info, self.freelancer_pk)
+
+    @strawberry.field(description="All milestones, in position order.")
+    async def milestones(self, info: Info) -> list[Milestone]:
+        loaders = info.context.loaders
+        rows = await loaders.milestones_of_contract.load(self.pk)
+        ledger = await loaders.ledger.load(self.pk)
+        return [Milestone.of(row, ledger.of(row.id)) for row in rows]
+
+    @strawberry.field(description="The ACTIVE or SUBMITTED milestone, if any.")
+    async def active_milestone(self, info: Info) -> Milestone | None:
+        for milestone in await self.milestones(info):
+            if milestone.status in stored.FUNDED_STATUSES:
+                return milestone
+        return None
+
+    @strawberry.field
+    async def escrow(self, info: Info) -> Escrow:
+        if self.escrow_snapshot is not None:
+            return Escrow.of(self.escrow_snapshot)
+        ledger: LedgerSummary = await info.context.loaders.ledger.load(self.pk)
+        return Escrow.of(ledger.escrow)
+
+    @strawberry.field
+    async def pending_change_request(self, info: Info) -> ChangeRequest | None:
+        found = await info.context.loaders.pending_change_request.load(self.pk)
+        return ChangeRequest.of(found) if found is not None else None
+
+    @strawberry.field
+    async def pending_refund_request(self, info: Info) -> RefundRequest | None:
+        found = await info.context.loaders.pending_refund_request.load(self.pk)
+        return RefundRequest.of(found) if found is not None else None
+
+    @strawberry.field(description="Newest first.")
+    async def change_requests(
+        self, info: Info, first: int | None = 20, after: str | None = None
+    ) -> Connection[ChangeRequest]:
+        from milestones.resolvers.pagination import change_requests_page
+
+        return await change_requests_page(self.pk, first, after)
+
+    @strawberry.field(description="The contract room's log, oldest first.")
+    async def events(
+        self, info: Info, first: int | None = 20, after: str | None = None
+    ) -> Connection[ContractEvent]:
+        from milestones.resolvers.pagination import events_page
+
+        return await events_page(self.pk, first, after)
+
+    @classmethod
+    def of(
+        cls, contract: object, viewer_id: int, escrow_snapshot: EscrowTotals | None = None
+    ) -> Contract:
+        from milestones.models import Contract as Model
+
+        assert isinstance(contract, Model)
+        return cls(
+            id=strawberry.ID(ids.encode("Contract", contract.id)),
+            pk=contract.id,
+            client_pk=contract.client_id,
+            freelancer_pk=contract.freelancer_id,
+            escrow_snapshot=escrow_snapshot,
+            title=contract.title,
+            currency=contract.currency,
+            status=contract.status,
+            viewer_role=Role.CLIENT if viewer_id == contract.client_id else Role.FREELANCER,
+            created_at=contract.created_at,
+            ended_at=contract.ended_at,
+        )
+
+
+async def load_user(info: Info, pk: int) -> User:
+    user = await info.context.loaders.user.load(pk)
+    return User.of(user)
+
+
+async def load_contract(info: Info, pk: int) -> Contract:
+    contract = await info.context.loaders.contract.load(pk)
+    viewer = info.context.viewer
+    assert contract is not None and viewer is not None
+    return Contract.of(contract, viewer.id)
+
+
+async def load_milestone(info: Info, pk: int, *, include_deleted: bool = False) -> Milestone | None:
+    milestone = await info.context.loaders.milestone.load(pk)
+    if milestone is None or (milestone.deleted_at is not None and not include_deleted):
+        return None
+    ledger = await info.context.loaders.ledger.load(milestone.contract_id)
+    return Milestone.of(milestone, ledger.of(milestone.id))
+
