@@ -12,7 +12,7 @@ from starlette.routing import Route, WebSocketRoute
 from tortoise import connections
 
 from milestones.config import Settings, get_settings
-from milestones.database import close_database, init_database
+from milestones.database import database
 from milestones.domain.events import set_email_enabled
 from milestones.domain.transaction import set_publisher
 from milestones.graphql_view import MilestonesGraphQL
@@ -28,16 +28,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await init_database(settings.database_url)
-        set_email_enabled(settings.smtp_url is not None)
-        await bus.start()
-        set_publisher(bus.publish)
-        try:
-            yield
-        finally:
-            set_publisher(None)
-            await bus.stop()
-            await close_database()
+        async with database(settings.database_url):
+            set_email_enabled(settings.smtp_url is not None)
+            await bus.start()
+            set_publisher(bus.publish)
+            try:
+                yield
+            finally:
+                set_publisher(None)
+                await bus.stop()
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})

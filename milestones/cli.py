@@ -41,10 +41,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 async def _migrate() -> None:
-    from milestones.database import close_database, init_database
+    from milestones.database import database
 
-    await init_database(get_settings().database_url)
-    await close_database()
+    async with database(get_settings().database_url):
+        pass
 
 
 def _migrate_cmd(args: argparse.Namespace) -> int:
@@ -68,14 +68,13 @@ def _token(args: argparse.Namespace) -> int:
 
 async def _demo(host: str, port: int) -> None:
     from milestones.auth import Claims
-    from milestones.database import close_database, init_database
+    from milestones.database import database
     from milestones.domain import contracts, milestones
     from milestones.domain.users import user_from_claims
     from milestones.ids import encode
 
     settings = get_settings()
-    await init_database(settings.database_url)
-    try:
+    async with database(settings.database_url):
         client = await user_from_claims(Claims("demo-client", "Cleo Client", "cleo@example.com"))
         freelancer = await user_from_claims(
             Claims("demo-freelancer", "Fred Freelancer", "fred@example.com")
@@ -96,8 +95,6 @@ async def _demo(host: str, port: int) -> None:
             )
             first_id = first_id or encode("Milestone", outcome.milestone.id)
         await milestones.activate_milestone(client, first_id)
-    finally:
-        await close_database()
     for label, sub, name in (
         ("client", "demo-client", "Cleo Client"),
         ("freelancer", "demo-freelancer", "Fred Freelancer"),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
-from tortoise import Tortoise, connections
+from tortoise import connections
+from tortoise.context import TortoiseContext, _current_context
 from tortoise.migrations.executor import MigrationExecutor
 
 MODELS_MODULE = "milestones.models"
@@ -32,33 +34,28 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
 TORTOISE_ORM = tortoise_config("sqlite://milestones.sqlite3")
 
 
-async def init_database(database_url: str) -> None:
-    """Initialise the ORM for this process (visible to every task) and apply migrations."""
-    config = tortoise_config(database_url)
-    await Tortoise.init(config=config, _enable_global_fallback=True)
-    await apply_migrations(config)
+@contextlib.asynccontextmanager
+async def database(database_url: str) -> AsyncIterator[None]:
+    """The ORM for this process (visible to every task), migrated; closed on exit."""
+    context = TortoiseContext()
+    context.__enter__()
+    try:
+        config = tortoise_config(database_url)
+        await context.init(config=config, _enable_global_fallback=True)
+        await apply_migrations(config)
+        yield
+    finally:
+        await context.close_connections()
+        try:
+            context.__exit__(None, None, None)
+        except ValueError:  # shut down from another asyncio context than it started in
+            _current_context.set(None)
 
 
 async def apply_migrations(config: dict[str, Any]) -> None:
     connection = connections.get("default")
     executor = MigrationExecutor(connection, config["apps"])
     await executor.migrate()
-
-
-async def close_database() -> None:
-    await Tortoise.close_connections()
-
-
-def is_sqlite() -> bool:
-    return connections.get("default").capabilities.dialect == "sqlite"
-
-
-# SQLite is the single-process embedded default: one write action at a time.
-_sqlite_write_lock = asyncio.Lock()
-
-
-def sqlite_write_lock() -> asyncio.Lock:
-    return _sqlite_write_lock
 
 
 async def reset_tables() -> None:

@@ -10,7 +10,7 @@ from milestones.domain import escrow, events, idempotency, rules
 from milestones.domain.access import Role, lock_contract, lock_contract_of_milestone, require_role
 from milestones.domain.contracts import end_contract_now
 from milestones.domain.errors import ErrorCode, Validation, refuse
-from milestones.domain.snapshots import contract_snapshot, milestone_snapshot
+from milestones.domain.snapshots import RoomSnapshot
 from milestones.domain.transaction import action
 from milestones.domain.values import (
     OMITTED,
@@ -30,8 +30,8 @@ from milestones.models.enums import EventKind, MilestoneStatus
 class MilestoneOutcome:
     contract: Contract
     milestone: Milestone
-    # The first payload, when an idempotency key is repeated with the same input.
-    replayed: dict[str, Any] | None = None
+    # The room as the first request left it, when an idempotency key is repeated.
+    replayed: RoomSnapshot | None = None
 
 
 # The milestone changes themselves, shared with accepted change requests.
@@ -176,14 +176,6 @@ async def delete_milestone(viewer: User, milestone_id: object) -> MilestoneOutco
     return MilestoneOutcome(contract, milestone)
 
 
-async def _snapshot(contract: Contract, milestone: Milestone) -> dict[str, Any]:
-    summary = await escrow.ledger_summary(contract)
-    return {
-        "contract": contract_snapshot(contract, summary),
-        "milestone": milestone_snapshot(milestone, summary),
-    }
-
-
 async def activate_milestone(
     viewer: User, milestone_id: object, idempotency_key: object = None
 ) -> MilestoneOutcome:
@@ -195,7 +187,7 @@ async def activate_milestone(
         key = idempotency_key if isinstance(idempotency_key, str) else None
         replayed = await idempotency.replay(viewer, "activateMilestone", key, request)
         if replayed is not None:
-            return MilestoneOutcome(contract, milestone, replayed)
+            return MilestoneOutcome(contract, milestone, RoomSnapshot.from_json(replayed))
         errors = Validation()
         key = parse_idempotency_key(idempotency_key, "idempotencyKey", errors)
         errors.raise_if_any()
@@ -210,7 +202,7 @@ async def activate_milestone(
             act, contract, EventKind.MILESTONE_ACTIVATED, viewer, milestone=milestone
         )
         await idempotency.remember(
-            viewer, "activateMilestone", key, request, await _snapshot(contract, milestone)
+            viewer, "activateMilestone", key, request, (await RoomSnapshot.capture(contract, milestone)).to_json()
         )
     return MilestoneOutcome(contract, milestone)
 
@@ -276,7 +268,7 @@ async def approve_milestone(
         key = idempotency_key if isinstance(idempotency_key, str) else None
         replayed = await idempotency.replay(viewer, "approveMilestone", key, request)
         if replayed is not None:
-            return MilestoneOutcome(contract, milestone, replayed)
+            return MilestoneOutcome(contract, milestone, RoomSnapshot.from_json(replayed))
         errors = Validation()
         key = parse_idempotency_key(idempotency_key, "idempotencyKey", errors)
         parse_text(message, "message", errors)
@@ -306,6 +298,6 @@ async def approve_milestone(
         if end_contract:
             await end_contract_now(act, contract, viewer)
         await idempotency.remember(
-            viewer, "approveMilestone", key, request, await _snapshot(contract, milestone)
+            viewer, "approveMilestone", key, request, (await RoomSnapshot.capture(contract, milestone)).to_json()
         )
     return MilestoneOutcome(contract, milestone)

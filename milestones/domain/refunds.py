@@ -71,6 +71,7 @@ async def respond_to_refund_request(
         errors = Validation()
         clean_message = parse_text(message, "message", errors)
         errors.raise_if_any()
+        rules.ensure_contract_open(contract)
         if refund_request.status is not RefundRequestStatus.PENDING:
             raise refuse(ErrorCode.NOT_PENDING, "The refund request was already answered.")
         milestone = await Milestone.get(id=refund_request.milestone_id)

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 import strawberry
 from strawberry import UNSET
 
 from milestones import ids
 from milestones.domain.errors import DomainError
-from milestones.domain.escrow import Escrow as EscrowTotals
-from milestones.domain.escrow import MilestoneMoney
+from milestones.domain.snapshots import RoomSnapshot
 from milestones.domain.values import OMITTED
 from milestones.models import Contract as ContractModel
 from milestones.models import Milestone as MilestoneModel
 from milestones.models import User
-from milestones.models.enums import ContractStatus, MilestoneStatus
 from milestones.schema.context import Info
 from milestones.schema.payloads import UserError
 from milestones.schema.types import Contract, Milestone
@@ -71,43 +68,11 @@ async def milestone_type(info: Info, milestone: MilestoneModel) -> Milestone:
     return Milestone.of(milestone, ledger.of(milestone.id))
 
 
-def _when(value: str | None) -> dt.datetime | None:
-    return dt.datetime.fromisoformat(value) if value else None
-
-
-def replayed_types(snapshot: dict[str, Any], viewer: User) -> tuple[Milestone, Contract]:
+def replayed_types(room: RoomSnapshot, viewer: User) -> tuple[Milestone, Contract]:
     """The payload of the first request of an idempotency key, as it was then."""
-    m = snapshot["milestone"]
-    c = snapshot["contract"]
-    milestone = MilestoneModel(
-        id=m["id"],
-        contract_id=m["contract_id"],
-        position=m["position"],
-        title=m["title"],
-        description=m["description"],
-        due_date=dt.date.fromisoformat(m["due_date"]) if m["due_date"] else None,
-        amount=m["amount"],
-        status=MilestoneStatus(m["status"]),
-        version=m["version"],
-    )
-    milestone.created_at = _when(m["created_at"])
-    milestone.updated_at = _when(m["updated_at"])
-    contract = ContractModel(
-        id=c["id"],
-        title=c["title"],
-        currency=c["currency"],
-        status=ContractStatus(c["status"]),
-        client_id=c["client_id"],
-        freelancer_id=c["freelancer_id"],
-        event_seq=c["event_seq"],
-        ended_at=_when(c["ended_at"]),
-    )
-    contract.created_at = _when(c["created_at"])
-    money = MilestoneMoney(funded=m["funded"], released=m["released"], refunded=m["refunded"])
-    escrow = EscrowTotals(**c["escrow"])
     return (
-        Milestone.of(milestone, money),
-        Contract.of(contract, viewer.id, escrow_snapshot=escrow),
+        Milestone.of(room.milestone, room.summary.of(room.milestone.id)),
+        Contract.of(room.contract, viewer.id, room=room),
     )
 
 

@@ -7,12 +7,13 @@ from typing import Any
 
 import strawberry
 from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.schema.config import StrawberryConfig
 from strawberry.extensions import AddValidationRules, MaskErrors, SchemaExtension
 
 from milestones.resolvers.mutations import Mutation
 from milestones.resolvers.queries import Query
 from milestones.resolvers.subscriptions import Subscription
-from milestones.schema.scalars import SCALAR_OVERRIDES
+from milestones.schema.scalars import SCALAR_MAP
 from milestones.schema.types import (
     ChangeRequest,
     Contract,
@@ -42,7 +43,7 @@ def build_schema(*, production: bool = False) -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         types=[User, Contract, Milestone, ChangeRequest, RefundRequest, ContractEvent, Notification],
-        scalar_overrides=SCALAR_OVERRIDES,  # type: ignore[arg-type]
+        config=StrawberryConfig(scalar_map=SCALAR_MAP),
         extensions=list(extensions),
     )
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import NewType
-
 import strawberry
 
 from milestones.domain.values import cents_to_decimal
@@ -25,7 +23,6 @@ def _parse_raw(value: object) -> object:
 
 
 Money = strawberry.scalar(
-    NewType("Money", Decimal),
     name="Decimal",
     description='Money: a string with exactly two decimal places, e.g. "1500.00". '
     "Inputs also take an integer; floats are refused.",
@@ -41,11 +38,11 @@ def _serialize_date(value: object) -> str:
 
 
 Date = strawberry.scalar(
-    NewType("Date", dt.date),
     name="Date",
     description="A calendar date, YYYY-MM-DD.",
     serialize=_serialize_date,
     parse_value=_parse_raw,
 )
 
-SCALAR_OVERRIDES: dict[object, object] = {Decimal: Money, dt.date: Date}
+# Python types in the schema's classes -> how GraphQL reads and writes them.
+SCALAR_MAP = {Decimal: Money, dt.date: Date}

@@ -13,6 +13,7 @@ from milestones import ids
 from milestones.domain.access import Role
 from milestones.domain.escrow import Escrow as EscrowTotals
 from milestones.domain.escrow import LedgerSummary, MilestoneMoney
+from milestones.domain.snapshots import RoomSnapshot
 from milestones.domain.values import cents_to_decimal
 from milestones.models import enums as stored
 from milestones.schema.context import Info
@@ -363,8 +364,8 @@ class Contract(Node):
     pk: Private[int]
     client_pk: Private[int]
     freelancer_pk: Private[int]
-    # Set when this object is a replayed idempotent payload: escrow as it was then.
-    escrow_snapshot: Private[EscrowTotals | None]
+    # Set when this object is a replayed idempotent payload: the room as it was then.
+    room: Private[RoomSnapshot | None]
     title: str
     currency: str
     status: ContractStatus
@@ -382,9 +383,12 @@ class Contract(Node):
 
     @strawberry.field(description="All milestones, in position order.")
     async def milestones(self, info: Info) -> list[Milestone]:
-        loaders = info.context.loaders
-        rows = await loaders.milestones_of_contract.load(self.pk)
-        ledger = await loaders.ledger.load(self.pk)
+        if self.room is not None:
+            rows, ledger = self.room.milestones, self.room.summary
+        else:
+            loaders = info.context.loaders
+            rows = await loaders.milestones_of_contract.load(self.pk)
+            ledger = await loaders.ledger.load(self.pk)
         return [Milestone.of(row, ledger.of(row.id)) for row in rows]
 
     @strawberry.field(description="The ACTIVE or SUBMITTED milestone, if any.")
@@ -396,19 +400,25 @@ class Contract(Node):
 
     @strawberry.field
     async def escrow(self, info: Info) -> Escrow:
-        if self.escrow_snapshot is not None:
-            return Escrow.of(self.escrow_snapshot)
+        if self.room is not None:
+            return Escrow.of(self.room.summary.escrow)
         ledger: LedgerSummary = await info.context.loaders.ledger.load(self.pk)
         return Escrow.of(ledger.escrow)
 
     @strawberry.field
     async def pending_change_request(self, info: Info) -> ChangeRequest | None:
-        found = await info.context.loaders.pending_change_request.load(self.pk)
+        if self.room is not None:
+            found = self.room.pending_change_request
+        else:
+            found = await info.context.loaders.pending_change_request.load(self.pk)
         return ChangeRequest.of(found) if found is not None else None
 
     @strawberry.field
     async def pending_refund_request(self, info: Info) -> RefundRequest | None:
-        found = await info.context.loaders.pending_refund_request.load(self.pk)
+        if self.room is not None:
+            found = self.room.pending_refund_request
+        else:
+            found = await info.context.loaders.pending_refund_request.load(self.pk)
         return RefundRequest.of(found) if found is not None else None
 
     @strawberry.field(description="Newest first.")
@@ -429,7 +439,7 @@ class Contract(Node):
 
     @classmethod
     def of(
-        cls, contract: object, viewer_id: int, escrow_snapshot: EscrowTotals | None = None
+        cls, contract: object, viewer_id: int, room: RoomSnapshot | None = None
     ) -> Contract:
         from milestones.models import Contract as Model
 
@@ -439,7 +449,7 @@ class Contract(Node):
             pk=contract.id,
             client_pk=contract.client_id,
             freelancer_pk=contract.freelancer_id,
-            escrow_snapshot=escrow_snapshot,
+            room=room,
             title=contract.title,
             currency=contract.currency,
             status=contract.status,
