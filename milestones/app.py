@@ -51,7 +51,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         checks["broker"] = "ok" if bus.connected else "down"
         ready = all(value == "ok" for value in checks.values())
         return JSONResponse(
-            {"status": "ready" if ready else "not ready", **checks}, status_code=200 if ready else 503
+            {"status": "ready" if ready else "not ready", **checks},
+            status_code=200 if ready else 503,
         )
 
     async def root(request: Request) -> Response:

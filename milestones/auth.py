@@ -48,9 +48,7 @@ def parse_authorization(value: str | None) -> str:
 
 def verify_token(secret: str, token: str) -> Claims:
     try:
-        payload = jwt.decode(
-            token, secret, algorithms=["HS256"], options={"require": ["sub"]}
-        )
+        payload = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["sub"]})
     except jwt.ExpiredSignatureError as exc:
         raise Unauthenticated("Token expired") from exc
     except jwt.PyJWTError as exc:

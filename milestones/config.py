@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_JWT_SECRET = "dev-secret-change-me-0123456789abcdef"  # noqa: S105 - refused in production
+DEFAULT_JWT_SECRET = "dev-secret-change-me-0123456789abcdef"
 MIN_PRODUCTION_SECRET_LENGTH = 32
 
 

@@ -80,9 +80,7 @@ async def reset_tables() -> None:
         )
     ]
     if connection.capabilities.dialect == "postgres":
-        await connection.execute_script(
-            f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"
-        )
+        await connection.execute_script(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
     else:
         for table in tables:
             await connection.execute_script(f"DELETE FROM {table}")

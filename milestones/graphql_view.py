@@ -62,5 +62,5 @@ class MilestonesGraphQL(GraphQL[Context, None]):
             raise ConnectionRejectionError({"reason": str(error)}) from error
         return None
 
-    def encode_json(self, data: object) -> bytes:  # type: ignore[override]
+    def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)

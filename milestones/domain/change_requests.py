@@ -52,9 +52,7 @@ async def _validated_changes(
         errors.add("changes", "A change request needs at least one change.")
     if len(changes) > MAX_CHANGES:
         errors.add("changes", f"A change request holds at most {MAX_CHANGES} changes.")
-    live = {
-        m.id: m for m in await Milestone.filter(contract_id=contract.id, deleted_at=None)
-    }
+    live = {m.id: m for m in await Milestone.filter(contract_id=contract.id, deleted_at=None)}
     seen: set[int] = set()
     rows: list[tuple[MilestoneChange, Milestone | None]] = []
     for index, change in enumerate(changes):
@@ -77,7 +75,9 @@ async def _validated_changes(
             if milestone is None:
                 errors.add(f"{prefix}milestoneId", "No milestone of this contract has this ID.")
             elif milestone.id in seen:
-                errors.add(f"{prefix}milestoneId", "Another change already concerns this milestone.")
+                errors.add(
+                    f"{prefix}milestoneId", "Another change already concerns this milestone."
+                )
             else:
                 seen.add(milestone.id)
             if change.kind is ChangeKind.EDIT and not values:

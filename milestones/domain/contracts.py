@@ -65,7 +65,9 @@ async def end_contract_now(act: Action, contract: Contract, actor: User) -> None
     await events.record(act, contract, EventKind.CONTRACT_ENDED, actor)
 
 
-async def end_contract(viewer: User, contract_id: object, message: object = None) -> ContractOutcome:
+async def end_contract(
+    viewer: User, contract_id: object, message: object = None
+) -> ContractOutcome:
     async with action() as act:
         contract = await lock_contract(viewer, decode(contract_id, "Contract"), "contractId")
         errors = Validation()

@@ -25,7 +25,7 @@ class MilestoneMoney:
 
 @dataclass(frozen=True, slots=True)
 class Escrow:
-    """Totals in minor units. `held = funded − released − refunded` by construction."""
+    """Totals in minor units. `held = funded - released - refunded` by construction."""
 
     funded: int
     released: int
@@ -95,10 +95,10 @@ async def ledger_rows(contract_ids: list[int]) -> dict[int, list[LedgerRow]]:
 
 async def ledger_summary(contract: Contract) -> LedgerSummary:
     rows = (await ledger_rows([contract.id])).get(contract.id, [])
-    funded_ids = await Milestone.filter(
+    funded = await Milestone.filter(
         contract_id=contract.id, status__in=FUNDED_STATUSES, deleted_at=None
-    ).values_list("id", flat=True)
-    return summarize(rows, funded_ids)
+    ).only("id")
+    return summarize(rows, [milestone.id for milestone in funded])
 
 
 class MoneyNotConserved(RuntimeError):
@@ -114,7 +114,9 @@ def check_conserved(summary: LedgerSummary) -> None:
             raise MoneyNotConserved(f"milestone {milestone_id} out of balance: {money}")
 
 
-async def _append(contract: Contract, kind: LedgerKind, amount: int, milestone_id: int | None) -> None:
+async def _append(
+    contract: Contract, kind: LedgerKind, amount: int, milestone_id: int | None
+) -> None:
     if amount > 0:
         await LedgerEntry.create(
             contract_id=contract.id, milestone_id=milestone_id, kind=kind, amount=amount
@@ -126,7 +128,7 @@ async def fund_milestone(contract: Contract, milestone: Milestone) -> int:
 
     Returns what the client deposits: the difference only."""
     before = await ledger_summary(contract)
-    deposit = max(0, milestone.amount - before.escrow.available)
+    deposit: int = max(0, milestone.amount - before.escrow.available)
     await _append(contract, LedgerKind.DEPOSIT, deposit, None)
     await _append(contract, LedgerKind.ALLOCATE, milestone.amount, milestone.id)
     return deposit

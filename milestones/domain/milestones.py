@@ -9,7 +9,7 @@ from typing import Any
 from milestones.domain import escrow, events, idempotency, rules
 from milestones.domain.access import Role, lock_contract, lock_contract_of_milestone, require_role
 from milestones.domain.contracts import end_contract_now
-from milestones.domain.errors import ErrorCode, Validation, refuse
+from milestones.domain.errors import ErrorCode, Validation
 from milestones.domain.snapshots import RoomSnapshot
 from milestones.domain.transaction import action
 from milestones.domain.values import (
@@ -170,9 +170,7 @@ async def delete_milestone(viewer: User, milestone_id: object) -> MilestoneOutco
         rules.ensure_upcoming(milestone)
         await rules.ensure_no_pending_change_request(contract)
         await remove_milestone(milestone)
-        await events.record(
-            act, contract, EventKind.MILESTONE_DELETED, viewer, milestone=milestone
-        )
+        await events.record(act, contract, EventKind.MILESTONE_DELETED, viewer, milestone=milestone)
     return MilestoneOutcome(contract, milestone)
 
 
@@ -202,12 +200,18 @@ async def activate_milestone(
             act, contract, EventKind.MILESTONE_ACTIVATED, viewer, milestone=milestone
         )
         await idempotency.remember(
-            viewer, "activateMilestone", key, request, (await RoomSnapshot.capture(contract, milestone)).to_json()
+            viewer,
+            "activateMilestone",
+            key,
+            request,
+            (await RoomSnapshot.capture(contract, milestone)).to_json(),
         )
     return MilestoneOutcome(contract, milestone)
 
 
-async def submit_milestone(viewer: User, milestone_id: object, message: object = None) -> MilestoneOutcome:
+async def submit_milestone(
+    viewer: User, milestone_id: object, message: object = None
+) -> MilestoneOutcome:
     async with action() as act:
         contract, milestone = await lock_contract_of_milestone(viewer, milestone_id)
         require_role(viewer, contract, Role.FREELANCER, "submit work")
@@ -276,10 +280,15 @@ async def approve_milestone(
         if release_amount is not None and not isinstance(release_amount, Omitted):
             amount = parse_amount(release_amount, "releaseAmount", errors)
         funded = (await escrow.ledger_summary(contract)).of(milestone.id).in_escrow
-        if amount is not None and milestone.status in (
-            MilestoneStatus.ACTIVE,
-            MilestoneStatus.SUBMITTED,
-        ) and amount > funded:
+        if (
+            amount is not None
+            and milestone.status
+            in (
+                MilestoneStatus.ACTIVE,
+                MilestoneStatus.SUBMITTED,
+            )
+            and amount > funded
+        ):
             errors.add("releaseAmount", "Release amount must be at most the funded amount.")
         errors.raise_if_any()
         rules.ensure_contract_open(contract)
@@ -289,7 +298,9 @@ async def approve_milestone(
             ErrorCode.MILESTONE_NOT_ACTIVE,
         )
         await rules.ensure_no_pending_refund_request(contract)
-        await escrow.release_to_freelancer(contract, milestone, funded if amount is None else amount)
+        await escrow.release_to_freelancer(
+            contract, milestone, funded if amount is None else amount
+        )
         await set_status(milestone, MilestoneStatus.RELEASED)
         await escrow.assert_conserved(contract)
         await events.record(
@@ -298,6 +309,10 @@ async def approve_milestone(
         if end_contract:
             await end_contract_now(act, contract, viewer)
         await idempotency.remember(
-            viewer, "approveMilestone", key, request, (await RoomSnapshot.capture(contract, milestone)).to_json()
+            viewer,
+            "approveMilestone",
+            key,
+            request,
+            (await RoomSnapshot.capture(contract, milestone)).to_json(),
         )
     return MilestoneOutcome(contract, milestone)

@@ -24,11 +24,12 @@ async def mark_notifications_read(viewer: User, ids: list[object] | None, all_: 
     errors.raise_if_any()
     assert ids is not None
     pks = [decode(raw, "Notification") for raw in ids]
-    mine = set(
-        await Notification.filter(
+    mine = {
+        notification.id
+        for notification in await Notification.filter(
             recipient_id=viewer.id, id__in=[pk for pk in pks if pk is not None]
-        ).values_list("id", flat=True)
-    )
+        ).only("id")
+    }
     # Someone else's notification is answered as not found, never as forbidden.
     missing = [
         Problem(ErrorCode.NOT_FOUND, "No notification of yours has this ID.", f"ids.{index}")

@@ -31,7 +31,9 @@ def ensure_upcoming(milestone: Milestone, field: str | None = "milestoneId") -> 
         )
 
 
-def ensure_status(milestone: Milestone, allowed: Iterable[MilestoneStatus], code: ErrorCode) -> None:
+def ensure_status(
+    milestone: Milestone, allowed: Iterable[MilestoneStatus], code: ErrorCode
+) -> None:
     if milestone.status not in tuple(allowed):
         raise refuse(code, f"The milestone is {milestone.status.lower()}.", "milestoneId")
 

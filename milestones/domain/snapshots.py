@@ -25,7 +25,9 @@ def _restore(model_class: type[M], data: dict[str, Any] | None) -> M | None:
     if data is None:
         return None
     fields = model_class._meta.fields_map
-    return model_class(**{name: fields[name].to_python_value(value) for name, value in data.items()})
+    return model_class(
+        **{name: fields[name].to_python_value(value) for name, value in data.items()}
+    )
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ class ChangeRequest(Model):
     message = fields.TextField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     responded_at = fields.DatetimeField(null=True)
-    response_message = fields.TextField(null=True)
+    response_message: str | None = fields.TextField(null=True)
 
     contract_id: int
     requested_by_id: int

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tortoise import fields
 from tortoise.models import Model
@@ -19,7 +19,7 @@ class IdempotencyRecord(Model):
     operation = fields.CharField(max_length=64)
     key = fields.CharField(max_length=255)
     request_hash = fields.CharField(max_length=64)
-    result = fields.JSONField()
+    result: Any = fields.JSONField()
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
 
     user_id: int

@@ -31,7 +31,7 @@ class RefundRequest(Model):
     message = fields.TextField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     responded_at = fields.DatetimeField(null=True)
-    response_message = fields.TextField(null=True)
+    response_message: str | None = fields.TextField(null=True)
 
     contract_id: int
     milestone_id: int

@@ -90,8 +90,6 @@ class Loaders:
         rows = await ledger_rows(list(keys))
         milestone_lists = await self.milestones_of_contract.load_many(list(keys))
         return [
-            summarize(
-                rows.get(key, []), [m.id for m in milestones if m.status in FUNDED_STATUSES]
-            )
+            summarize(rows.get(key, []), [m.id for m in milestones if m.status in FUNDED_STATUSES])
             for key, milestones in zip(keys, milestone_lists, strict=True)
         ]

@@ -15,12 +15,12 @@ from milestones.domain.values import OMITTED
 from milestones.models import Contract as ContractModel
 from milestones.models import Milestone as MilestoneModel
 from milestones.models import User
+from milestones.resolvers.viewer import require_viewer
 from milestones.schema.context import Info
 from milestones.schema.payloads import UserError
 from milestones.schema.types import Contract, Milestone
-from milestones.resolvers.viewer import require_viewer
 
-O = TypeVar("O")
+Outcome = TypeVar("Outcome")
 P = TypeVar("P", bound="RefusablePayload")
 
 
@@ -41,8 +41,8 @@ def optional(value: object) -> object:
 async def perform(
     info: Info,
     payload_type: type[P],
-    act: Callable[[User], Awaitable[O]],
-    present: Callable[[O, Info], Awaitable[P]],
+    act: Callable[[User], Awaitable[Outcome]],
+    present: Callable[[Outcome, Info], Awaitable[P]],
 ) -> P:
     viewer = require_viewer(info)
     try:

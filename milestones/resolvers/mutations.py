@@ -9,7 +9,6 @@ from milestones.domain.change_requests import ChangeInput
 from milestones.domain.contracts import ContractOutcome
 from milestones.domain.milestones import MilestoneOutcome
 from milestones.models import User
-from milestones.models.enums import ChangeKind as StoredChangeKind
 from milestones.resolvers.mapping import (
     contract_type,
     given,
@@ -162,9 +161,7 @@ class Mutation:
         return await perform(info, MilestonePayload, act, _milestone_payload)
 
     @strawberry.mutation(description="Client: send a submission back; the milestone stays active.")
-    async def reject_submission(
-        self, info: Info, input: RejectSubmissionInput
-    ) -> MilestonePayload:
+    async def reject_submission(self, info: Info, input: RejectSubmissionInput) -> MilestonePayload:
         async def act(viewer: User) -> MilestoneOutcome:
             return await milestones.reject_submission(
                 viewer, input.milestone_id, optional(input.message)
@@ -175,9 +172,7 @@ class Mutation:
     @strawberry.mutation(
         description="Client: release all or part of the funds; the rest becomes available."
     )
-    async def approve_milestone(
-        self, info: Info, input: ApproveMilestoneInput
-    ) -> MilestonePayload:
+    async def approve_milestone(self, info: Info, input: ApproveMilestoneInput) -> MilestonePayload:
         async def act(viewer: User) -> MilestoneOutcome:
             return await milestones.approve_milestone(
                 viewer,
@@ -225,7 +220,7 @@ class Mutation:
     ) -> ChangeRequestPayload:
         changes = [
             ChangeInput(
-                kind=StoredChangeKind(change.kind.value),
+                kind=change.kind,
                 milestone_id=given(change.milestone_id),
                 title=given(change.title),
                 description=given(change.description),

@@ -10,11 +10,9 @@ from milestones.domain.access import role_of
 from milestones.models import ChangeRequest as ChangeRequestModel
 from milestones.models import Contract as ContractModel
 from milestones.models import ContractEvent as ContractEventModel
-from milestones.models import Milestone as MilestoneModel
 from milestones.models import Notification as NotificationModel
 from milestones.models import RefundRequest as RefundRequestModel
 from milestones.models import User as UserModel
-from milestones.models.enums import ContractStatus as StoredContractStatus
 from milestones.resolvers.mapping import milestone_type
 from milestones.resolvers.pagination import contracts_page, notifications_page
 from milestones.resolvers.viewer import require_viewer
@@ -36,7 +34,7 @@ async def _party_contract(info: Info, contract_pk: int | None) -> ContractModel 
     if contract_pk is None:
         return None
     viewer = require_viewer(info)
-    contract = await info.context.loaders.contract.load(contract_pk)
+    contract: ContractModel | None = await info.context.loaders.contract.load(contract_pk)
     if contract is None or role_of(viewer, contract) is None:
         return None
     return contract
@@ -111,8 +109,7 @@ class Query:
         status: ContractStatus | None = None,
     ) -> Connection[Contract]:
         viewer = require_viewer(info)
-        stored = StoredContractStatus(status.value) if status is not None else None
-        return await contracts_page(viewer, first, after, stored)
+        return await contracts_page(viewer, first, after, status)
 
     @strawberry.field(description="A contract the viewer is party to, else null.")
     async def contract(self, info: Info, id: strawberry.ID) -> Contract | None:

@@ -1,4 +1,4 @@
-"""GraphQL enums; their values are the stored ones."""
+"""GraphQL enums: the stored enums themselves, registered with strawberry."""
 
 from __future__ import annotations
 
@@ -6,21 +6,44 @@ from enum import Enum
 
 import strawberry
 
-from milestones.domain.access import Role
-from milestones.domain.errors import ErrorCode as DomainErrorCode
-from milestones.models import enums as stored
+from milestones.domain.access import Role as ContractRole
+from milestones.domain.errors import ErrorCode
+from milestones.models.enums import (
+    ChangeKind,
+    ChangeRequestStatus,
+    ContractStatus,
+    EventKind,
+    MilestoneStatus,
+    RefundRequestStatus,
+)
 
-ContractStatus = strawberry.enum(stored.ContractStatus, name="ContractStatus")
-MilestoneStatus = strawberry.enum(stored.MilestoneStatus, name="MilestoneStatus")
-ChangeRequestStatus = strawberry.enum(stored.ChangeRequestStatus, name="ChangeRequestStatus")
-RefundRequestStatus = strawberry.enum(stored.RefundRequestStatus, name="RefundRequestStatus")
-ChangeKind = strawberry.enum(stored.ChangeKind, name="ChangeKind")
-EventKind = strawberry.enum(stored.EventKind, name="EventKind")
-ContractRole = strawberry.enum(Role, name="ContractRole")
-ErrorCode = strawberry.enum(DomainErrorCode, name="ErrorCode")
+for _stored in (
+    ContractStatus,
+    MilestoneStatus,
+    ChangeRequestStatus,
+    RefundRequestStatus,
+    ChangeKind,
+    EventKind,
+    ErrorCode,
+):
+    strawberry.enum(_stored)
+strawberry.enum(ContractRole, name="ContractRole")
 
 
 @strawberry.enum
 class Decision(Enum):
     ACCEPT = "ACCEPT"
     DECLINE = "DECLINE"
+
+
+__all__ = [
+    "ChangeKind",
+    "ChangeRequestStatus",
+    "ContractRole",
+    "ContractStatus",
+    "Decision",
+    "ErrorCode",
+    "EventKind",
+    "MilestoneStatus",
+    "RefundRequestStatus",
+]

@@ -27,7 +27,9 @@ class AddMilestoneInput:
     due_date: dt.date | None = UNSET
 
 
-@strawberry.input(description="Omitted fields stay; an explicit null clears description or dueDate.")
+@strawberry.input(
+    description="Omitted fields stay; an explicit null clears description or dueDate."
+)
 class EditMilestoneInput:
     milestone_id: strawberry.ID
     title: str | None = UNSET

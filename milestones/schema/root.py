@@ -7,8 +7,8 @@ from typing import Any
 
 import strawberry
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.schema.config import StrawberryConfig
 from strawberry.extensions import AddValidationRules, MaskErrors, SchemaExtension
+from strawberry.schema.config import StrawberryConfig
 
 from milestones.resolvers.mutations import Mutation
 from milestones.resolvers.queries import Query
@@ -42,7 +42,15 @@ def build_schema(*, production: bool = False) -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        types=[User, Contract, Milestone, ChangeRequest, RefundRequest, ContractEvent, Notification],
+        types=[
+            User,
+            Contract,
+            Milestone,
+            ChangeRequest,
+            RefundRequest,
+            ContractEvent,
+            Notification,
+        ],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         extensions=list(extensions),
     )

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+
 import strawberry
+from strawberry.types.scalar import ScalarDefinition
 
 from milestones.domain.values import cents_to_decimal
 
@@ -45,4 +47,4 @@ Date = strawberry.scalar(
 )
 
 # Python types in the schema's classes -> how GraphQL reads and writes them.
-SCALAR_MAP = {Decimal: Money, dt.date: Date}
+SCALAR_MAP: dict[object, ScalarDefinition] = {Decimal: Money, dt.date: Date}

@@ -270,23 +270,15 @@ class ContractEvent(Node):
 
     @strawberry.field
     async def milestone(self, info: Info) -> Milestone | None:
-        if self.milestone_pk is None:
-            return None
-        return await load_milestone(info, self.milestone_pk, include_deleted=True)
+        return await load_concerned_milestone(info, self.milestone_pk)
 
     @strawberry.field
     async def change_request(self, info: Info) -> ChangeRequest | None:
-        if self.change_request_pk is None:
-            return None
-        found = await info.context.loaders.change_request.load(self.change_request_pk)
-        return ChangeRequest.of(found) if found is not None else None
+        return await load_change_request(info, self.change_request_pk)
 
     @strawberry.field
     async def refund_request(self, info: Info) -> RefundRequest | None:
-        if self.refund_request_pk is None:
-            return None
-        found = await info.context.loaders.refund_request.load(self.refund_request_pk)
-        return RefundRequest.of(found) if found is not None else None
+        return await load_refund_request(info, self.refund_request_pk)
 
     @classmethod
     def of(cls, event: object) -> ContractEvent:
@@ -325,21 +317,22 @@ class Notification(Node):
     async def actor(self, info: Info) -> User:
         return await load_user(info, self.actor_pk)
 
-    async def _event(self, info: Info) -> ContractEvent:
-        event = await info.context.loaders.event.load(self.event_pk)
-        return ContractEvent.of(event)
+    # What it concerns is what its event concerns.
 
     @strawberry.field
     async def milestone(self, info: Info) -> Milestone | None:
-        return await (await self._event(info)).milestone(info)
+        event = await info.context.loaders.event.load(self.event_pk)
+        return await load_concerned_milestone(info, event.milestone_id if event else None)
 
     @strawberry.field
     async def change_request(self, info: Info) -> ChangeRequest | None:
-        return await (await self._event(info)).change_request(info)
+        event = await info.context.loaders.event.load(self.event_pk)
+        return await load_change_request(info, event.change_request_id if event else None)
 
     @strawberry.field
     async def refund_request(self, info: Info) -> RefundRequest | None:
-        return await (await self._event(info)).refund_request(info)
+        event = await info.context.loaders.event.load(self.event_pk)
+        return await load_refund_request(info, event.refund_request_id if event else None)
 
     @classmethod
     def of(cls, notification: object) -> Notification:
@@ -393,10 +386,8 @@ class Contract(Node):
 
     @strawberry.field(description="The ACTIVE or SUBMITTED milestone, if any.")
     async def active_milestone(self, info: Info) -> Milestone | None:
-        for milestone in await self.milestones(info):
-            if milestone.status in stored.FUNDED_STATUSES:
-                return milestone
-        return None
+        milestones: list[Milestone] = await self.milestones(info)
+        return next((m for m in milestones if m.status in stored.FUNDED_STATUSES), None)
 
     @strawberry.field
     async def escrow(self, info: Info) -> Escrow:
@@ -438,9 +429,7 @@ class Contract(Node):
         return await events_page(self.pk, first, after)
 
     @classmethod
-    def of(
-        cls, contract: object, viewer_id: int, room: RoomSnapshot | None = None
-    ) -> Contract:
+    def of(cls, contract: object, viewer_id: int, room: RoomSnapshot | None = None) -> Contract:
         from milestones.models import Contract as Model
 
         assert isinstance(contract, Model)
@@ -478,3 +467,19 @@ async def load_milestone(info: Info, pk: int, *, include_deleted: bool = False) 
     ledger = await info.context.loaders.ledger.load(milestone.contract_id)
     return Milestone.of(milestone, ledger.of(milestone.id))
 
+
+async def load_concerned_milestone(info: Info, pk: int | None) -> Milestone | None:
+    """A milestone an event or change is about: shown even once deleted."""
+    if pk is None:
+        return None
+    return await load_milestone(info, pk, include_deleted=True)
+
+
+async def load_change_request(info: Info, pk: int | None) -> ChangeRequest | None:
+    found = await info.context.loaders.change_request.load(pk) if pk is not None else None
+    return ChangeRequest.of(found) if found is not None else None
+
+
+async def load_refund_request(info: Info, pk: int | None) -> RefundRequest | None:
+    found = await info.context.loaders.refund_request.load(pk) if pk is not None else None
+    return RefundRequest.of(found) if found is not None else None

@@ -32,9 +32,9 @@ class Listener:
         self.channel = channel
         self.event = asyncio.Event()
 
-    async def wait(self, timeout: float) -> None:
+    async def wait(self, at_most: float) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.event.wait(), timeout)
+            await asyncio.wait_for(self.event.wait(), at_most)
         self.event.clear()
 
 

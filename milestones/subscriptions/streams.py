@@ -18,9 +18,7 @@ async def contract_events(
 ) -> AsyncIterator[ContractEvent]:
     with bus.listen(f"contract:{contract_pk}") as listener:
         if after_seq is None:
-            after_seq = (
-                await Contract.filter(id=contract_pk).values_list("event_seq", flat=True)
-            )[0]
+            after_seq = (await Contract.get(id=contract_pk)).event_seq
         while True:
             rows = (
                 await ContractEvent.filter(contract_id=contract_pk, seq__gt=after_seq)
@@ -39,9 +37,7 @@ async def notifications(
 ) -> AsyncIterator[Notification]:
     with bus.listen(f"user:{viewer_pk}") as listener:
         if after_seq is None:
-            after_seq = (
-                await User.filter(id=viewer_pk).values_list("notification_seq", flat=True)
-            )[0]
+            after_seq = (await User.get(id=viewer_pk)).notification_seq
         while True:
             rows = (
                 await Notification.filter(recipient_id=viewer_pk, seq__gt=after_seq)
