@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -15,7 +16,12 @@ from milestones.config import Settings, get_settings
 from milestones.database import database
 from milestones.domain.events import set_email_enabled
 from milestones.domain.transaction import set_publisher
+from milestones.email_outbox import EmailOutboxSender
 from milestones.graphql_view import MilestonesGraphQL
+from milestones.observability import RequestObserver, metrics_response
+from milestones.room_cache import RoomCache
+from milestones.room_page import room_page_routes
+from milestones.schema.limits import QueryLimits
 from milestones.schema.root import build_schema
 from milestones.subscriptions.bus import WakeupBus
 
@@ -24,7 +30,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     settings.check()
     bus = WakeupBus(settings.broadcast_url)
-    graphql = MilestonesGraphQL(build_schema(production=settings.is_production), settings, bus)
+    schema = build_schema(
+        production=settings.is_production, limits=QueryLimits.from_settings(settings)
+    )
+    graphql = MilestonesGraphQL(schema, settings, bus)
+
+    room_cache = (
+        RoomCache(graphql, jwt_secret=settings.jwt_secret, max_entries=settings.room_cache_entries)
+        if settings.room_cache_entries > 0
+        else None
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -32,9 +47,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
             set_email_enabled(settings.smtp_url is not None)
             await bus.start()
             set_publisher(bus.publish)
+            emails = (
+                EmailOutboxSender(
+                    settings.smtp_url,
+                    settings.smtp_sender,
+                    bus,
+                    retry_seconds=settings.smtp_retry_seconds,
+                )
+                if settings.smtp_url
+                else None
+            )
+            if emails is not None:
+                await emails.start()
             try:
                 yield
             finally:
+                if emails is not None:
+                    await emails.stop()
                 set_publisher(None)
                 await bus.stop()
 
@@ -56,18 +85,22 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
 
     async def root(request: Request) -> Response:
-        return RedirectResponse("/graphql")
+        return RedirectResponse("/app/")
 
     app = Starlette(
         routes=[
             Route("/", root),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/graphql", room_cache or graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            Route("/metrics", metrics_response),
+            *room_page_routes(settings),
         ],
+        middleware=[Middleware(RequestObserver)],
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.bus = bus
+    app.state.room_cache = room_cache
     return app

@@ -20,9 +20,19 @@ class Settings(BaseSettings):
     jwt_secret: str = DEFAULT_JWT_SECRET
     smtp_url: str | None = None
     smtp_sender: str = "milestones@localhost"
+    # Notification emails: first retry after this long, then doubling (up to an hour).
+    smtp_retry_seconds: float = Field(default=10.0, gt=0)
     milestones_env: Literal["development", "production"] = "development"
+    # Contract-room responses kept per process (0 turns the cache off).
+    room_cache_entries: int = Field(default=4096, ge=0)
     # Subscriptions: how long a socket may wait before connection_init.
     connection_init_wait_timeout: float = Field(default=10.0, gt=0)
+    # Limits on what one request may ask (refusals are GraphQL errors, 4xx where HTTP says so).
+    max_query_depth: int = Field(default=10, ge=1)
+    max_aliases: int = Field(default=15, ge=0)
+    max_tokens: int = Field(default=2000, ge=1)
+    max_body_bytes: int = Field(default=100 * 1024, ge=1)
+    max_subscriptions_per_connection: int = Field(default=20, ge=1)
 
     @property
     def is_production(self) -> bool:

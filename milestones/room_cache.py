@@ -1,0 +1,265 @@
+"""Contract rooms at the database's pace: a `contract(id:)` query is executed once per room
+version, and served from memory while the room has not changed.
+
+Everything a contract room shows changes only in an action that appends to its event log (the
+contract's `event_seq`) or in its parties' profiles (their `updated_at`). So the response of a
+query whose only root field is `contract(id:)` depends on (viewer, document, variables,
+operation, Accept) and on that version, which one indexed read returns. The version is read
+*before* executing, so a mutation that commits meanwhile makes the stored entry older than the
+room: the next request misses and executes again. A room is never served stale, on any
+instance, because every request checks the version in the database.
+
+It sits in front of the GraphQL app as ASGI middleware: a hit never reaches GraphQL execution.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from graphql import FieldNode, OperationDefinitionNode, OperationType, StringValueNode, VariableNode
+from graphql import parse as parse_document
+from graphql.error import GraphQLSyntaxError
+from tortoise import connections
+
+from milestones import ids
+from milestones.auth import Unauthenticated, parse_authorization, verify_token
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+Version = tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RoomPlan:
+    """Where a cacheable document takes its contract id from."""
+
+    literal: str | None = None
+    variable: str | None = None
+
+    def contract_id(self, variables: object) -> object:
+        if self.literal is not None:
+            return self.literal
+        return variables.get(self.variable) if isinstance(variables, dict) else None
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    version: Version
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+def plan_for(query: str, operation_name: str | None) -> RoomPlan | None:
+    """A plan when the operation's only root field is `contract(id:)`, else None."""
+    try:
+        document = parse_document(query, no_location=True)
+    except GraphQLSyntaxError:
+        return None
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is not None:
+        operations = [op for op in operations if op.name and op.name.value == operation_name]
+    if len(operations) != 1 or operations[0].operation is not OperationType.QUERY:
+        return None
+    selections = operations[0].selection_set.selections
+    if len(selections) != 1 or not isinstance(selections[0], FieldNode):
+        return None
+    field = selections[0]
+    arguments = field.arguments or ()
+    if field.name.value != "contract" or field.directives or len(arguments) != 1:
+        return None
+    value = arguments[0].value
+    if isinstance(value, StringValueNode):
+        return RoomPlan(literal=value.value)
+    if isinstance(value, VariableNode):
+        return RoomPlan(variable=value.name.value)
+    return None
+
+
+class RoomCache:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_entries: int = 4096,
+        max_body: int = 100 * 1024,
+        jwt_secret: str,
+        path: str = "/graphql",
+    ) -> None:
+        self.app = app
+        self.max_entries = max_entries
+        self.max_body = max_body
+        self.jwt_secret = jwt_secret
+        self.path = path
+        self._entries: OrderedDict[bytes, Entry] = OrderedDict()
+        self._plans: OrderedDict[tuple[str, str | None], RoomPlan | None] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != self.path:
+            await self.app(scope, receive, send)
+            return
+        body, complete = await _read_body(receive, self.max_body)
+        replay = _replaying(body, complete, receive)
+        lookup = await self._lookup(scope, body) if complete else None
+        if lookup is None:
+            await self.app(scope, replay, send)
+            return
+        key, version = lookup
+        entry = self._entries.get(key)
+        if entry is not None and entry.version == version:
+            self._entries.move_to_end(key)
+            self.hits += 1
+            await send(
+                {"type": "http.response.start", "status": entry.status, "headers": entry.headers}
+            )
+            await send({"type": "http.response.body", "body": entry.body})
+            return
+        self.misses += 1
+        await self._execute_and_keep(scope, replay, send, key, version)
+
+    async def _lookup(self, scope: Scope, body: bytes) -> tuple[bytes, Version] | None:
+        headers = dict(scope["headers"])
+        if not headers.get(b"content-type", b"").startswith(b"application/json"):
+            return None
+        try:
+            request = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(request, dict) or not isinstance(request.get("query"), str):
+            return None
+        query: str = request["query"]
+        operation_name = request.get("operationName")
+        if operation_name is not None and not isinstance(operation_name, str):
+            return None
+        plan = self._plan(query, operation_name)
+        if plan is None:
+            return None
+        contract_pk = ids.decode(plan.contract_id(request.get("variables")), "Contract")
+        if contract_pk is None:
+            return None
+        authorization = headers.get(b"authorization", b"").decode("latin-1")
+        try:
+            claims = verify_token(self.jwt_secret, parse_authorization(authorization))
+        except Unauthenticated:
+            return None
+        version = await room_version(contract_pk)
+        # Outsiders (and unknown rooms) go the ordinary way: they get null, uncached.
+        if version is None or claims.sub not in (version[1], version[3]):
+            return None
+        key = hashlib.blake2b(
+            orjson.dumps(
+                [
+                    claims.sub,
+                    claims.name,
+                    claims.email,
+                    query,
+                    request.get("variables"),
+                    operation_name,
+                    headers.get(b"accept", b"").decode("latin-1"),
+                ],
+                option=orjson.OPT_SORT_KEYS,
+            ),
+            digest_size=20,
+        ).digest()
+        return key, version
+
+    def _plan(self, query: str, operation_name: str | None) -> RoomPlan | None:
+        cache_key = (query, operation_name)
+        if cache_key in self._plans:
+            return self._plans[cache_key]
+        plan = plan_for(query, operation_name)
+        self._plans[cache_key] = plan
+        if len(self._plans) > self.max_entries:
+            self._plans.popitem(last=False)
+        return plan
+
+    async def _execute_and_keep(
+        self, scope: Scope, receive: Receive, send: Send, key: bytes, version: Version
+    ) -> None:
+        start: Message = {}
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    self._keep(key, version, start, b"".join(chunks))
+            await send(message)
+
+        await self.app(scope, receive, capture)
+
+    def _keep(self, key: bytes, version: Version, start: Message, body: bytes) -> None:
+        if start.get("status") != 200 or b'"errors"' in body:
+            return
+        headers = [
+            (name, value)
+            for name, value in start.get("headers", [])
+            if name.lower() not in (b"x-request-id", b"set-cookie", b"date")
+        ]
+        self._entries[key] = Entry(version, 200, headers, body)
+        self._entries.move_to_end(key)
+        if len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+
+_VERSION_SQL = (
+    "SELECT c.event_seq, uc.sub, uc.updated_at, uf.sub, uf.updated_at FROM contracts c "
+    "JOIN users uc ON uc.id = c.client_id JOIN users uf ON uf.id = c.freelancer_id "
+    "WHERE c.id = {placeholder}"
+)
+
+
+async def room_version(contract_pk: int) -> Version | None:
+    """(event_seq, client sub, client updated_at, freelancer sub, freelancer updated_at)."""
+    connection = connections.get("default")
+    placeholder = "$1" if connection.capabilities.dialect == "postgres" else "?"
+    _, rows = await connection.execute_query(
+        _VERSION_SQL.format(placeholder=placeholder), [contract_pk]
+    )
+    if not rows:
+        return None
+    return tuple(rows[0])
+
+
+async def _read_body(receive: Receive, limit: int) -> tuple[bytes, bool]:
+    """The request body, and whether it was read whole (False past `limit`)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks), False
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks), True
+        if size > limit:
+            return b"".join(chunks), False
+
+
+def _replaying(body: bytes, complete: bool, receive: Receive) -> Receive:
+    """A `receive` that hands the app the body already read, then continues the stream."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": not complete}
+        return await receive()
+
+    return replay
