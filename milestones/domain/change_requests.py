@@ -57,9 +57,21 @@ async def _validated_changes(
     rows: list[tuple[MilestoneChange, Milestone | None]] = []
     for index, change in enumerate(changes):
         prefix = f"changes.{index}."
-        values = edit_values(
-            errors, prefix, change.title, change.description, change.due_date, change.amount
-        )
+        given = {
+            "title": change.title,
+            "description": change.description,
+            "dueDate": change.due_date,
+            "amount": change.amount,
+        }
+        if change.kind is ChangeKind.DELETE:
+            for name, value in given.items():
+                if value not in (None, OMITTED):
+                    errors.add(f"{prefix}{name}", "A DELETE change takes only milestoneId.")
+            values: dict[str, object] = {}
+        else:
+            values = edit_values(
+                errors, prefix, change.title, change.description, change.due_date, change.amount
+            )
         milestone: Milestone | None = None
         given_id = change.milestone_id not in (None, OMITTED)
         if change.kind is ChangeKind.ADD:
@@ -82,8 +94,6 @@ async def _validated_changes(
                 seen.add(milestone.id)
             if change.kind is ChangeKind.EDIT and not values:
                 errors.add(prefix.rstrip("."), "An EDIT change must change at least one field.")
-        if change.kind is ChangeKind.DELETE:
-            values = {}
         row = MilestoneChange(
             index=index,
             kind=change.kind,

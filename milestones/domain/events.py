@@ -8,6 +8,7 @@ from tortoise.expressions import F
 
 from milestones.domain.access import other_party_id
 from milestones.domain.transaction import Action
+from milestones.domain.values import cents_to_decimal
 from milestones.models import (
     ChangeRequest,
     Contract,
@@ -34,14 +35,17 @@ _SENTENCES: dict[EventKind, str] = {
     EventKind.MILESTONE_ADDED: "{actor} added the milestone “{milestone}” to “{contract}”",
     EventKind.MILESTONE_EDITED: "{actor} edited the milestone “{milestone}” of “{contract}”",
     EventKind.MILESTONE_DELETED: "{actor} deleted the milestone “{milestone}” of “{contract}”",
-    EventKind.MILESTONE_ACTIVATED: "{actor} funded the milestone “{milestone}” of “{contract}”",
+    EventKind.MILESTONE_ACTIVATED: "{actor} funded the milestone “{milestone}” of “{contract}” "
+    "with {amount}",
     EventKind.MILESTONE_SUBMITTED: "{actor} submitted work on “{milestone}” of “{contract}”",
     EventKind.SUBMISSION_REJECTED: "{actor} rejected the submission on “{milestone}” of "
     "“{contract}”",
     EventKind.MILESTONE_APPROVED: "{actor} approved “{milestone}” of “{contract}” and released "
-    "the funds",
-    EventKind.REFUND_REQUESTED: "{actor} asked for a refund of “{milestone}” of “{contract}”",
-    EventKind.REFUND_ACCEPTED: "{actor} accepted the refund of “{milestone}” of “{contract}”",
+    "{amount}",
+    EventKind.REFUND_REQUESTED: "{actor} asked for a refund of {amount} on “{milestone}” of "
+    "“{contract}”",
+    EventKind.REFUND_ACCEPTED: "{actor} accepted the refund of {amount} on “{milestone}” of "
+    "“{contract}”",
     EventKind.REFUND_DECLINED: "{actor} declined the refund of “{milestone}” of “{contract}”",
     EventKind.CHANGE_REQUEST_SUBMITTED: "{actor} requested changes to the milestones of "
     "“{contract}”",
@@ -57,13 +61,18 @@ def display_name(user: User) -> str:
 
 
 def notification_message(
-    kind: EventKind, actor: User, contract: Contract, milestone: Milestone | None
+    kind: EventKind,
+    actor: User,
+    contract: Contract,
+    milestone: Milestone | None,
+    amount: int | None = None,
 ) -> str:
     return (
         _SENTENCES[kind].format(
             actor=display_name(actor),
             contract=contract.title,
             milestone=milestone.title if milestone is not None else "",
+            amount=f"{cents_to_decimal(amount or 0)} {contract.currency}",
         )
         + "."
     )
@@ -78,8 +87,11 @@ async def record(
     milestone: Milestone | None = None,
     change_request: ChangeRequest | None = None,
     refund_request: RefundRequest | None = None,
+    amount: int | None = None,
 ) -> ContractEvent:
-    """Append the event (next seq of the locked contract) and notify the other party."""
+    """Append the event (next seq of the locked contract) and notify the other party.
+
+    `amount` (minor units) is the money the event moved, for the notification's sentence."""
     contract.event_seq += 1
     await Contract.filter(id=contract.id).update(event_seq=contract.event_seq)
     event = await ContractEvent.create(
@@ -97,7 +109,7 @@ async def record(
     # The UPDATE locks the recipient's row until commit: their sequence has no gaps or races.
     await User.filter(id=recipient_id).update(notification_seq=F("notification_seq") + 1)
     recipient = await User.get(id=recipient_id)
-    message = notification_message(kind, actor, contract, milestone)
+    message = notification_message(kind, actor, contract, milestone, amount)
     notification = await Notification.create(
         recipient_id=recipient_id,
         seq=recipient.notification_seq,
@@ -109,11 +121,12 @@ async def record(
     )
     action.wake(f"user:{recipient_id}", notification.seq)
     if _email_enabled and recipient.email:
-        await EmailOutbox.create(
+        email = await EmailOutbox.create(
             notification_id=notification.id,
             to_address=recipient.email,
             subject=message[:300],
             body=f"{message}\n\nOpen the contract room to see the details.\n",
             next_attempt_at=dt.datetime.now(dt.UTC),
         )
+        action.wake("email", email.id)  # the outbox sender sends it after commit
     return event

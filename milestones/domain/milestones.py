@@ -197,7 +197,12 @@ async def activate_milestone(
         await set_status(milestone, MilestoneStatus.ACTIVE)
         await escrow.assert_conserved(contract)
         await events.record(
-            act, contract, EventKind.MILESTONE_ACTIVATED, viewer, milestone=milestone
+            act,
+            contract,
+            EventKind.MILESTONE_ACTIVATED,
+            viewer,
+            milestone=milestone,
+            amount=milestone.amount,
         )
         await idempotency.remember(
             viewer,
@@ -298,13 +303,17 @@ async def approve_milestone(
             ErrorCode.MILESTONE_NOT_ACTIVE,
         )
         await rules.ensure_no_pending_refund_request(contract)
-        await escrow.release_to_freelancer(
-            contract, milestone, funded if amount is None else amount
-        )
+        released = funded if amount is None else amount
+        await escrow.release_to_freelancer(contract, milestone, released)
         await set_status(milestone, MilestoneStatus.RELEASED)
         await escrow.assert_conserved(contract)
         await events.record(
-            act, contract, EventKind.MILESTONE_APPROVED, viewer, milestone=milestone
+            act,
+            contract,
+            EventKind.MILESTONE_APPROVED,
+            viewer,
+            milestone=milestone,
+            amount=released,
         )
         if end_contract:
             await end_contract_now(act, contract, viewer)

@@ -58,6 +58,7 @@ async def request_escrow_refund(
             viewer,
             milestone=milestone,
             refund_request=refund_request,
+            amount=held,
         )
     return RefundOutcome(contract, milestone, refund_request)
 
@@ -92,5 +93,6 @@ async def respond_to_refund_request(
             viewer,
             milestone=milestone,
             refund_request=refund_request,
+            amount=refund_request.amount,
         )
     return RefundOutcome(contract, milestone, refund_request)

@@ -1,0 +1,614 @@
+"""GraphQL documents and workflow helpers shared by the HTTP-level API tests.
+
+Everything here talks to the app only through the public contract (`/work/shared/API.md`):
+GraphQL over HTTP, with the `Actor` objects the `tests/conftest.py` fixtures hand out.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Final, Protocol
+
+import jwt
+
+JSON = dict[str, Any]
+
+MONEY: Final = re.compile(r"^\d+\.\d{2}$")
+ZERO_ESCROW: Final = {
+    "held": "0.00",
+    "available": "0.00",
+    "totalFunded": "0.00",
+    "totalReleased": "0.00",
+    "totalRefunded": "0.00",
+}
+
+
+class Actor(Protocol):
+    """The shape of the `Actor` objects provided by the conftest fixtures."""
+
+    @property
+    def sub(self) -> str: ...
+
+    @property
+    def token(self) -> str | None: ...
+
+    async def post(self, query: str, variables: JSON | None = None) -> JSON: ...
+
+    async def gql(self, query: str, variables: JSON | None = None) -> JSON: ...
+
+    async def user_id(self) -> str: ...
+
+
+class ApiClient(Protocol):
+    """The shape of the `api` fixture."""
+
+    def actor(self, sub: str, name: str | None = None, email: str | None = None) -> Actor: ...
+
+    @property
+    def anonymous(self) -> Actor: ...
+
+    @property
+    def http(self) -> Any: ...
+
+    @property
+    def settings(self) -> Any: ...
+
+
+class _Anything:
+    """Sentinel: "do not check this" (distinct from `None`, which is a value to check)."""
+
+    def __repr__(self) -> str:
+        return "ANY"
+
+
+ANY: Final = _Anything()
+
+
+# --------------------------------------------------------------------------- fragments
+
+MILESTONE_FIELDS: Final = """
+fragment MilestoneFields on Milestone {
+  id position title description dueDate amount status
+  fundedAmount releasedAmount refundedAmount version createdAt updatedAt
+}
+"""
+
+CHANGE_REQUEST_FIELDS: Final = """
+fragment ChangeRequestFields on ChangeRequest {
+  id status message createdAt respondedAt responseMessage
+  requestedBy { id }
+  contract { id }
+  changes { kind milestone { id } title description dueDate amount }
+}
+"""
+
+REFUND_REQUEST_FIELDS: Final = """
+fragment RefundRequestFields on RefundRequest {
+  id status amount message createdAt respondedAt responseMessage
+  requestedBy { id }
+  contract { id }
+  milestone { id }
+}
+"""
+
+CONTRACT_FIELDS: Final = """
+fragment ContractFields on Contract {
+  id title currency status viewerRole createdAt endedAt
+  client { id }
+  freelancer { id }
+  milestones { ...MilestoneFields }
+  activeMilestone { id status }
+  escrow { held available totalFunded totalReleased totalRefunded }
+  pendingChangeRequest { ...ChangeRequestFields }
+  pendingRefundRequest { ...RefundRequestFields }
+}
+"""
+
+ALL_FRAGMENTS: Final = (
+    MILESTONE_FIELDS + CHANGE_REQUEST_FIELDS + REFUND_REQUEST_FIELDS + CONTRACT_FIELDS
+)
+
+EVENT_FIELDS: Final = """
+  id cursor kind occurredAt
+  contract { id }
+  actor { id }
+  milestone { id }
+  changeRequest { id }
+  refundRequest { id }
+"""
+
+NOTIFICATION_FIELDS: Final = """
+  id cursor kind message createdAt readAt
+  contract { id }
+  actor { id }
+  milestone { id }
+  changeRequest { id }
+  refundRequest { id }
+"""
+
+# --------------------------------------------------------------------------- mutations
+
+_PAYLOADS: Final[dict[str, tuple[str, str]]] = {
+    "createContract": ("CreateContractInput", "contract { ...ContractFields }"),
+    "addMilestone": (
+        "AddMilestoneInput",
+        "milestone { ...MilestoneFields } contract { ...ContractFields }",
+    ),
+    "editMilestone": (
+        "EditMilestoneInput",
+        "milestone { ...MilestoneFields } contract { ...ContractFields }",
+    ),
+    "deleteMilestone": (
+        "DeleteMilestoneInput",
+        "deletedMilestoneId contract { ...ContractFields }",
+    ),
+    "activateMilestone": (
+        "ActivateMilestoneInput",
+        "milestone { ...MilestoneFields } contract { ...ContractFields }",
+    ),
+    "submitMilestone": (
+        "SubmitMilestoneInput",
+        "milestone { ...MilestoneFields } contract { ...ContractFields }",
+    ),
+    "rejectSubmission": (
+        "RejectSubmissionInput",
+        "milestone { ...MilestoneFields } contract { ...ContractFields }",
+    ),
+    "approveMilestone": (
+        "ApproveMilestoneInput",
+        "milestone { ...MilestoneFields } contract { ...ContractFields }",
+    ),
+    "requestEscrowRefund": (
+        "RequestEscrowRefundInput",
+        "refundRequest { ...RefundRequestFields } milestone { ...MilestoneFields }"
+        " contract { ...ContractFields }",
+    ),
+    "respondToRefundRequest": (
+        "RespondToRefundRequestInput",
+        "refundRequest { ...RefundRequestFields } milestone { ...MilestoneFields }"
+        " contract { ...ContractFields }",
+    ),
+    "endContract": ("EndContractInput", "contract { ...ContractFields }"),
+    "requestMilestoneChanges": (
+        "RequestMilestoneChangesInput",
+        "changeRequest { ...ChangeRequestFields } contract { ...ContractFields }",
+    ),
+    "respondToChangeRequest": (
+        "RespondToChangeRequestInput",
+        "changeRequest { ...ChangeRequestFields } contract { ...ContractFields }",
+    ),
+    "withdrawChangeRequest": (
+        "WithdrawChangeRequestInput",
+        "changeRequest { ...ChangeRequestFields } contract { ...ContractFields }",
+    ),
+    "markNotificationsRead": ("MarkNotificationsReadInput", "count"),
+}
+
+
+def mutation_document(name: str) -> str:
+    """The document for mutation `name`, selecting its whole payload and `userErrors`."""
+    input_type, selection = _PAYLOADS[name]
+    operation = name[0].upper() + name[1:]
+    document = (
+        f"mutation {operation}($input: {input_type}!) {{\n"
+        f"  {name}(input: $input) {{ {selection} userErrors {{ code message field }} }}\n"
+        "}\n"
+    )
+    return document + (ALL_FRAGMENTS if "..." in selection else "")
+
+
+MUTATIONS: Final = {name: mutation_document(name) for name in _PAYLOADS}
+
+
+def graphql_error_codes(body: JSON) -> list[str | None]:
+    return [(error.get("extensions") or {}).get("code") for error in body.get("errors") or []]
+
+
+async def mutate(actor: Actor, name: str, input: JSON) -> JSON:
+    """Run mutation `name`; return its payload. Asserts there were no GraphQL errors."""
+    body = await actor.post(MUTATIONS[name], {"input": input})
+    assert not body.get("errors"), f"{name}: GraphQL errors {body['errors']}"
+    payload: JSON = body["data"][name]
+    return payload
+
+
+async def ok(actor: Actor, name: str, input: JSON) -> JSON:
+    """Run mutation `name` and assert it succeeded (no userErrors); return its payload."""
+    payload = await mutate(actor, name, input)
+    assert payload["userErrors"] == [], f"{name}({input}) refused: {payload['userErrors']}"
+    return payload
+
+
+def assert_user_errors(
+    payload: JSON,
+    code: str,
+    field: str | _Anything | None = ANY,
+) -> None:
+    """Exactly one user error with `code` (and `field` unless ANY); acted-on objects are null."""
+    errors = payload["userErrors"]
+    assert [error["code"] for error in errors] == [code], errors
+    assert errors[0]["message"], "a user error has a human-readable message"
+    if not isinstance(field, _Anything):
+        assert errors[0]["field"] == field, errors
+    for key, value in payload.items():
+        if key not in ("userErrors", "count"):
+            assert value is None, f"{key} must be null on refusal, got {value!r}"
+
+
+async def refuse(
+    actor: Actor,
+    name: str,
+    input: JSON,
+    code: str,
+    *,
+    field: str | _Anything | None = ANY,
+    room: Room | None = None,
+) -> JSON:
+    """Run mutation `name`, assert it is refused with `code`, and that the room did not change.
+
+    The room (contract, milestones, escrow, requests, events, both parties' notifications) is
+    re-read before and after through the client of `room`.
+    """
+    before = await room.snapshot() if room is not None else None
+    payload = await mutate(actor, name, input)
+    assert_user_errors(payload, code, field)
+    if room is not None:
+        after = await room.snapshot()
+        assert after == before, "a refusal must change nothing"
+    return payload
+
+
+def user_error_fields(payload: JSON) -> list[str | None]:
+    return [error["field"] for error in payload["userErrors"]]
+
+
+# --------------------------------------------------------------------------- queries
+
+ROOM_QUERY: Final = (
+    """
+query Room($id: ID!) {
+  contract(id: $id) {
+    ...ContractFields
+    changeRequests(first: 100) {
+      edges { cursor node { ...ChangeRequestFields } }
+      pageInfo { hasNextPage endCursor }
+    }
+    events(first: 100) {
+      edges { cursor node { """
+    + EVENT_FIELDS
+    + """ } }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+}
+"""
+    + ALL_FRAGMENTS
+)
+
+NOTIFICATIONS_QUERY: Final = (
+    """
+query Notifications($first: Int, $after: String, $unreadOnly: Boolean) {
+  notifications(first: $first, after: $after, unreadOnly: $unreadOnly) {
+    edges { cursor node { """
+    + NOTIFICATION_FIELDS
+    + """ } }
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+  }
+}
+"""
+)
+
+EVENTS_QUERY: Final = (
+    """
+query Events($id: ID!, $first: Int, $after: String) {
+  contract(id: $id) {
+    events(first: $first, after: $after) {
+      edges { cursor node { """
+    + EVENT_FIELDS
+    + """ } }
+      pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    }
+  }
+}
+"""
+)
+
+CONTRACTS_QUERY: Final = """
+query Contracts($first: Int, $after: String, $status: ContractStatus) {
+  contracts(first: $first, after: $after, status: $status) {
+    edges { cursor node { id title status viewerRole } }
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+  }
+}
+"""
+
+CONTRACT_QUERY: Final = (
+    "query Contract($id: ID!) { contract(id: $id) { ...ContractFields } }\n" + ALL_FRAGMENTS
+)
+
+NODE_QUERY: Final = "query Node($id: ID!) { node(id: $id) { __typename id } }"
+
+ME_QUERY: Final = "query Me { me { id name email } }"
+
+
+def variables(**values: Any) -> JSON:
+    """Variables without the `None` ones, so that argument defaults apply."""
+    return {key: value for key, value in values.items() if value is not None}
+
+
+async def read_contract(actor: Actor, contract_id: str) -> JSON | None:
+    data = await actor.gql(CONTRACT_QUERY, {"id": contract_id})
+    contract: JSON | None = data["contract"]
+    return contract
+
+
+async def read_room(actor: Actor, contract_id: str) -> JSON:
+    """The contract as `actor` sees it, with its change requests and its event log."""
+    data = await actor.gql(ROOM_QUERY, {"id": contract_id})
+    room: JSON | None = data["contract"]
+    assert room is not None, f"{actor.sub} cannot see contract {contract_id}"
+    assert not room["events"]["pageInfo"]["hasNextPage"], "more than 100 events in a test"
+    return room
+
+
+def event_kinds(room: JSON) -> list[str]:
+    return [edge["node"]["kind"] for edge in room["events"]["edges"]]
+
+
+def milestone_in(room: JSON, milestone_id: str) -> JSON:
+    for milestone in room["milestones"]:
+        if milestone["id"] == milestone_id:
+            found: JSON = milestone
+            return found
+    raise AssertionError(f"milestone {milestone_id} not in contract {room['id']}")
+
+
+def positions(room: JSON) -> list[tuple[int, str]]:
+    return [(m["position"], m["title"]) for m in room["milestones"]]
+
+
+async def notifications(
+    actor: Actor,
+    *,
+    first: int | None = None,
+    after: str | None = None,
+    unread_only: bool | None = None,
+) -> JSON:
+    """The `notifications` connection of `actor`."""
+    data = await actor.gql(
+        NOTIFICATIONS_QUERY, variables(first=first, after=after, unreadOnly=unread_only)
+    )
+    connection: JSON = data["notifications"]
+    return connection
+
+
+async def notification_nodes(actor: Actor, *, unread_only: bool | None = None) -> list[JSON]:
+    connection = await notifications(actor, first=100, unread_only=unread_only)
+    assert not connection["pageInfo"]["hasNextPage"], "more than 100 notifications in a test"
+    return [edge["node"] for edge in connection["edges"]]
+
+
+# --------------------------------------------------------------------------- money
+
+
+def money(value: str) -> Decimal:
+    assert isinstance(value, str) and MONEY.fullmatch(value), f"not a two-decimal amount: {value!r}"
+    return Decimal(value)
+
+
+def assert_money_formats(room: JSON) -> None:
+    """Every Decimal of the contract is a string with exactly two decimals."""
+    for value in room["escrow"].values():
+        money(value)
+    for milestone in room["milestones"]:
+        for key in ("amount", "fundedAmount", "releasedAmount", "refundedAmount"):
+            money(milestone[key])
+
+
+def assert_escrow_consistent(room: JSON) -> None:
+    """totalFunded = totalReleased + totalRefunded + held; held = active remainder + available."""
+    assert_money_formats(room)
+    escrow = room["escrow"]
+    held = money(escrow["held"])
+    assert money(escrow["totalFunded"]) == (
+        money(escrow["totalReleased"]) + money(escrow["totalRefunded"]) + held
+    ), escrow
+    in_active = sum(
+        (
+            money(m["fundedAmount"]) - money(m["releasedAmount"]) - money(m["refundedAmount"])
+            for m in room["milestones"]
+            if m["status"] in ("ACTIVE", "SUBMITTED")
+        ),
+        Decimal(0),
+    )
+    assert held == in_active + money(escrow["available"]), escrow
+    assert money(escrow["available"]) >= 0, escrow
+
+
+# --------------------------------------------------------------------------- ids and tokens
+
+
+def global_id(type_name: str, pk: int | str) -> str:
+    return base64.b64encode(f"{type_name}:{pk}".encode()).decode()
+
+
+def missing_id(type_name: str) -> str:
+    """A well-formed global ID of `type_name` that names nothing."""
+    return global_id(type_name, 987654321)
+
+
+MALFORMED_ID: Final = "not-a-global-id"
+
+
+def jwt_secret(settings: Any) -> str:
+    secret = settings.jwt_secret
+    if hasattr(secret, "get_secret_value"):
+        secret = secret.get_secret_value()
+    assert isinstance(secret, str)
+    return secret
+
+
+def make_token(secret: str, *, expires_in: int = 3600, **claims: Any) -> str:
+    payload = {"exp": int(time.time()) + expires_in, **claims}
+    return jwt.encode(payload, secret, algorithm="HS256")
+
+
+# --------------------------------------------------------------------------- the room
+
+
+@dataclass
+class Room:
+    """A contract between `client` and `freelancer`, with the ids of its milestones."""
+
+    client: Actor
+    freelancer: Actor
+    contract_id: str
+    milestone_ids: list[str]
+
+    def milestone(self, index: int) -> str:
+        return self.milestone_ids[index]
+
+    async def read(self, actor: Actor | None = None) -> JSON:
+        return await read_room(actor or self.client, self.contract_id)
+
+    async def snapshot(self) -> JSON:
+        """Everything a refusal must leave alone."""
+        return {
+            "room": await self.read(),
+            "client_notifications": await notification_nodes(self.client),
+            "freelancer_notifications": await notification_nodes(self.freelancer),
+        }
+
+    # ---- workflow actions that must succeed; each returns its payload
+
+    async def add(self, title: str, amount: str, **extra: Any) -> JSON:
+        return await ok(
+            self.client,
+            "addMilestone",
+            {"contractId": self.contract_id, "title": title, "amount": amount, **extra},
+        )
+
+    async def activate(self, index: int, **extra: Any) -> JSON:
+        return await ok(
+            self.client, "activateMilestone", {"milestoneId": self.milestone(index), **extra}
+        )
+
+    async def submit(self, index: int) -> JSON:
+        return await ok(self.freelancer, "submitMilestone", {"milestoneId": self.milestone(index)})
+
+    async def reject(self, index: int) -> JSON:
+        return await ok(self.client, "rejectSubmission", {"milestoneId": self.milestone(index)})
+
+    async def approve(
+        self,
+        index: int,
+        *,
+        release: str | None = None,
+        end_contract: bool = False,
+        **extra: Any,
+    ) -> JSON:
+        return await ok(
+            self.client,
+            "approveMilestone",
+            {
+                "milestoneId": self.milestone(index),
+                "endContract": end_contract,
+                **variables(releaseAmount=release),
+                **extra,
+            },
+        )
+
+    async def request_refund(self, index: int, message: str | None = None) -> JSON:
+        return await ok(
+            self.client,
+            "requestEscrowRefund",
+            {"milestoneId": self.milestone(index), **variables(message=message)},
+        )
+
+    async def respond_to_refund(self, refund_request_id: str, decision: str) -> JSON:
+        return await ok(
+            self.freelancer,
+            "respondToRefundRequest",
+            {"refundRequestId": refund_request_id, "decision": decision},
+        )
+
+    async def request_changes(self, changes: list[JSON], message: str | None = None) -> JSON:
+        return await ok(
+            self.freelancer,
+            "requestMilestoneChanges",
+            {"contractId": self.contract_id, "changes": changes, **variables(message=message)},
+        )
+
+    async def respond_to_changes(
+        self, change_request_id: str, decision: str, message: str | None = None
+    ) -> JSON:
+        return await ok(
+            self.client,
+            "respondToChangeRequest",
+            {
+                "changeRequestId": change_request_id,
+                "decision": decision,
+                **variables(message=message),
+            },
+        )
+
+    async def end(self, actor: Actor | None = None) -> JSON:
+        return await ok(actor or self.client, "endContract", {"contractId": self.contract_id})
+
+
+async def create_contract(
+    client: Actor,
+    freelancer: Actor,
+    *,
+    title: str = "Website redesign",
+    currency: str | None = None,
+) -> JSON:
+    """Create a contract (the client's `createContract`); return its payload's contract."""
+    payload = await ok(
+        client,
+        "createContract",
+        {
+            "title": title,
+            "freelancerId": await freelancer.user_id(),
+            **variables(currency=currency),
+        },
+    )
+    contract: JSON = payload["contract"]
+    return contract
+
+
+async def create_contract_with_milestones(
+    client: Actor,
+    freelancer: Actor,
+    amounts: list[str] | None = None,
+    *,
+    title: str = "Website redesign",
+) -> Room:
+    """A contract with one UPCOMING milestone per amount, titled "M1", "M2", ..."""
+    contract = await create_contract(client, freelancer, title=title)
+    room = Room(client, freelancer, contract["id"], [])
+    for number, amount in enumerate(amounts if amounts is not None else [], start=1):
+        payload = await room.add(f"M{number}", amount)
+        room.milestone_ids.append(payload["milestone"]["id"])
+    return room
+
+
+async def pending_change_request(room: Room, changes: list[JSON] | None = None) -> str:
+    """Have the freelancer send a change request (by default: ADD one milestone); its id."""
+    payload = await room.request_changes(
+        changes or [{"kind": "ADD", "title": "Extra work", "amount": "250.00"}],
+        message="Can we add this?",
+    )
+    change_request_id: str = payload["changeRequest"]["id"]
+    return change_request_id
+
+
+async def pending_refund_request(room: Room, index: int = 0) -> str:
+    """Have the client ask for a refund of milestone `index` (already activated); its id."""
+    payload = await room.request_refund(index, message="Please refund")
+    refund_request_id: str = payload["refundRequest"]["id"]
+    return refund_request_id
