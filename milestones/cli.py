@@ -1,4 +1,4 @@
-"""`milestones serve | migrate | token | demo | export-schema`."""
+"""`milestones serve | migrate | token | demo | export-schema | check-invariants`."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ DEMO_TOKEN_SECONDS = 7 * 24 * 3600
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
+
+    from milestones.observability import logging_config
 
     settings = get_settings()
     settings.check()
@@ -35,6 +37,8 @@ def _serve(args: argparse.Namespace) -> int:
         http="auto",
         ws_per_message_deflate=False,
         log_level=args.log_level,
+        log_config=logging_config(settings.log_format, args.log_level),
+        access_log=False,  # RequestObserver logs each request, with its id and operation
         proxy_headers=True,
     )
     return 0
@@ -104,6 +108,7 @@ async def _demo(host: str, port: int) -> None:
         print(f'  headers: {{"Authorization": "Bearer {token}"}}\n')
     print(f"contract id: {contract_id}")
     print(f"GraphiQL:    http://{host}:{port}/graphql")
+    print(f"Room page:   http://{host}:{port}/app/  (sign in as a demo user)")
 
 
 def _demo_cmd(args: argparse.Namespace) -> int:
@@ -117,6 +122,26 @@ def _export_schema(args: argparse.Namespace) -> int:
     Path(args.output).write_text(export_sdl(), encoding="utf-8")
     print(f"wrote {args.output}")
     return 0
+
+
+async def _check_invariants(database_url: str) -> int:
+    from milestones.database import database
+    from milestones.invariants import check_invariants
+
+    async with database(database_url):
+        report = await check_invariants()
+    checked = ", ".join(f"{count} {what}" for what, count in report.counts.items())
+    for breach in report.breaches:
+        print(f"BREACH {breach}")
+    if not report.ok:
+        print(f"{len(report.breaches)} invariant breaches ({checked} checked)", file=sys.stderr)
+        return 1
+    print(f"all invariants hold ({checked} checked)")
+    return 0
+
+
+def _check_invariants_cmd(args: argparse.Namespace) -> int:
+    return asyncio.run(_check_invariants(args.database_url or get_settings().database_url))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -148,6 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export-schema", help="write the GraphQL SDL")
     export.add_argument("--output", default="schema.graphql")
     export.set_defaults(func=_export_schema)
+
+    invariants = commands.add_parser(
+        "check-invariants",
+        help="re-derive escrow from the ledger and check every invariant; exit 1 on a breach",
+    )
+    invariants.add_argument("--database-url", help="default: DATABASE_URL")
+    invariants.set_defaults(func=_check_invariants_cmd)
     return parser
 
 

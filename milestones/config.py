@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     # Notification emails: first retry after this long, then doubling (up to an hour).
     smtp_retry_seconds: float = Field(default=10.0, gt=0)
     milestones_env: Literal["development", "production"] = "development"
+    # Server logs: one JSON object per line, or plain text for a terminal.
+    log_format: Literal["json", "text"] = "json"
     # Contract-room responses kept per process (0 turns the cache off).
     room_cache_entries: int = Field(default=4096, ge=0)
     # Subscriptions: how long a socket may wait before connection_init.

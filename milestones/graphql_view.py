@@ -1,25 +1,38 @@
-"""The GraphQL endpoint: identity from the bearer token, per-request context."""
+"""The GraphQL endpoint: identity from the bearer token, per-request context.
+
+HTTP requests are served by `_serve_http` (the GraphQL-over-HTTP rules are in
+`milestones.graphql_http`); WebSockets go to strawberry's graphql-transport-ws handler.
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
 import strawberry
+from graphql import GraphQLError
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.graphql import OperationType
 
+from milestones import graphql_http
 from milestones.auth import Unauthenticated, parse_authorization, verify_token
 from milestones.config import Settings
 from milestones.domain.users import user_from_claims
 from milestones.models import User
+from milestones.observability import current_request_id
 from milestones.schema.context import Context
 from milestones.subscriptions.bus import WakeupBus
+
+GRAPHIQL_PAGE = Path(__file__).parent / "static" / "graphiql.html"
 
 
 class MilestonesGraphQL(GraphQL[Context, None]):
@@ -30,9 +43,100 @@ class MilestonesGraphQL(GraphQL[Context, None]):
             allow_queries_via_get=False,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
             connection_init_wait_timeout=timedelta(seconds=settings.connection_init_wait_timeout),
+            max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
         )
         self.settings = settings
         self.bus = bus
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        response = await self._serve_http(request)
+        await response(scope, receive, send)
+
+    async def _serve_http(self, request: Request) -> Response:
+        if graphql_http.wants_graphiql(request) and self.graphql_ide is not None:
+            return HTMLResponse(self.graphql_ide_html)
+        media_type = graphql_http.negotiate(request.headers.get("accept"))
+        try:
+            if media_type is None:
+                raise graphql_http.RequestRefused(
+                    406, "Accept application/graphql-response+json or application/json."
+                )
+            params = await graphql_http.read_params(request, self.settings.max_body_bytes)
+        except graphql_http.RequestRefused as refused:
+            return self._respond(
+                graphql_http.refusal_body(refused.message),
+                refused.status,
+                media_type or graphql_http.JSON,
+                None,
+                refused.headers,
+            )
+        sub_response = Response()
+        context = await self.get_context(request, sub_response)
+        allowed = {OperationType.QUERY}
+        if request.method == "POST":
+            allowed.add(OperationType.MUTATION)
+        try:
+            result = await self.schema.execute(
+                params.query,
+                variable_values=params.variables,
+                context_value=context,
+                operation_name=params.operation_name,
+                allowed_operation_types=allowed,
+                operation_extensions=params.extensions,
+            )
+        except InvalidOperationTypeError as error:
+            if error.operation_type is OperationType.MUTATION:
+                return self._respond(
+                    graphql_http.refusal_body("Mutations need POST."),
+                    405,
+                    media_type,
+                    context,
+                    {"allow": "POST"},
+                )
+            result = graphql_http.request_error(
+                GraphQLError("Subscriptions are served over WebSocket (graphql-transport-ws).")
+            )
+        except CannotGetOperationTypeError as error:
+            result = graphql_http.request_error(GraphQLError(error.as_http_error_reason()))
+        response = self._respond(
+            graphql_http.body_of(result),
+            graphql_http.status_of(result, media_type),
+            media_type,
+            context,
+        )
+        response.headers.raw.extend(
+            (name, value) for name, value in sub_response.headers.raw if name != b"content-length"
+        )
+        return response
+
+    def _respond(
+        self,
+        body: object,
+        status: int,
+        media_type: str,
+        context: Context | None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        response = Response(
+            self.encode_json(body),
+            status_code=status,
+            media_type=media_type,
+            headers={"cache-control": "no-store", **(headers or {})},
+        )
+        # RequestObserver (the app's middleware) sets the header on every response it serves.
+        if context is not None and current_request_id() is None:
+            response.headers["x-request-id"] = context.request_id
+        return response
+
+    @property
+    def graphql_ide_html(self) -> str:
+        # Ours: subscriptions send the Headers tab's Authorization in connection_init, and
+        # in development the demo users' tokens are one click away.
+        return GRAPHIQL_PAGE.read_text(encoding="utf-8")
 
     async def _viewer(self, authorization: str | None) -> User:
         claims = verify_token(self.settings.jwt_secret, parse_authorization(authorization))
@@ -62,5 +166,7 @@ class MilestonesGraphQL(GraphQL[Context, None]):
             raise ConnectionRejectionError({"reason": str(error)}) from error
         return None
 
-    def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
+    def encode_json(self, data: object) -> str:
+        # Text, not bytes: strawberry sends bytes as binary WebSocket frames, which browser
+        # graphql-transport-ws clients (graphql-ws, the /app page) cannot parse.
+        return orjson.dumps(data).decode()

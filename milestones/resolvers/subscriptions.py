@@ -10,6 +10,7 @@ from graphql import GraphQLError
 from milestones import ids
 from milestones.domain.access import role_of
 from milestones.models import Contract as ContractModel
+from milestones.observability import observe_notification_delivery, track_subscription
 from milestones.resolvers.pagination import after_position
 from milestones.resolvers.viewer import require_viewer
 from milestones.schema.context import Info
@@ -33,11 +34,11 @@ class Subscription:
     async def notifications(
         self, info: Info, after: str | None = None
     ) -> AsyncGenerator[Notification, None]:
+        # Checks run before the stream exists, so a refusal is the operation's `error`
+        # message rather than a `next` carrying errors.
         viewer = require_viewer(info)
         after_seq = after_position(after, "notification")
-        async for row in streams.notifications(_bus(info), viewer.id, after_seq):
-            info.context.fresh_loaders()
-            yield Notification.of(row)
+        return _notifications(info, viewer.id, after_seq)
 
     @strawberry.subscription(
         description="A contract's events (parties only): with `after`, first everything after "
@@ -52,6 +53,23 @@ class Subscription:
         if contract is None or role_of(viewer, contract) is None:
             raise GraphQLError("Contract not found.", extensions={"code": "NOT_FOUND"})
         after_seq = after_position(after, "event")
-        async for row in streams.contract_events(_bus(info), contract.id, after_seq):
+        return _contract_events(info, contract.id, after_seq)
+
+
+async def _notifications(
+    info: Info, viewer_pk: int, after_seq: int | None
+) -> AsyncGenerator[Notification, None]:
+    with track_subscription("notifications"):
+        async for row in streams.notifications(_bus(info), viewer_pk, after_seq):
+            info.context.fresh_loaders()
+            observe_notification_delivery(row.created_at)
+            yield Notification.of(row)
+
+
+async def _contract_events(
+    info: Info, contract_pk: int, after_seq: int | None
+) -> AsyncGenerator[ContractEvent, None]:
+    with track_subscription("contractEvents"):
+        async for row in streams.contract_events(_bus(info), contract_pk, after_seq):
             info.context.fresh_loaders()
             yield ContractEvent.of(row)

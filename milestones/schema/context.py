@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,6 +10,7 @@ from strawberry.types import Info as StrawberryInfo
 
 from milestones.config import Settings
 from milestones.models import User
+from milestones.observability import current_request_id
 from milestones.resolvers.loaders import Loaders
 from milestones.subscriptions.bus import WakeupBus
 
@@ -24,6 +26,8 @@ class Context:
     loaders: Loaders = field(default_factory=Loaders)
     # graphql-transport-ws: the connection_init payload (it carries the token).
     connection_params: Any = None
+    # Names this request in the logs and in a masked error (and the X-Request-ID header).
+    request_id: str = field(default_factory=lambda: current_request_id() or uuid.uuid4().hex)
 
     def fresh_loaders(self) -> None:
         """After a mutation: nothing read before it may be served from cache."""

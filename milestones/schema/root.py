@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable
 
 import strawberry
+from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import AddValidationRules, MaskErrors, SchemaExtension
+from strawberry.extensions import AddValidationRules, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
+from milestones.observability import OperationObserver
 from milestones.resolvers.mutations import Mutation
 from milestones.resolvers.queries import Query
 from milestones.resolvers.subscriptions import Subscription
+from milestones.schema.errors import ErrorPolicy, log_unexpected
+from milestones.schema.limits import QueryLimits
 from milestones.schema.scalars import SCALAR_MAP
 from milestones.schema.types import (
     ChangeRequest,
@@ -25,20 +29,26 @@ from milestones.schema.types import (
 )
 
 
-def _should_mask(error: Any) -> bool:
-    """Hide internals, keep the errors a client is meant to read (they carry a code)."""
-    extensions = getattr(error, "extensions", None) or {}
-    return "code" not in extensions
+class MilestonesSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Only our own failures are worth a log record; a client's mistakes are answered.
+        log_unexpected(errors, execution_context.context if execution_context else None)
 
 
-def build_schema(*, production: bool = False) -> strawberry.Schema:
-    extensions: Sequence[type[SchemaExtension] | Any] = []
+def build_schema(
+    *, production: bool = False, limits: QueryLimits | None = None
+) -> strawberry.Schema:
+    extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
+        # First in, first out: it sees each error before ErrorPolicy rewrites it.
+        OperationObserver,
+        *(limits or QueryLimits()).extensions(),
+        lambda: ErrorPolicy(production=production),
+    ]
     if production:
-        extensions = [
-            AddValidationRules([NoSchemaIntrospectionCustomRule]),
-            lambda: MaskErrors(should_mask_error=_should_mask),
-        ]
-    return strawberry.Schema(
+        extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
+    return MilestonesSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -52,7 +62,7 @@ def build_schema(*, production: bool = False) -> strawberry.Schema:
             Notification,
         ],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
-        extensions=list(extensions),
+        extensions=extensions,
     )
 
 

@@ -1,5 +1,7 @@
 """Replay, then live: everything after the cursor from the database, then each new row as the
-bus rings. Registering the listener before the first read leaves no gap at the seam."""
+bus rings. Registering the listener before the first read leaves no gap at the seam: a commit
+that the read misses rings the doorbell afterwards, and the next read picks it up. Rows are
+read in batches, so a slow subscriber holds at most one batch, never a growing queue."""
 
 from __future__ import annotations
 
@@ -9,8 +11,14 @@ from milestones.models import Contract, ContractEvent, Notification, User
 from milestones.subscriptions.bus import WakeupBus
 
 BATCH = 100
-# A missed wake-up (broker down) costs at most this long: the database is polled anyway.
+# A missed wake-up costs at most this long: the database is polled anyway. While the broker
+# is away, other instances' commits ring no bell at all, so poll more often.
 SAFETY_POLL_SECONDS = 15.0
+BROKER_DOWN_POLL_SECONDS = 2.0
+
+
+def _poll_interval(bus: WakeupBus) -> float:
+    return SAFETY_POLL_SECONDS if bus.connected or not bus.remote else BROKER_DOWN_POLL_SECONDS
 
 
 async def contract_events(
@@ -29,7 +37,7 @@ async def contract_events(
                 after_seq = row.seq
                 yield row
             if len(rows) < BATCH:
-                await listener.wait(SAFETY_POLL_SECONDS)
+                await listener.wait(_poll_interval(bus))
 
 
 async def notifications(
@@ -48,4 +56,4 @@ async def notifications(
                 after_seq = row.seq
                 yield row
             if len(rows) < BATCH:
-                await listener.wait(SAFETY_POLL_SECONDS)
+                await listener.wait(_poll_interval(bus))

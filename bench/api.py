@@ -1,0 +1,138 @@
+"""Talking to the project through its public API: over HTTP, or in-process through ASGI."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from milestones.auth import issue_token
+
+ROOM_QUERY = (Path(__file__).parent / "room_query.graphql").read_text()
+JWT_SECRET = "milestones-bench-secret-0123456789abcdef-not-for-production"
+TOKEN_SECONDS = 6 * 3600
+
+ME = "query Me { me { id } }"
+CREATE_CONTRACT = """
+mutation CreateContract($input: CreateContractInput!) {
+  createContract(input: $input) { contract { id } userErrors { code message field } }
+}"""
+ADD_MILESTONE = """
+mutation AddMilestone($input: AddMilestoneInput!) {
+  addMilestone(input: $input) { milestone { id } userErrors { code message field } }
+}"""
+EDIT_MILESTONE = """
+mutation EditMilestone($input: EditMilestoneInput!) {
+  editMilestone(input: $input) { milestone { id version } userErrors { code message field } }
+}"""
+ACTIVATE_MILESTONE = """
+mutation ActivateMilestone($input: ActivateMilestoneInput!) {
+  activateMilestone(input: $input) { milestone { id status } userErrors { code message field } }
+}"""
+APPROVE_MILESTONE = """
+mutation ApproveMilestone($input: ApproveMilestoneInput!) {
+  approveMilestone(input: $input) { milestone { id status } userErrors { code message field } }
+}"""
+REQUEST_CHANGES = """
+mutation RequestChanges($input: RequestMilestoneChangesInput!) {
+  requestMilestoneChanges(input: $input) {
+    changeRequest { id }
+    userErrors { code message field }
+  }
+}"""
+
+
+class ApiError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Party:
+    sub: str
+    name: str
+    token: str
+
+    @property
+    def authorization(self) -> str:
+        return f"Bearer {self.token}"
+
+
+def party(sub: str, name: str) -> Party:
+    return Party(sub, name, issue_token(JWT_SECRET, sub, name=name, expires_in=TOKEN_SECONDS))
+
+
+CLIENT = party("bench-client", "Cleo Client")
+FREELANCER = party("bench-freelancer", "Fred Freelancer")
+
+
+def request_body(query: str, variables: dict[str, Any] | None = None) -> bytes:
+    body: dict[str, Any] = {"query": query}
+    if variables is not None:
+        body["variables"] = variables
+    return json.dumps(body).encode()
+
+
+class GraphQLClient:
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def post(
+        self, who: Party, query: str, variables: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        response = await self.http.post(
+            "/graphql",
+            content=request_body(query, variables),
+            headers={"Authorization": who.authorization, "Content-Type": "application/json"},
+        )
+        if response.status_code != 200:
+            raise ApiError(f"HTTP {response.status_code}: {response.text[:500]}")
+        result: dict[str, Any] = response.json()
+        if result.get("errors"):
+            raise ApiError(f"GraphQL errors: {json.dumps(result['errors'])[:1000]}")
+        return result
+
+    async def ok(
+        self, who: Party, field: str, query: str, variables: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Run a mutation that must succeed; its payload."""
+        payload: dict[str, Any] = (await self.post(who, query, variables))["data"][field]
+        if payload.get("userErrors"):
+            raise ApiError(f"{field} refused: {payload['userErrors']}")
+        return payload
+
+
+@contextlib.asynccontextmanager
+async def over_http(url: str) -> AsyncIterator[GraphQLClient]:
+    async with httpx.AsyncClient(base_url=url, timeout=60.0) as http:
+        yield GraphQLClient(http)
+
+
+@contextlib.asynccontextmanager
+async def in_process(database_url: str) -> AsyncIterator[GraphQLClient]:
+    """The project's app in this process (lifespan running), driven through ASGI."""
+    from starlette.types import Receive, Scope, Send
+
+    from milestones.app import create_app
+    from milestones.config import Settings
+
+    settings = Settings(
+        database_url=database_url,
+        broadcast_url="memory://",
+        jwt_secret=JWT_SECRET,
+        smtp_url=None,
+        milestones_env="production",
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app) as state:
+
+        async def with_state(scope: Scope, receive: Receive, send: Send) -> None:
+            await app({**scope, "state": dict(state or {})}, receive, send)
+
+        transport = httpx.ASGITransport(app=with_state)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
+            yield GraphQLClient(http)

@@ -1,0 +1,184 @@
+"""The baselines, each a small Starlette app served like the project (see `bench.servers`).
+
+    canned            POST /graphql answers the room as canned JSON bytes
+    jwt-row           verifies the bearer token, reads one indexed row (the contract, by
+                      primary key) from PostgreSQL with asyncpg, answers the cached bytes
+    memory-strawberry strawberry resolving the room from in-memory objects (bench.memory_room)
+    bare-ws           a websocket endpoint at /ws; POST /broadcast sends one message to every
+                      connected socket, one after the other
+
+Configuration comes from the environment: BENCH_ROOM_JSON (a file with the project's room
+response), BENCH_DSN, BENCH_JWT_SECRET, BENCH_CONTRACT_PK.
+
+Run: ``python -m bench.baseline_apps KIND --port PORT``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import jwt
+import orjson
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from bench.servers import UVICORN_SETTINGS, raise_open_files_limit
+
+JSON_MEDIA_TYPE = "application/json"
+
+
+async def healthz(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+def _room_bytes() -> bytes:
+    return Path(os.environ["BENCH_ROOM_JSON"]).read_bytes()
+
+
+def canned_app() -> Starlette:
+    body = _room_bytes()
+
+    async def room(request: Request) -> Response:
+        return Response(body, media_type=JSON_MEDIA_TYPE)
+
+    return Starlette(routes=[Route("/healthz", healthz), Route("/graphql", room, methods=["POST"])])
+
+
+def jwt_row_app() -> Starlette:
+    body = _room_bytes()
+    secret = os.environ["BENCH_JWT_SECRET"]
+    contract_pk = int(os.environ["BENCH_CONTRACT_PK"])
+    pools: list[asyncpg.Pool] = []
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        pool = await asyncpg.create_pool(os.environ["BENCH_DSN"], min_size=1, max_size=5)
+        pools.append(pool)
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    unauthenticated = orjson.dumps(
+        {"data": None, "errors": [{"message": "Invalid token", "extensions": {"code": "X"}}]}
+    )
+
+    async def room(request: Request) -> Response:
+        _, _, token = request.headers.get("authorization", "").partition(" ")
+        try:
+            jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["sub"]})
+        except jwt.PyJWTError:
+            return Response(unauthenticated, media_type=JSON_MEDIA_TYPE)
+        row = await pools[0].fetchrow(
+            "SELECT id, client_id, freelancer_id, event_seq FROM contracts WHERE id = $1",
+            contract_pk,
+        )
+        if row is None:
+            return Response(b'{"data":{"contract":null}}', media_type=JSON_MEDIA_TYPE)
+        return Response(body, media_type=JSON_MEDIA_TYPE)
+
+    return Starlette(
+        routes=[Route("/healthz", healthz), Route("/graphql", room, methods=["POST"])],
+        lifespan=lifespan,
+    )
+
+
+def memory_strawberry_app() -> Starlette:
+    from strawberry.asgi import GraphQL
+
+    from bench.memory_room import ROOMS, room_from_response, schema
+
+    contract = orjson.loads(_room_bytes())["data"]["contract"]
+    ROOMS[contract["id"]] = room_from_response(contract)
+    graphql = GraphQL(schema)
+    return Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+        ]
+    )
+
+
+def bare_ws_app() -> Starlette:
+    sockets: set[WebSocket] = set()
+    sent = [0]
+
+    async def endpoint(websocket: WebSocket) -> None:
+        await websocket.accept()
+        sockets.add(websocket)
+        try:
+            while True:
+                await websocket.receive_text()
+        except WebSocketDisconnect:
+            pass
+        finally:
+            sockets.discard(websocket)
+
+    async def broadcast(request: Request) -> Response:
+        sent[0] += 1
+        # About the size and shape of a graphql-transport-ws `next` message of the project.
+        message = orjson.dumps(
+            {
+                "id": "1",
+                "type": "next",
+                "payload": {
+                    "data": {
+                        "contractEvents": {
+                            "id": "Q29udHJhY3RFdmVudDoxMjM0NQ==",
+                            "cursor": f"ZXZlbnQ6{sent[0]:08d}",
+                            "kind": "MILESTONE_EDITED",
+                            "occurredAt": "2025-01-01T00:00:00.000000+00:00",
+                        }
+                    }
+                },
+            }
+        ).decode()
+        delivered = 0
+        for websocket in list(sockets):
+            try:
+                await websocket.send_text(message)
+                delivered += 1
+            except Exception:  # a socket that went away meanwhile
+                sockets.discard(websocket)
+        return JSONResponse({"sent": delivered})
+
+    return Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/broadcast", broadcast, methods=["POST"]),
+            WebSocketRoute("/ws", endpoint),
+        ]
+    )
+
+
+APPS = {
+    "canned": canned_app,
+    "jwt-row": jwt_row_app,
+    "memory-strawberry": memory_strawberry_app,
+    "bare-ws": bare_ws_app,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.baseline_apps")
+    parser.add_argument("kind", choices=sorted(APPS))
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args(argv)
+    raise_open_files_limit()
+    uvicorn.run(APPS[args.kind](), host=args.host, port=args.port, **UVICORN_SETTINGS)  # type: ignore[arg-type]
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""Activate -> approve cycles per second: the project over HTTP against its own SQL replayed
+with asyncpg.
+
+The baseline's statements are the project's: a one-off in-process run of the same cycles
+records every statement (with its parameters) from Tortoise's `tortoise.db_client` logger on
+one database, and the baseline replays them verbatim, one transaction per step, on a copy of
+that database made before the run (`CREATE DATABASE ... TEMPLATE`), so every statement meets
+the state it was recorded against.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import asyncpg
+
+from bench.api import GraphQLClient, in_process, over_http
+from bench.plan import Plan
+from bench.postgres import Databases, asyncpg_dsn
+from bench.report import Report, Row, ratio
+from bench.seed import activate, approve, seed_upcoming
+from bench.servers import Server
+from bench.sql_log import Statement, statement_log
+
+WARMUP_CYCLES = 5
+
+
+def milestones_needed(plan: Plan) -> int:
+    return plan.mutation_cycles + WARMUP_CYCLES
+
+
+async def cycle(api: GraphQLClient, milestone_id: str) -> None:
+    await activate(api, milestone_id)
+    await approve(api, milestone_id)
+
+
+async def _capture(api: GraphQLClient, milestone_ids: list[str]) -> list[list[Statement]]:
+    """The statements of each step (activate, approve, activate, ...) through the API."""
+    steps: list[list[Statement]] = []
+    with statement_log() as log:
+        for milestone_id in milestone_ids:
+            log.take()
+            await activate(api, milestone_id)
+            steps.append(log.take())
+            await approve(api, milestone_id)
+            steps.append(log.take())
+    return steps
+
+
+async def _replay_step(connection: asyncpg.Connection, step: list[Statement]) -> None:
+    async with connection.transaction():
+        for statement in step:
+            if statement.method == "execute_many":
+                await connection.executemany(statement.sql, statement.params)
+            elif statement.method == "execute_script":
+                await connection.execute(statement.sql)
+            else:
+                await connection.fetch(statement.sql, *statement.params)
+
+
+async def _replay(dsn: str, steps: list[list[Statement]], warmup_steps: int) -> float:
+    """Seconds to replay the steps after the warm-up ones."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        for step in steps[:warmup_steps]:
+            await _replay_step(connection, step)
+        started = time.perf_counter()
+        for step in steps[warmup_steps:]:
+            await _replay_step(connection, step)
+        return time.perf_counter() - started
+    finally:
+        await connection.close()
+
+
+async def asyncpg_baseline(plan: Plan, databases: Databases) -> tuple[float, list[int], list[int]]:
+    """(cycles per second, statements per activate, statements per approve)."""
+    recorded = await databases.create("mutations")
+    async with in_process(recorded) as api:
+        contract = await seed_upcoming(api, "Mutations baseline", milestones_needed(plan))
+    copy = await databases.create("mutations_replay", template="mutations")
+    async with in_process(recorded) as api:
+        steps = await _capture(api, contract.milestone_ids)
+    elapsed = await _replay(asyncpg_dsn(copy), steps, 2 * WARMUP_CYCLES)
+    activates = [len(step) for step in steps[0::2]]
+    approves = [len(step) for step in steps[1::2]]
+    return plan.mutation_cycles / elapsed, activates, approves
+
+
+async def project_cycles(plan: Plan, project: Server, milestone_ids: list[str]) -> float:
+    """Cycles per second through `milestones serve`, one request at a time."""
+    async with over_http(project.url) as api:
+        for milestone_id in milestone_ids[:WARMUP_CYCLES]:
+            await cycle(api, milestone_id)
+        started = time.perf_counter()
+        done = 0
+        for milestone_id in milestone_ids[WARMUP_CYCLES:]:
+            await cycle(api, milestone_id)
+            done += 1
+            if time.perf_counter() - started > plan.mutation_max_seconds:
+                break
+        return done / (time.perf_counter() - started)
+
+
+async def run_mutations(
+    plan: Plan, report: Report, databases: Databases, project: Server, milestone_ids: list[str]
+) -> None:
+    print("  mutations: asyncpg replay of the project's SQL", flush=True)
+    baseline, activates, approves = await asyncpg_baseline(plan, databases)
+    print(f"     {baseline:,.1f} cycles/s", flush=True)
+    print("  mutations: project over HTTP", flush=True)
+    measured = await project_cycles(plan, project, milestone_ids)
+    print(f"     {measured:,.1f} cycles/s", flush=True)
+    report.add(
+        Row(
+            benchmark="Mutations: activate -> approve cycles (sequential client)",
+            project=f"{measured:,.1f} cycles/s",
+            baselines=f"{baseline:,.1f} cycles/s (same SQL, asyncpg)",
+            ratio=ratio(measured / baseline),
+            goal=">= 0.3x",
+            reached=measured / baseline >= 0.3,
+        )
+    )
+
+    def spread(counts: list[int]) -> str:
+        low, high = min(counts), max(counts)
+        middle = statistics.median(counts)
+        return f"{middle:g}" if low == high else f"{middle:g} (from {low} to {high})"
+
+    report.note(
+        f"Mutations: {plan.mutation_cycles} cycles (full release, endContract false) after"
+        f" {WARMUP_CYCLES} warm-up ones. Baseline SQL captured from the project (tortoise.db_client"
+        f" at DEBUG, one-off in-process run) and replayed verbatim with asyncpg on a copy of the"
+        f" database, one transaction per step: {spread(activates)} statements per activate,"
+        f" {spread(approves)} per approve (token check included)."
+    )

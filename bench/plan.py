@@ -1,0 +1,45 @@
+"""How much to measure: the full run (`python -m bench`) or a smoke run (`--quick`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+BENCHMARKS = ("room", "mutations", "fanout")
+
+
+@dataclass(frozen=True)
+class Plan:
+    quick: bool
+    run_dir: Path  # server logs and the room response
+    room_milestones: int = 50
+    wrk_seconds: float = 10.0
+    wrk_warmup_seconds: float = 2.0
+    mutation_cycles: int = 300
+    mutation_max_seconds: float = 30.0
+    fanout_counts: tuple[int, ...] = (2_000, 10_000)
+    fanout_rounds: int = 3
+    fanout_timeout_seconds: float = 30.0  # per round: later than this counts as missed
+    fanout_connect_seconds: float = 150.0  # sockets not connected by then count as missed
+    fanout_measure_seconds: float = 60.0  # no further rounds once this much has passed
+    fanout_client_processes: int = 2
+
+    @classmethod
+    def full(cls, run_dir: Path) -> Plan:
+        return cls(quick=False, run_dir=run_dir)
+
+    @classmethod
+    def smoke(cls, run_dir: Path) -> Plan:
+        return cls(
+            quick=True,
+            run_dir=run_dir,
+            wrk_seconds=2.0,
+            wrk_warmup_seconds=1.0,
+            mutation_cycles=30,
+            mutation_max_seconds=10.0,
+            fanout_counts=(200, 1_000),
+            fanout_rounds=2,
+            fanout_timeout_seconds=15.0,
+            fanout_connect_seconds=45.0,
+            fanout_measure_seconds=20.0,
+        )

@@ -1,0 +1,152 @@
+"""The contract-room query: the project against canned bytes, JWT + one row, and strawberry
+from memory, all over HTTP with wrk, in the same run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import orjson
+
+from bench import wrk
+from bench.api import CLIENT, JWT_SECRET, ME, ROOM_QUERY, GraphQLClient, request_body
+from bench.plan import Plan
+from bench.postgres import asyncpg_dsn
+from bench.report import Report, Row, rate, ratio, seconds
+from bench.servers import Server, running, start_baseline
+from bench.sql_log import statement_log
+from milestones import ids
+
+BASELINES = {
+    "canned": "canned JSON bytes",
+    "jwt-row": "JWT + 1 indexed row + cached bytes",
+    "memory-strawberry": "strawberry from in-memory objects",
+}
+HEADERS = {"Authorization": CLIENT.authorization, "Content-Type": "application/json"}
+
+
+class BadResponse(RuntimeError):
+    pass
+
+
+def room_of(response: httpx.Response, milestones: int) -> dict[str, Any]:
+    """The room in a response, insisting it is the whole room and nothing went wrong."""
+    if response.status_code != 200:
+        raise BadResponse(f"HTTP {response.status_code}: {response.text[:500]}")
+    body = orjson.loads(response.content)
+    if body.get("errors"):
+        raise BadResponse(f"GraphQL errors: {body['errors']}")
+    contract = (body.get("data") or {}).get("contract")
+    if contract is None:
+        raise BadResponse("contract is null")
+    if len(contract["milestones"]) != milestones:
+        raise BadResponse(f"{len(contract['milestones'])} milestones, expected {milestones}")
+    if contract["activeMilestone"] is None or contract["pendingChangeRequest"] is None:
+        raise BadResponse("no active milestone or no pending change request")
+    room: dict[str, Any] = contract
+    return room
+
+
+async def count_room_statements(api: GraphQLClient, rooms: dict[int, str], report: Report) -> None:
+    """SQL statements per room query for rooms of different sizes, first (cold) and repeated."""
+    await api.post(CLIENT, ME)  # the viewer exists before counting
+    counts: dict[str, dict[int, int]] = {"first": {}, "repeated": {}}
+    with statement_log() as log:
+        for attempt in counts:
+            for size, contract_id in sorted(rooms.items()):
+                log.take()
+                await api.post(CLIENT, ROOM_QUERY, {"id": contract_id})
+                counts[attempt][size] = len(log.take())
+    sizes = sorted(rooms)
+    described = "; ".join(
+        f"{attempt} query " + " / ".join(str(by_size[size]) for size in sizes)
+        for attempt, by_size in counts.items()
+    )
+    constant = all(len(set(by_size.values())) == 1 for by_size in counts.values())
+    report.add(
+        Row(
+            benchmark=f"SQL statements per room query ({' / '.join(map(str, sizes))} milestones)",
+            project=described,
+            baselines="-",
+            ratio="-",
+            goal="same for every size",
+            reached=constant,
+        )
+    )
+
+
+def _measure(plan: Plan, name: str, url: str, body: bytes) -> wrk.WrkResult:
+    print(f"  wrk: {name} ({plan.wrk_seconds:.0f} s, {wrk.CONNECTIONS} connections)", flush=True)
+    wrk.run(url, body, CLIENT.authorization, plan.wrk_warmup_seconds)
+    result = wrk.run(url, body, CLIENT.authorization, plan.wrk_seconds)
+    if not result.clean:
+        raise BadResponse(
+            f"{name}: {result.non_2xx} non-2xx responses, {result.socket_errors} socket errors"
+        )
+    print(
+        f"     {result.requests_per_second:,.0f} req/s, p50 {seconds(result.p50_seconds)},"
+        f" p99 {seconds(result.p99_seconds)}",
+        flush=True,
+    )
+    return result
+
+
+def _check_baseline(kind: str, server: Server, body: bytes, project_response: bytes) -> None:
+    response = httpx.post(f"{server.url}/graphql", content=body, headers=HEADERS, timeout=30)
+    if response.status_code != 200:
+        raise BadResponse(f"{kind}: HTTP {response.status_code}: {response.text[:300]}")
+    if orjson.loads(response.content) != orjson.loads(project_response):
+        raise BadResponse(f"{kind} does not answer the same room as the project")
+
+
+def run_room(plan: Plan, report: Report, project: Server, room_id: str, database_url: str) -> None:
+    body = request_body(ROOM_QUERY, {"id": room_id})
+    url = f"{project.url}/graphql"
+    response = httpx.post(url, content=body, headers=HEADERS, timeout=30)
+    room_of(response, plan.room_milestones)
+    canned = response.content
+    room_path = plan.run_dir / "room.json"
+    room_path.write_bytes(canned)
+    size_kb = len(canned) / 1000
+    report.note(
+        f"Room query: {plan.room_milestones} milestones, active milestone, pending change"
+        f" request; {len(canned):,} bytes; bench/room_query.graphql with a client's token."
+    )
+    contract_pk = ids.decode(room_id, "Contract")
+    env = {
+        "BENCH_ROOM_JSON": str(room_path),
+        "BENCH_DSN": asyncpg_dsn(database_url),
+        "BENCH_JWT_SECRET": JWT_SECRET,
+        "BENCH_CONTRACT_PK": str(contract_pk),
+    }
+    results: dict[str, wrk.WrkResult] = {}
+    for kind, label in BASELINES.items():
+        with running(start_baseline(kind, plan.run_dir, env)) as server:
+            _check_baseline(kind, server, body, canned)
+            results[kind] = _measure(plan, label, f"{server.url}/graphql", body)
+    project_result = _measure(plan, "project", url, body)
+    # Still the whole room, still no errors, after the load.
+    room_of(httpx.post(url, content=body, headers=HEADERS, timeout=30), plan.room_milestones)
+
+    project_rps = project_result.requests_per_second
+    shape = f"Room query ({plan.room_milestones} milestones, {size_kb:.1f} kB)"
+    for kind, goal in (("memory-strawberry", 15.0), ("canned", 0.2), ("jwt-row", None)):
+        baseline = results[kind].requests_per_second
+        report.add(
+            Row(
+                benchmark=f"{shape} vs {BASELINES[kind]}",
+                project=rate(project_rps),
+                baselines=rate(baseline),
+                ratio=ratio(project_rps / baseline),
+                goal=f">= {goal:g}x" if goal is not None else "-",
+                reached=(project_rps / baseline >= goal) if goal is not None else None,
+            )
+        )
+    latencies = ", ".join(
+        f"{name} p50 {seconds(r.p50_seconds)} / p99 {seconds(r.p99_seconds)}"
+        for name, r in [("project", project_result), *results.items()]
+    )
+    report.note(
+        f"wrk -t{wrk.THREADS} -c{wrk.CONNECTIONS} -d{plan.wrk_seconds:.0f}s after a"
+        f" {plan.wrk_warmup_seconds:.0f} s warm-up, one server at a time; latency: {latencies}."
+    )

@@ -1,0 +1,300 @@
+"""Every invariant of the whole database, re-derived from the stored rows.
+
+`milestones check-invariants` runs this and prints each breach. It reads with plain SQL and its
+own arithmetic rather than the code it checks; it also compares its escrow figures with the
+ones the API reports (`domain.escrow`), so the two derivations keep each other honest.
+
+Checked, per contract unless said otherwise:
+- escrow from the ledger: held = funded - released - refunded >= 0, available >= 0, and both
+  equal what `domain.escrow` derives;
+- ledger rows: positive amounts; ALLOCATE and RELEASE name a milestone of the same contract,
+  DEPOSIT names none;
+- each milestone: released + refunded <= funded; an ACTIVE/SUBMITTED one holds exactly its
+  amount; a REFUNDED one holds nothing; a RELEASED one was not refunded (what a partial
+  release leaves is the contract's available balance); an UPCOMING or deleted one moved no
+  money;
+- at most one ACTIVE/SUBMITTED milestone, one pending change request, one pending refund
+  request (on the funded milestone); an ended contract holds nothing and has nothing pending;
+- live milestones' positions are 1..n;
+- the event log's seq is 1..n with n = contracts.event_seq; per user, notification seq is
+  1..n with n = users.notification_seq.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from tortoise import connections
+
+FUNDED = ("ACTIVE", "SUBMITTED")
+
+
+@dataclass(frozen=True, slots=True)
+class Breach:
+    subject: str  # "contract 12", "milestone 40", "user 3"
+    rule: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.subject}: {self.rule}: {self.detail}"
+
+
+@dataclass
+class Report:
+    breaches: list[Breach] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.breaches
+
+    def breach(self, subject: str, rule: str, detail: str) -> None:
+        self.breaches.append(Breach(subject, rule, detail))
+
+
+@dataclass
+class _Money:
+    deposit: int = 0
+    allocate: int = 0
+    release: int = 0
+    refund: int = 0
+
+
+async def _rows(sql: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = await connections.get("default").execute_query_dict(sql)
+    return rows
+
+
+async def check_invariants() -> Report:
+    """Check the database the ORM is connected to; nothing is changed."""
+    report = Report()
+    contracts = await _rows("SELECT id, status, event_seq FROM contracts ORDER BY id")
+    milestones = await _rows(
+        "SELECT id, contract_id, position, status, amount, "
+        "CASE WHEN deleted_at IS NULL THEN 0 ELSE 1 END AS deleted FROM milestones ORDER BY id"
+    )
+    ledger = await _rows(
+        "SELECT l.id, l.contract_id, l.milestone_id, l.kind, l.amount, "
+        "m.contract_id AS milestone_contract_id FROM ledger_entries l "
+        "LEFT JOIN milestones m ON m.id = l.milestone_id ORDER BY l.id"
+    )
+    report.counts = {
+        "contracts": len(contracts),
+        "milestones": len(milestones),
+        "ledger entries": len(ledger),
+    }
+    by_contract: dict[int, _Money] = defaultdict(_Money)
+    by_milestone: dict[int, _Money] = defaultdict(_Money)
+    _check_ledger_rows(report, ledger, by_contract, by_milestone)
+    milestones_of: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for milestone in milestones:
+        milestones_of[milestone["contract_id"]].append(milestone)
+        _check_milestone_money(report, milestone, by_milestone[milestone["id"]])
+    pending_changes = await _counts(
+        "SELECT contract_id, COUNT(*) AS n FROM change_requests WHERE status = 'PENDING' "
+        "GROUP BY contract_id"
+    )
+    pending_refunds = await _rows(
+        "SELECT r.id, r.contract_id, r.milestone_id, m.status AS milestone_status, "
+        "m.contract_id AS milestone_contract_id FROM refund_requests r "
+        "JOIN milestones m ON m.id = r.milestone_id WHERE r.status = 'PENDING'"
+    )
+    refunds_of: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for refund in pending_refunds:
+        refunds_of[refund["contract_id"]].append(refund)
+    reported = await _reported_escrow([contract["id"] for contract in contracts])
+    for contract in contracts:
+        pk = contract["id"]
+        subject = f"contract {pk}"
+        live = [m for m in milestones_of[pk] if not m["deleted"]]
+        funded = [m for m in live if m["status"] in FUNDED]
+        held = _check_escrow(
+            report, subject, by_contract[pk], funded, by_milestone, reported.get(pk)
+        )
+        if len(funded) > 1:
+            ids = ", ".join(str(m["id"]) for m in funded)
+            report.breach(subject, "one funded milestone", f"milestones {ids} are funded")
+        if pending_changes.get(pk, 0) > 1:
+            report.breach(
+                subject, "one pending change request", f"{pending_changes[pk]} are pending"
+            )
+        _check_refund_requests(report, subject, refunds_of[pk], funded)
+        positions = sorted(m["position"] for m in live)
+        if positions != list(range(1, len(live) + 1)):
+            report.breach(subject, "contiguous positions", f"positions are {positions}")
+        if contract["status"] == "ENDED":
+            pending = pending_changes.get(pk, 0) + len(refunds_of[pk])
+            if held != 0 or funded or pending:
+                report.breach(
+                    subject,
+                    "an ended contract is settled",
+                    f"held {held}, {len(funded)} funded milestones, {pending} pending requests",
+                )
+    await _check_sequences(report, contracts)
+    return report
+
+
+def _check_ledger_rows(
+    report: Report,
+    ledger: list[dict[str, Any]],
+    by_contract: dict[int, _Money],
+    by_milestone: dict[int, _Money],
+) -> None:
+    for row in ledger:
+        subject = f"ledger entry {row['id']}"
+        kind, amount, milestone_id = str(row["kind"]), int(row["amount"]), row["milestone_id"]
+        if amount <= 0:
+            report.breach(subject, "positive amounts", f"{kind} of {amount}")
+        if kind in ("ALLOCATE", "RELEASE") and milestone_id is None:
+            report.breach(subject, "money moves for a milestone", f"{kind} names no milestone")
+        if kind == "DEPOSIT" and milestone_id is not None:
+            report.breach(subject, "deposits go to the contract", "DEPOSIT names a milestone")
+        if milestone_id is not None and row["milestone_contract_id"] != row["contract_id"]:
+            report.breach(
+                subject,
+                "same contract",
+                f"contract {row['contract_id']}, milestone of {row['milestone_contract_id']}",
+            )
+        attribute = kind.lower()
+        if attribute not in ("deposit", "allocate", "release", "refund"):
+            report.breach(subject, "known kinds", f"unknown kind {kind!r}")
+            continue
+        money = by_contract[row["contract_id"]]
+        setattr(money, attribute, getattr(money, attribute) + amount)
+        if milestone_id is not None:
+            per_milestone = by_milestone[milestone_id]
+            setattr(per_milestone, attribute, getattr(per_milestone, attribute) + amount)
+
+
+def _check_milestone_money(report: Report, milestone: dict[str, Any], money: _Money) -> None:
+    subject = f"milestone {milestone['id']}"
+    holds = money.allocate - money.release - money.refund
+    status = "deleted" if milestone["deleted"] else str(milestone["status"])
+    if holds < 0:
+        report.breach(
+            subject,
+            "released + refunded <= funded",
+            f"funded {money.allocate}, released {money.release}, refunded {money.refund}",
+        )
+    elif status in FUNDED:
+        if holds != int(milestone["amount"]):
+            report.breach(
+                subject,
+                "a funded milestone holds its amount",
+                f"{status} holds {holds} of {milestone['amount']}",
+            )
+    elif status in ("UPCOMING", "deleted"):
+        if money.allocate or money.release or money.refund:
+            report.breach(subject, "an unfunded milestone moves no money", f"{status}: {money}")
+    elif status == "REFUNDED" and holds != 0:
+        report.breach(subject, "a settled milestone holds nothing", f"REFUNDED holds {holds}")
+    elif status == "RELEASED" and money.refund != 0:
+        # What a partial release leaves is the contract's available balance, not the milestone's.
+        report.breach(subject, "a released milestone is not refunded", f"refunded {money.refund}")
+
+
+def _check_escrow(
+    report: Report,
+    subject: str,
+    money: _Money,
+    funded: list[dict[str, Any]],
+    by_milestone: dict[int, _Money],
+    reported: tuple[int, int, int, int] | None,
+) -> int:
+    """Checks the contract's escrow; returns what it holds."""
+    held = money.deposit - money.release - money.refund
+    in_milestones = sum(
+        by_milestone[m["id"]].allocate
+        - by_milestone[m["id"]].release
+        - by_milestone[m["id"]].refund
+        for m in funded
+    )
+    available = held - in_milestones
+    if held < 0:
+        report.breach(
+            subject,
+            "escrow identity",
+            f"funded {money.deposit} < released {money.release} + refunded {money.refund}",
+        )
+    if available < 0:
+        report.breach(subject, "available >= 0", f"available is {available}")
+    derived = (money.deposit, money.release, money.refund, available)
+    if reported is not None and reported != derived:
+        report.breach(
+            subject,
+            "the API's escrow matches the ledger",
+            f"API (funded, released, refunded, available) {reported}, ledger {derived}",
+        )
+    return held
+
+
+def _check_refund_requests(
+    report: Report, subject: str, pending: list[dict[str, Any]], funded: list[dict[str, Any]]
+) -> None:
+    if len(pending) > 1:
+        report.breach(subject, "one pending refund request", f"{len(pending)} are pending")
+    funded_ids = {m["id"] for m in funded}
+    for refund in pending:
+        if refund["milestone_id"] not in funded_ids:
+            report.breach(
+                f"refund request {refund['id']}",
+                "a pending refund is for the funded milestone",
+                f"its milestone {refund['milestone_id']} is {refund['milestone_status']}",
+            )
+
+
+async def _counts(sql: str) -> dict[int, int]:
+    return {int(row["contract_id"]): int(row["n"]) for row in await _rows(sql)}
+
+
+async def _reported_escrow(contract_ids: list[int]) -> dict[int, tuple[int, int, int, int]]:
+    from milestones.domain.escrow import ledger_summary
+    from milestones.models import Contract
+
+    reported: dict[int, tuple[int, int, int, int]] = {}
+    for contract in await Contract.filter(id__in=contract_ids):
+        escrow = (await ledger_summary(contract)).escrow
+        reported[contract.id] = (escrow.funded, escrow.released, escrow.refunded, escrow.available)
+    return reported
+
+
+async def _check_sequences(report: Report, contracts: list[dict[str, Any]]) -> None:
+    events = await _rows(
+        "SELECT contract_id AS owner, COUNT(*) AS n, COUNT(DISTINCT seq) AS distinct_n, "
+        "MIN(seq) AS low, MAX(seq) AS high FROM contract_events GROUP BY contract_id"
+    )
+    last_event = {int(c["id"]): int(c["event_seq"]) for c in contracts}
+    _check_contiguous(report, "contract", "event seq", events, last_event)
+    notifications = await _rows(
+        "SELECT recipient_id AS owner, COUNT(*) AS n, COUNT(DISTINCT seq) AS distinct_n, "
+        "MIN(seq) AS low, MAX(seq) AS high FROM notifications GROUP BY recipient_id"
+    )
+    users = await _rows("SELECT id, notification_seq FROM users")
+    last_notification = {int(u["id"]): int(u["notification_seq"]) for u in users}
+    _check_contiguous(report, "user", "notification seq", notifications, last_notification)
+    report.counts["events"] = sum(int(row["n"]) for row in events)
+    report.counts["notifications"] = sum(int(row["n"]) for row in notifications)
+
+
+def _check_contiguous(
+    report: Report,
+    owner_kind: str,
+    what: str,
+    groups: list[dict[str, Any]],
+    last_seq: dict[int, int],
+) -> None:
+    """Each owner's seq values are exactly 1..n, and n is the owner's stored last seq."""
+    seen: dict[int, dict[str, Any]] = {int(group["owner"]): group for group in groups}
+    for owner, last in last_seq.items():
+        group = seen.get(owner) or {"n": 0, "distinct_n": 0, "low": None, "high": None}
+        n, distinct_n = int(group["n"]), int(group["distinct_n"])
+        low, high = group["low"], group["high"]
+        contiguous = n == distinct_n and (n == 0 or (int(low) == 1 and int(high) == n))
+        if not contiguous or n != last:
+            report.breach(
+                f"{owner_kind} {owner}",
+                f"{what} is 1..n",
+                f"{n} rows, seq {low}..{high} ({distinct_n} distinct), stored last seq {last}",
+            )

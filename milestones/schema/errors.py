@@ -1,0 +1,100 @@
+"""What a client may read of an error: its own mistakes in full, our failures masked.
+
+An *unexpected* error is one of ours (a bug, a database outage): it is logged once, with the
+request id, and answered with `extensions.code` `INTERNAL_SERVER_ERROR` and that request id;
+in production its message becomes "Unexpected error." Errors the API means a client to read
+(they carry a code, or come from parsing and validating the document) pass through, minus
+graphql-core's "Did you mean …?" hints in production, which would spell out the schema.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+logger = logging.getLogger("milestones.errors")
+
+INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+MASKED_MESSAGE = "Unexpected error."
+_SUGGESTION = re.compile(r" ?Did you mean [^?]*\?")
+
+
+def is_unexpected(error: GraphQLError) -> bool:
+    """Raised by our code rather than refused on purpose (refusals raise GraphQLError)."""
+    original = error.original_error
+    if original is None or isinstance(original, GraphQLError):
+        return False
+    # A scalar refusing a variable's value points at the document: the client's mistake.
+    return error.path is not None or not error.nodes
+
+
+def request_id_of(context: Any) -> str | None:
+    request_id = getattr(context, "request_id", None)
+    return request_id if isinstance(request_id, str) else None
+
+
+def log_unexpected(errors: list[GraphQLError], context: Any) -> None:
+    """One log record per unexpected error, with its request id and traceback."""
+    request_id = request_id_of(context)
+    for error in errors:
+        if is_unexpected(error):
+            original = error.original_error
+            assert original is not None
+            logger.error(
+                "unexpected error (request id %s) at %s: %s",
+                request_id,
+                ".".join(str(part) for part in error.path or ()) or "-",
+                error.message,
+                exc_info=(type(original), original, original.__traceback__),
+            )
+
+
+def without_suggestions(message: str) -> str:
+    return _SUGGESTION.sub("", message)
+
+
+class ErrorPolicy(SchemaExtension):
+    """Codes unexpected errors; in production also masks them and drops suggestions."""
+
+    def __init__(self, *, production: bool) -> None:
+        self.production = production
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None)
+        if result is None or not errors:
+            return
+        request_id = request_id_of(self.execution_context.context)
+        result.errors = [self._present(error, request_id) for error in errors]
+
+    def _present(self, error: GraphQLError, request_id: str | None) -> GraphQLError:
+        if is_unexpected(error):
+            extensions: dict[str, Any] = {"code": INTERNAL_SERVER_ERROR}
+            if request_id is not None:
+                extensions["requestId"] = request_id
+            return GraphQLError(
+                MASKED_MESSAGE if self.production else error.message,
+                nodes=error.nodes,
+                source=error.source,
+                positions=error.positions,
+                path=error.path,
+                original_error=None if self.production else error.original_error,
+                extensions=extensions,
+            )
+        if self.production and "Did you mean" in error.message:
+            return GraphQLError(
+                without_suggestions(error.message),
+                nodes=error.nodes,
+                source=error.source,
+                positions=error.positions,
+                path=error.path,
+                original_error=error.original_error,
+                extensions=error.extensions,
+            )
+        return error

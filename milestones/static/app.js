@@ -1,0 +1,734 @@
+// The contract room: sign in with a token, pick a contract, work in its room, and see the
+// other party's actions live through the `notifications` subscription.
+import { GraphQLClient, GraphQLRequestError, LiveConnection, wsUrl } from "./graphql.js";
+
+const TOKEN_KEY = "milestones.token";
+const ROOM_KEY = "milestones.room";
+const TOAST_MS = 7000;
+
+// --- operations --------------------------------------------------------------------------
+
+const NOTIFICATION_FIELDS = `
+  fragment NotificationFields on Notification {
+    id cursor kind message createdAt readAt contract { id title }
+  }`;
+
+const CHANGE_REQUEST_FIELDS = `
+  fragment ChangeRequestFields on ChangeRequest {
+    id status message createdAt respondedAt responseMessage
+    requestedBy { id name }
+    changes { kind title description dueDate amount milestone { id title position } }
+  }`;
+
+const ME = `query Me { me { id name email } }`;
+
+const CONTRACTS = `query Contracts {
+  contracts(first: 50) {
+    edges { node {
+      id title status viewerRole currency
+      client { name } freelancer { name }
+      escrow { held }
+      pendingChangeRequest { id }
+    } }
+  }
+}`;
+
+const ROOM = `query Room($id: ID!) {
+  contract(id: $id) {
+    id title status currency viewerRole createdAt endedAt
+    client { id name email } freelancer { id name email }
+    escrow { held available totalFunded totalReleased totalRefunded }
+    milestones {
+      id position title description dueDate amount status
+      fundedAmount releasedAmount refundedAmount version
+    }
+    pendingChangeRequest { ...ChangeRequestFields }
+    changeRequests(first: 1) { edges { node { ...ChangeRequestFields } } }
+    pendingRefundRequest { id amount message milestone { title } }
+    events(first: 100) { edges { node { id kind occurredAt actor { name } milestone { title } } } }
+  }
+}
+${CHANGE_REQUEST_FIELDS}`;
+
+const NOTIFICATIONS = `query Notifications {
+  recent: notifications(first: 30) { edges { cursor node { ...NotificationFields } } }
+  unread: notifications(first: 100, unreadOnly: true) {
+    edges { cursor }
+    pageInfo { hasNextPage }
+  }
+}
+${NOTIFICATION_FIELDS}`;
+
+const LIVE_NOTIFICATIONS = `subscription LiveNotifications($after: String) {
+  notifications(after: $after) { ...NotificationFields }
+}
+${NOTIFICATION_FIELDS}`;
+
+const USER_ERRORS = `userErrors { code message field }`;
+
+const RESPOND_TO_CHANGE_REQUEST = `mutation RespondToChangeRequest($input: RespondToChangeRequestInput!) {
+  respondToChangeRequest(input: $input) { changeRequest { id status } ${USER_ERRORS} }
+}`;
+const WITHDRAW_CHANGE_REQUEST = `mutation WithdrawChangeRequest($input: WithdrawChangeRequestInput!) {
+  withdrawChangeRequest(input: $input) { changeRequest { id status } ${USER_ERRORS} }
+}`;
+const REQUEST_MILESTONE_CHANGES = `mutation RequestMilestoneChanges($input: RequestMilestoneChangesInput!) {
+  requestMilestoneChanges(input: $input) { changeRequest { id status } ${USER_ERRORS} }
+}`;
+const ACTIVATE_MILESTONE = `mutation ActivateMilestone($input: ActivateMilestoneInput!) {
+  activateMilestone(input: $input) { milestone { id status } ${USER_ERRORS} }
+}`;
+const SUBMIT_MILESTONE = `mutation SubmitMilestone($input: SubmitMilestoneInput!) {
+  submitMilestone(input: $input) { milestone { id status } ${USER_ERRORS} }
+}`;
+const APPROVE_MILESTONE = `mutation ApproveMilestone($input: ApproveMilestoneInput!) {
+  approveMilestone(input: $input) { milestone { id status } ${USER_ERRORS} }
+}`;
+const MARK_ALL_READ = `mutation MarkNotificationsRead {
+  markNotificationsRead(input: { all: true }) { count ${USER_ERRORS} }
+}`;
+
+// --- state -------------------------------------------------------------------------------
+
+const state = {
+  token: sessionStorage.getItem(TOKEN_KEY),
+  api: null,
+  live: null,
+  me: null,
+  contracts: [],
+  roomId: null,
+  room: null,
+  notifications: [], // newest first
+  seen: new Set(),
+  unread: 0,
+  unreadCapped: false,
+  lastCursor: null, // the newest notification cursor this page has: where a resubscribe resumes
+  draftChanges: null,
+  formErrors: {},
+};
+
+// Exposed for people poking at the page and for the browser test.
+window.milestonesRoom = state;
+
+// --- helpers -----------------------------------------------------------------------------
+
+const $ = (selector) => document.querySelector(selector);
+
+function esc(value) {
+  return String(value ?? "")
+    .replaceAll("&", "&amp;")
+    .replaceAll("<", "&lt;")
+    .replaceAll(">", "&gt;")
+    .replaceAll('"', "&quot;")
+    .replaceAll("'", "&#39;");
+}
+
+function money(amount, currency) {
+  if (amount == null) return "—";
+  const [whole, cents = "00"] = String(amount).split(".");
+  const grouped = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  return `${grouped}.${cents} ${esc(currency ?? "")}`.trim();
+}
+
+function when(iso) {
+  if (!iso) return "";
+  const date = new Date(iso);
+  return date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+}
+
+function ago(iso) {
+  const seconds = Math.max(0, (Date.now() - new Date(iso).getTime()) / 1000);
+  if (seconds < 45) return "just now";
+  if (seconds < 3600) return `${Math.round(seconds / 60)} min ago`;
+  if (seconds < 86400) return `${Math.round(seconds / 3600)} h ago`;
+  return when(iso);
+}
+
+function humanKind(kind) {
+  return kind.toLowerCase().replaceAll("_", " ").replace(/^./, (c) => c.toUpperCase());
+}
+
+function toast(title, message, { error = false, onClick = null } = {}) {
+  const element = document.createElement("div");
+  element.className = `toast${error ? " error" : ""}`;
+  element.dataset.testid = "toast";
+  element.innerHTML = `<strong>${esc(title)}</strong>${esc(message)}`;
+  element.addEventListener("click", () => {
+    element.remove();
+    onClick?.();
+  });
+  $("#toasts").prepend(element);
+  setTimeout(() => element.remove(), TOAST_MS);
+}
+
+function showUserErrors(key, errors) {
+  state.formErrors[key] = errors.map((e) => (e.field ? `${e.field}: ${e.message}` : e.message));
+  renderRoom();
+}
+
+async function mutate(key, query, variables) {
+  state.formErrors[key] = [];
+  try {
+    const data = await state.api.request(query, variables);
+    const payload = Object.values(data)[0];
+    if (payload?.userErrors?.length) {
+      showUserErrors(key, payload.userErrors);
+      return null;
+    }
+    return payload;
+  } catch (error) {
+    handleRequestError(error);
+    return null;
+  }
+}
+
+function handleRequestError(error) {
+  if (error instanceof GraphQLRequestError && error.code === "UNAUTHENTICATED") {
+    signOut("Your token was refused: sign in again.");
+    return;
+  }
+  toast("Something went wrong", error.message, { error: true });
+}
+
+// --- sign in -----------------------------------------------------------------------------
+
+async function renderSignIn(notice = "") {
+  setChrome(false);
+  $("#view").innerHTML = `
+    <div class="card signin" data-testid="sign-in">
+      <h1>Contract room</h1>
+      <p class="muted">Milestones, escrow and change requests of your contracts, live.</p>
+      ${notice ? `<p class="errors" data-testid="sign-in-notice">${esc(notice)}</p>` : ""}
+      <div id="demo-block" hidden>
+        <h2>Demo users</h2>
+        <p class="muted small">Created by <code>milestones demo</code> (development only).</p>
+        <div class="demo-users" id="demo-users"></div>
+        <div class="divider">or</div>
+      </div>
+      <form id="token-form">
+        <label for="token-input">Paste a bearer token (<code>milestones token SUB</code>)</label>
+        <textarea id="token-input" name="token" data-testid="token-input" placeholder="eyJhbGciOiJIUzI1NiIs…" required></textarea>
+        <div class="actions" style="margin-top:10px">
+          <button class="btn" type="submit" data-testid="sign-in-button">Sign in</button>
+        </div>
+      </form>
+    </div>`;
+  $("#token-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const token = $("#token-input").value.trim().replace(/^Bearer\s+/i, "");
+    if (token) signIn(token);
+  });
+  try {
+    const response = await fetch("demo-tokens", { headers: { accept: "application/json" } });
+    if (!response.ok) return;
+    const { users } = await response.json();
+    const container = $("#demo-users");
+    if (!container || !users?.length) return;
+    container.innerHTML = users
+      .map(
+        (user, index) =>
+          `<button class="btn btn-quiet" type="button" data-demo="${index}">
+             Sign in as ${esc(user.name)} <span class="muted">(${esc(user.role)})</span>
+           </button>`,
+      )
+      .join("");
+    container.querySelectorAll("[data-demo]").forEach((button) =>
+      button.addEventListener("click", () => signIn(users[Number(button.dataset.demo)].token)),
+    );
+    $("#demo-block").hidden = false;
+  } catch {
+    // No demo users offered: pasting a token still works.
+  }
+}
+
+async function signIn(token) {
+  state.token = token;
+  state.api = new GraphQLClient({ url: "/graphql", token });
+  try {
+    state.me = (await state.api.request(ME)).me;
+  } catch (error) {
+    state.token = null;
+    sessionStorage.removeItem(TOKEN_KEY);
+    const refused = error instanceof GraphQLRequestError && error.code === "UNAUTHENTICATED";
+    renderSignIn(refused ? "That token was refused." : error.message);
+    return;
+  }
+  sessionStorage.setItem(TOKEN_KEY, token);
+  setChrome(true);
+  $("#whoami").textContent = state.me.name || state.me.email || "Signed in";
+  await loadNotifications();
+  startLive();
+  await loadContracts();
+  const wanted = new URLSearchParams(location.hash.slice(1)).get("contract") || sessionStorage.getItem(ROOM_KEY);
+  const first = state.contracts.find((c) => c.id === wanted) ?? state.contracts[0];
+  if (first) await openRoom(first.id);
+  else renderLayout();
+}
+
+function signOut(notice = "") {
+  state.live?.close();
+  Object.assign(state, {
+    token: null, api: null, live: null, me: null, contracts: [], roomId: null, room: null,
+    notifications: [], seen: new Set(), unread: 0, lastCursor: null, draftChanges: null,
+  });
+  sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(ROOM_KEY);
+  $("#notifications-panel").hidden = true;
+  renderSignIn(notice);
+}
+
+function setChrome(signedIn) {
+  $("#bell").hidden = !signedIn;
+  $("#sign-out").hidden = !signedIn;
+  $("#connection").hidden = !signedIn;
+  if (!signedIn) $("#whoami").textContent = "";
+}
+
+// --- live notifications ------------------------------------------------------------------
+
+const CONNECTION_LABELS = {
+  connecting: ["Connecting…", "pill-wait"],
+  live: ["Live", "pill-live"],
+  reconnecting: ["Reconnecting…", "pill-wait"],
+  unauthorized: ["Token refused", "pill-bad"],
+  closed: ["Offline", "pill-muted"],
+};
+
+function setConnection(status) {
+  const [label, style] = CONNECTION_LABELS[status] ?? CONNECTION_LABELS.closed;
+  const pill = $("#connection");
+  pill.textContent = label;
+  pill.className = `pill ${style}`;
+  pill.dataset.status = status;
+}
+
+function startLive() {
+  let wasLive = false;
+  state.live = new LiveConnection({
+    url: wsUrl("/graphql"),
+    token: state.token,
+    onStatus: (status) => {
+      setConnection(status);
+      if (status === "live" && wasLive) {
+        // Back after a drop: the subscription resumes by cursor; the room may have moved.
+        if (state.roomId) loadRoom().catch(handleRequestError);
+        loadContracts().catch(handleRequestError);
+      }
+      if (status === "live") wasLive = true;
+      if (status === "unauthorized") signOut("Your token was refused by the live connection.");
+    },
+  });
+  state.live.subscribe({
+    query: LIVE_NOTIFICATIONS,
+    // Asked again on every (re)subscribe: resume after the newest notification we have.
+    variables: () => (state.lastCursor ? { after: state.lastCursor } : {}),
+    onNext: (data) => receiveNotification(data.notifications),
+    onError: (errors) => toast("Live updates stopped", errors?.[0]?.message ?? "error", { error: true }),
+  });
+}
+
+function receiveNotification(notification) {
+  state.lastCursor = notification.cursor;
+  if (state.seen.has(notification.id)) return;
+  state.seen.add(notification.id);
+  state.notifications.unshift(notification);
+  state.notifications.length = Math.min(state.notifications.length, 100);
+  if (!notification.readAt) state.unread += 1;
+  renderNotifications();
+  toast(humanKind(notification.kind), notification.message, {
+    onClick: () => openRoom(notification.contract.id),
+  });
+  if (notification.contract.id === state.roomId) loadRoom().catch(handleRequestError);
+  loadContracts().catch(handleRequestError);
+}
+
+async function loadNotifications() {
+  const data = await state.api.request(NOTIFICATIONS);
+  const edges = data.recent.edges;
+  state.notifications = edges.map((edge) => edge.node);
+  state.seen = new Set(state.notifications.map((n) => n.id));
+  // Newest first: the first cursor is where a live subscription picks up.
+  if (edges.length && !state.lastCursor) state.lastCursor = edges[0].cursor;
+  state.unread = data.unread.edges.length;
+  state.unreadCapped = data.unread.pageInfo.hasNextPage;
+  renderNotifications();
+}
+
+function renderNotifications() {
+  const badge = $("#unread-count");
+  badge.hidden = state.unread === 0;
+  badge.textContent = state.unreadCapped && state.unread >= 100 ? "99+" : String(state.unread);
+  $("#notification-list").innerHTML =
+    state.notifications
+      .map(
+        (n) => `<li class="${n.readAt ? "" : "unread"}" data-contract="${esc(n.contract.id)}" data-testid="notification">
+          ${esc(n.message)}<time datetime="${esc(n.createdAt)}">${esc(ago(n.createdAt))}</time></li>`,
+      )
+      .join("") || `<li class="muted">Nothing yet.</li>`;
+}
+
+async function markAllRead() {
+  const payload = await mutate("notifications", MARK_ALL_READ, {});
+  if (!payload) return;
+  const now = new Date().toISOString();
+  state.notifications.forEach((n) => (n.readAt ??= now));
+  state.unread = 0;
+  state.unreadCapped = false;
+  renderNotifications();
+}
+
+// --- contracts and room ------------------------------------------------------------------
+
+async function loadContracts() {
+  const data = await state.api.request(CONTRACTS);
+  state.contracts = data.contracts.edges.map((edge) => edge.node);
+  renderContracts();
+}
+
+async function openRoom(id) {
+  state.roomId = id;
+  state.draftChanges = null;
+  state.formErrors = {};
+  sessionStorage.setItem(ROOM_KEY, id);
+  history.replaceState(null, "", `#contract=${encodeURIComponent(id)}`);
+  renderLayout();
+  await loadRoom();
+}
+
+async function loadRoom() {
+  const id = state.roomId;
+  const data = await state.api.request(ROOM, { id });
+  if (id !== state.roomId) return; // another room was opened meanwhile
+  state.room = data.contract;
+  renderRoom();
+  renderContracts();
+}
+
+function renderLayout() {
+  $("#view").innerHTML = `
+    <div class="layout">
+      <aside class="card" data-testid="contracts">
+        <div class="card-head"><h2>Your contracts</h2></div>
+        <ul class="contract-list" id="contract-list"></ul>
+      </aside>
+      <section id="room" data-testid="room">
+        <div class="card"><p class="muted">${state.contracts.length ? "Loading the room…" : "No contracts yet: a client starts one with <code>createContract</code>."}</p></div>
+      </section>
+    </div>`;
+  renderContracts();
+  if (state.room?.id === state.roomId) renderRoom();
+}
+
+function renderContracts() {
+  const list = $("#contract-list");
+  if (!list) return;
+  list.innerHTML =
+    state.contracts
+      .map((c) => {
+        const other = c.viewerRole === "CLIENT" ? c.freelancer.name : c.client.name;
+        return `<li><button type="button" class="contract-link ${c.id === state.roomId ? "selected" : ""}" data-open="${esc(c.id)}" data-testid="contract-link">
+          <span class="title">${esc(c.title)}</span>
+          <span class="meta">${c.viewerRole === "CLIENT" ? "Freelancer" : "Client"}: ${esc(other ?? "—")} · ${money(c.escrow.held, c.currency)} held
+          ${c.pendingChangeRequest ? " · <strong>change request</strong>" : ""}${c.status === "ENDED" ? " · ended" : ""}</span>
+        </button></li>`;
+      })
+      .join("") || `<li class="muted small">No contracts yet.</li>`;
+}
+
+function renderRoom() {
+  const container = $("#room");
+  const room = state.room;
+  if (!container || !room || room.id !== state.roomId) return;
+  const isClient = room.viewerRole === "CLIENT";
+  const other = isClient ? room.freelancer : room.client;
+  container.innerHTML = `
+    <div class="card" data-testid="room-header">
+      <div class="room-head">
+        <div>
+          <h1 data-testid="room-title">${esc(room.title)}</h1>
+          <div class="parties">
+            <span>You are the <strong>${isClient ? "client" : "freelancer"}</strong></span>
+            <span>${isClient ? "Freelancer" : "Client"}: <strong>${esc(other.name ?? other.email ?? "—")}</strong></span>
+            <span>Since ${esc(when(room.createdAt))}</span>
+          </div>
+        </div>
+        <span class="status status-${esc(room.status)}">${esc(room.status)}</span>
+      </div>
+    </div>
+    <div class="card" data-testid="escrow">
+      <div class="card-head"><h2>Escrow</h2><span class="muted small">${esc(room.currency)}</span></div>
+      <div class="escrow">
+        <div class="held"><span class="label">Held</span><span class="value" data-testid="escrow-held">${money(room.escrow.held)}</span></div>
+        <div><span class="label">Available</span><span class="value">${money(room.escrow.available)}</span></div>
+        <div><span class="label">Funded</span><span class="value">${money(room.escrow.totalFunded)}</span></div>
+        <div><span class="label">Released</span><span class="value">${money(room.escrow.totalReleased)}</span></div>
+        <div><span class="label">Refunded</span><span class="value">${money(room.escrow.totalRefunded)}</span></div>
+      </div>
+      ${room.pendingRefundRequest ? `<p class="small" data-testid="pending-refund">Refund of ${money(room.pendingRefundRequest.amount, room.currency)} for “${esc(room.pendingRefundRequest.milestone.title)}” is waiting for the freelancer.</p>` : ""}
+    </div>
+    ${renderMilestones(room, isClient)}
+    ${renderChangeRequest(room, isClient)}
+    ${!isClient && room.status === "ACTIVE" && !room.pendingChangeRequest ? renderChangeForm(room) : ""}
+    ${renderTimeline(room)}`;
+}
+
+function renderMilestones(room, isClient) {
+  const blocked = Boolean(room.pendingChangeRequest);
+  const anyActive = room.milestones.some((m) => m.status === "ACTIVE" || m.status === "SUBMITTED");
+  const open = room.status === "ACTIVE";
+  const rows = room.milestones
+    .map((m) => {
+      let action = "";
+      if (open && isClient && m.status === "UPCOMING" && !anyActive && !blocked) {
+        action = `<button class="btn btn-small" data-action="activate" data-id="${esc(m.id)}">Fund &amp; activate</button>`;
+      } else if (open && isClient && (m.status === "ACTIVE" || m.status === "SUBMITTED") && !room.pendingRefundRequest) {
+        action = `<button class="btn btn-small btn-ok" data-action="approve" data-id="${esc(m.id)}">Approve &amp; release</button>`;
+      } else if (open && !isClient && m.status === "ACTIVE" && !room.pendingRefundRequest) {
+        action = `<button class="btn btn-small" data-action="submit" data-id="${esc(m.id)}">Submit work</button>`;
+      }
+      return `<tr data-testid="milestone-row">
+        <td class="num muted">${m.position}</td>
+        <td><strong>${esc(m.title)}</strong>${m.description ? `<span class="desc">${esc(m.description)}</span>` : ""}</td>
+        <td class="muted">${esc(m.dueDate ?? "—")}</td>
+        <td class="num">${money(m.amount)}</td>
+        <td><span class="status status-${esc(m.status)}">${esc(m.status)}</span></td>
+        <td class="num">${m.status === "UPCOMING" ? "" : `${money(m.fundedAmount)} funded`}${Number(m.releasedAmount) > 0 ? `<span class="desc">${money(m.releasedAmount)} released</span>` : ""}</td>
+        <td>${action}</td>
+      </tr>`;
+    })
+    .join("");
+  return `<div class="card" data-testid="milestones">
+    <div class="card-head"><h2>Milestones</h2>${blocked && isClient ? `<span class="muted small">Editing is paused while a change request is pending.</span>` : ""}</div>
+    <table>
+      <thead><tr><th class="num">#</th><th>Milestone</th><th>Due</th><th class="num">Amount</th><th>Status</th><th class="num">Escrow</th><th></th></tr></thead>
+      <tbody>${rows || `<tr><td colspan="7" class="muted">No milestones yet.</td></tr>`}</tbody>
+    </table>
+    ${errorsOf("milestones")}
+  </div>`;
+}
+
+function describeChange(change, currency) {
+  const target = change.milestone ? `#${change.milestone.position} ${change.milestone.title}` : "";
+  const parts = [];
+  if (change.kind === "ADD") parts.push(`<strong>${esc(change.title)}</strong>`);
+  else parts.push(`<strong>${esc(target)}</strong>`);
+  if (change.kind === "EDIT" && change.title) parts.push(`title → “${esc(change.title)}”`);
+  if (change.amount) parts.push(`${change.kind === "EDIT" ? "amount → " : ""}${money(change.amount, currency)}`);
+  if (change.dueDate) parts.push(`due ${esc(change.dueDate)}`);
+  if (change.description) parts.push(`<span class="muted">${esc(change.description)}</span>`);
+  return `<li><span class="kind kind-${esc(change.kind)}">${esc(change.kind)}</span><span>${parts.join(" · ")}</span></li>`;
+}
+
+function renderChangeRequest(room, isClient) {
+  const pending = room.pendingChangeRequest;
+  const latest = pending ?? room.changeRequests.edges[0]?.node;
+  if (!latest) return "";
+  const changes = latest.changes.map((c) => describeChange(c, room.currency)).join("");
+  let actions = "";
+  if (pending && isClient) {
+    actions = `
+      <label for="response-message">Reply (optional)</label>
+      <input id="response-message" data-testid="response-message" placeholder="Thanks, looks good" />
+      <div class="actions" style="margin-top:10px">
+        <button class="btn btn-ok" data-action="accept" data-id="${esc(pending.id)}" data-testid="accept-change-request">Accept</button>
+        <button class="btn btn-bad" data-action="decline" data-id="${esc(pending.id)}" data-testid="decline-change-request">Decline</button>
+      </div>`;
+  } else if (pending) {
+    actions = `<div class="actions">
+        <span class="muted small">Waiting for ${esc(room.client.name ?? "the client")} to respond.</span>
+        <button class="btn btn-quiet btn-small" data-action="withdraw" data-id="${esc(pending.id)}">Withdraw</button>
+      </div>`;
+  }
+  const heading = pending ? "Pending change request" : "Latest change request";
+  return `<div class="card change-request ${pending ? "pending" : ""}" data-testid="${pending ? "pending-change-request" : "latest-change-request"}">
+    <div class="card-head">
+      <h2>${heading}</h2>
+      <span class="status status-${esc(latest.status)}" data-testid="change-request-status">${esc(latest.status)}</span>
+    </div>
+    <div class="muted small">From ${esc(latest.requestedBy.name ?? "the freelancer")}, ${esc(when(latest.createdAt))}${latest.respondedAt ? ` · answered ${esc(when(latest.respondedAt))}` : ""}</div>
+    ${latest.message ? `<blockquote>${esc(latest.message)}</blockquote>` : ""}
+    <ul class="change-list">${changes}</ul>
+    ${latest.responseMessage ? `<p class="small">Reply: <em>${esc(latest.responseMessage)}</em></p>` : ""}
+    ${actions}
+    ${errorsOf("changeRequest")}
+  </div>`;
+}
+
+function emptyChange() {
+  return { kind: "ADD", milestoneId: "", title: "", amount: "", dueDate: "", description: "" };
+}
+
+function renderChangeForm(room) {
+  state.draftChanges ??= [emptyChange()];
+  const upcoming = room.milestones.filter((m) => m.status === "UPCOMING");
+  const rows = state.draftChanges
+    .map((change, index) => {
+      const options = upcoming
+        .map((m) => `<option value="${esc(m.id)}" ${m.id === change.milestoneId ? "selected" : ""}>#${m.position} ${esc(m.title)}</option>`)
+        .join("");
+      const needsTarget = change.kind !== "ADD";
+      const deleting = change.kind === "DELETE";
+      return `<div class="change-row" data-row="${index}">
+        <div><label>Change</label>
+          <select data-field="kind" data-testid="change-kind">
+            ${["ADD", "EDIT", "DELETE"].map((k) => `<option ${k === change.kind ? "selected" : ""}>${k}</option>`).join("")}
+          </select></div>
+        <div><label>Milestone</label>
+          <select data-field="milestoneId" ${needsTarget ? "" : "disabled"}>
+            <option value="">${needsTarget ? "Choose…" : "(new)"}</option>${options}
+          </select></div>
+        <div><label>Title</label><input data-field="title" data-testid="change-title" value="${esc(change.title)}" ${deleting ? "disabled" : ""} placeholder="${needsTarget ? "unchanged" : "Launch support"}" /></div>
+        <div><label>Amount</label><input data-field="amount" data-testid="change-amount" inputmode="decimal" value="${esc(change.amount)}" ${deleting ? "disabled" : ""} placeholder="${needsTarget ? "unchanged" : "750.00"}" /></div>
+        <div><label>Due date</label><input data-field="dueDate" type="date" value="${esc(change.dueDate)}" ${deleting ? "disabled" : ""} /></div>
+        <button type="button" class="remove-row" data-action="remove-change" data-index="${index}" title="Remove">×</button>
+      </div>`;
+    })
+    .join("");
+  return `<form class="card" id="change-form" data-testid="request-changes-form">
+    <div class="card-head"><h2>Request changes</h2><span class="muted small">The client accepts or declines all of them at once.</span></div>
+    <div class="change-rows">${rows}</div>
+    <div class="actions" style="margin:10px 0 12px"><button type="button" class="btn btn-quiet btn-small" data-action="add-change">+ Another change</button></div>
+    <label for="change-message">Message to the client</label>
+    <textarea id="change-message" data-testid="change-message" rows="2" placeholder="Why these changes?">${esc(state.draftMessage ?? "")}</textarea>
+    <div class="actions" style="margin-top:10px"><button class="btn" type="submit" data-testid="submit-change-request">Send change request</button></div>
+    ${errorsOf("changeForm")}
+  </form>`;
+}
+
+function renderTimeline(room) {
+  const items = room.events.edges
+    .map((edge) => edge.node)
+    .reverse()
+    .map(
+      (e) => `<li><time>${esc(when(e.occurredAt))}</time><span><strong>${esc(e.actor.name ?? "Someone")}</strong> · ${esc(humanKind(e.kind))}${e.milestone ? ` · ${esc(e.milestone.title)}` : ""}</span></li>`,
+    )
+    .join("");
+  return `<div class="card" data-testid="timeline"><div class="card-head"><h2>Activity</h2></div><ul class="timeline">${items}</ul></div>`;
+}
+
+function errorsOf(key) {
+  const errors = state.formErrors[key] ?? [];
+  return errors.length ? `<ul class="errors" data-testid="user-errors">${errors.map((e) => `<li>${esc(e)}</li>`).join("")}</ul>` : "";
+}
+
+// --- actions -----------------------------------------------------------------------------
+
+async function act(action, id) {
+  let payload = null;
+  switch (action) {
+    case "accept":
+    case "decline":
+      payload = await mutate("changeRequest", RESPOND_TO_CHANGE_REQUEST, {
+        input: {
+          changeRequestId: id,
+          decision: action === "accept" ? "ACCEPT" : "DECLINE",
+          message: $("#response-message")?.value.trim() || null,
+        },
+      });
+      if (payload) toast("Change request", action === "accept" ? "Accepted: the milestones are updated." : "Declined.");
+      break;
+    case "withdraw":
+      payload = await mutate("changeRequest", WITHDRAW_CHANGE_REQUEST, { input: { changeRequestId: id } });
+      break;
+    case "activate":
+      payload = await mutate("milestones", ACTIVATE_MILESTONE, {
+        input: { milestoneId: id, idempotencyKey: crypto.randomUUID?.() ?? String(Date.now()) },
+      });
+      break;
+    case "submit":
+      payload = await mutate("milestones", SUBMIT_MILESTONE, { input: { milestoneId: id } });
+      break;
+    case "approve":
+      payload = await mutate("milestones", APPROVE_MILESTONE, {
+        input: { milestoneId: id, endContract: false, idempotencyKey: crypto.randomUUID?.() ?? String(Date.now()) },
+      });
+      break;
+    default:
+      return;
+  }
+  if (payload) {
+    await loadRoom();
+    await loadContracts();
+  }
+}
+
+async function sendChangeRequest() {
+  const input = {
+    contractId: state.roomId,
+    message: $("#change-message")?.value.trim() || null,
+    changes: state.draftChanges.map((change) => {
+      const item = { kind: change.kind };
+      if (change.kind !== "ADD") item.milestoneId = change.milestoneId || null;
+      if (change.kind !== "DELETE") {
+        if (change.title.trim()) item.title = change.title.trim();
+        if (change.amount.trim()) item.amount = change.amount.trim();
+        if (change.dueDate) item.dueDate = change.dueDate;
+      }
+      return item;
+    }),
+  };
+  const payload = await mutate("changeForm", REQUEST_MILESTONE_CHANGES, { input });
+  if (!payload) return;
+  state.draftChanges = null;
+  state.draftMessage = null;
+  toast("Change request", "Sent to the client.");
+  await loadRoom();
+}
+
+document.addEventListener("click", (event) => {
+  const target = event.target.closest("[data-action], [data-open], [data-contract]");
+  if (!target) {
+    if (!event.target.closest("#notifications-panel, #bell")) $("#notifications-panel").hidden = true;
+    return;
+  }
+  if (target.dataset.open) {
+    openRoom(target.dataset.open).catch(handleRequestError);
+  } else if (target.dataset.contract) {
+    $("#notifications-panel").hidden = true;
+    openRoom(target.dataset.contract).catch(handleRequestError);
+  } else if (target.dataset.action === "add-change") {
+    state.draftChanges.push(emptyChange());
+    renderRoom();
+  } else if (target.dataset.action === "remove-change") {
+    state.draftChanges.splice(Number(target.dataset.index), 1);
+    if (!state.draftChanges.length) state.draftChanges.push(emptyChange());
+    renderRoom();
+  } else {
+    event.preventDefault();
+    target.disabled = true;
+    act(target.dataset.action, target.dataset.id).finally(() => (target.disabled = false));
+  }
+});
+
+// Keep the change form's draft in state, so a live re-render does not lose what was typed.
+document.addEventListener("input", (event) => {
+  if (event.target.id === "change-message") state.draftMessage = event.target.value;
+  const row = event.target.closest("[data-row]");
+  if (!row || !event.target.dataset.field) return;
+  const change = state.draftChanges[Number(row.dataset.row)];
+  change[event.target.dataset.field] = event.target.value;
+  if (event.target.dataset.field === "kind") renderRoom();
+});
+document.addEventListener("change", (event) => {
+  if (event.target.dataset.field === "kind" || event.target.dataset.field === "milestoneId") {
+    const row = event.target.closest("[data-row]");
+    state.draftChanges[Number(row.dataset.row)][event.target.dataset.field] = event.target.value;
+    if (event.target.dataset.field === "kind") renderRoom();
+  }
+});
+document.addEventListener("submit", (event) => {
+  if (event.target.id === "change-form") {
+    event.preventDefault();
+    sendChangeRequest().catch(handleRequestError);
+  }
+});
+
+$("#bell").addEventListener("click", () => {
+  const panel = $("#notifications-panel");
+  panel.hidden = !panel.hidden;
+});
+$("#mark-all-read").addEventListener("click", () => markAllRead());
+$("#sign-out").addEventListener("click", () => signOut());
+
+if (state.token) signIn(state.token);
+else renderSignIn();

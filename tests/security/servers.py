@@ -1,0 +1,141 @@
+"""Real `milestones serve` processes for the tests that need them: races, the HTTP audit.
+
+Each server is its own OS process (uvicorn, one worker) on a free loopback port, started from
+this virtualenv with the environment given; it is stopped (SIGTERM, then SIGKILL) on exit and
+its log is shown when it fails to come up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from tests.conftest import TEST_JWT_SECRET
+
+START_SECONDS = 30.0
+SERVE = (sys.executable, "-m", "milestones.cli", "serve", "--host", "127.0.0.1")
+SERVE_LOG = ("--log-level", "warning")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def server_environment(database_url: str, **extra: str) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("MILESTONES_TEST_", "PYTEST_"))
+    }
+    env.update(
+        DATABASE_URL=database_url,
+        BROADCAST_URL="memory://",
+        JWT_SECRET=TEST_JWT_SECRET,
+        MILESTONES_ENV="development",
+        SMTP_URL="",
+    )
+    env.pop("SMTP_URL")
+    env.update(extra)
+    return env
+
+
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-4000:]
+
+
+def _start(env: dict[str, str], log: Path, port: int) -> subprocess.Popen[bytes]:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as output:
+        return subprocess.Popen(
+            [*SERVE, "--port", str(port), *SERVE_LOG],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+
+async def _wait_until_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + START_SECONDS
+    async with httpx.AsyncClient(base_url=url, timeout=2.0) as http:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise AssertionError(f"server exited with {process.returncode}:\n{_tail(log)}")
+            with contextlib.suppress(httpx.HTTPError):
+                if (await http.get("/readyz")).status_code == 200:
+                    return
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"server not ready after {START_SECONDS}s:\n{_tail(log)}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@contextlib.asynccontextmanager
+async def serve(env: dict[str, str], logs: Path, count: int = 1) -> AsyncIterator[list[str]]:
+    """`count` servers on one database, started one after the other (each migrates first)."""
+    processes: list[subprocess.Popen[bytes]] = []
+    urls: list[str] = []
+    try:
+        for index in range(count):
+            port = free_port()
+            log = logs / f"server-{index}-{port}.log"
+            process = _start(env, log, port)
+            processes.append(process)
+            url = f"http://127.0.0.1:{port}"
+            await _wait_until_ready(url, process, log)
+            urls.append(url)
+        yield urls
+    finally:
+        for process in processes:
+            _stop(process)
+
+
+@contextlib.contextmanager
+def fresh_postgres_database(server_url: str) -> Iterator[str]:
+    """A new, empty database on the PostgreSQL server of `server_url`; dropped afterwards."""
+    import asyncpg
+
+    parts = urlsplit(server_url)
+    admin = urlunsplit(parts._replace(scheme="postgresql", path="/postgres", query=""))
+    name = f"milestones_race_{uuid.uuid4().hex[:12]}"
+
+    async def run(statement: str) -> None:
+        connection = await asyncpg.connect(admin, timeout=10)
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    def execute(statement: str) -> None:
+        # Its own loop in its own thread: callers may be inside a running loop.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(asyncio.run, run(statement)).result()
+
+    execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(parts._replace(scheme="postgres", path=f"/{name}", query=""))
+    finally:
+        execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
