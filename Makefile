@@ -17,6 +17,7 @@ TEST_PG_HOST ?= 127.0.0.1
 TEST_PG_PORT ?= 5432
 TEST_PG_USER ?= postgres
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 # Pytest's exit status 5 means it collected nothing: a broken suite, said out loud.
 PYTEST := $(BIN)/python -m pytest
 define run_pytest
@@ -33,7 +34,7 @@ help:
 	@echo "make test-postgres  run the tests on a fresh, throw-away PostgreSQL database"
 	@echo "make lint           ruff check, ruff format --check, mypy --strict"
 	@echo "make schema         regenerate schema.graphql from the code"
-	@echo "make bench          run the benchmarks (bench/)"
+	@echo "make bench          run the benchmarks (bench/; BENCH_ARGS='--quick' for a smoke run)"
 	@echo "make clean          remove the venv and caches"
 
 $(BIN)/python:
@@ -71,12 +72,13 @@ lint: $(STAMP)
 schema: $(STAMP)
 	$(BIN)/milestones export-schema --output schema.graphql
 
+# Needs PostgreSQL and Redis on 127.0.0.1 (see bench/__main__.py) and wrk (installed here).
 bench: $(STAMP)
-	@if [ -f bench/__main__.py ]; then \
-		$(BIN)/python -m bench; \
-	else \
-		echo "no benchmarks yet (bench/__main__.py is missing)"; \
-	fi
+	@command -v wrk >/dev/null 2>&1 || { \
+		sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		echo "installing wrk (apt-get)"; \
+		$$sudo apt-get update -qq && $$sudo apt-get install -y -qq wrk; }
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -33,7 +33,7 @@ subscription ContractEvents($contractId: ID!) {
   contractEvents(contractId: $contractId) { id cursor kind occurredAt }
 }"""
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/11"
-WARMUP_ROUNDS = 5
+WARMUP_ROUNDS = 2
 SETTLE_SECONDS = 1.0
 P99_GOAL = 1.3
 MEMORY_GOAL_KIB = 20.0

@@ -87,8 +87,10 @@ async def asyncpg_baseline(plan: Plan, databases: Databases) -> tuple[float, lis
     return plan.mutation_cycles / elapsed, activates, approves
 
 
-async def project_cycles(plan: Plan, project: Server, milestone_ids: list[str]) -> float:
-    """Cycles per second through `milestones serve`, one request at a time."""
+async def project_cycles(
+    plan: Plan, project: Server, milestone_ids: list[str]
+) -> tuple[int, float]:
+    """(cycles, cycles per second) through `milestones serve`, one request at a time."""
     async with over_http(project.url) as api:
         for milestone_id in milestone_ids[:WARMUP_CYCLES]:
             await cycle(api, milestone_id)
@@ -99,7 +101,7 @@ async def project_cycles(plan: Plan, project: Server, milestone_ids: list[str]) 
             done += 1
             if time.perf_counter() - started > plan.mutation_max_seconds:
                 break
-        return done / (time.perf_counter() - started)
+        return done, done / (time.perf_counter() - started)
 
 
 async def run_mutations(
@@ -109,7 +111,7 @@ async def run_mutations(
     baseline, activates, approves = await asyncpg_baseline(plan, databases)
     print(f"     {baseline:,.1f} cycles/s", flush=True)
     print("  mutations: project over HTTP", flush=True)
-    measured = await project_cycles(plan, project, milestone_ids)
+    cycles, measured = await project_cycles(plan, project, milestone_ids)
     print(f"     {measured:,.1f} cycles/s", flush=True)
     report.add(
         Row(
@@ -128,7 +130,8 @@ async def run_mutations(
         return f"{middle:g}" if low == high else f"{middle:g} (from {low} to {high})"
 
     report.note(
-        f"Mutations: {plan.mutation_cycles} cycles (full release, endContract false) after"
+        f"Mutations: {cycles} cycles through the project, {plan.mutation_cycles} replayed"
+        f" (full release, endContract false; at most {plan.mutation_max_seconds:g} s) after"
         f" {WARMUP_CYCLES} warm-up ones. Baseline SQL captured from the project (tortoise.db_client"
         f" at DEBUG, one-off in-process run) and replayed verbatim with asyncpg on a copy of the"
         f" database, one transaction per step: {spread(activates)} statements per activate,"

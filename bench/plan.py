@@ -15,13 +15,13 @@ class Plan:
     room_milestones: int = 50
     wrk_seconds: float = 10.0
     wrk_warmup_seconds: float = 2.0
-    mutation_cycles: int = 300
-    mutation_max_seconds: float = 30.0
+    mutation_cycles: int = 150
+    mutation_max_seconds: float = 20.0
     fanout_counts: tuple[int, ...] = (2_000, 10_000)
     fanout_rounds: int = 3
     fanout_timeout_seconds: float = 30.0  # per round: later than this counts as missed
-    fanout_connect_seconds: float = 150.0  # sockets not connected by then count as missed
-    fanout_measure_seconds: float = 60.0  # no further rounds once this much has passed
+    fanout_connect_seconds: float = 120.0  # sockets not connected by then count as missed
+    fanout_measure_seconds: float = 45.0  # no further rounds once this much has passed
     fanout_client_processes: int = 2
 
     @classmethod
@@ -37,7 +37,7 @@ class Plan:
             wrk_warmup_seconds=1.0,
             mutation_cycles=30,
             mutation_max_seconds=10.0,
-            fanout_counts=(200, 1_000),
+            fanout_counts=(100, 500),
             fanout_rounds=2,
             fanout_timeout_seconds=15.0,
             fanout_connect_seconds=45.0,

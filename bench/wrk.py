@@ -11,6 +11,8 @@ from pathlib import Path
 
 CONNECTIONS = 16
 THREADS = 2
+# wrk's default (2 s) would count the slowest baseline's slow answers as socket errors.
+TIMEOUT_SECONDS = 30
 
 _LUA = """
 local f = assert(io.open("{body_path}", "rb"))
@@ -31,10 +33,6 @@ class WrkResult:
     p99_seconds: float | None
     non_2xx: int
     socket_errors: int
-
-    @property
-    def clean(self) -> bool:
-        return self.non_2xx == 0 and self.socket_errors == 0
 
 
 def wrk_path() -> str:
@@ -96,6 +94,8 @@ def run(
                 f"-c{connections}",
                 f"-d{max(1, round(seconds))}s",
                 "--latency",
+                "--timeout",
+                f"{TIMEOUT_SECONDS}s",
                 "-s",
                 str(script),
                 url,

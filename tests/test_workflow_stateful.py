@@ -812,7 +812,7 @@ class WorkflowMachine(RuleBasedStateMachine):
         return str(contract["id"])
 
     def seed_milestones(self, data: st.DataObject, contract_id: str, least: int) -> None:
-        for _ in range(data.draw(st.integers(least, 4), label="milestones to add")):
+        for _ in range(data.draw(st.integers(least, least + 2), label="milestones to add")):
             self.add_drawn(data, "client", contract_id, contract_id, valid_only=True)
 
     @initialize(data=st.data())
@@ -1230,6 +1230,21 @@ class WorkflowMachine(RuleBasedStateMachine):
         else:
             self.approve(role, input_)
 
+    @precondition(lambda self: self.exists(FUNDED))
+    @rule(data=st.data())
+    def work_on_funded_milestone(self, data: st.DataObject) -> None:
+        """While a milestone is funded, its own actions are drawn more often than the rest."""
+        actions = [
+            self.submit_milestone,
+            self.reject_submission,
+            self.approve_milestone,
+            self.approve_milestone,
+            self.request_escrow_refund,
+        ]
+        if self.refund_requests:
+            actions.append(self.respond_to_refund_request)
+        data.draw(st.sampled_from(actions), label="action")(data)
+
     def exists(self, statuses: tuple[str, ...]) -> bool:
         """Whether some milestone has one of these statuses (so the rule is worth drawing)."""
         return any(
@@ -1445,7 +1460,7 @@ class WorkflowMachine(RuleBasedStateMachine):
         contract_ref, contract_id = self.draw_contract(data)
         snap = self.snaps.get(contract_id) if contract_id else None
         would_end = snap is not None and not is_ended(snap) and active_of(snap) is None
-        if would_end and role != "outsider" and data.draw(st.integers(0, 2), label="end") != 0:
+        if would_end and role != "outsider" and data.draw(st.integers(0, 5), label="end") != 0:
             # ending is final: keep it rarer than the rest, and do something else instead
             self.add_drawn(data, "client", contract_ref, contract_id)
             return

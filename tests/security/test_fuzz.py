@@ -7,7 +7,7 @@ before anything ran) or carries one of the codes the API documents. An INTERNAL_
 
 The generated IDs are real ones of a seeded contract (milestones, requests, events, users), so
 operations reach the domain rather than stopping at NOT_FOUND. `MILESTONES_FUZZ_EXAMPLES` sizes
-the run (default: 250 operations and 150 raw bodies).
+the run (default: 200 operations and 120 raw bodies).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from tests.conftest import (
 from tests.helpers import create_contract_with_milestones, pending_change_request
 from tests.security.test_production_mode import PRODUCTION_SECRET
 
-EXAMPLES = int(os.environ.get("MILESTONES_FUZZ_EXAMPLES", "250"))
+EXAMPLES = int(os.environ.get("MILESTONES_FUZZ_EXAMPLES", "200"))
 DOCUMENTED_CODES = {"UNAUTHENTICATED", "VALIDATION", "NOT_FOUND", "BAD_REQUEST"}
 SCHEMA = export_sdl()
 
