@@ -290,7 +290,7 @@ def with_lifespan_state(app: ASGIApp, state: Any) -> ASGIApp:
 @st.composite
 def amount_inputs(draw: st.DrawFn, valid_only: bool = False) -> tuple[Any, int | None]:
     """An amount as a client would send it, and its value in cents (None: invalid)."""
-    if not valid_only and draw(st.integers(0, 9)) == 0:
+    if not valid_only and draw(st.integers(0, 9)) == 9:
         return draw(st.sampled_from(BAD_AMOUNTS)), None
     amount = draw(st.sampled_from(AMOUNT_CENTS))
     forms: list[Any] = [money(amount)]
@@ -303,14 +303,14 @@ def amount_inputs(draw: st.DrawFn, valid_only: bool = False) -> tuple[Any, int |
 
 @st.composite
 def title_inputs(draw: st.DrawFn) -> tuple[str, bool]:
-    if draw(st.integers(0, 11)) == 0:
+    if draw(st.integers(0, 11)) == 11:
         return draw(st.sampled_from(BAD_TITLES)), False
     return draw(st.sampled_from(TITLES)), True
 
 
 @st.composite
 def date_inputs(draw: st.DrawFn) -> tuple[str, bool]:
-    if draw(st.integers(0, 11)) == 0:
+    if draw(st.integers(0, 11)) == 11:
         return draw(st.sampled_from(BAD_DATES)), False
     return draw(st.sampled_from(DATES)), True
 
@@ -319,7 +319,7 @@ def date_inputs(draw: st.DrawFn) -> tuple[str, bool]:
 def message_inputs(draw: st.DrawFn) -> tuple[str | None, bool]:
     """An optional message; (value, valid). None means "leave it out"."""
     choice = draw(st.integers(0, 11))
-    if choice == 0:
+    if choice == 11:
         return TOO_LONG_MESSAGE, False
     if choice < 6:
         return None, True
@@ -720,9 +720,12 @@ class WorkflowMachine(RuleBasedStateMachine):
 
     def draw_contract(self, data: st.DataObject) -> tuple[str, str | None]:
         """(the contractId to send, the contract it names or None)."""
-        if data.draw(st.integers(0, 14), label="bogus contract") == 0:
+        choice = data.draw(st.integers(0, 14), label="contract pick")
+        if choice == 14:
             return data.draw(st.sampled_from(self.missing_ids("Contract"))), None
-        contract_id = data.draw(st.sampled_from(self.contracts), label="contract")
+        open_ones = [cid for cid in self.contracts if not is_ended(self.snaps[cid])]
+        pool = open_ones if open_ones and choice < 12 else self.contracts
+        contract_id = data.draw(st.sampled_from(pool), label="contract")
         return contract_id, contract_id
 
     def draw_milestone(
@@ -738,7 +741,7 @@ class WorkflowMachine(RuleBasedStateMachine):
             item for item in everything if prefer is None or prefer(item[2], self.snaps[item[1]])
         ]
         choice = data.draw(st.integers(0, 19), label="milestone pick")
-        if not everything or choice == 0:
+        if not everything or choice == 19:
             return data.draw(st.sampled_from(self.missing_ids("Milestone"))), None, None
         pool = preferred if preferred and choice < 15 else everything
         # draw ids (not the milestones) so that a failing example prints readably
@@ -1189,11 +1192,11 @@ class WorkflowMachine(RuleBasedStateMachine):
             releases += [money(funded), money(max(1, funded // 2))]
             if funded > 1:
                 releases += [money(funded - 1)] * 2
-        if data.draw(st.integers(0, 5), label="bad release") == 0:
+        if data.draw(st.integers(0, 5), label="bad release") == 5:
             releases = ["0", "1.234", "-1.00", "50.00", money(funded + 1)]
         input_: JSON = {
             "milestoneId": ref,
-            "endContract": data.draw(st.sampled_from([False, False, False, True])),
+            "endContract": data.draw(st.sampled_from([False] * 5 + [True])),
         }
         release = data.draw(st.sampled_from(releases))
         if release is not None:
@@ -1460,7 +1463,11 @@ class WorkflowMachine(RuleBasedStateMachine):
         contract_ref, contract_id = self.draw_contract(data)
         snap = self.snaps.get(contract_id) if contract_id else None
         would_end = snap is not None and not is_ended(snap) and active_of(snap) is None
-        if would_end and role != "outsider" and data.draw(st.integers(0, 5), label="end") != 0:
+        if (
+            would_end
+            and role != "outsider"
+            and not data.draw(st.sampled_from([False] * 7 + [True]), label="end")
+        ):
             # ending is final: keep it rarer than the rest, and do something else instead
             self.add_drawn(data, "client", contract_ref, contract_id)
             return
@@ -1501,7 +1508,7 @@ class WorkflowMachine(RuleBasedStateMachine):
             for m in self.snaps[cid]["milestones"]
         ]
         # most requests are well formed; a sloppy one may hold any mistake
-        sloppy = data.draw(st.integers(0, 3), label="sloppy") == 0
+        sloppy = data.draw(st.integers(0, 3), label="sloppy") == 3
         count = data.draw(st.sampled_from([0, 1, 2, 3] if sloppy else [1, 1, 2, 2, 3]))
         changes: list[JSON] = []  # what is sent
         model: list[JSON] = []  # what it means: kind, target, fields as the API shows them
@@ -1526,7 +1533,7 @@ class WorkflowMachine(RuleBasedStateMachine):
                 "dueDate": None,
                 "amount": None,
             }
-            mistake = sloppy and data.draw(st.integers(0, 2), label="mistake") == 0
+            mistake = sloppy and data.draw(st.integers(0, 2), label="mistake") == 2
             if kind == "ADD":
                 fields = {"title", "amount"} | data.draw(
                     st.sets(st.sampled_from(["description", "dueDate"]))
@@ -1546,8 +1553,8 @@ class WorkflowMachine(RuleBasedStateMachine):
                             min_size=1,
                         )
                     )
-                choice = data.draw(st.integers(0, 4)) if mistake else 4
-                if choice == 0:
+                choice = data.draw(st.integers(1, 4)) if mistake else 0
+                if choice == 4:
                     bad.add(f"{at}.milestoneId")  # left out
                 elif choice == 1 and foreign:
                     change["milestoneId"] = data.draw(st.sampled_from(foreign))
@@ -1558,7 +1565,7 @@ class WorkflowMachine(RuleBasedStateMachine):
                     )
                     bad.add(f"{at}.milestoneId")
                 elif own:
-                    pool = free if free and choice == 4 else own
+                    pool = free if free and choice == 0 else own
                     target_id = data.draw(st.sampled_from([m["id"] for m in pool]))
                     target = next(m for m in pool if m["id"] == target_id)
                     change["milestoneId"] = meaning["target"] = target["id"]
