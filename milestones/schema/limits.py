@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from strawberry.extensions import (
+    AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     QueryDepthLimiter,
@@ -36,8 +37,13 @@ class QueryLimits:
         )
 
     def extensions(self) -> list[Callable[[], SchemaExtension]]:
+        # The depth and alias rules are built once and reused by every request: the same rule
+        # classes each time keep strawberry's validation cache effective (it is keyed by them).
+        rules = [
+            *QueryDepthLimiter(max_depth=self.max_depth).validation_rules,
+            *MaxAliasesLimiter(max_alias_count=self.max_aliases).validation_rules,
+        ]
         return [
             lambda: MaxTokensLimiter(max_token_count=self.max_tokens),
-            lambda: QueryDepthLimiter(max_depth=self.max_depth),
-            lambda: MaxAliasesLimiter(max_alias_count=self.max_aliases),
+            lambda: AddValidationRules(rules),
         ]

@@ -7,7 +7,12 @@ from collections.abc import Callable
 import strawberry
 from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import AddValidationRules, SchemaExtension
+from strawberry.extensions import (
+    AddValidationRules,
+    ParserCache,
+    SchemaExtension,
+    ValidationCache,
+)
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -45,6 +50,9 @@ def build_schema(
         OperationObserver,
         *(limits or QueryLimits()).extensions(),
         lambda: ErrorPolicy(production=production),
+        # Parsed and validated documents are reused: SPAs send the same few operations.
+        lambda: ParserCache(maxsize=512),
+        lambda: ValidationCache(maxsize=512),
     ]
     if production:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
