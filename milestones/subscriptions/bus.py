@@ -19,8 +19,8 @@ import contextlib
 import logging
 import secrets
 from collections import defaultdict, deque
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar, cast
 
 from broadcaster import Broadcast
 
@@ -28,6 +28,8 @@ from milestones.domain.transaction import Wakeup
 from milestones.subscriptions.brokers import broker_for, client_name, topic_for
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 WAKE_ALL = "*"
 HEARTBEAT = "~"
@@ -45,13 +47,17 @@ class Listener:
         self.channel = channel
         self.event = asyncio.Event()
 
-    async def wait(self, at_most: float) -> None:
+    async def wait(self, at_most: float) -> bool:
+        """Whether the doorbell rang (False: `at_most` seconds passed in silence)."""
         # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
         # arrives as the event is set, leaving an unsubscribed stream running forever.
+        rang = False
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(at_most):
                 await self.event.wait()
+                rang = True
         self.event.clear()
+        return rang
 
 
 class WakeupBus:
@@ -74,6 +80,9 @@ class WakeupBus:
         self.max_reconnect_delay = max_reconnect_delay
         self.sender = secrets.token_hex(6)
         self._listeners: dict[str, set[Listener]] = defaultdict(set)
+        # How often each listened channel has rung: lets its subscribers share one read.
+        self._rings: dict[str, int] = {}
+        self._shared: dict[str, object] = {}
         self._broadcast: Broadcast | None = None
         self._ready = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -185,13 +194,30 @@ class WakeupBus:
             if token == WAKE_ALL:
                 self.wake_all()
             elif token != HEARTBEAT:
-                for listener in self._listeners.get(token.rsplit(":", 1)[0], ()):
-                    listener.event.set()
+                self.ring(token.rsplit(":", 1)[0])
+
+    def ring(self, channel: str) -> None:
+        """Something may be new on `channel`: wake its listeners."""
+        listeners = self._listeners.get(channel)
+        if not listeners:
+            return
+        self._rings[channel] = self._rings.get(channel, 0) + 1
+        for listener in listeners:
+            listener.event.set()
 
     def wake_all(self) -> None:
-        for listeners in self._listeners.values():
-            for listener in listeners:
-                listener.event.set()
+        for channel in list(self._listeners):
+            self.ring(channel)
+
+    def rings(self, channel: str) -> int:
+        return self._rings.get(channel, 0)
+
+    def shared(self, channel: str, create: Callable[[], T]) -> T:
+        """One object per listened channel, shared by its local subscribers (their feed)."""
+        found = self._shared.get(channel)
+        if found is None:
+            found = self._shared[channel] = create()
+        return cast(T, found)
 
     @contextlib.contextmanager
     def listen(self, channel: str) -> Iterator[Listener]:
@@ -205,6 +231,8 @@ class WakeupBus:
                 listeners.discard(listener)
                 if not listeners:
                     del self._listeners[channel]
+                    self._rings.pop(channel, None)
+                    self._shared.pop(channel, None)
 
     # --- publishing -------------------------------------------------------------------------
 

@@ -1,59 +1,162 @@
 """Replay, then live: everything after the cursor from the database, then each new row as the
 bus rings. Registering the listener before the first read leaves no gap at the seam: a commit
-that the read misses rings the doorbell afterwards, and the next read picks it up. Rows are
-read in batches, so a slow subscriber holds at most one batch, never a growing queue."""
+that the read misses rings the doorbell afterwards, and the next read picks it up.
+
+Subscribers of one channel share a `Feed`: when a ring wakes ten thousand of them, one of them
+reads the new rows and the others take them from memory. A subscriber further behind than the
+feed remembers (a replay) reads the database itself. Rows go out in batches, so a slow
+subscriber holds at most one batch, never a growing queue."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from milestones.models import Contract, ContractEvent, Notification, User
 from milestones.subscriptions.bus import WakeupBus
 
 BATCH = 100
+FEED_KEEPS = 256
 # A missed wake-up costs at most this long: the database is polled anyway. While the broker
 # is away, other instances' commits ring no bell at all, so poll more often.
 SAFETY_POLL_SECONDS = 15.0
 BROKER_DOWN_POLL_SECONDS = 2.0
+
+R = TypeVar("R")
+Fetch = Callable[[int, int], Awaitable[list[R]]]  # (after seq, limit) -> rows in seq order
+
+
+@dataclass(slots=True)
+class Item(Generic[R]):
+    seq: int
+    row: R
+
+
+class Feed(Generic[R]):
+    """The newest rows of one channel: all rows with base < seq <= last, as of ring `synced`."""
+
+    def __init__(self, fetch: Fetch[R], seq_of: Callable[[R], int]) -> None:
+        self.fetch = fetch
+        self.seq_of = seq_of
+        self.items: list[Item[R]] = []
+        self.base: int | None = None
+        self.last = 0
+        self.synced = -1
+        self.synced_at = 0.0
+        self.lock = asyncio.Lock()
+
+    def _covers(self, after: int, ring: int, read_since: float) -> bool:
+        return (
+            self.base is not None
+            and self.base <= after
+            and self.synced >= ring
+            and self.synced_at >= read_since
+        )
+
+    def _slice(self, after: int) -> list[R]:
+        return [item.row for item in self.items if item.seq > after][:BATCH]
+
+    async def after(
+        self, after: int, ring: int, current_ring: Callable[[], int], read_since: float = 0.0
+    ) -> list[R]:
+        """Up to BATCH rows with seq > `after`, from a read that began after ring `ring` and
+        at or after the monotonic time `read_since` (a safety poll asks for a recent read)."""
+        if self._covers(after, ring, read_since):
+            return self._slice(after)
+        async with self.lock:
+            if self._covers(after, ring, read_since):
+                return self._slice(after)
+            if self.base is None or after < self.base:
+                if self.base is not None:
+                    # A replay from further back than the feed goes: its own read.
+                    return await self.fetch(after, BATCH)
+                self.base = self.last = after
+            # Rings after this point may mean rows this read does not see: they stay unsynced.
+            ringing = current_ring()
+            reading_at = time.monotonic()
+            rows = await self.fetch(self.last, BATCH)
+            for row in rows:
+                self.items.append(Item(self.seq_of(row), row))
+            if rows:
+                self.last = self.items[-1].seq
+            if len(rows) < BATCH:
+                self.synced = ringing
+                self.synced_at = reading_at
+            if len(self.items) > FEED_KEEPS:
+                dropped = self.items[: len(self.items) - FEED_KEEPS]
+                self.items = self.items[len(dropped) :]
+                self.base = dropped[-1].seq
+            return self._slice(after)
 
 
 def _poll_interval(bus: WakeupBus) -> float:
     return SAFETY_POLL_SECONDS if bus.connected or not bus.remote else BROKER_DOWN_POLL_SECONDS
 
 
+async def _follow(
+    bus: WakeupBus,
+    channel: str,
+    start: Callable[[], Awaitable[int]],
+    fetch: Fetch[R],
+    seq_of: Callable[[R], int],
+    after_seq: int | None,
+) -> AsyncIterator[R]:
+    with bus.listen(channel) as listener:
+        if after_seq is None:
+            after_seq = await start()
+        feed: Feed[R] = bus.shared(channel, lambda: Feed(fetch, seq_of))
+        read_since = 0.0
+        while True:
+            rows = await feed.after(
+                after_seq, bus.rings(channel), lambda: bus.rings(channel), read_since
+            )
+            for row in rows:
+                after_seq = seq_of(row)
+                yield row
+            if len(rows) < BATCH:
+                rang = await listener.wait(_poll_interval(bus))
+                # Silence: poll the database, sharing any read begun in the last second.
+                read_since = 0.0 if rang else time.monotonic() - 1.0
+
+
 async def contract_events(
     bus: WakeupBus, contract_pk: int, after_seq: int | None
 ) -> AsyncIterator[ContractEvent]:
-    with bus.listen(f"contract:{contract_pk}") as listener:
-        if after_seq is None:
-            after_seq = (await Contract.get(id=contract_pk)).event_seq
-        while True:
-            rows = (
-                await ContractEvent.filter(contract_id=contract_pk, seq__gt=after_seq)
-                .order_by("seq")
-                .limit(BATCH)
-            )
-            for row in rows:
-                after_seq = row.seq
-                yield row
-            if len(rows) < BATCH:
-                await listener.wait(_poll_interval(bus))
+    async def start() -> int:
+        contract = await Contract.get(id=contract_pk)
+        return int(contract.event_seq)
+
+    async def fetch(after: int, limit: int) -> list[ContractEvent]:
+        return list(
+            await ContractEvent.filter(contract_id=contract_pk, seq__gt=after)
+            .order_by("seq")
+            .limit(limit)
+        )
+
+    async for row in _follow(
+        bus, f"contract:{contract_pk}", start, fetch, lambda row: row.seq, after_seq
+    ):
+        yield row
 
 
 async def notifications(
     bus: WakeupBus, viewer_pk: int, after_seq: int | None
 ) -> AsyncIterator[Notification]:
-    with bus.listen(f"user:{viewer_pk}") as listener:
-        if after_seq is None:
-            after_seq = (await User.get(id=viewer_pk)).notification_seq
-        while True:
-            rows = (
-                await Notification.filter(recipient_id=viewer_pk, seq__gt=after_seq)
-                .order_by("seq")
-                .limit(BATCH)
-            )
-            for row in rows:
-                after_seq = row.seq
-                yield row
-            if len(rows) < BATCH:
-                await listener.wait(_poll_interval(bus))
+    async def start() -> int:
+        user = await User.get(id=viewer_pk)
+        return int(user.notification_seq)
+
+    async def fetch(after: int, limit: int) -> list[Notification]:
+        return list(
+            await Notification.filter(recipient_id=viewer_pk, seq__gt=after)
+            .order_by("seq")
+            .limit(limit)
+        )
+
+    async for row in _follow(
+        bus, f"user:{viewer_pk}", start, fetch, lambda row: row.seq, after_seq
+    ):
+        yield row
