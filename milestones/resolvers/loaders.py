@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Sequence
+from functools import cached_property
 from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
@@ -73,18 +74,52 @@ async def _pending_refund_requests(keys: Sequence[int]) -> list[RefundRequest | 
 
 
 class Loaders:
-    def __init__(self) -> None:
-        self.user = DataLoader(_by_id(User))
-        self.contract = DataLoader(_by_id(Contract))
-        self.milestone = DataLoader(_by_id(Milestone))
-        self.change_request = DataLoader(_by_id(ChangeRequest))
-        self.refund_request = DataLoader(_by_id(RefundRequest))
-        self.event = DataLoader(_by_id(ContractEvent))
-        self.milestones_of_contract = DataLoader(_milestones_of_contracts)
-        self.changes_of_request = DataLoader(_changes_of_requests)
-        self.pending_change_request = DataLoader(_pending_change_requests)
-        self.pending_refund_request = DataLoader(_pending_refund_requests)
-        self.ledger = DataLoader(self._ledgers)
+    """Each loader is made on first use: a subscription resets its loaders for every event it
+    delivers, and most deliveries touch none of them."""
+
+    @cached_property
+    def user(self) -> DataLoader[int, User | None]:
+        return DataLoader(_by_id(User))
+
+    @cached_property
+    def contract(self) -> DataLoader[int, Contract | None]:
+        return DataLoader(_by_id(Contract))
+
+    @cached_property
+    def milestone(self) -> DataLoader[int, Milestone | None]:
+        return DataLoader(_by_id(Milestone))
+
+    @cached_property
+    def change_request(self) -> DataLoader[int, ChangeRequest | None]:
+        return DataLoader(_by_id(ChangeRequest))
+
+    @cached_property
+    def refund_request(self) -> DataLoader[int, RefundRequest | None]:
+        return DataLoader(_by_id(RefundRequest))
+
+    @cached_property
+    def event(self) -> DataLoader[int, ContractEvent | None]:
+        return DataLoader(_by_id(ContractEvent))
+
+    @cached_property
+    def milestones_of_contract(self) -> DataLoader[int, list[Milestone]]:
+        return DataLoader(_milestones_of_contracts)
+
+    @cached_property
+    def changes_of_request(self) -> DataLoader[int, list[MilestoneChange]]:
+        return DataLoader(_changes_of_requests)
+
+    @cached_property
+    def pending_change_request(self) -> DataLoader[int, ChangeRequest | None]:
+        return DataLoader(_pending_change_requests)
+
+    @cached_property
+    def pending_refund_request(self) -> DataLoader[int, RefundRequest | None]:
+        return DataLoader(_pending_refund_requests)
+
+    @cached_property
+    def ledger(self) -> DataLoader[int, LedgerSummary]:
+        return DataLoader(self._ledgers)
 
     async def _ledgers(self, keys: Sequence[int]) -> list[LedgerSummary]:
         rows = await ledger_rows(list(keys))

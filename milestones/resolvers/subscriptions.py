@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import AsyncGenerator
 
 import strawberry
@@ -10,6 +11,7 @@ from graphql import GraphQLError
 from milestones import ids
 from milestones.domain.access import role_of
 from milestones.models import Contract as ContractModel
+from milestones.models import ContractEvent as ContractEventModel
 from milestones.observability import observe_notification_delivery, track_subscription
 from milestones.resolvers.pagination import after_position
 from milestones.resolvers.viewer import require_viewer
@@ -53,7 +55,7 @@ class Subscription:
         if contract is None or role_of(viewer, contract) is None:
             raise GraphQLError("Contract not found.", extensions={"code": "NOT_FOUND"})
         after_seq = after_position(after, "event")
-        return _contract_events(info, contract.id, after_seq)
+        return _contract_events(info, contract.id, after_seq, contract.event_seq)
 
 
 async def _notifications(
@@ -67,9 +69,22 @@ async def _notifications(
 
 
 async def _contract_events(
-    info: Info, contract_pk: int, after_seq: int | None
+    info: Info, contract_pk: int, after_seq: int | None, known_seq: int
 ) -> AsyncGenerator[ContractEvent, None]:
     with track_subscription("contractEvents"):
-        async for row in streams.contract_events(_bus(info), contract_pk, after_seq):
+        async for row in streams.contract_events(_bus(info), contract_pk, after_seq, known_seq):
             info.context.fresh_loaders()
-            yield ContractEvent.of(row)
+            yield _shared_event(row)
+
+
+# Subscribers of one contract receive the same rows (their feed is shared): build each
+# row's GraphQL object once, not once per subscriber.
+_events: weakref.WeakValueDictionary[int, ContractEvent] = weakref.WeakValueDictionary()
+
+
+def _shared_event(row: ContractEventModel) -> ContractEvent:
+    event = _events.get(row.id)
+    if event is None:
+        event = ContractEvent.of(row)
+        _events[row.id] = event
+    return event

@@ -123,9 +123,13 @@ async def _follow(
 
 
 async def contract_events(
-    bus: WakeupBus, contract_pk: int, after_seq: int | None
+    bus: WakeupBus, contract_pk: int, after_seq: int | None, known_seq: int | None = None
 ) -> AsyncIterator[ContractEvent]:
+    """`known_seq`: the contract's event_seq as read when the subscription began, if it was."""
+
     async def start() -> int:
+        if known_seq is not None:
+            return known_seq
         contract = await Contract.get(id=contract_pk)
         return int(contract.event_seq)
 
