@@ -222,16 +222,20 @@ _VERSION_SQL = (
 )
 
 
+_POSTGRES_VERSION_SQL = _VERSION_SQL.format(placeholder="$1")
+_SQLITE_VERSION_SQL = _VERSION_SQL.format(placeholder="?")
+
+
 async def room_version(contract_pk: int) -> Version | None:
     """(event_seq, client sub, client updated_at, freelancer sub, freelancer updated_at)."""
     connection = connections.get("default")
-    placeholder = "$1" if connection.capabilities.dialect == "postgres" else "?"
-    _, rows = await connection.execute_query(
-        _VERSION_SQL.format(placeholder=placeholder), [contract_pk]
-    )
-    if not rows:
-        return None
-    return tuple(rows[0])
+    if connection.capabilities.dialect == "postgres":
+        # The hot path of every cached room: straight to asyncpg (a prepared statement).
+        async with connection.acquire_connection() as raw:
+            record = await raw.fetchrow(_POSTGRES_VERSION_SQL, contract_pk)
+        return tuple(record) if record is not None else None
+    _, rows = await connection.execute_query(_SQLITE_VERSION_SQL, [contract_pk])
+    return tuple(rows[0]) if rows else None
 
 
 async def _read_body(receive: Receive, limit: int) -> tuple[bytes, bool]:
