@@ -6,6 +6,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from tortoise.expressions import F
+
 from milestones.domain import escrow, events, idempotency, rules
 from milestones.domain.access import Role, lock_contract, lock_contract_of_milestone, require_role
 from milestones.domain.contracts import end_contract_now
@@ -59,20 +61,19 @@ async def change_milestone(milestone: Milestone, changes: dict[str, Any]) -> Non
     for name, value in changes.items():
         setattr(milestone, name, value)
     milestone.version += 1
-    await milestone.save()
+    # Only the changed columns: never write back a position another change has moved.
+    await milestone.save(update_fields=[*changes, "version", "updated_at"])
 
 
 async def remove_milestone(milestone: Milestone) -> None:
     """Soft-delete (history keeps pointing at it) and close the gap in positions."""
+    await milestone.refresh_from_db(fields=["position"])  # earlier changes may have moved it
     milestone.deleted_at = dt.datetime.now(dt.UTC)
     milestone.version += 1
-    await milestone.save()
-    later = await Milestone.filter(
+    await milestone.save(update_fields=["deleted_at", "version", "updated_at"])
+    await Milestone.filter(
         contract_id=milestone.contract_id, deleted_at=None, position__gt=milestone.position
-    ).order_by("position")
-    for other in later:
-        other.position -= 1
-        await other.save(update_fields=["position", "updated_at"])
+    ).update(position=F("position") - 1)
 
 
 async def set_status(milestone: Milestone, status: MilestoneStatus) -> None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
+
+import pytest
 
 from tests.helpers import (
     MALFORMED_ID,
@@ -267,6 +270,42 @@ async def test_accepting_change_request_applies_all_changes_at_once(
     assert event_kinds(state) == [*events_before, "CHANGE_REQUEST_ACCEPTED"]
     (latest, *_) = await notification_nodes(freelancer)
     assert latest["kind"] == "CHANGE_REQUEST_ACCEPTED"
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        # Found by the stateful test: a DELETE moves later milestones; a later EDIT or DELETE
+        # of one of them must not write back (or shift from) its old position.
+        (
+            lambda m: [add("X", "250.50"), delete(m[0]), edit(m[1], title="B2", amount="100")],
+            [(1, "B2"), (2, "C"), (3, "X")],
+        ),
+        (
+            lambda m: [delete(m[0]), edit(m[2], title="C2"), delete(m[1])],
+            [(1, "C2")],
+        ),
+        (
+            lambda m: [delete(m[1]), delete(m[2]), add("Y", "5")],
+            [(1, "A"), (2, "Y")],
+        ),
+    ],
+)
+async def test_accepted_deletes_and_edits_keep_positions_contiguous(
+    client: Actor,
+    freelancer: Actor,
+    changes: Callable[[list[str]], list[dict[str, Any]]],
+    expected: list[tuple[int, str]],
+) -> None:
+    room = await create_contract_with_milestones(client, freelancer, [])
+    for title, amount in (("A", "100"), ("B", "200"), ("C", "300")):
+        room.milestone_ids.append((await room.add(title, amount))["milestone"]["id"])
+    change_request_id = await pending_change_request(room, changes(room.milestone_ids))
+
+    payload = await room.respond_to_changes(change_request_id, "ACCEPT")
+
+    assert positions(payload["contract"]) == expected
+    assert positions(await room.read()) == expected
 
 
 async def test_declined_change_request_changes_nothing(client: Actor, freelancer: Actor) -> None:
