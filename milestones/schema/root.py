@@ -21,6 +21,7 @@ from milestones.resolvers.mutations import Mutation
 from milestones.resolvers.queries import Query
 from milestones.resolvers.subscriptions import Subscription
 from milestones.schema.errors import ErrorPolicy, log_unexpected
+from milestones.schema.execution import SharedEventExecutionContext
 from milestones.schema.limits import QueryLimits
 from milestones.schema.scalars import SCALAR_MAP
 from milestones.schema.types import (
@@ -71,6 +72,7 @@ def build_schema(
         ],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         extensions=extensions,
+        execution_context_class=SharedEventExecutionContext,
     )
 
 
