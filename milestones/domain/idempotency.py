@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -35,8 +36,13 @@ async def replay(
 
 
 async def remember(
-    user: User, operation: str, key: str | None, request: dict[str, Any], result: dict[str, Any]
+    user: User,
+    operation: str,
+    key: str | None,
+    request: dict[str, Any],
+    result: Callable[[], Awaitable[dict[str, Any]]],
 ) -> None:
+    """Keep `result()` for this key; without a key there is nothing to keep (or compute)."""
     if key is None:
         return
     await IdempotencyRecord.create(
@@ -44,5 +50,5 @@ async def remember(
         operation=operation,
         key=key,
         request_hash=request_hash(request),
-        result=result,
+        result=await result(),
     )

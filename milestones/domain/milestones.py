@@ -210,7 +210,7 @@ async def activate_milestone(
             "activateMilestone",
             key,
             request,
-            (await RoomSnapshot.capture(contract, milestone)).to_json(),
+            lambda: RoomSnapshot.json_of(contract, milestone),
         )
     return MilestoneOutcome(contract, milestone)
 
@@ -323,6 +323,6 @@ async def approve_milestone(
             "approveMilestone",
             key,
             request,
-            (await RoomSnapshot.capture(contract, milestone)).to_json(),
+            lambda: RoomSnapshot.json_of(contract, milestone),
         )
     return MilestoneOutcome(contract, milestone)

@@ -54,6 +54,10 @@ class RoomSnapshot:
             pending_refund_request=await rules.pending_refund_request(contract),
         )
 
+    @classmethod
+    async def json_of(cls, contract: Contract, milestone: Milestone) -> dict[str, Any]:
+        return (await cls.capture(contract, milestone)).to_json()
+
     def to_json(self) -> dict[str, Any]:
         escrow = self.summary.escrow
         return {

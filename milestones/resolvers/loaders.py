@@ -123,8 +123,22 @@ class Loaders:
 
     async def _ledgers(self, keys: Sequence[int]) -> list[LedgerSummary]:
         rows = await ledger_rows(list(keys))
-        milestone_lists = await self.milestones_of_contract.load_many(list(keys))
-        return [
-            summarize(rows.get(key, []), [m.id for m in milestones if m.status in FUNDED_STATUSES])
-            for key, milestones in zip(keys, milestone_lists, strict=True)
-        ]
+        funded = await self._funded_milestone_ids(keys)
+        return [summarize(rows.get(key, []), funded.get(key, [])) for key in keys]
+
+    async def _funded_milestone_ids(self, keys: Sequence[int]) -> dict[int, list[int]]:
+        """From the milestones this request loads anyway (a room), else one narrow query: a
+        mutation's payload should not read every milestone of the contract for this."""
+        milestones = self.__dict__.get("milestones_of_contract")
+        if milestones is not None and all(milestones.cache_map.get(k) for k in keys):
+            lists = await milestones.load_many(list(keys))
+            return {
+                key: [m.id for m in found if m.status in FUNDED_STATUSES]
+                for key, found in zip(keys, lists, strict=True)
+            }
+        funded: dict[int, list[int]] = defaultdict(list)
+        for contract_id, milestone_id in await Milestone.filter(
+            contract_id__in=list(keys), status__in=FUNDED_STATUSES, deleted_at=None
+        ).values_list("contract_id", "id"):
+            funded[contract_id].append(milestone_id)
+        return funded
