@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any, TypeVar
 
 from milestones import ids
 from milestones.domain.errors import ErrorCode, not_found, refuse
@@ -42,39 +43,45 @@ async def lock_contract(viewer: User, contract_pk: int | None, field: str) -> Co
     return contract
 
 
+Owned = TypeVar("Owned", Milestone, ChangeRequest, RefundRequest)
+
+
+async def _lock_contract_of(
+    viewer: User,
+    model: type[Owned],
+    label: str,
+    global_id: object,
+    field: str,
+    **live: Any,
+) -> tuple[Contract, Owned]:
+    """The contract of the object `global_id` names, locked, and the object re-read under
+    the lock (a concurrent action may have changed or removed it meanwhile)."""
+    pk = ids.decode(global_id, model.__name__)
+    found = await model.get_or_none(id=pk, **live) if pk is not None else None
+    if found is None:
+        raise not_found(label, field)
+    contract = await lock_contract(viewer, found.contract_id, field)
+    current = await model.get_or_none(id=found.id, **live)
+    if current is None:
+        raise not_found(label, field)
+    return contract, current
+
+
 async def lock_contract_of_milestone(
     viewer: User, global_id: object, field: str = "milestoneId"
 ) -> tuple[Contract, Milestone]:
-    pk = ids.decode(global_id, "Milestone")
-    found = await Milestone.get_or_none(id=pk, deleted_at=None) if pk is not None else None
-    if found is None:
-        raise not_found("Milestone", field)
-    contract = await lock_contract(viewer, found.contract_id, field)
-    milestone = await Milestone.get_or_none(id=found.id, deleted_at=None)  # re-read under lock
-    if milestone is None:
-        raise not_found("Milestone", field)
-    return contract, milestone
+    return await _lock_contract_of(
+        viewer, Milestone, "Milestone", global_id, field, deleted_at=None
+    )
 
 
 async def lock_contract_of_change_request(
     viewer: User, global_id: object, field: str = "changeRequestId"
 ) -> tuple[Contract, ChangeRequest]:
-    pk = ids.decode(global_id, "ChangeRequest")
-    found = await ChangeRequest.get_or_none(id=pk) if pk is not None else None
-    if found is None:
-        raise not_found("Change request", field)
-    contract = await lock_contract(viewer, found.contract_id, field)
-    await found.refresh_from_db()
-    return contract, found
+    return await _lock_contract_of(viewer, ChangeRequest, "Change request", global_id, field)
 
 
 async def lock_contract_of_refund_request(
     viewer: User, global_id: object, field: str = "refundRequestId"
 ) -> tuple[Contract, RefundRequest]:
-    pk = ids.decode(global_id, "RefundRequest")
-    found = await RefundRequest.get_or_none(id=pk) if pk is not None else None
-    if found is None:
-        raise not_found("Refund request", field)
-    contract = await lock_contract(viewer, found.contract_id, field)
-    await found.refresh_from_db()
-    return contract, found
+    return await _lock_contract_of(viewer, RefundRequest, "Refund request", global_id, field)

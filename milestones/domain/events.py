@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from tortoise.expressions import F
+from tortoise import connections
 
 from milestones.domain.access import other_party_id
 from milestones.domain.transaction import Action
@@ -106,13 +106,11 @@ async def record(
     action.wake(f"contract:{contract.id}", event.seq)
 
     recipient_id = other_party_id(contract, actor.id)
-    # The UPDATE locks the recipient's row until commit: their sequence has no gaps or races.
-    await User.filter(id=recipient_id).update(notification_seq=F("notification_seq") + 1)
-    recipient = await User.get(id=recipient_id)
+    notification_seq, recipient_email = await _next_notification_seq(recipient_id)
     message = notification_message(kind, actor, contract, milestone, amount)
     notification = await Notification.create(
         recipient_id=recipient_id,
-        seq=recipient.notification_seq,
+        seq=notification_seq,
         event_id=event.id,
         kind=kind,
         contract_id=contract.id,
@@ -120,13 +118,32 @@ async def record(
         message=message,
     )
     action.wake(f"user:{recipient_id}", notification.seq)
-    if _email_enabled and recipient.email:
+    if _email_enabled and recipient_email:
         email = await EmailOutbox.create(
             notification_id=notification.id,
-            to_address=recipient.email,
+            to_address=recipient_email,
             subject=message[:300],
             body=f"{message}\n\nOpen the contract room to see the details.\n",
             next_attempt_at=dt.datetime.now(dt.UTC),
         )
         action.wake("email", email.id)  # the outbox sender sends it after commit
     return event
+
+
+_NEXT_SEQ_SQL = (
+    "UPDATE users SET notification_seq = notification_seq + 1 WHERE id = {placeholder} "
+    "RETURNING notification_seq, email"
+)
+
+
+async def _next_notification_seq(user_id: int) -> tuple[int, str | None]:
+    """The recipient's next notification number, and their email: one statement. The UPDATE
+    locks the row until commit, so a user's sequence has no gaps and no races."""
+    connection = connections.get("default")  # the action's transaction
+    placeholder = "$1" if connection.capabilities.dialect == "postgres" else "?"
+    # execute_query_dict fetches rows whatever the statement (asyncpg's execute_query does
+    # not for an UPDATE).
+    (row,) = await connection.execute_query_dict(
+        _NEXT_SEQ_SQL.format(placeholder=placeholder), [user_id]
+    )
+    return int(row["notification_seq"]), row["email"]
