@@ -1,7 +1,8 @@
 """The GraphQL endpoint: identity from the bearer token, per-request context.
 
 HTTP requests are served by `_serve_http` (the GraphQL-over-HTTP rules are in
-`milestones.graphql_http`); WebSockets go to strawberry's graphql-transport-ws handler.
+`milestones.graphql_http`); WebSockets go to strawberry's graphql-transport-ws handler, whose
+subscriptions are served by shared groups (`milestones.subscriptions.transport`).
 """
 
 from __future__ import annotations
@@ -31,11 +32,15 @@ from milestones.models import User
 from milestones.observability import current_request_id
 from milestones.schema.context import Context
 from milestones.subscriptions.bus import WakeupBus
+from milestones.subscriptions.fanout import SharedSubscriptions
+from milestones.subscriptions.transport import SharedSubscriptionsHandler
 
 GRAPHIQL_PAGE = Path(__file__).parent / "static" / "graphiql.html"
 
 
 class MilestonesGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = SharedSubscriptionsHandler
+
     def __init__(self, schema: strawberry.Schema, settings: Settings, bus: WakeupBus) -> None:
         super().__init__(
             schema,
@@ -47,6 +52,7 @@ class MilestonesGraphQL(GraphQL[Context, None]):
         )
         self.settings = settings
         self.bus = bus
+        self.shared_subscriptions = SharedSubscriptions(schema)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

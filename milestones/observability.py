@@ -5,15 +5,14 @@
   header, counts open WebSockets and logs one line per request.
 - ``OperationObserver``: strawberry extension (pass the class); counts GraphQL operations by
   name and outcome, times them, and hands the operation name to the request's log line.
-- ``track_subscription`` / ``observe_notification_delivery``: used by the subscription
-  resolvers for the active-subscription gauge and the notification delivery lag.
+- ``ACTIVE_SUBSCRIPTIONS``: the gauge the WebSocket transport keeps (one per subscribing
+  operation); ``observe_notification_delivery``: the notification delivery lag.
 - ``metrics_response``: the ``/metrics`` body (reads the email outbox size at scrape time).
 - ``current_request_id()``: the id of the request being served (for anyone who logs).
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import logging
@@ -21,7 +20,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -334,17 +333,6 @@ class OperationObserver(SchemaExtension):
                         }
                     },
                 )
-
-
-@contextlib.contextmanager
-def track_subscription(name: str) -> Iterator[None]:
-    """Holds the active-subscription gauge up while a subscription runs."""
-    gauge = ACTIVE_SUBSCRIPTIONS.labels(subscription=name)
-    gauge.inc()
-    try:
-        yield
-    finally:
-        gauge.dec()
 
 
 def observe_notification_delivery(created_at: dt.datetime) -> None:

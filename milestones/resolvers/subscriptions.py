@@ -12,7 +12,8 @@ from milestones import ids
 from milestones.domain.access import role_of
 from milestones.models import Contract as ContractModel
 from milestones.models import ContractEvent as ContractEventModel
-from milestones.observability import observe_notification_delivery, track_subscription
+from milestones.models import User as UserModel
+from milestones.observability import observe_notification_delivery
 from milestones.resolvers.pagination import after_position
 from milestones.resolvers.viewer import require_viewer
 from milestones.schema.context import Info
@@ -39,7 +40,7 @@ class Subscription:
         # Checks run before the stream exists, so a refusal is the operation's `error`
         # message rather than a `next` carrying errors.
         viewer = require_viewer(info)
-        after_seq = after_position(after, "notification")
+        after_seq = _starting_after(info, after_position(after, "notification"))
         return _notifications(info, viewer.id, after_seq)
 
     @strawberry.subscription(
@@ -54,27 +55,44 @@ class Subscription:
         contract = await ContractModel.get_or_none(id=pk) if pk is not None else None
         if contract is None or role_of(viewer, contract) is None:
             raise GraphQLError("Contract not found.", extensions={"code": "NOT_FOUND"})
-        after_seq = after_position(after, "event")
+        after_seq = _starting_after(info, after_position(after, "event"))
         return _contract_events(info, contract.id, after_seq, contract.event_seq)
+
+
+def _starting_after(info: Info, after_seq: int | None) -> int | None:
+    """A stream resumed by the transport starts where it left off, whatever it first asked."""
+    context = info.context
+    if context.resume_after is not None:
+        after_seq = context.resume_after
+    context.stream_replays = after_seq is not None
+    return after_seq
+
+
+def _starts_at(info: Info, seq: int) -> None:
+    info.context.stream_start = info.context.stream_position = seq
 
 
 async def _notifications(
     info: Info, viewer_pk: int, after_seq: int | None
 ) -> AsyncGenerator[Notification, None]:
-    with track_subscription("notifications"):
-        async for row in streams.notifications(_bus(info), viewer_pk, after_seq):
-            info.context.fresh_loaders()
-            observe_notification_delivery(row.created_at)
-            yield Notification.of(row)
+    if after_seq is None:
+        after_seq = int((await UserModel.get(id=viewer_pk)).notification_seq)
+    _starts_at(info, after_seq)
+    async for row in streams.notifications(_bus(info), viewer_pk, after_seq):
+        info.context.fresh_loaders()
+        info.context.stream_position = row.seq
+        observe_notification_delivery(row.created_at)
+        yield Notification.of(row)
 
 
 async def _contract_events(
     info: Info, contract_pk: int, after_seq: int | None, known_seq: int
 ) -> AsyncGenerator[ContractEvent, None]:
-    with track_subscription("contractEvents"):
-        async for row in streams.contract_events(_bus(info), contract_pk, after_seq, known_seq):
-            info.context.fresh_loaders()
-            yield _shared_event(row)
+    _starts_at(info, known_seq if after_seq is None else after_seq)
+    async for row in streams.contract_events(_bus(info), contract_pk, after_seq, known_seq):
+        info.context.fresh_loaders()
+        info.context.stream_position = row.seq
+        yield _shared_event(row)
 
 
 # Subscribers of one contract receive the same rows (their feed is shared): build each

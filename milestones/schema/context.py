@@ -26,6 +26,13 @@ class Context:
     loaders: Loaders = field(default_factory=Loaders)
     # graphql-transport-ws: the connection_init payload (it carries the token).
     connection_params: Any = None
+    # Subscriptions served to many sockets at once (subscriptions/fanout.py): where a resumed
+    # stream starts, whether the stream replays history, and the seq of the row behind the
+    # result being executed (stream_start before the first).
+    resume_after: int | None = None
+    stream_replays: bool = False
+    stream_start: int | None = None
+    stream_position: int | None = None
     # Names this request in the logs and in a masked error (and the X-Request-ID header).
     request_id: str = field(default_factory=lambda: current_request_id() or uuid.uuid4().hex)
 

@@ -1,0 +1,301 @@
+"""Shared subscriptions: one GraphQL stream per distinct subscription, however many sockets
+asked for it.
+
+A contract room open in ten thousand tabs asks the same thing ten thousand times: the same
+document, variables and viewer. Those subscriptions join one `Group`, which runs the
+subscription once through strawberry (extensions, limits, error policy and all), encodes each
+result once, and hands every member the same bytes behind its own operation id. A member that
+joins a running group receives what the group delivers from then on: a subscription without
+`after` starts when it joins. A replay (`after`) shares only with identical subscriptions that
+arrive before its first result.
+
+Sends start eagerly (`eager.start`): a socket with room in its buffer takes the frame within
+the fan-out loop; one that has to wait gets a bounded backlog and its own task, and holds up
+nobody. A socket whose backlog fills up stops taking frames from its groups; once it drains,
+each of its subscriptions resumes from the database after the last event it was sent (a
+private replay), so a slow reader loses nothing and costs at most the backlog in memory.
+
+Positions come from the resolvers (`Context.stream_position`: the seq of the row behind the
+result being executed, see `resolvers/subscriptions.py`); a resumed stream starts after
+`Context.resume_after`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import functools
+import logging
+from collections import deque
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
+
+import orjson
+from graphql import FieldNode, GraphQLError, OperationType, get_operation_ast, parse
+from graphql.error import GraphQLSyntaxError
+from strawberry.schema import BaseSchema
+from strawberry.types.execution import ExecutionResult, PreExecutionError
+from strawberry.utils.aio import aclosing
+
+from milestones.observability import ACTIVE_SUBSCRIPTIONS
+from milestones.resolvers.loaders import Loaders
+from milestones.schema.context import Context
+from milestones.subscriptions import eager
+
+logger = logging.getLogger(__name__)
+
+# Frames a socket may have waiting before its subscriptions fall back to the database.
+MAX_BACKLOG = 256
+
+GroupKey = tuple[str, str | None, bytes, int]
+
+
+@functools.lru_cache(maxsize=512)
+def subscription_field(query: str, operation_name: str | None) -> str | None:
+    """The root field a document subscribes to; None when it is not a subscription that
+    parses (those take strawberry's own path, which answers them as it always has)."""
+    try:
+        document = parse(query)
+    except GraphQLSyntaxError:
+        return None
+    operation = get_operation_ast(document, operation_name)
+    if operation is None or operation.operation is not OperationType.SUBSCRIPTION:
+        return None
+    first = operation.selection_set.selections[0] if operation.selection_set.selections else None
+    return first.name.value if isinstance(first, FieldNode) else "subscription"
+
+
+class Sink(Protocol):
+    """The socket of a member (the transport)."""
+
+    def deliver(self, member: Member, frame: str, position: int | None) -> None: ...
+
+    def operation_ended(self, member: Member, frame: str) -> None: ...
+
+
+@dataclasses.dataclass(slots=True)
+class Request:
+    query: str
+    variables: dict[str, Any] | None
+    operation_name: str | None
+
+
+class Member:
+    """One subscription of one socket."""
+
+    __slots__ = ("behind", "field", "group", "id", "position", "prefix", "request", "sink")
+
+    task: asyncio.Task[None] | None = None  # what strawberry's handler expects of an operation
+
+    def __init__(self, sink: Sink, operation_id: str, field: str, request: Request) -> None:
+        self.sink = sink
+        self.id = operation_id
+        self.field = field
+        self.request = request
+        self.prefix = '{"id":' + orjson.dumps(operation_id).decode() + ',"type":"next","payload":'
+        self.group: Group | None = None
+        self.position: int | None = None  # the seq of the last result handed to the socket
+        self.behind = False
+
+
+class Group:
+    def __init__(
+        self, hub: SharedSubscriptions, key: GroupKey | None, request: Request, context: Context
+    ) -> None:
+        self.hub = hub
+        self.key = key
+        self.request = request
+        self.context = context
+        self.members: dict[Member, None] = {}
+        self.results = 0
+        self.finished = False
+        self.task: asyncio.Task[None] | None = None
+
+    @property
+    def accepts_joiners(self) -> bool:
+        # A replay has delivered history a newcomer would miss: it shares only before that.
+        return not self.finished and (self.results == 0 or not self.context.stream_replays)
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._run(), name="shared-subscription")
+
+    def add(self, member: Member) -> None:
+        member.group = self
+        member.position = self.context.stream_position
+        self.members[member] = None
+        ACTIVE_SUBSCRIPTIONS.labels(subscription=member.field).inc()
+
+    def remove(self, member: Member) -> None:
+        if self.members.pop(member, 0) is None:
+            member.group = None
+            ACTIVE_SUBSCRIPTIONS.labels(subscription=member.field).dec()
+        if not self.members and not self.finished:
+            self.finished = True
+            self.hub.forget(self)
+            if self.task is not None and self.task is not asyncio.current_task():
+                self.task.cancel()
+
+    async def _run(self) -> None:
+        request = self.request
+        try:
+            stream = await self.hub.schema.subscribe(
+                request.query,
+                variable_values=request.variables,
+                context_value=self.context,
+                operation_name=request.operation_name,
+            )
+            async with aclosing(stream):
+                async for result in stream:
+                    if self.results == 0 and isinstance(result, PreExecutionError):
+                        self._end("error", errors=result.errors or [])
+                        return
+                    if not isinstance(result, ExecutionResult):
+                        error = GraphQLError(
+                            "Incremental delivery is not supported over graphql-transport-ws"
+                        )
+                        self._end("error", errors=[error])
+                        return
+                    self.results += 1
+                    self._fan_out(result)
+                    if self.finished:  # its last member left during the fan-out
+                        return
+            self._end("complete")
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("a shared subscription failed")
+            self._end("complete")
+        finally:
+            if not self.finished:
+                self.finished = True
+                self.hub.forget(self)
+
+    def _fan_out(self, result: ExecutionResult) -> None:
+        payload: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            payload["errors"] = [error.formatted for error in result.errors]
+        if result.extensions:
+            payload["extensions"] = result.extensions
+        text = orjson.dumps(payload).decode() + "}"
+        position = self.context.stream_position
+        for member in list(self.members):
+            if member.position is None:  # joined before the stream had started
+                member.position = self.context.stream_start
+            member.sink.deliver(member, member.prefix + text, position)
+
+    def _end(self, kind: str, errors: list[GraphQLError] | None = None) -> None:
+        self.finished = True
+        self.hub.forget(self)
+        members, self.members = list(self.members), {}
+        for member in members:
+            member.group = None
+            ACTIVE_SUBSCRIPTIONS.labels(subscription=member.field).dec()
+            message: dict[str, Any] = {"id": member.id, "type": kind}
+            if kind == "error":
+                message["payload"] = [error.formatted for error in errors or []]
+            member.sink.operation_ended(member, orjson.dumps(message).decode())
+
+
+class SharedSubscriptions:
+    """The groups of one process, by what they subscribe to and for whom."""
+
+    def __init__(self, schema: BaseSchema) -> None:
+        self.schema = schema
+        self.groups: dict[GroupKey, Group] = {}
+
+    def join(self, member: Member, context: Context) -> None:
+        request = member.request
+        viewer = context.viewer
+        assert viewer is not None, "subscriptions start after connection_init"
+        variables = orjson.dumps(request.variables or {}, option=orjson.OPT_SORT_KEYS)
+        key: GroupKey = (request.query, request.operation_name, variables, viewer.id)
+        group = self.groups.get(key)
+        if group is None or not group.accepts_joiners:
+            group = self.groups[key] = Group(self, key, request, _group_context(context))
+            group.add(member)
+            group.start()
+        else:
+            group.add(member)
+
+    def resume(self, member: Member, context: Context) -> None:
+        """A member that fell behind: its own replay from the last result it was sent."""
+        context = _group_context(context, resume_after=member.position)
+        group = Group(self, None, member.request, context)
+        group.add(member)
+        group.start()
+
+    def forget(self, group: Group) -> None:
+        if group.key is not None and self.groups.get(group.key) is group:
+            del self.groups[group.key]
+
+
+def _group_context(context: Context, resume_after: int | None = None) -> Context:
+    # The group outlives the socket that started it: nothing of that socket is kept.
+    return Context(
+        settings=context.settings,
+        viewer=context.viewer,
+        bus=context.bus,
+        loaders=Loaders(),
+        resume_after=resume_after,
+    )
+
+
+class Outbox:
+    """Ordered frames for one socket: sent at once while the socket keeps up, queued (up to
+    MAX_BACKLOG) while one send waits."""
+
+    def __init__(
+        self, send: Callable[[str], Coroutine[Any, Any, None]], on_drained: Callable[[], None]
+    ) -> None:
+        self._send = send
+        self._on_drained = on_drained
+        self.backlog: deque[tuple[str, Member | None, int | None]] | None = None
+        self.flusher: asyncio.Future[None] | None = None
+        self.closed = False
+
+    def push(self, frame: str, member: Member | None, position: int | None) -> bool:
+        """False when the socket is too far behind to take `frame` (it was not queued)."""
+        if self.closed:
+            return True
+        if self.backlog is not None:
+            if len(self.backlog) >= MAX_BACKLOG and member is not None:
+                return False
+            self.backlog.append((frame, member, position))
+            return True
+        try:
+            pending = eager.start(self._send(frame))
+        except Exception:  # the socket went away
+            self.closed = True
+            return True
+        if member is not None:
+            member.position = position
+        if pending is not None:
+            self.backlog = deque()
+            self.flusher = asyncio.ensure_future(self._flush(pending))
+        return True
+
+    async def _flush(self, pending: asyncio.Future[None]) -> None:
+        try:
+            await pending
+            assert self.backlog is not None
+            while self.backlog:
+                frame, member, position = self.backlog.popleft()
+                await self._send(frame)
+                if member is not None:
+                    member.position = position
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.closed = True
+        finally:
+            self.backlog = None
+        if not self.closed:
+            self._on_drained()
+
+    async def close(self) -> None:
+        self.closed = True
+        if self.flusher is not None and not self.flusher.done():
+            self.flusher.cancel()
+            with contextlib.suppress(BaseException):
+                await self.flusher

@@ -1,0 +1,127 @@
+"""The pieces under the fan-out: eager starts and the per-socket outbox."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from milestones.subscriptions import eager, fanout
+from milestones.subscriptions.fanout import Member, Outbox, Request
+
+
+async def test_a_coroutine_that_does_not_wait_runs_to_completion_in_the_call() -> None:
+    done: list[int] = []
+
+    async def quick() -> None:
+        done.append(1)
+
+    assert eager.start(quick()) is None
+    assert done == [1]
+
+
+async def test_a_coroutine_that_waits_is_finished_by_a_task() -> None:
+    gate = asyncio.Event()
+    steps: list[str] = []
+
+    async def slow() -> None:
+        steps.append("started")
+        await gate.wait()
+        await asyncio.sleep(0)
+        steps.append("finished")
+
+    pending = eager.start(slow())
+    assert pending is not None and steps == ["started"]
+    gate.set()
+    await asyncio.wait_for(pending, 1)
+    assert steps == ["started", "finished"]
+
+
+async def test_an_error_before_waiting_reaches_the_caller_and_after_it_the_task() -> None:
+    async def fails_at_once() -> None:
+        raise ConnectionResetError
+
+    with pytest.raises(ConnectionResetError):
+        eager.start(fails_at_once())
+
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def fails_later() -> None:
+        await future
+
+    pending = eager.start(fails_later())
+    assert pending is not None
+    future.set_exception(ConnectionResetError())
+    with pytest.raises(ConnectionResetError):
+        await asyncio.wait_for(pending, 1)
+
+
+async def test_cancelling_the_task_cancels_what_it_waits_for() -> None:
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    cleaned: list[bool] = []
+
+    async def waits() -> None:
+        try:
+            await future
+        finally:
+            cleaned.append(True)
+
+    pending = eager.start(waits())
+    assert pending is not None
+    await asyncio.sleep(0)
+    pending.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await pending
+    assert future.cancelled() and cleaned == [True]
+
+
+class Socket:
+    """An ASGI-like send: takes frames at once while open, waits while `blocked`."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.open = asyncio.Event()
+        self.open.set()
+
+    async def send(self, frame: str) -> None:
+        await self.open.wait()
+        self.sent.append(frame)
+
+
+async def test_the_outbox_keeps_order_bounds_its_backlog_and_says_when_it_drained(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(fanout, "MAX_BACKLOG", 3)
+    socket = Socket()
+    drained: list[bool] = []
+    outbox = Outbox(socket.send, lambda: drained.append(True))
+    member = Member(None, "1", "contractEvents", Request("", None, None))  # type: ignore[arg-type]
+
+    assert outbox.push("a", member, 1)
+    assert socket.sent == ["a"] and member.position == 1
+    socket.open.clear()
+    assert outbox.push("b", member, 2)  # this send waits: the next ones queue behind it
+    for frame, seq in (("c", 3), ("d", 4), ("e", 5)):
+        assert outbox.push(frame, member, seq)
+    assert not outbox.push("f", member, 6)  # the backlog is full: refused, not queued
+    assert outbox.push("complete", None, None)  # the protocol's own messages always queue
+    assert member.position == 2  # the send under way finishes: it counts as handed over
+    socket.open.set()
+    for _ in range(100):
+        if drained:
+            break
+        await asyncio.sleep(0)
+    assert drained == [True]
+    assert socket.sent == ["a", "b", "c", "d", "e", "complete"]
+    assert member.position == 5  # the last one it was sent: a resume starts after it
+    await outbox.close()
+
+
+async def test_a_socket_that_went_away_takes_nothing_more() -> None:
+    async def gone(frame: str) -> None:
+        raise RuntimeError('Cannot call "send" once a close message has been sent.')
+
+    outbox = Outbox(gone, lambda: None)
+    assert outbox.push("a", None, None)
+    assert outbox.closed
+    assert outbox.push("b", None, None)
