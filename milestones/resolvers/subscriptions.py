@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import AsyncGenerator
 
 import strawberry
@@ -95,14 +94,11 @@ async def _contract_events(
         yield _shared_event(row)
 
 
-# Subscribers of one contract receive the same rows (their feed is shared): build each
-# row's GraphQL object once, not once per subscriber.
-_events: weakref.WeakValueDictionary[int, ContractEvent] = weakref.WeakValueDictionary()
-
-
+# Subscribers of one contract receive the same row objects (their feed is shared): build each
+# row's GraphQL object once and keep it on the row. Not in a cache keyed by the row's id: a
+# test database that starts its ids again could hand out a stale object.
 def _shared_event(row: ContractEventModel) -> ContractEvent:
-    event = _events.get(row.id)
+    event: ContractEvent | None = row.__dict__.get("_graphql_event")
     if event is None:
-        event = ContractEvent.of(row)
-        _events[row.id] = event
+        event = row.__dict__["_graphql_event"] = ContractEvent.of(row)
     return event
