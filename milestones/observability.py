@@ -147,7 +147,7 @@ async def metrics_response(request: Request) -> Response:
 # --- the request being served -------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class RequestLog:
     request_id: str
     kind: str

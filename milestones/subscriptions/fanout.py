@@ -216,6 +216,7 @@ class SharedSubscriptions:
             group.add(member)
             group.start()
         else:
+            member.request = group.request  # equal: one copy for all the group's sockets
             group.add(member)
 
     def resume(self, member: Member, context: Context) -> None:

@@ -18,6 +18,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
     Message,
     SubscribeMessage,
 )
@@ -49,6 +50,14 @@ class SharedSubscriptionsHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def send_message(self, message: Message) -> None:
         self.outbox.push(self.view.encode_json(message), None, None)  # type: ignore[arg-type]
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        await super().handle_connection_init(message)
+        if self.connection_acknowledged:
+            # An idle socket keeps nothing it no longer needs: the token was checked, and the
+            # timeout task was cancelled by the init.
+            self.context.connection_params = None
+            self.connection_init_timeout_task = None
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         payload = message["payload"]
