@@ -196,7 +196,7 @@ async def activate_milestone(
         await rules.ensure_no_funded_milestone(contract)
         await escrow.fund_milestone(contract, milestone)
         await set_status(milestone, MilestoneStatus.ACTIVE)
-        await escrow.assert_conserved(contract)
+        await escrow.assert_conserved(contract, milestone)
         await events.record(
             act,
             contract,
@@ -285,7 +285,8 @@ async def approve_milestone(
         amount = None
         if release_amount is not None and not isinstance(release_amount, Omitted):
             amount = parse_amount(release_amount, "releaseAmount", errors)
-        funded = (await escrow.ledger_summary(contract)).of(milestone.id).in_escrow
+        summary = await escrow.ledger_summary(contract, about=[milestone.id])
+        funded = summary.of(milestone.id).in_escrow
         if (
             amount is not None
             and milestone.status
@@ -307,7 +308,7 @@ async def approve_milestone(
         released = funded if amount is None else amount
         await escrow.release_to_freelancer(contract, milestone, released)
         await set_status(milestone, MilestoneStatus.RELEASED)
-        await escrow.assert_conserved(contract)
+        await escrow.assert_conserved(contract, milestone)
         await events.record(
             act,
             contract,

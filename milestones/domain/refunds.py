@@ -43,7 +43,9 @@ async def request_escrow_refund(
             ErrorCode.MILESTONE_NOT_ACTIVE,
         )
         await rules.ensure_no_pending_refund_request(contract)
-        held = (await escrow.ledger_summary(contract)).of(milestone.id).in_escrow
+        held = (
+            (await escrow.ledger_summary(contract, about=[milestone.id])).of(milestone.id).in_escrow
+        )
         refund_request = await RefundRequest.create(
             contract_id=contract.id,
             milestone_id=milestone.id,
@@ -79,7 +81,7 @@ async def respond_to_refund_request(
         if accept:
             await escrow.refund_milestone(contract, milestone)
             await set_status(milestone, MilestoneStatus.REFUNDED)
-            await escrow.assert_conserved(contract)
+            await escrow.assert_conserved(contract, milestone)
         refund_request.status = (
             RefundRequestStatus.ACCEPTED if accept else RefundRequestStatus.DECLINED
         )
