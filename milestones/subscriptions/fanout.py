@@ -100,6 +100,8 @@ class Member:
 
 
 class Group:
+    """One running subscription and the sockets it serves (`key` None: a private resume)."""
+
     def __init__(
         self, hub: SharedSubscriptions, key: GroupKey | None, request: Request, context: Context
     ) -> None:
