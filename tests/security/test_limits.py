@@ -4,19 +4,17 @@ and a 4xx where GraphQL over HTTP says so; one step under each limit is still se
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 
 from milestones.config import Settings
 from milestones.schema.limits import QueryLimits
 from milestones.schema.root import build_schema
 from tests.conftest import TEST_JWT_SECRET, test_database_url
-from tests.subscriptions.wsclient import NOTIFICATIONS_SUBSCRIPTION, graphql_ws
+from tests.subscriptions.wsclient import NOTIFICATIONS_SUBSCRIPTION, graphql_ws, served_ws_url
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 DEFAULTS = Settings(jwt_secret=TEST_JWT_SECRET)
@@ -175,21 +173,8 @@ async def test_limits_follow_the_settings() -> None:
 
 @pytest.fixture
 async def ws_url(app: Starlette) -> AsyncIterator[str]:
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, lifespan="off", ws="websockets-sansio", log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"ws://127.0.0.1:{port}/graphql"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
+    async with served_ws_url(app) as url:
+        yield url
 
 
 async def test_subscriptions_per_connection_are_limited(ws_url: str, client: Any) -> None:

@@ -7,12 +7,10 @@ PostgreSQL + Redis. MILESTONES_TEST_BROADCAST_URL overrides the choice.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 
 from milestones.config import Settings
@@ -24,6 +22,7 @@ from tests.conftest import (
     test_database_url,
     test_redis_url,
 )
+from tests.subscriptions.wsclient import served_ws_url
 
 CONNECTION_INIT_TIMEOUT_SECONDS = 1.0
 
@@ -56,24 +55,5 @@ def settings() -> Settings:
 @pytest.fixture
 async def server_url(app: Starlette) -> AsyncIterator[str]:
     """ws://… of a uvicorn server on a free loopback port, serving the test's app."""
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=0,
-        lifespan="off",  # the `app` fixture runs it
-        ws="websockets-sansio",
-        ws_per_message_deflate=False,
-        log_level="warning",
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"ws://127.0.0.1:{port}/graphql"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
+    async with served_ws_url(app) as url:
+        yield url

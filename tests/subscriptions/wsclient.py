@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Final
 
+import uvicorn
+from starlette.types import ASGIApp
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
@@ -147,3 +149,30 @@ async def subscribed_client(url: str, token: str | None) -> AsyncIterator[GraphQ
     async with graphql_ws(url) as ws:
         await ws.init(token)
         yield ws
+
+
+@asynccontextmanager
+async def served_ws_url(app: ASGIApp) -> AsyncIterator[str]:
+    """ws://…/graphql of a uvicorn server on a free loopback port, serving `app` in the
+    test's own loop (its lifespan is the `app` fixture's business)."""
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        lifespan="off",
+        ws="websockets-sansio",
+        ws_per_message_deflate=False,
+        log_level="warning",
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"ws://127.0.0.1:{port}/graphql"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
