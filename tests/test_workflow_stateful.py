@@ -1271,11 +1271,21 @@ class WorkflowMachine(RuleBasedStateMachine):
                     return cid, m
         return None, None
 
-    @precondition(lambda self: self.exists(("ACTIVE",)))
-    @rule(data=st.data())
-    def submit_milestone(self, data: st.DataObject) -> None:
-        role = self.draw_role(data, ("freelancer",))
-        drawn = self.draw_milestone(data, submittable)
+    def move_milestone(
+        self,
+        data: st.DataObject,
+        *,
+        role_allowed: str,
+        pick: Callable[[JSON, JSON], bool],
+        mutation: str,
+        from_status: str,
+        to_status: str,
+        wrong_status: str,
+        kind: str,
+    ) -> None:
+        """A one-party action taking a milestone from `from_status` to `to_status`."""
+        role = self.draw_role(data, (role_allowed,))
+        drawn = self.draw_milestone(data, pick)
         if drawn is None:
             return
         ref, contract_id, target = drawn
@@ -1286,70 +1296,57 @@ class WorkflowMachine(RuleBasedStateMachine):
             expected = [view(m) for m in before["milestones"]]
             for m in expected:
                 if m["id"] == target["id"]:
-                    m["status"] = "SUBMITTED"
+                    m["status"] = to_status
             self.expect(before, after, milestones=expected)
 
         self.act(
             role,
-            "submitMilestone",
+            mutation,
             {"milestoneId": ref},
             contract_id=contract_id,
             possible=outcomes(
                 ("NOT_FOUND", role == "outsider" or contract_id is None, False),
-                ("FORBIDDEN", role != "freelancer", False),
+                ("FORBIDDEN", role != role_allowed, False),
                 ("CONTRACT_ENDED", is_ended(snap), False),
                 (
-                    "MILESTONE_NOT_ACTIVE",
-                    target is not None and target["status"] != "ACTIVE",
+                    wrong_status,
+                    target is not None and target["status"] != from_status,
                     False,
                 ),
                 ("REFUND_REQUEST_PENDING", has_pending_refund(snap), False),
             ),
-            kinds=["MILESTONE_SUBMITTED"],
+            kinds=[kind],
             on_success=success,
             not_found_field="milestoneId",
+        )
+
+    @precondition(lambda self: self.exists(("ACTIVE",)))
+    @rule(data=st.data())
+    def submit_milestone(self, data: st.DataObject) -> None:
+        self.move_milestone(
+            data,
+            role_allowed="freelancer",
+            pick=submittable,
+            mutation="submitMilestone",
+            from_status="ACTIVE",
+            to_status="SUBMITTED",
+            wrong_status="MILESTONE_NOT_ACTIVE",
+            kind="MILESTONE_SUBMITTED",
         )
 
     @precondition(lambda self: self.exists(("SUBMITTED",)))
     @rule(data=st.data())
     def reject_submission(self, data: st.DataObject) -> None:
-        role = self.draw_role(data, ("client",))
-        drawn = self.draw_milestone(data, rejectable)
-        if drawn is None:
-            return
-        ref, contract_id, target = drawn
-        snap = self.snaps.get(contract_id) if contract_id else None
-
-        def success(before: JSON, after: JSON, payload: JSON) -> None:
-            assert target is not None
-            expected = [view(m) for m in before["milestones"]]
-            for m in expected:
-                if m["id"] == target["id"]:
-                    m["status"] = "ACTIVE"
-            self.expect(before, after, milestones=expected)
-
-        self.act(
-            role,
-            "rejectSubmission",
-            {"milestoneId": ref},
-            contract_id=contract_id,
-            possible=outcomes(
-                ("NOT_FOUND", role == "outsider" or contract_id is None, False),
-                ("FORBIDDEN", role != "client", False),
-                ("CONTRACT_ENDED", is_ended(snap), False),
-                (
-                    "MILESTONE_NOT_SUBMITTED",
-                    target is not None and target["status"] != "SUBMITTED",
-                    False,
-                ),
-                ("REFUND_REQUEST_PENDING", has_pending_refund(snap), False),
-            ),
-            kinds=["SUBMISSION_REJECTED"],
-            on_success=success,
-            not_found_field="milestoneId",
+        self.move_milestone(
+            data,
+            role_allowed="client",
+            pick=rejectable,
+            mutation="rejectSubmission",
+            from_status="SUBMITTED",
+            to_status="ACTIVE",
+            wrong_status="MILESTONE_NOT_SUBMITTED",
+            kind="SUBMISSION_REJECTED",
         )
-
-    # ------------------------------------------------------------------ refunds
 
     @precondition(lambda self: self.exists(FUNDED))
     @rule(data=st.data())
