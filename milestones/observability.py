@@ -109,6 +109,14 @@ EMAIL_OUTBOX_SIZE = Gauge(
     multiprocess_mode="mostrecent",
 )
 
+BROKER_CONNECTED = Gauge(
+    "milestones_broker_connected",
+    "1 while the wake-up broker is connected, 0 while it is away (readiness does not depend "
+    "on it: subscribers poll the database meanwhile).",
+    registry=REGISTRY,
+    multiprocess_mode="mostrecent",
+)
+
 _operation_names: set[str] = set()
 
 

@@ -1,0 +1,115 @@
+"""The one gate every GraphQL document passes before anything is parsed or cached for it, on
+every transport (HTTP, the room cache, WebSocket queries, mutations and subscriptions).
+
+`Documents.parse` hands the text to graphql-core's parser with the token limit (comments
+included) and the length limit set, so the lexer stops at the first token past the limit: a
+49,000-token document costs what a 2,001-token one does, and is refused with
+`extensions.code` `TOO_MANY_TOKENS`. Parsed documents (and their validation) are kept only
+for authenticated callers, in a cache bounded by bytes; an anonymous document is parsed,
+answered and forgotten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from graphql import DocumentNode, GraphQLError, parse
+from graphql.error import GraphQLSyntaxError
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema import validate_document
+
+from milestones.caches import ByteBoundedLRU
+from milestones.schema.limits import TOO_MANY_TOKENS, QueryLimits
+
+# What a parsed document costs in memory, per character of its text (with locations, which
+# error messages need), plus a floor: measured with tracemalloc, rounded up.
+PARSED_BYTES_PER_CHAR = 200
+PARSED_BYTES_FLOOR = 4096
+# What a validation error costs (message, locations, the list slot).
+VALIDATION_ERROR_BYTES = 1024
+_TOO_MANY_TOKENS_PREFIX = "Document contains more than"
+
+
+class Documents:
+    """Parsing and validation for one schema: limited, and cached by bytes."""
+
+    def __init__(self, limits: QueryLimits, cache_bytes: int) -> None:
+        self.limits = limits
+        self._parsed: ByteBoundedLRU[str, DocumentNode] = ByteBoundedLRU(cache_bytes)
+        # Validation is a tenth of the budget: its errors are small next to a document.
+        self._validated: ByteBoundedLRU[str, list[GraphQLError]] = ByteBoundedLRU(
+            cache_bytes // 10
+        )
+        self.parses = 0  # documents actually parsed (not served from the cache)
+
+    def parse(self, query: str, *, cache: bool) -> DocumentNode:
+        """The document of `query`, or a GraphQLError (a limit's code, or the syntax error)."""
+        if cache:
+            document = self._parsed.get(query)
+            if document is not None:
+                return document
+        self.parses += 1
+        try:
+            document = parse(
+                query,
+                max_tokens=self.limits.max_tokens,
+                max_source_length=self.limits.max_length,
+            )
+        except GraphQLSyntaxError as error:
+            if error.message.startswith(_TOO_MANY_TOKENS_PREFIX):
+                raise GraphQLError(
+                    f"Document contains more than {self.limits.max_tokens} tokens.",
+                    extensions={"code": TOO_MANY_TOKENS},
+                ) from None
+            raise
+        if cache:
+            self._parsed.put(query, document, cost_of(query))
+        return document
+
+    def validation(self, query: str) -> list[GraphQLError] | None:
+        return self._validated.get(query)
+
+    def keep_validation(self, query: str, errors: list[GraphQLError]) -> None:
+        size = len(query) + VALIDATION_ERROR_BYTES * len(errors)
+        self._validated.put(query, errors, size)
+
+    @property
+    def cached_bytes(self) -> int:
+        return self._parsed.size + self._validated.size
+
+
+def cost_of(query: str) -> int:
+    return PARSED_BYTES_FLOOR + PARSED_BYTES_PER_CHAR * len(query)
+
+
+def is_authenticated(context: object) -> bool:
+    return getattr(context, "viewer", None) is not None
+
+
+class DocumentGate(SchemaExtension):
+    """Parses (and validates) through `Documents`: the schema's only parser."""
+
+    def __init__(self, documents: Documents) -> None:
+        self.documents = documents
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.graphql_document is None and context.query:
+            context.graphql_document = self.documents.parse(
+                context.query, cache=is_authenticated(context.context)
+            )
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        cached = is_authenticated(context.context) and context.query is not None
+        errors = self.documents.validation(context.query) if cached and context.query else None
+        if errors is None:
+            assert context.graphql_document is not None
+            errors = validate_document(
+                context.schema._schema, context.graphql_document, context.validation_rules
+            )
+            if cached and context.query:
+                self.documents.keep_validation(context.query, errors)
+        context.pre_execution_errors = errors
+        yield
