@@ -109,6 +109,13 @@ EMAIL_OUTBOX_SIZE = Gauge(
     multiprocess_mode="mostrecent",
 )
 
+WEBSOCKETS_CLOSED = Counter(
+    "milestones_websockets_closed",
+    "WebSockets the server closed on purpose, by reason (backlog: too much unread; "
+    "token_expired: its token's exp passed).",
+    ["reason"],
+    registry=REGISTRY,
+)
 BROKER_CONNECTED = Gauge(
     "milestones_broker_connected",
     "1 while the wake-up broker is connected, 0 while it is away (readiness does not depend "

@@ -11,6 +11,7 @@ answered and forgotten.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 from graphql import DocumentNode, GraphQLError, parse
@@ -19,7 +20,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
 from milestones.caches import ByteBoundedLRU
-from milestones.schema.limits import TOO_MANY_TOKENS, QueryLimits
+from milestones.schema.limits import QueryLimits, parser_limit_error
 
 # What a parsed document costs in memory, per character of its text (with locations, which
 # error messages need), plus a floor: measured with tracemalloc, rounded up.
@@ -27,7 +28,6 @@ PARSED_BYTES_PER_CHAR = 200
 PARSED_BYTES_FLOOR = 4096
 # What a validation error costs (message, locations, the list slot).
 VALIDATION_ERROR_BYTES = 1024
-_TOO_MANY_TOKENS_PREFIX = "Document contains more than"
 
 
 class Documents:
@@ -50,21 +50,19 @@ class Documents:
                 return document
         self.parses += 1
         try:
-            document = parse(
-                query,
-                max_tokens=self.limits.max_tokens,
-                max_source_length=self.limits.max_length,
-            )
+            document = parse(query, **self.parse_options)
         except GraphQLSyntaxError as error:
-            if error.message.startswith(_TOO_MANY_TOKENS_PREFIX):
-                raise GraphQLError(
-                    f"Document contains more than {self.limits.max_tokens} tokens.",
-                    extensions={"code": TOO_MANY_TOKENS},
-                ) from None
+            refused = parser_limit_error(error)
+            if refused is not None:
+                raise refused from None
             raise
         if cache:
             self._parsed.put(query, document, cost_of(query))
         return document
+
+    @property
+    def parse_options(self) -> dict[str, int]:
+        return {"max_tokens": self.limits.max_tokens, "max_source_length": self.limits.max_length}
 
     def validation(self, query: str) -> list[GraphQLError] | None:
         return self._validated.get(query)
@@ -94,10 +92,15 @@ class DocumentGate(SchemaExtension):
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
+        # Should strawberry parse (below), it stops at the same limits.
+        context.parse_options.update(self.documents.parse_options)
         if context.graphql_document is None and context.query:
-            context.graphql_document = self.documents.parse(
-                context.query, cache=is_authenticated(context.context)
-            )
+            # A refusal is left to strawberry's own parse, whose error it answers as every
+            # pre-execution error (ErrorPolicy gives it the limit's code).
+            with contextlib.suppress(GraphQLError):
+                context.graphql_document = self.documents.parse(
+                    context.query, cache=is_authenticated(context.context)
+                )
         yield
 
     def on_validate(self) -> Iterator[None]:

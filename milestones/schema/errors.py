@@ -15,7 +15,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from graphql import GraphQLError
+from graphql.error import GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
+
+from milestones.schema.limits import parser_limit_error
 
 logger = logging.getLogger("milestones.errors")
 
@@ -104,6 +107,9 @@ class ErrorPolicy(SchemaExtension):
         result.errors = [self._present(error, request_id) for error in errors]
 
     def _present(self, error: GraphQLError, request_id: str | None) -> GraphQLError:
+        refused = parser_limit_error(error) if isinstance(error, GraphQLSyntaxError) else None
+        if refused is not None:
+            return refused
         if is_unexpected(error):
             extensions: dict[str, Any] = {"code": INTERNAL_SERVER_ERROR}
             if request_id is not None:

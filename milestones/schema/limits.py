@@ -9,6 +9,7 @@ same rule classes keep the validation cache effective). A refusal is a GraphQL e
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -59,6 +60,27 @@ class QueryLimits:
             ),
         ]
         return [lambda: AddValidationRules(rules)]
+
+
+# graphql-core's words when its parser stops at a limit.
+_PARSER_LIMIT = re.compile(r"(Document|Source) contains more than (\d+) (tokens|comments|code points)")
+
+
+def parser_limit_error(error: GraphQLError) -> GraphQLError | None:
+    """The coded refusal for a parse that stopped at a limit; None for other syntax errors.
+    Not a syntax error itself: over WebSocket it is the operation's `error`, not a 4400."""
+    found = _PARSER_LIMIT.search(error.message)
+    if found is None:
+        return None
+    if found.group(3) == "code points":
+        return GraphQLError(
+            f"The document is longer than {found.group(2)} characters.",
+            extensions={"code": BODY_TOO_LARGE},
+        )
+    return GraphQLError(
+        f"Document contains more than {found.group(2)} tokens.",
+        extensions={"code": TOO_MANY_TOKENS},
+    )
 
 
 def subscription_limit_error(limit: int) -> GraphQLError:

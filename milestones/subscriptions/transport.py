@@ -37,6 +37,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     SubscribeMessage,
 )
 
+from milestones.observability import WEBSOCKETS_CLOSED
 from milestones.schema.context import Context
 from milestones.schema.limits import subscription_limit_error
 from milestones.subscriptions.fanout import (
@@ -99,6 +100,10 @@ class SharedSubscriptionsHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def _expire_at(self, expires_at: float) -> None:
         await asyncio.sleep(max(expires_at - time.time(), 0.0))
+        await self._expired()
+
+    async def _expired(self) -> None:
+        WEBSOCKETS_CLOSED.labels(reason="token_expired").inc()
         await self._close(*TOKEN_EXPIRED)
 
     def _token_expired(self) -> bool:
@@ -111,7 +116,7 @@ class SharedSubscriptionsHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await self.websocket.close(code=4401, reason="Unauthorized")
             return
         if self._token_expired():
-            await self._close(*TOKEN_EXPIRED)
+            await self._expired()
             return
         payload = message["payload"]
         if not isinstance(payload, dict):
@@ -194,4 +199,5 @@ class SharedSubscriptionsHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 self.shared.resume(operation, self.context)
 
     def _overflowed(self) -> None:
+        WEBSOCKETS_CLOSED.labels(reason="backlog").inc()
         self._close_soon(*BACKLOG_FULL)
