@@ -168,7 +168,7 @@ def test_no_import_cycle_among_the_package_modules() -> None:
 
 
 def test_no_cycle_hidden_behind_a_function_level_import() -> None:
-    # schema/types.py once imported resolvers/pagination.py inside a resolver: a circle all the same.
+    # schema/types.py once imported resolvers/pagination.py inside a resolver: still a circle.
     assert find_cycle(import_graph(), module_level_only=False) is None
 
 
