@@ -20,9 +20,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from milestones.live.bus import WakeupBus
 from milestones.models import Contract, ContractEvent, Notification, User
 from milestones.schema.errors import ServiceUnavailable
-from milestones.subscriptions.bus import WakeupBus
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tortoise.exceptions import DBConnectionError, OperationalError
 
-from milestones.observability import current_request_id
+from milestones.observability.logs import current_request_id
 from milestones.schema.errors import (
     INTERNAL_SERVER_ERROR,
     MASKED_MESSAGE,

@@ -40,8 +40,8 @@ from strawberry.schema import BaseSchema
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.utils.aio import aclosing
 
-from milestones.observability import ACTIVE_SUBSCRIPTIONS
-from milestones.resolvers.loaders import Loaders
+from milestones.live import eager
+from milestones.observability.metrics import ACTIVE_SUBSCRIPTIONS
 from milestones.schema.context import Context
 from milestones.schema.errors import (
     INTERNAL_SERVER_ERROR,
@@ -49,7 +49,7 @@ from milestones.schema.errors import (
     ServiceUnavailable,
     internal_error,
 )
-from milestones.subscriptions import eager
+from milestones.schema.loaders import Loaders
 
 logger = logging.getLogger(__name__)
 

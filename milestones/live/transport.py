@@ -37,16 +37,16 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     SubscribeMessage,
 )
 
-from milestones.observability import WEBSOCKETS_CLOSED
-from milestones.schema.context import Context
-from milestones.schema.limits import subscription_limit_error
-from milestones.subscriptions.fanout import (
+from milestones.live.fanout import (
     Member,
     Outbox,
     Request,
     SharedSubscriptions,
     subscription_field,
 )
+from milestones.observability.metrics import WEBSOCKETS_CLOSED
+from milestones.schema.context import Context
+from milestones.schema.limits import subscription_limit_error
 
 TOKEN_EXPIRED = (4403, "Token expired")
 BACKLOG_FULL = (4429, "Too many unread messages: reconnect and resume from your last cursor")
