@@ -76,6 +76,21 @@ class Documents:
         return self._parsed.size + self._validated.size
 
 
+# Where the HTTP front leaves what it parsed for a request (ASGI scope key), so that the room
+# cache, the endpoint and the schema parse one request's document once.
+PARSED_SCOPE_KEY = "milestones.parsed"
+Parsed = tuple[str, DocumentNode | GraphQLError]
+
+
+def parsed_in(scope: dict[str, object] | object, query: str) -> DocumentNode | GraphQLError | None:
+    """What was parsed earlier in this request for `query` (a document or the refusal)."""
+    entry = scope.get(PARSED_SCOPE_KEY) if isinstance(scope, dict) else None
+    if isinstance(entry, tuple) and entry[0] == query:
+        found: DocumentNode | GraphQLError = entry[1]
+        return found
+    return None
+
+
 def cost_of(query: str) -> int:
     return PARSED_BYTES_FLOOR + PARSED_BYTES_PER_CHAR * len(query)
 
@@ -94,6 +109,12 @@ class DocumentGate(SchemaExtension):
         context = self.execution_context
         # Should strawberry parse (below), it stops at the same limits.
         context.parse_options.update(self.documents.parse_options)
+        request = getattr(context.context, "request", None)
+        earlier = (
+            parsed_in(getattr(request, "scope", None), context.query) if context.query else None
+        )
+        if isinstance(earlier, DocumentNode):
+            context.graphql_document = earlier
         if context.graphql_document is None and context.query:
             # A refusal is left to strawberry's own parse, whose error it answers as every
             # pre-execution error (ErrorPolicy gives it the limit's code).

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 from graphql import GraphQLError
+from graphql.error import GraphQLSyntaxError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -32,6 +33,7 @@ from milestones.live.transport import SharedSubscriptionsHandler
 from milestones.models import User
 from milestones.observability.logs import current_request_id
 from milestones.schema.context import Context
+from milestones.schema.documents import PARSED_SCOPE_KEY, parsed_in
 from milestones.schema.root import MilestonesSchema
 from milestones.web import graphql_http
 
@@ -90,6 +92,14 @@ class MilestonesGraphQL(GraphQL[Context, None]):
             )
         sub_response = Response()
         context = await self.get_context(request, sub_response)
+        refused = self._gate(request, params.query, authenticated=context.viewer is not None)
+        if refused is not None:  # a limit: answered before strawberry parses anything
+            return self._respond(
+                graphql_http.body_of(graphql_http.request_error(refused)),
+                graphql_http.status_of(graphql_http.request_error(refused), media_type),
+                media_type,
+                context,
+            )
         allowed = {OperationType.QUERY}
         if request.method == "POST":
             allowed.add(OperationType.MUTATION)
@@ -126,6 +136,21 @@ class MilestonesGraphQL(GraphQL[Context, None]):
             (name, value) for name, value in sub_response.headers.raw if name != b"content-length"
         )
         return response
+
+    def _gate(self, request: Request, query: str, *, authenticated: bool) -> GraphQLError | None:
+        """The document through the one gate, once per request: the schema takes the parsed
+        document from the scope. A limit's refusal is returned; a syntax error is left to
+        strawberry, which answers it as it always has."""
+        earlier = parsed_in(request.scope, query)
+        if earlier is None:
+            try:
+                earlier = self.documents.parse(query, cache=authenticated)
+            except GraphQLError as error:
+                earlier = error
+            request.scope[PARSED_SCOPE_KEY] = (query, earlier)
+        if isinstance(earlier, GraphQLError) and not isinstance(earlier, GraphQLSyntaxError):
+            return earlier
+        return None
 
     def _respond(
         self,

@@ -36,7 +36,7 @@ from tortoise import connections
 from milestones import ids
 from milestones.auth import TokenVerifier, Unauthenticated, parse_authorization
 from milestones.caches import ByteBoundedLRU
-from milestones.schema.documents import Documents
+from milestones.schema.documents import PARSED_SCOPE_KEY, Documents
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -156,7 +156,7 @@ class RoomCache:
             claims = self.verifier.verify(parse_authorization(authorization)).claims
         except Unauthenticated:
             return None
-        plan = self._plan(query, operation_name)
+        plan = self._plan(scope, query, operation_name)
         if plan is None:
             return None
         contract_pk = ids.decode(plan.contract_id(request.get("variables")), "Contract")
@@ -183,13 +183,14 @@ class RoomCache:
         ).digest()
         return key, version
 
-    def _plan(self, query: str, operation_name: str | None) -> RoomPlan | None:
+    def _plan(self, scope: Scope, query: str, operation_name: str | None) -> RoomPlan | None:
         cache_key = (query, operation_name)
         if cache_key in self._plans:
             return self._plans.get(cache_key)
         try:
             document = self.documents.parse(query, cache=True)
-        except GraphQLError:  # refused or not GraphQL: GraphQL answers it, uncached
+        except GraphQLError as refused:  # GraphQL answers it (without parsing it again)
+            scope[PARSED_SCOPE_KEY] = (query, refused)
             return None
         plan = plan_for(document, operation_name)
         self._plans.put(cache_key, plan, len(query) + len(operation_name or ""))
