@@ -211,8 +211,10 @@ def _ended_by_failure(result: ExecutionResult) -> bool:
     """The source stream raised: strawberry yields its error as a last result, then stops."""
     return result.data is None and any(
         isinstance(error, ServiceUnavailable)
-        or (error.extensions or {}).get("code") in (INTERNAL_SERVER_ERROR, SERVICE_UNAVAILABLE)
-        and error.path is None
+        or (
+            (error.extensions or {}).get("code") in (INTERNAL_SERVER_ERROR, SERVICE_UNAVAILABLE)
+            and error.path is None
+        )
         for error in result.errors or ()
     )
 

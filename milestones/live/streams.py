@@ -14,6 +14,7 @@ has not moved); only an outage longer than the retry budget ends the stream, wit
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -146,9 +147,14 @@ async def _follow(
         feed: Feed[R] = bus.shared(channel, lambda: Feed(fetch, seq_of))
         read_since = 0.0
         while True:
-            after, since = after_seq, read_since
             rows = await retrying(
-                lambda: feed.after(after, bus.rings(channel), lambda: bus.rings(channel), since),
+                functools.partial(
+                    feed.after,
+                    after_seq,
+                    bus.rings(channel),
+                    lambda: bus.rings(channel),
+                    read_since,
+                ),
                 retry_seconds,
             )
             for row in rows:

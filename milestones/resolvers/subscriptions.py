@@ -91,7 +91,11 @@ async def _contract_events(
 ) -> AsyncGenerator[ContractEvent, None]:
     _starts_at(info, known_seq if after_seq is None else after_seq)
     async for row in streams.contract_events(
-        _bus(info), contract_pk, after_seq, known_seq, info.context.settings.subscription_retry_seconds
+        _bus(info),
+        contract_pk,
+        after_seq,
+        known_seq,
+        info.context.settings.subscription_retry_seconds,
     ):
         info.context.fresh_loaders()
         info.context.stream_position = row.seq

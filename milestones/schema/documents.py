@@ -37,9 +37,7 @@ class Documents:
         self.limits = limits
         self._parsed: ByteBoundedLRU[str, DocumentNode] = ByteBoundedLRU(cache_bytes)
         # Validation is a tenth of the budget: its errors are small next to a document.
-        self._validated: ByteBoundedLRU[str, list[GraphQLError]] = ByteBoundedLRU(
-            cache_bytes // 10
-        )
+        self._validated: ByteBoundedLRU[str, list[GraphQLError]] = ByteBoundedLRU(cache_bytes // 10)
         self.parses = 0  # documents actually parsed (not served from the cache)
 
     def parse(self, query: str, *, cache: bool) -> DocumentNode:
@@ -50,7 +48,11 @@ class Documents:
                 return document
         self.parses += 1
         try:
-            document = parse(query, **self.parse_options)
+            document = parse(
+                query,
+                max_tokens=self.limits.max_tokens,
+                max_source_length=self.limits.max_length,
+            )
         except GraphQLSyntaxError as error:
             refused = parser_limit_error(error)
             if refused is not None:
@@ -59,10 +61,6 @@ class Documents:
         if cache:
             self._parsed.put(query, document, cost_of(query))
         return document
-
-    @property
-    def parse_options(self) -> dict[str, int]:
-        return {"max_tokens": self.limits.max_tokens, "max_source_length": self.limits.max_length}
 
     def validation(self, query: str) -> list[GraphQLError] | None:
         return self._validated.get(query)
@@ -108,7 +106,7 @@ class DocumentGate(SchemaExtension):
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
         # Should strawberry parse (below), it stops at the same limits.
-        context.parse_options.update(self.documents.parse_options)
+        context.parse_options["max_tokens"] = self.documents.limits.max_tokens
         request = getattr(context.context, "request", None)
         earlier = (
             parsed_in(getattr(request, "scope", None), context.query) if context.query else None

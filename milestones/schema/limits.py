@@ -63,7 +63,9 @@ class QueryLimits:
 
 
 # graphql-core's words when its parser stops at a limit.
-_PARSER_LIMIT = re.compile(r"(Document|Source) contains more than (\d+) (tokens|comments|code points)")
+_PARSER_LIMIT = re.compile(
+    r"(Document|Source) contains more than (\d+) (tokens|comments|code points)"
+)
 
 
 def parser_limit_error(error: GraphQLError) -> GraphQLError | None:

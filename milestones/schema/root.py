@@ -30,7 +30,6 @@ from milestones.schema.types import (
     User,
 )
 
-
 # Parsed and validated documents kept per process (SPAs send the same few operations).
 DEFAULT_DOCUMENT_CACHE_BYTES = 32 * 1024 * 1024
 

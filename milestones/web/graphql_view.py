@@ -92,11 +92,11 @@ class MilestonesGraphQL(GraphQL[Context, None]):
             )
         sub_response = Response()
         context = await self.get_context(request, sub_response)
-        refused = self._gate(request, params.query, authenticated=context.viewer is not None)
-        if refused is not None:  # a limit: answered before strawberry parses anything
+        limit = self._gate(request, params.query, authenticated=context.viewer is not None)
+        if limit is not None:  # a limit: answered before strawberry parses anything
             return self._respond(
-                graphql_http.body_of(graphql_http.request_error(refused)),
-                graphql_http.status_of(graphql_http.request_error(refused), media_type),
+                graphql_http.body_of(graphql_http.request_error(limit)),
+                graphql_http.status_of(graphql_http.request_error(limit), media_type),
                 media_type,
                 context,
             )

@@ -31,8 +31,8 @@ from tests.conftest import (
 )
 from tests.security.servers import (
     Server,
-    fresh_postgres_database,
     free_port,
+    fresh_postgres_database,
     serve_servers,
     server_environment,
 )
@@ -65,9 +65,7 @@ async def exposed(backend: str, tmp_path: Path, **env: str) -> AsyncIterator[Ser
                 yield server
     else:
         database_url = f"sqlite:///{tmp_path / 'exposed.sqlite3'}"
-        async with serve_servers(server_environment(database_url, **extra), tmp_path) as (
-            server,
-        ):
+        async with serve_servers(server_environment(database_url, **extra), tmp_path) as (server,):
             yield server
 
 
@@ -102,7 +100,9 @@ async def closed_with(connection: ClientConnection, within: float = 10.0) -> int
 
 
 async def init(connection: ClientConnection, token: str) -> None:
-    await send(connection, {"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})
+    await send(
+        connection, {"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}
+    )
     assert (await receive(connection))["type"] == "connection_ack"
 
 
@@ -176,7 +176,9 @@ async def test_a_socket_that_never_reads_is_closed_4429_within_its_byte_budget(
 
             async def flood() -> None:
                 for number in range(800):
-                    await send(connection, {"id": str(number), "type": "subscribe", "payload": query})
+                    await send(
+                        connection, {"id": str(number), "type": "subscribe", "payload": query}
+                    )
 
             # Once the server has closed the socket it reads no more, and a send stalls: the
             # flood is not waited for past a few seconds (nor cancelled mid-frame).
@@ -196,9 +198,7 @@ async def test_a_socket_that_never_reads_is_closed_4429_within_its_byte_budget(
         await still_serves(server)
 
 
-async def test_a_socket_is_closed_4403_when_its_token_expires(
-    backend: str, tmp_path: Path
-) -> None:
+async def test_a_socket_is_closed_4403_when_its_token_expires(backend: str, tmp_path: Path) -> None:
     async with exposed(backend, tmp_path) as server, socket(server) as connection:
         await init(connection, token(expires_in=2))
         await send(connection, {"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIPTION}})
