@@ -124,14 +124,3 @@ def _optional_text(value: object, limit: int) -> str | None:
     if not isinstance(value, str) or _CONTROL.search(value) is not None:
         return None
     return value[:limit]
-
-
-_verifiers: dict[str, TokenVerifier] = {}
-
-
-def verify_token(secret: str, token: str) -> Claims:
-    """The claims of a valid token (a verifier per secret; the app holds its own)."""
-    verifier = _verifiers.get(secret)
-    if verifier is None:
-        verifier = _verifiers[secret] = TokenVerifier(secret)
-    return verifier.verify(token).claims
