@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Coroutine
 from typing import Any
@@ -48,7 +49,10 @@ from milestones.observability.metrics import WEBSOCKETS_CLOSED
 from milestones.schema.context import Context
 from milestones.schema.limits import subscription_limit_error
 
+logger = logging.getLogger(__name__)
+
 TOKEN_EXPIRED = (4403, "Token expired")
+UNAVAILABLE = (1011, "Service unavailable: try again shortly")
 BACKLOG_FULL = (4429, "Too many unread messages: reconnect and resume from your last cursor")
 
 
@@ -88,7 +92,14 @@ class SharedSubscriptionsHandler(BaseGraphQLTransportWSHandler[Context, None]):
         self.outbox.push(self.view.encode_json(message), None, None)  # type: ignore[arg-type]
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
-        await super().handle_connection_init(message)
+        try:
+            await super().handle_connection_init(message)
+        except Exception:
+            # Identifying the caller failed on our side (the database): a close the client
+            # retries (1011), not 4403, which would tell it its token is bad.
+            logger.exception("connection_init failed")
+            await self._close(*UNAVAILABLE)
+            return
         if self.connection_acknowledged:
             # An idle socket keeps nothing it no longer needs: the token was checked, and the
             # timeout task was cancelled by the init.

@@ -268,6 +268,18 @@ async def test_a_database_failure_while_identifying_the_caller_is_a_json_503(
     assert "10.1.2.3" not in response.text
 
 
+async def test_a_database_failure_at_connection_init_closes_for_a_retry(
+    ws_url: str, client: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def down(claims: Any) -> Any:
+        raise DBConnectionError("could not connect to 10.1.2.3:5432")
+
+    monkeypatch.setattr("milestones.web.graphql_view.user_from_claims", down)
+    async with graphql_ws(ws_url) as ws:
+        await ws.init(client.token, expect_ack=False)
+        assert await ws.closed_with() == 1011  # try again; 4403 would mean "bad token"
+
+
 async def test_any_failure_in_the_request_path_is_a_json_500(
     api: Any, client: Actor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
