@@ -38,7 +38,6 @@ class Documents:
         self._parsed: ByteBoundedLRU[str, DocumentNode] = ByteBoundedLRU(cache_bytes)
         # Validation is a tenth of the budget: its errors are small next to a document.
         self._validated: ByteBoundedLRU[str, list[GraphQLError]] = ByteBoundedLRU(cache_bytes // 10)
-        self.parses = 0  # documents actually parsed (not served from the cache)
 
     def parse(self, query: str, *, cache: bool) -> DocumentNode:
         """The document of `query`, or a GraphQLError (a limit's code, or the syntax error)."""
@@ -46,7 +45,6 @@ class Documents:
             document = self._parsed.get(query)
             if document is not None:
                 return document
-        self.parses += 1
         try:
             document = parse(
                 query,
