@@ -24,6 +24,7 @@ from milestones.room_page import room_page_routes
 from milestones.schema.limits import QueryLimits
 from milestones.schema.root import build_schema
 from milestones.subscriptions.bus import WakeupBus
+from milestones.webhooks.sender import RetryPolicy, WebhookSender
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -59,9 +60,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
             )
             if emails is not None:
                 await emails.start()
+            webhooks = WebhookSender(
+                bus,
+                production=settings.is_production,
+                timeout_seconds=settings.webhook_timeout_seconds,
+                retry=RetryPolicy(
+                    first_delay_seconds=settings.webhook_retry_seconds,
+                    max_delay_seconds=settings.webhook_max_retry_seconds,
+                    window_seconds=settings.webhook_retry_window_seconds,
+                ),
+                concurrency=settings.webhook_concurrency,
+            )
+            await webhooks.start()
+            app.state.webhooks = webhooks
             try:
                 yield
             finally:
+                await webhooks.stop()
                 if emails is not None:
                     await emails.stop()
                 set_publisher(None)

@@ -9,6 +9,7 @@ from tortoise import connections
 from milestones.domain.access import other_party_id
 from milestones.domain.transaction import Action
 from milestones.domain.values import cents_to_decimal
+from milestones.domain.webhooks import enqueue_deliveries
 from milestones.models import (
     ChangeRequest,
     Contract,
@@ -118,6 +119,7 @@ async def record(
         message=message,
     )
     action.wake(f"user:{recipient_id}", notification.seq)
+    await enqueue_deliveries(action, notification, milestone.id if milestone else None, amount)
     if _email_enabled and recipient_email:
         email = await EmailOutbox.create(
             notification_id=notification.id,

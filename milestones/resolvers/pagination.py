@@ -13,6 +13,7 @@ from milestones.models import Contract as ContractModel
 from milestones.models import ContractEvent as ContractEventModel
 from milestones.models import Notification as NotificationModel
 from milestones.models import User as UserModel
+from milestones.models import WebhookDelivery as WebhookDeliveryModel
 from milestones.models.enums import ContractStatus
 from milestones.schema.types import (
     ChangeRequest,
@@ -23,6 +24,7 @@ from milestones.schema.types import (
     Notification,
     PageInfo,
 )
+from milestones.schema.webhooks import WebhookDelivery
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -136,4 +138,26 @@ async def notifications_page(
     rows = await query.order_by("-seq").limit(size + 1)
     return connection(
         rows, size, after, Notification.of, lambda row: ids.encode_cursor("notification", row.seq)
+    )
+
+
+async def webhook_deliveries_page(
+    endpoint_pk: int, first: int | None, after: str | None
+) -> Connection[WebhookDelivery]:
+    size = page_size(first)
+    before_id = after_position(after, "webhookDelivery")
+    query = WebhookDeliveryModel.filter(endpoint_id=endpoint_pk)
+    if before_id is not None:
+        query = query.filter(id__lt=before_id)
+    rows = await query.order_by("-id").limit(size + 1)
+    notifications = {
+        row.id: Notification.of(row)
+        for row in await NotificationModel.filter(id__in=[row.notification_id for row in rows])
+    }
+    return connection(
+        rows,
+        size,
+        after,
+        lambda row: WebhookDelivery.of(row, notifications[row.notification_id]),
+        lambda row: ids.encode_cursor("webhookDelivery", row.id),
     )

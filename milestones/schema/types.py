@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Annotated, Generic, TypeVar
 
 import strawberry
 from strawberry import Private
@@ -27,6 +27,9 @@ from milestones.schema.enums import (
     RefundRequestStatus,
 )
 
+if TYPE_CHECKING:
+    from milestones.schema.webhooks import WebhookEndpoint
+
 T = TypeVar("T")
 
 
@@ -45,15 +48,36 @@ class PageInfo:
 
 @strawberry.type(description="A party to contracts; created from token claims on first sight.")
 class User(Node):
+    pk: Private[int]
     name: str | None
     email: str | None
+
+    @strawberry.field(
+        description="The viewer's webhook endpoints, oldest first (on `me`; empty on anyone else)."
+    )
+    async def webhook_endpoints(
+        self, info: Info
+    ) -> list[Annotated[WebhookEndpoint, strawberry.lazy("milestones.schema.webhooks")]]:
+        from milestones.models import WebhookEndpoint as WebhookEndpointModel
+        from milestones.schema.webhooks import WebhookEndpoint
+
+        viewer = info.context.viewer
+        if viewer is None or viewer.id != self.pk:
+            return []
+        rows = await WebhookEndpointModel.filter(owner_id=self.pk).order_by("id")
+        return [WebhookEndpoint.of(row) for row in rows]
 
     @classmethod
     def of(cls, user: object) -> User:
         from milestones.models import User as UserModel
 
         assert isinstance(user, UserModel)
-        return cls(id=strawberry.ID(ids.encode("User", user.id)), name=user.name, email=user.email)
+        return cls(
+            id=strawberry.ID(ids.encode("User", user.id)),
+            pk=user.id,
+            name=user.name,
+            email=user.email,
+        )
 
 
 @strawberry.type(description="Money held for a contract; every figure derives from its ledger.")
