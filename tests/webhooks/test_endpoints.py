@@ -78,9 +78,7 @@ async def test_a_contract_the_owner_is_not_party_to_is_not_found(
     payload = await create_endpoint(
         outsider, url=URL, kinds=["MILESTONE_ADDED"], contractId=contract["id"]
     )
-    assert [(e["code"], e["field"]) for e in payload["userErrors"]] == [
-        ("NOT_FOUND", "contractId")
-    ]
+    assert [(e["code"], e["field"]) for e in payload["userErrors"]] == [("NOT_FOUND", "contractId")]
     assert payload["webhookEndpoint"] is None and payload["secret"] is None
     assert (await outsider.gql(MY_ENDPOINTS))["me"]["webhookEndpoints"] == []
 
