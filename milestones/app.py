@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -31,8 +32,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     settings.check()
     bus = WakeupBus(settings.broadcast_url)
+    tracing = bool(settings.otel_exporter_otlp_endpoint)
+    traced: list[Middleware] = []
+    if tracing:  # imported only when on: OpenTelemetry is an optional extra
+        from milestones import tracing as otel
+
+        traced = otel.install(str(settings.otel_exporter_otlp_endpoint))
     schema = build_schema(
-        production=settings.is_production, limits=QueryLimits.from_settings(settings)
+        production=settings.is_production,
+        limits=QueryLimits.from_settings(settings),
+        tracing=tracing,
     )
     graphql = MilestonesGraphQL(schema, settings, bus)
 
@@ -81,6 +90,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     await emails.stop()
                 set_publisher(None)
                 await bus.stop()
+                if tracing:
+                    from milestones import tracing as otel
+
+                    await asyncio.to_thread(otel.shutdown)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -112,7 +125,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/metrics", metrics_response),
             *room_page_routes(settings),
         ],
-        middleware=[Middleware(RequestObserver)],
+        middleware=[*traced, Middleware(RequestObserver)],
         lifespan=lifespan,
     )
     app.state.settings = settings

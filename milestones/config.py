@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     webhook_retry_window_seconds: float = Field(default=24 * 3600.0, gt=0)
     # Webhook attempts in flight at once per instance.
     webhook_concurrency: int = Field(default=8, ge=1, le=100)
+    # Tracing: OpenTelemetry spans exported over OTLP/HTTP to this base URL (unset: off, and
+    # nothing of OpenTelemetry is loaded). Needs the `otel` extra.
+    otel_exporter_otlp_endpoint: str | None = None
     milestones_env: Literal["development", "production"] = "development"
     # Server logs: one JSON object per line, or plain text for a terminal.
     log_format: Literal["json", "text"] = "json"

@@ -49,8 +49,11 @@ def fail_first(times: int, status: int = 503) -> Answer:
     return lambda path, headers, earlier: status if earlier < times else 200
 
 
+ACCEPT = always(200)
+
+
 class Receiver:
-    def __init__(self, answer: Answer = always(200)) -> None:
+    def __init__(self, answer: Answer = ACCEPT) -> None:
         self.answer = answer
         self.received: list[Received] = []
         self._lock = threading.Lock()
