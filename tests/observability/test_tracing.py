@@ -204,7 +204,7 @@ async def test_spans_continue_the_callers_trace_and_hold_nothing_private(
         while span["parent_span_id"] in by_id:
             span = by_id[span["parent_span_id"]]
             chain.append(span["span_id"])
-        return chain + [span["parent_span_id"]]
+        return [*chain, span["parent_span_id"]]
 
     assert any(operation["span_id"] in ancestors(span) for span in sql), "no SQL under GraphQL"
     assert all(ancestors(span)[-1] == parent_id for span in spans)
