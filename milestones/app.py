@@ -18,13 +18,14 @@ from milestones.database import database
 from milestones.domain.events import set_email_enabled
 from milestones.domain.transaction import set_publisher
 from milestones.email_outbox import EmailOutboxSender
-from milestones.graphql_view import MilestonesGraphQL
-from milestones.observability import RequestObserver, metrics_response
-from milestones.room_cache import RoomCache
-from milestones.room_page import room_page_routes
+from milestones.live.bus import WakeupBus
+from milestones.observability.metrics import metrics_response
 from milestones.schema.limits import QueryLimits
 from milestones.schema.root import build_schema
-from milestones.subscriptions.bus import WakeupBus
+from milestones.web.graphql_view import MilestonesGraphQL
+from milestones.web.request_observer import RequestObserver
+from milestones.web.room_cache import RoomCache
+from milestones.web.room_page import room_page_routes
 from milestones.webhooks.sender import RetryPolicy, WebhookSender
 
 
@@ -35,7 +36,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     tracing = bool(settings.otel_exporter_otlp_endpoint)
     traced: list[Middleware] = []
     if tracing:  # imported only when on: OpenTelemetry is an optional extra
-        from milestones import tracing as otel
+        from milestones.observability import tracing as otel
 
         traced = otel.install(str(settings.otel_exporter_otlp_endpoint))
     schema = build_schema(
@@ -91,7 +92,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 set_publisher(None)
                 await bus.stop()
                 if tracing:
-                    from milestones import tracing as otel
+                    from milestones.observability import tracing as otel
 
                     await asyncio.to_thread(otel.shutdown)
 

@@ -60,8 +60,7 @@ from milestones.schema.payloads import (
     RefundRequestPayload,
     UpdateWebhookEndpointPayload,
 )
-from milestones.schema.types import ChangeRequest, RefundRequest
-from milestones.schema.webhooks import WebhookEndpoint
+from milestones.schema.types import ChangeRequest, RefundRequest, WebhookEndpoint
 
 
 async def _contract_payload(outcome: ContractOutcome, info: Info) -> ContractPayload:

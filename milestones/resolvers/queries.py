@@ -20,17 +20,18 @@ from milestones.resolvers.pagination import contracts_page, notifications_page
 from milestones.resolvers.viewer import require_viewer
 from milestones.schema.context import Info
 from milestones.schema.enums import ContractStatus
+from milestones.schema.relay import Connection
 from milestones.schema.types import (
     ChangeRequest,
-    Connection,
     Contract,
     ContractEvent,
     Node,
     Notification,
     RefundRequest,
     User,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
-from milestones.schema.webhooks import WebhookDelivery, WebhookEndpoint
 
 
 async def _party_contract(info: Info, contract_pk: int | None) -> ContractModel | None:

@@ -5,8 +5,13 @@ from __future__ import annotations
 import strawberry
 
 from milestones.schema.enums import ErrorCode
-from milestones.schema.types import ChangeRequest, Contract, Milestone, RefundRequest
-from milestones.schema.webhooks import WebhookEndpoint
+from milestones.schema.types import (
+    ChangeRequest,
+    Contract,
+    Milestone,
+    RefundRequest,
+    WebhookEndpoint,
+)
 
 
 @strawberry.type(description="An expected refusal; `field` is the input path in camelCase.")

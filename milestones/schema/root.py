@@ -16,7 +16,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from milestones.observability import OperationObserver
+from milestones.observability.operations import OperationObserver
 from milestones.resolvers.mutations import Mutation
 from milestones.resolvers.queries import Query
 from milestones.resolvers.subscriptions import Subscription
@@ -58,7 +58,7 @@ def build_schema(
     if production:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
     if tracing:  # imported only when on: OpenTelemetry is an optional extra
-        from milestones.tracing import GraphQLTracing
+        from milestones.observability.tracing import GraphQLTracing
 
         extensions.insert(0, GraphQLTracing)
     return MilestonesSchema(

@@ -24,16 +24,15 @@ import random
 from dataclasses import dataclass
 
 import httpx
-from prometheus_client import Counter
 from standardwebhooks import Webhook
 from tortoise import connections
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from milestones.domain.webhooks import WEBHOOK_CHANNEL
+from milestones.live.bus import WakeupBus
 from milestones.models import WebhookDelivery, WebhookEndpoint
-from milestones.observability import REGISTRY
-from milestones.subscriptions.bus import WakeupBus
+from milestones.observability.metrics import WEBHOOK_DELIVERIES
 from milestones.webhooks.addresses import (
     RESOLVE_TIMEOUT_SECONDS,
     AddressRefused,
@@ -43,12 +42,6 @@ from milestones.webhooks.addresses import (
 
 logger = logging.getLogger(__name__)
 
-WEBHOOK_DELIVERIES = Counter(
-    "milestones_webhook_deliveries",
-    "Webhook delivery attempts by outcome: sent (2xx), failed (will retry), parked (gave up).",
-    ["outcome"],
-    registry=REGISTRY,
-)
 # Longest sleep between looks at the outbox when nothing rings (another instance's rows).
 IDLE_SECONDS = 30.0
 # Shortest: a round never repeats faster than this while something is due but not claimable.

@@ -230,7 +230,7 @@ def test_without_the_setting_no_tracing_is_imported(tmp_path: Path) -> None:
         f"create_app(Settings(database_url='sqlite:///{tmp_path}/x.sqlite3'))\n"
         # redis-py imports the OpenTelemetry API by itself when it is installed: what counts is
         # that nothing of ours, no instrumentation and no exporter is loaded.
-        "mine = ('milestones.tracing', 'opentelemetry.instrumentation', "
+        "mine = ('milestones.observability.tracing', 'opentelemetry.instrumentation', "
         "'opentelemetry.exporter', 'strawberry.extensions.tracing')\n"
         "loaded = sorted(m for m in sys.modules if m.startswith(mine))\n"
         "print(loaded)\n"

@@ -108,8 +108,8 @@ async def test_an_address_that_turned_private_after_creation_is_not_called(
 async def test_the_attempt_connects_to_the_address_that_was_checked(
     dns: dict[str, list[str]],
 ) -> None:
+    from milestones.live.bus import WakeupBus
     from milestones.models import WebhookDelivery
-    from milestones.subscriptions.bus import WakeupBus
 
     dns["hooks.example"] = [PUBLIC]
     seen: list[httpx.Request] = []
