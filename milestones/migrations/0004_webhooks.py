@@ -48,7 +48,12 @@ class Migration(migrations.Migration):
                 ("created_at", fields.DatetimeField(auto_now=False, auto_now_add=True)),
                 ("updated_at", fields.DatetimeField(auto_now=True, auto_now_add=False)),
             ],
-            options={"table": "webhook_endpoints", "app": "models", "pk_attr": "id"},
+            options={
+                "table": "webhook_endpoints",
+                "app": "models",
+                "indexes": [Index(fields=["owner_id"])],
+                "pk_attr": "id",
+            },
             bases=["Model"],
         ),
         ops.CreateModel(

@@ -34,6 +34,8 @@ class WebhookEndpoint(Model):
 
     class Meta:
         table = "webhook_endpoints"
+        # Every notification asks whether its recipient has endpoints.
+        indexes = (("owner_id",),)
 
 
 class WebhookDelivery(Model):

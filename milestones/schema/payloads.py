@@ -72,7 +72,9 @@ class CreateWebhookEndpointPayload:
         description="The Standard Webhooks signing secret (`whsec_…`): keep it now, it is "
         "never shown again.",
     )
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why it was refused; empty when it was done."
+    )
 
 
 @strawberry.type(description="The endpoint as changed.")
@@ -80,7 +82,9 @@ class UpdateWebhookEndpointPayload:
     webhook_endpoint: WebhookEndpoint | None = strawberry.field(
         default=None, description="The endpoint changed."
     )
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why it was refused; empty when it was done."
+    )
 
 
 @strawberry.type(description="Which endpoint was deleted.")
@@ -88,4 +92,6 @@ class DeleteWebhookEndpointPayload:
     deleted_webhook_endpoint_id: strawberry.ID | None = strawberry.field(
         default=None, description="The ID of the deleted endpoint."
     )
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why it was refused; empty when it was done."
+    )
