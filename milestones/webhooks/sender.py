@@ -218,7 +218,10 @@ class WebhookSender:
             return False
         body = delivery.payload.encode()
         try:
-            status, excerpt = await self._post(destination, endpoint.secret, delivery, body)
+            # httpx's timeout bounds each read and write; this bounds the whole attempt
+            # (a receiver dripping its answer a byte at a time).
+            async with asyncio.timeout(self.timeout_seconds):
+                status, excerpt = await self._post(destination, endpoint.secret, delivery, body)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # any failure to get an answer is a failed attempt

@@ -57,6 +57,7 @@ class Receiver:
         self.answer = answer
         self.received: list[Received] = []
         self._lock = threading.Lock()
+        self._seen: dict[str | None, int] = {}
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -65,12 +66,12 @@ class Receiver:
                 body = self.rfile.read(length)
                 headers = {key.lower(): value for key, value in self.headers.items()}
                 with receiver._lock:
-                    earlier = sum(
-                        1
-                        for seen in receiver.received
-                        if seen.headers.get("webhook-id") == headers.get("webhook-id")
-                    )
-                    status = receiver.answer(self.path, headers, earlier)
+                    webhook_id = headers.get("webhook-id")
+                    earlier = receiver._seen.get(webhook_id, 0)
+                    receiver._seen[webhook_id] = earlier + 1
+                # Outside the lock: a slow answer must not hold up other requests.
+                status = receiver.answer(self.path, headers, earlier)
+                with receiver._lock:
                     receiver.received.append(Received(self.path, headers, body, status))
                 self.send_response(status)
                 if 300 <= status < 400:
