@@ -48,13 +48,16 @@ IDLE_SECONDS = 30.0
 MIN_WAIT_SECONDS = 0.05
 EXCERPT_BYTES = 300
 USER_AGENT = "milestones-webhooks/1"
+MAX_HEADS = 1000
 
 # The pending head of each endpoint's queue: nothing pending comes before it.
 _HEADS_SQL = (
     "SELECT d.id FROM webhook_deliveries d "
     "WHERE d.delivered_at IS NULL AND d.failed_at IS NULL AND NOT EXISTS ("
     "SELECT 1 FROM webhook_deliveries e WHERE e.endpoint_id = d.endpoint_id "
-    "AND e.delivered_at IS NULL AND e.failed_at IS NULL AND e.seq < d.seq)"
+    "AND e.delivered_at IS NULL AND e.failed_at IS NULL AND e.seq < d.seq) "
+    # The soonest due first, and a bounded list (it becomes an IN list).
+    f"ORDER BY d.next_attempt_at, d.id LIMIT {MAX_HEADS}"
 )
 
 
@@ -136,7 +139,7 @@ class WebhookSender:
                 try:
                     room = self.concurrency - len(self._in_flight)
                     for delivery in await self.claim(room) if room > 0 else []:
-                        task = asyncio.create_task(self._attempt(delivery))
+                        task = asyncio.create_task(self._attempt_logged(delivery))
                         self._in_flight.add(task)
                         # A finished attempt may have unblocked the endpoint's next delivery.
                         task.add_done_callback(self._in_flight.discard)
@@ -206,6 +209,15 @@ class WebhookSender:
             outcomes = await asyncio.gather(*(self._attempt(row) for row in rows))
             delivered += sum(outcomes)
         return delivered
+
+    async def _attempt_logged(self, delivery: WebhookDelivery) -> bool:
+        try:
+            return await self._attempt(delivery)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the lease runs out and the delivery is tried again
+            logger.exception("webhook delivery %s: attempt failed unexpectedly", delivery.id)
+            return False
 
     async def _attempt(self, delivery: WebhookDelivery) -> bool:
         endpoint = await WebhookEndpoint.get_or_none(id=delivery.endpoint_id)
