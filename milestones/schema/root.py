@@ -49,6 +49,7 @@ def build_schema(
     production: bool = False,
     limits: QueryLimits | None = None,
     document_cache_bytes: int = DEFAULT_DOCUMENT_CACHE_BYTES,
+    tracing: bool = False,
 ) -> MilestonesSchema:
     limits = limits or QueryLimits()
     documents = Documents(limits, document_cache_bytes)
@@ -62,6 +63,10 @@ def build_schema(
     ]
     if production:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
+    if tracing:  # imported only when on: OpenTelemetry is an optional extra
+        from milestones.observability.tracing import GraphQLTracing
+
+        extensions.insert(0, GraphQLTracing)
     schema = MilestonesSchema(
         query=Query,
         mutation=Mutation,
