@@ -110,11 +110,12 @@ async def change_requests_page(
 
 
 async def events_page(
-    contract_pk: int, first: int | None, after: str | None
+    contract_pk: int, first: int | None, after: str | None, *, up_to: int
 ) -> Connection[ContractEvent]:
+    """Events up to `up_to` (the seq of the contract row the caller shows)."""
     size = page_size(first)
     after_seq = after_position(after, "event")
-    query = ContractEventModel.filter(contract_id=contract_pk)
+    query = ContractEventModel.filter(contract_id=contract_pk, seq__lte=up_to)
     if after_seq is not None:
         query = query.filter(seq__gt=after_seq)
     rows = await query.order_by("seq").limit(size + 1)
