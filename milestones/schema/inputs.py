@@ -11,9 +11,9 @@ from strawberry import UNSET
 from milestones.schema.enums import ChangeKind, Decision
 
 KEY_DESCRIPTION = (
-    "Send one (1 to 255 characters, unique per attempt of an action) so that a retry after a "
-    "lost answer happens once: the same key with the same input answers the first result "
-    "again; with other input, IDEMPOTENCY_CONFLICT. A refusal is not remembered."
+    "A new key (1 to 255 characters) per action, sent again with each retry of it: the same "
+    "key with the same input answers the first result again and acts once; with other "
+    "input, IDEMPOTENCY_CONFLICT. A refusal is not remembered."
 )
 
 

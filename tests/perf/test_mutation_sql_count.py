@@ -23,8 +23,8 @@ MOST: dict[str, int] = {
     "addMilestone": 15,
     "editMilestone": 16,
     "deleteMilestone": 17,
-    "activateMilestone": 23,
-    "activateMilestone with key": 30,
+    "activateMilestone": 22,
+    "activateMilestone with key": 29,
     "submitMilestone": 16,
     "rejectSubmission": 16,
     "approveMilestone": 21,
@@ -34,7 +34,7 @@ MOST: dict[str, int] = {
     "requestMilestoneChanges": 18,
     "respondToChangeRequest": 20,
     "withdrawChangeRequest": 16,
-    "endContract": 18,
+    "endContract": 17,
     "markNotificationsRead": 2,
 }
 
