@@ -37,14 +37,13 @@ mutation Activate($input: ActivateMilestoneInput!) {
   activateMilestone(input: $input) {
     milestone {
       ...MilestoneFields
-      contract { %s }
+      contract { ROOM }
     }
-    contract { %s ...ContractFields }
+    contract { ROOM ...ContractFields }
     userErrors { code message field }
   }
 }
-"""
-    % (DEEP_ROOM, DEEP_ROOM)
+""".replace("ROOM", DEEP_ROOM)
     + ALL_FRAGMENTS
 )
 

@@ -13,7 +13,19 @@ from tests.helpers import (
     refuse,
 )
 
-NOT_ASCII_AMOUNTS = ("١٢", "１２", "१२३", "٣.٥٠", "12\u00a0", " 12", "12 ", "1٠", "+12", "1e3", "")
+NOT_ASCII_AMOUNTS = (
+    "\u0661\u0662",  # Arabic-Indic 12
+    "\uff11\uff12",  # full-width 12
+    "\u0967\u0968\u0969",  # Devanagari 123
+    "\u0663.\u0665\u0660",  # Arabic-Indic 3.50
+    "12\u00a0",
+    " 12",
+    "12 ",
+    "1\u0660",
+    "+12",
+    "1e3",
+    "",
+)
 
 
 @pytest.mark.parametrize("amount", NOT_ASCII_AMOUNTS)
@@ -48,7 +60,7 @@ async def test_amounts_are_ascii_digits_only(client: Actor, freelancer: Actor, a
     )
 
 
-@pytest.mark.parametrize("amount", ["١٠", "１０", "10\u00a0"])
+@pytest.mark.parametrize("amount", ["\u0661\u0660", "\uff11\uff10", "10\u00a0"])
 async def test_a_release_in_other_digits_releases_nothing(
     client: Actor, freelancer: Actor, amount: str
 ) -> None:
