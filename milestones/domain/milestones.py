@@ -117,23 +117,30 @@ async def activate_milestone(act: Act[ActivateMilestone, Milestone]) -> Outcome:
     return Outcome(contract, milestone)
 
 
+async def _move(
+    act: Act[SubmitMilestone, Milestone] | Act[RejectSubmission, Milestone],
+    refusal: Problem | None,
+    status: MilestoneStatus,
+    kind: EventKind,
+) -> Outcome:
+    """Move the funded milestone between ACTIVE and SUBMITTED; the message is the note."""
+    refuse_if(refusal)
+    await set_status(act.target, status)
+    await act.record(kind, milestone=act.target, note=act.command.message)
+    return Outcome(act.contract, act.target)
+
+
 @contract_action(the_milestone, role=Role.FREELANCER, doing="submit work")
 async def submit_milestone(act: Act[SubmitMilestone, Milestone]) -> Outcome:
-    milestone = act.target
-    refuse_if(rules.submit_refusal(await act.room(), milestone))
-    await set_status(milestone, MilestoneStatus.SUBMITTED)
-    await act.record(EventKind.MILESTONE_SUBMITTED, milestone=milestone, note=act.command.message)
-    return Outcome(act.contract, milestone)
+    refusal = rules.submit_refusal(await act.room(), act.target)
+    return await _move(act, refusal, MilestoneStatus.SUBMITTED, EventKind.MILESTONE_SUBMITTED)
 
 
 @contract_action(the_milestone, role=Role.CLIENT, doing="reject submissions")
 async def reject_submission(act: Act[RejectSubmission, Milestone]) -> Outcome:
     """The work needs more: the milestone stays funded and active."""
-    milestone = act.target
-    refuse_if(rules.reject_submission_refusal(await act.room(), milestone))
-    await set_status(milestone, MilestoneStatus.ACTIVE)
-    await act.record(EventKind.SUBMISSION_REJECTED, milestone=milestone, note=act.command.message)
-    return Outcome(act.contract, milestone)
+    refusal = rules.reject_submission_refusal(await act.room(), act.target)
+    return await _move(act, refusal, MilestoneStatus.ACTIVE, EventKind.SUBMISSION_REJECTED)
 
 
 async def _release_within_funded(act: Act[ApproveMilestone, Milestone]) -> list[Problem]:
