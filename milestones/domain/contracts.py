@@ -18,7 +18,7 @@ from milestones.models.enums import ChangeRequestStatus, ContractStatus, EventKi
 CONTRACT_ENDED_RESPONSE = "The contract ended."
 
 
-async def _freelancer_problems(viewer: User, freelancer: User | None) -> list[Problem]:
+def _freelancer_problems(viewer: User, freelancer: User | None) -> list[Problem]:
     if freelancer is None:
         message = "No user has this ID (they must have signed in once)."
     elif freelancer.id == viewer.id:
@@ -36,7 +36,7 @@ async def create_contract(viewer: User, command: CreateContract) -> Outcome:
                 return snapshots.restore(keyed.replayed)
             pk = command.freelancer_id
             freelancer = await User.get_or_none(id=pk) if pk is not None else None
-            problems = [*command.problems, *await _freelancer_problems(viewer, freelancer)]
+            problems = [*command.problems, *_freelancer_problems(viewer, freelancer)]
             if problems:
                 raise DomainError(*problems)
             contract = await Contract.create(
