@@ -1912,7 +1912,7 @@ def test_workflow_state_machine() -> None:
         # what the run exercised (shown with `pytest -s`, or on failure)
         print("\n".join(f"{count:6d}  {name}" for name, count in sorted(OUTCOMES.items())))
         print("\n".join(f"{count:6d}  rule {name}" for name, count in sorted(RULES_RUN.items())))
-    # A rule (or a mutation's success) that became unreachable fails here, not silently.
+    # A rule that became unreachable fails here, not silently.
     rules = [name for name, value in vars(WorkflowMachine).items() if hasattr(value, RULE_MARKER)]
     assert len(rules) >= 16, rules
     too_rare = {name: RULES_RUN[name] for name in rules if RULES_RUN[name] < MIN_RULE_RUNS}
