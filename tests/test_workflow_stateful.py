@@ -851,11 +851,19 @@ class WorkflowMachine(RuleBasedStateMachine):
         contract_id = self.create_contract_as(title="Website redesign", currency=None)
         assert contract_id is not None
         self.seed_milestones(data, contract_id, 1)
-        # Half the examples start with a funded milestone: its rules (submit, reject, approve,
-        # refunds) are then reachable from the first step, not only after a lucky activation.
-        if data.draw(st.booleans(), label="start funded"):
+        # Some examples start with a funded milestone, submitted or with a refund asked: the
+        # rules of a funded milestone (submit, reject, approve, refunds and their answers) are
+        # then reachable from the first step, not only after a lucky sequence.
+        start = data.draw(
+            st.sampled_from(["upcoming", "funded", "submitted", "refund asked"]), label="start"
+        )
+        if start != "upcoming":
             first = self.snaps[contract_id]["milestones"][0]["id"]
             self.activate("client", {"milestoneId": first})
+        if start == "submitted":
+            self.submit_milestone(data)
+        if start == "refund asked":
+            self.request_escrow_refund(data)
 
     @precondition(
         lambda self: (
