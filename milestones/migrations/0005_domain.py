@@ -5,7 +5,7 @@ from tortoise.migrations import operations as ops
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0002_one_funded_one_pending")]
+    dependencies = [("models", "0004_webhooks")]
 
     operations = [
         ops.AddField(model_name="ContractEvent", name="note", field=fields.TextField(null=True)),

@@ -12,9 +12,12 @@ from milestones.domain import (
     milestones,
     notifications,
     refunds,
+    webhooks,
 )
 from milestones.domain.errors import Validation
 from milestones.domain.outcome import Outcome
+from milestones.models import User
+from milestones.models import WebhookEndpoint as WebhookEndpointModel
 from milestones.resolvers import parse
 from milestones.resolvers.mapping import contract_type, global_id, milestone_type, perform
 from milestones.schema.context import Info
@@ -24,7 +27,9 @@ from milestones.schema.inputs import (
     AddMilestoneInput,
     ApproveMilestoneInput,
     CreateContractInput,
+    CreateWebhookEndpointInput,
     DeleteMilestoneInput,
+    DeleteWebhookEndpointInput,
     EditMilestoneInput,
     EndContractInput,
     MarkNotificationsReadInput,
@@ -35,17 +40,21 @@ from milestones.schema.inputs import (
     RespondToChangeRequestInput,
     RespondToRefundRequestInput,
     SubmitMilestoneInput,
+    UpdateWebhookEndpointInput,
     WithdrawChangeRequestInput,
 )
 from milestones.schema.payloads import (
     ChangeRequestPayload,
     ContractPayload,
+    CreateWebhookEndpointPayload,
     DeleteMilestonePayload,
+    DeleteWebhookEndpointPayload,
     MarkNotificationsReadPayload,
     MilestonePayload,
     RefundRequestPayload,
+    UpdateWebhookEndpointPayload,
 )
-from milestones.schema.types import ChangeRequest, RefundRequest
+from milestones.schema.types import ChangeRequest, RefundRequest, WebhookEndpoint
 
 
 async def _contract_payload(outcome: Outcome, info: Info) -> ContractPayload:
@@ -404,3 +413,67 @@ class Mutation:
             command,
             _count_payload,
         )
+
+    @strawberry.mutation(
+        description="Send the viewer's notifications of some kinds to a URL; the signing "
+        "secret is in the payload, this once."
+    )
+    async def create_webhook_endpoint(
+        self, info: Info, input: CreateWebhookEndpointInput
+    ) -> CreateWebhookEndpointPayload:
+        production = info.context.settings.is_production
+
+        async def act(viewer: User, _: None) -> webhooks.CreatedEndpoint:
+            return await webhooks.create_webhook_endpoint(
+                viewer,
+                input.url,
+                input.kinds,
+                parse.optional(input.contract_id),
+                production=production,
+            )
+
+        async def present(
+            created: webhooks.CreatedEndpoint, info: Info
+        ) -> CreateWebhookEndpointPayload:
+            return CreateWebhookEndpointPayload(
+                webhook_endpoint=WebhookEndpoint.of(created.endpoint), secret=created.secret
+            )
+
+        return await perform(info, CreateWebhookEndpointPayload, act, None, present)
+
+    @strawberry.mutation(description="Change a webhook endpoint's URL, kinds or contract.")
+    async def update_webhook_endpoint(
+        self, info: Info, input: UpdateWebhookEndpointInput
+    ) -> UpdateWebhookEndpointPayload:
+        production = info.context.settings.is_production
+
+        async def act(viewer: User, _: None) -> WebhookEndpointModel:
+            return await webhooks.update_webhook_endpoint(
+                viewer,
+                input.id,
+                url=parse.given(input.url),
+                kinds=parse.given(input.kinds),
+                contract_id=parse.given(input.contract_id),
+                production=production,
+            )
+
+        async def present(
+            endpoint: WebhookEndpointModel, info: Info
+        ) -> UpdateWebhookEndpointPayload:
+            return UpdateWebhookEndpointPayload(webhook_endpoint=WebhookEndpoint.of(endpoint))
+
+        return await perform(info, UpdateWebhookEndpointPayload, act, None, present)
+
+    @strawberry.mutation(description="Delete a webhook endpoint; pending deliveries are dropped.")
+    async def delete_webhook_endpoint(
+        self, info: Info, input: DeleteWebhookEndpointInput
+    ) -> DeleteWebhookEndpointPayload:
+        async def act(viewer: User, _: None) -> int:
+            return await webhooks.delete_webhook_endpoint(viewer, input.id)
+
+        async def present(pk: int, info: Info) -> DeleteWebhookEndpointPayload:
+            return DeleteWebhookEndpointPayload(
+                deleted_webhook_endpoint_id=global_id("WebhookEndpoint", pk)
+            )
+
+        return await perform(info, DeleteWebhookEndpointPayload, act, None, present)
