@@ -36,6 +36,7 @@ from tortoise import connections
 from milestones import ids
 from milestones.auth import TokenVerifier, Unauthenticated, parse_authorization
 from milestones.caches import ByteBoundedLRU
+from milestones.domain.access import role_among
 from milestones.schema.documents import PARSED_SCOPE_KEY, Documents
 
 Scope = MutableMapping[str, Any]
@@ -164,7 +165,7 @@ class RoomCache:
             return None
         version = await room_version(contract_pk)
         # Outsiders (and unknown rooms) go the ordinary way: they get null, uncached.
-        if version is None or claims.sub not in (version[1], version[3]):
+        if version is None or role_among(claims.sub, version[1], version[3]) is None:
             return None
         key = hashlib.blake2b(
             orjson.dumps(
