@@ -25,7 +25,12 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.graphql import OperationType
 
 from milestones import graphql_http
-from milestones.auth import Unauthenticated, parse_authorization, verify_token
+from milestones.auth import (
+    Unauthenticated,
+    authorization_in_connection_params,
+    parse_authorization,
+    verify_token,
+)
 from milestones.config import Settings
 from milestones.domain.users import user_from_claims
 from milestones.models import User
@@ -35,7 +40,7 @@ from milestones.subscriptions.bus import WakeupBus
 from milestones.subscriptions.fanout import SharedSubscriptions
 from milestones.subscriptions.transport import SharedSubscriptionsHandler
 
-GRAPHIQL_PAGE = Path(__file__).parent / "static" / "graphiql.html"
+GRAPHIQL_PAGE = Path(__file__).parent / "static" / "graphiql" / "index.html"
 
 
 class MilestonesGraphQL(GraphQL[Context, None]):
@@ -162,12 +167,9 @@ class MilestonesGraphQL(GraphQL[Context, None]):
         return context
 
     async def on_ws_connect(self, context: Context) -> dict[str, Any] | None:
-        params = context.connection_params
-        authorization = params.get("authorization") if isinstance(params, dict) else None
+        authorization = authorization_in_connection_params(context.connection_params)
         try:
-            context.viewer = await self._viewer(
-                authorization if isinstance(authorization, str) else None
-            )
+            context.viewer = await self._viewer(authorization)
         except Unauthenticated as error:
             raise ConnectionRejectionError({"reason": str(error)}) from error
         return None
