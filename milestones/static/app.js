@@ -321,6 +321,13 @@ function startLive() {
   state.live.subscribe({
     query: LIVE_NOTIFICATIONS,
     // Asked again on every (re)subscribe: resume after the newest notification we have.
+    // With graphql-ws instead, which resubscribes with the payload object it was given, keep
+    // the cursor in that object (README, "Resuming with graphql-ws"):
+    //   const request = { query: LIVE_NOTIFICATIONS, variables: { after: state.lastCursor } };
+    //   client.subscribe(request, { next: ({ data }) => {
+    //     request.variables.after = data.notifications.cursor; // the automatic retry resumes here
+    //     receiveNotification(data.notifications);
+    //   } });
     variables: () => (state.lastCursor ? { after: state.lastCursor } : {}),
     onNext: (data) => receiveNotification(data.notifications),
     onError: (errors) => toast("Live updates stopped", errors?.[0]?.message ?? "error", { error: true }),
