@@ -185,7 +185,10 @@ _PAYLOADS: Final[dict[str, tuple[str, str]]] = {
         "WithdrawChangeRequestInput",
         "changeRequest { ...ChangeRequestFields } contract { ...ContractFields }",
     ),
-    "markNotificationsRead": ("MarkNotificationsReadInput", "count"),
+    "markNotificationsRead": (
+        "MarkNotificationsReadInput",
+        "count notifications { id readAt } unreadCount",
+    ),
 }
 
 
@@ -297,6 +300,7 @@ query Notifications($first: Int, $after: String, $unreadOnly: Boolean) {
     + NOTIFICATION_FIELDS
     + """ } }
     pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    unreadCount
   }
 }
 """

@@ -46,7 +46,7 @@ from milestones.schema.payloads import (
     MilestonePayload,
     RefundRequestPayload,
 )
-from milestones.schema.types import ChangeRequest, RefundRequest
+from milestones.schema.types import ChangeRequest, Notification, RefundRequest
 
 
 async def _contract_payload(outcome: ContractOutcome, info: Info) -> ContractPayload:
@@ -261,13 +261,19 @@ class Mutation:
     async def mark_notifications_read(
         self, info: Info, input: MarkNotificationsReadInput
     ) -> MarkNotificationsReadPayload:
-        async def act(viewer: User) -> int:
+        async def act(viewer: User) -> notifications.MarkedRead:
             ids = optional(input.ids)
             return await notifications.mark_notifications_read(
                 viewer, list(ids) if isinstance(ids, list) else None, bool(optional(input.all))
             )
 
-        async def present(count: int, info: Info) -> MarkNotificationsReadPayload:
-            return MarkNotificationsReadPayload(count=count)
+        async def present(
+            marked: notifications.MarkedRead, info: Info
+        ) -> MarkNotificationsReadPayload:
+            return MarkNotificationsReadPayload(
+                count=len(marked.notifications),
+                notifications=[Notification.of(row) for row in marked.notifications],
+                unread_count=marked.unread_count,
+            )
 
         return await perform(info, MarkNotificationsReadPayload, act, present)

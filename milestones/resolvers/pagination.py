@@ -21,6 +21,7 @@ from milestones.schema.types import (
     ContractEvent,
     Edge,
     Notification,
+    NotificationConnection,
     PageInfo,
 )
 
@@ -125,7 +126,7 @@ async def events_page(
 
 async def notifications_page(
     viewer: UserModel, first: int | None, after: str | None, unread_only: bool
-) -> Connection[Notification]:
+) -> NotificationConnection:
     size = page_size(first)
     before_seq = after_position(after, "notification")
     query = NotificationModel.filter(recipient_id=viewer.id)
@@ -134,6 +135,9 @@ async def notifications_page(
     if before_seq is not None:
         query = query.filter(seq__lt=before_seq)
     rows = await query.order_by("-seq").limit(size + 1)
-    return connection(
+    page = connection(
         rows, size, after, Notification.of, lambda row: ids.encode_cursor("notification", row.seq)
+    )
+    return NotificationConnection(
+        edges=page.edges, page_info=page.page_info, recipient_pk=viewer.id
     )

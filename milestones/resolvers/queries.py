@@ -25,6 +25,7 @@ from milestones.schema.types import (
     ContractEvent,
     Node,
     Notification,
+    NotificationConnection,
     RefundRequest,
     User,
 )
@@ -124,6 +125,6 @@ class Query:
         first: int | None = 20,
         after: str | None = None,
         unread_only: bool | None = False,
-    ) -> Connection[Notification]:
+    ) -> NotificationConnection:
         viewer = require_viewer(info)
         return await notifications_page(viewer, first, after, bool(unread_only))

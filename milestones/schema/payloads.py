@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from milestones.schema.enums import ErrorCode
-from milestones.schema.types import ChangeRequest, Contract, Milestone, RefundRequest
+from milestones.schema.types import ChangeRequest, Contract, Milestone, Notification, RefundRequest
 
 
 @strawberry.type(description="An expected refusal; `field` is the input path in camelCase.")
@@ -52,5 +52,15 @@ class RefundRequestPayload:
 
 @strawberry.type
 class MarkNotificationsReadPayload:
-    count: int | None = None
+    count: int | None = strawberry.field(
+        default=None, description="How many notifications this call turned from unread to read."
+    )
+    notifications: list[Notification] | None = strawberry.field(
+        default=None,
+        description="The notifications this call marked read, newest first (none that were "
+        "read already), with their new `readAt`.",
+    )
+    unread_count: int | None = strawberry.field(
+        default=None, description="How many of the viewer's notifications are unread after it."
+    )
     user_errors: list[UserError] = strawberry.field(default_factory=list)

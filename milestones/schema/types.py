@@ -13,6 +13,7 @@ from milestones import ids
 from milestones.domain.access import Role
 from milestones.domain.escrow import Escrow as EscrowTotals
 from milestones.domain.escrow import LedgerSummary, MilestoneMoney
+from milestones.domain.notifications import unread_count as unread_notifications
 from milestones.domain.snapshots import RoomSnapshot
 from milestones.domain.values import cents_to_decimal
 from milestones.models import enums as stored
@@ -350,6 +351,18 @@ class Notification(Node):
             created_at=notification.created_at,
             read_at=notification.read_at,
         )
+
+
+@strawberry.type(description="A page of the viewer's notifications, newest first.")
+class NotificationConnection(Connection[Notification]):
+    recipient_pk: Private[int]
+
+    @strawberry.field(
+        description="How many of the viewer's notifications are unread: all of them, not only "
+        "this page's (the badge count)."
+    )
+    async def unread_count(self) -> int:
+        return await unread_notifications(self.recipient_pk)
 
 
 @strawberry.type(description="A contract between a client, who pays, and a freelancer.")
