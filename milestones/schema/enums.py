@@ -51,8 +51,7 @@ describe(
         "SUBMITTED": "The freelancer submitted the work; the client approves or rejects it. Its "
         "money is still in escrow.",
         "RELEASED": "Approved: its money (all or part) went to the freelancer. Final.",
-        "REFUNDED": "Its money went back to the client through an accepted refund request. "
-        "Final.",
+        "REFUNDED": "Its money went back to the client through an accepted refund request. Final.",
     },
 )
 describe(
@@ -95,17 +94,14 @@ describe(
         "MILESTONE_DELETED": "The client deleted an upcoming milestone.",
         "MILESTONE_ACTIVATED": "The client funded a milestone into escrow; work can start.",
         "MILESTONE_SUBMITTED": "The freelancer submitted the active milestone's work.",
-        "SUBMISSION_REJECTED": "The client rejected the submission; the milestone is active "
-        "again.",
+        "SUBMISSION_REJECTED": "The client rejected the submission; the milestone is active again.",
         "MILESTONE_APPROVED": "The client approved the milestone and released its money (in "
         "full or in part).",
         "REFUND_REQUESTED": "The client asked for the active milestone's money back.",
         "REFUND_ACCEPTED": "The freelancer accepted the refund request; the money went back.",
         "REFUND_DECLINED": "The freelancer declined the refund request.",
-        "CHANGE_REQUEST_SUBMITTED": "The freelancer proposed changes to the upcoming "
-        "milestones.",
-        "CHANGE_REQUEST_ACCEPTED": "The client accepted the change request; its changes "
-        "applied.",
+        "CHANGE_REQUEST_SUBMITTED": "The freelancer proposed changes to the upcoming milestones.",
+        "CHANGE_REQUEST_ACCEPTED": "The client accepted the change request; its changes applied.",
         "CHANGE_REQUEST_DECLINED": "The client declined the change request.",
         "CHANGE_REQUEST_WITHDRAWN": "The freelancer withdrew the change request.",
         "CONTRACT_ENDED": "A party ended the contract.",
@@ -122,8 +118,7 @@ describe(
         "hint that it exists).",
         "VALIDATION": "A bad input value; `field` names it (one error per bad field).",
         "CONTRACT_ENDED": "The contract has ended: nothing about its work can change.",
-        "MILESTONE_NOT_UPCOMING": "Only an UPCOMING milestone can be edited, deleted or "
-        "activated.",
+        "MILESTONE_NOT_UPCOMING": "Only an UPCOMING milestone can be edited, deleted or activated.",
         "MILESTONE_NOT_ACTIVE": "The action needs an ACTIVE (or, for approve and refund, a "
         "SUBMITTED) milestone.",
         "MILESTONE_NOT_SUBMITTED": "Rejecting needs a SUBMITTED milestone.",
