@@ -19,6 +19,7 @@ from milestones.resolvers.mapping import (
     replayed_types,
 )
 from milestones.resolvers.viewer import require_viewer
+from milestones.schema.arguments import MutationInput
 from milestones.schema.context import Info
 from milestones.schema.enums import Decision
 from milestones.schema.inputs import (
@@ -91,10 +92,20 @@ def _accepts(decision: Decision) -> bool:
     return decision is Decision.ACCEPT
 
 
-@strawberry.type
+@strawberry.type(
+    description="What the viewer may do. Each mutation takes one `input` and returns a payload: "
+    "the objects it acted on, or null and `userErrors` when refused (a refusal changes "
+    "nothing). Every mutation needs a bearer token."
+)
 class Mutation:
-    @strawberry.mutation(description="Start a contract; the viewer becomes its client.")
-    async def create_contract(self, info: Info, input: CreateContractInput) -> ContractPayload:
+    @strawberry.mutation(
+        description="Start a contract with a freelancer; the viewer becomes its client. Refuses "
+        "VALIDATION (title, freelancerId: an existing user other than the viewer, "
+        "currency)."
+    )
+    async def create_contract(
+        self, info: Info, input: MutationInput[CreateContractInput]
+    ) -> ContractPayload:
         async def act(viewer: User) -> ContractOutcome:
             return await contracts.create_contract(
                 viewer, input.title, input.freelancer_id, optional(input.currency)
@@ -102,8 +113,13 @@ class Mutation:
 
         return await perform(info, ContractPayload, act, _contract_payload)
 
-    @strawberry.mutation(description="Client: add an upcoming milestone at the end.")
-    async def add_milestone(self, info: Info, input: AddMilestoneInput) -> MilestonePayload:
+    @strawberry.mutation(
+        description="Client: add an upcoming milestone at the end. Refuses FORBIDDEN (freelancer), "
+        "CONTRACT_ENDED, CHANGE_REQUEST_PENDING, VALIDATION."
+    )
+    async def add_milestone(
+        self, info: Info, input: MutationInput[AddMilestoneInput]
+    ) -> MilestonePayload:
         async def act(viewer: User) -> MilestoneOutcome:
             return await milestones.add_milestone(
                 viewer,
@@ -116,8 +132,14 @@ class Mutation:
 
         return await perform(info, MilestonePayload, act, _milestone_payload)
 
-    @strawberry.mutation(description="Client: edit an upcoming milestone.")
-    async def edit_milestone(self, info: Info, input: EditMilestoneInput) -> MilestonePayload:
+    @strawberry.mutation(
+        description="Client: edit an upcoming milestone; omitted fields stay. Refuses FORBIDDEN, "
+        "CONTRACT_ENDED, MILESTONE_NOT_UPCOMING, CHANGE_REQUEST_PENDING, "
+        "VERSION_CONFLICT, VALIDATION."
+    )
+    async def edit_milestone(
+        self, info: Info, input: MutationInput[EditMilestoneInput]
+    ) -> MilestonePayload:
         async def act(viewer: User) -> MilestoneOutcome:
             return await milestones.edit_milestone(
                 viewer,
@@ -131,18 +153,27 @@ class Mutation:
 
         return await perform(info, MilestonePayload, act, _milestone_payload)
 
-    @strawberry.mutation(description="Client: delete an upcoming milestone.")
+    @strawberry.mutation(
+        description="Client: delete an upcoming milestone; later positions close the gap. Refuses "
+        "FORBIDDEN, CONTRACT_ENDED, MILESTONE_NOT_UPCOMING, CHANGE_REQUEST_PENDING."
+    )
     async def delete_milestone(
-        self, info: Info, input: DeleteMilestoneInput
+        self, info: Info, input: MutationInput[DeleteMilestoneInput]
     ) -> DeleteMilestonePayload:
         async def act(viewer: User) -> MilestoneOutcome:
             return await milestones.delete_milestone(viewer, input.milestone_id)
 
         return await perform(info, DeleteMilestonePayload, act, _deleted_payload)
 
-    @strawberry.mutation(description="Client: fund an upcoming milestone into escrow.")
+    @strawberry.mutation(
+        description="Client: fund an upcoming milestone into escrow (the contract's `available` "
+        "money first, a deposit for the rest); it becomes ACTIVE. Safe to retry with "
+        "the same `idempotencyKey`. Refuses FORBIDDEN, CONTRACT_ENDED, "
+        "MILESTONE_NOT_UPCOMING, ANOTHER_MILESTONE_ACTIVE, CHANGE_REQUEST_PENDING, "
+        "IDEMPOTENCY_CONFLICT."
+    )
     async def activate_milestone(
-        self, info: Info, input: ActivateMilestoneInput
+        self, info: Info, input: MutationInput[ActivateMilestoneInput]
     ) -> MilestonePayload:
         async def act(viewer: User) -> MilestoneOutcome:
             return await milestones.activate_milestone(
@@ -151,8 +182,14 @@ class Mutation:
 
         return await perform(info, MilestonePayload, act, _milestone_payload)
 
-    @strawberry.mutation(description="Freelancer: submit work on the active milestone.")
-    async def submit_milestone(self, info: Info, input: SubmitMilestoneInput) -> MilestonePayload:
+    @strawberry.mutation(
+        description="Freelancer: submit the work of the ACTIVE milestone for the client's review; "
+        "it becomes SUBMITTED. Refuses FORBIDDEN, CONTRACT_ENDED, "
+        "MILESTONE_NOT_ACTIVE, REFUND_REQUEST_PENDING."
+    )
+    async def submit_milestone(
+        self, info: Info, input: MutationInput[SubmitMilestoneInput]
+    ) -> MilestonePayload:
         async def act(viewer: User) -> MilestoneOutcome:
             return await milestones.submit_milestone(
                 viewer, input.milestone_id, optional(input.message)
@@ -160,8 +197,14 @@ class Mutation:
 
         return await perform(info, MilestonePayload, act, _milestone_payload)
 
-    @strawberry.mutation(description="Client: send a submission back; the milestone stays active.")
-    async def reject_submission(self, info: Info, input: RejectSubmissionInput) -> MilestonePayload:
+    @strawberry.mutation(
+        description="Client: send a submission back; the milestone is ACTIVE again and keeps its "
+        "money. Refuses FORBIDDEN, CONTRACT_ENDED, MILESTONE_NOT_SUBMITTED, "
+        "REFUND_REQUEST_PENDING."
+    )
+    async def reject_submission(
+        self, info: Info, input: MutationInput[RejectSubmissionInput]
+    ) -> MilestonePayload:
         async def act(viewer: User) -> MilestoneOutcome:
             return await milestones.reject_submission(
                 viewer, input.milestone_id, optional(input.message)
@@ -170,9 +213,16 @@ class Mutation:
         return await perform(info, MilestonePayload, act, _milestone_payload)
 
     @strawberry.mutation(
-        description="Client: release all or part of the funds; the rest becomes available."
+        description="Client: approve an ACTIVE or SUBMITTED milestone and release all of its funds "
+        "or `releaseAmount` of them to the freelancer; it becomes RELEASED and the "
+        "rest becomes the contract's `available` money. With `endContract: true` the "
+        "contract ends after it. Safe to retry with the same `idempotencyKey`. Refuses "
+        "FORBIDDEN, CONTRACT_ENDED, MILESTONE_NOT_ACTIVE, REFUND_REQUEST_PENDING, "
+        "IDEMPOTENCY_CONFLICT, VALIDATION."
     )
-    async def approve_milestone(self, info: Info, input: ApproveMilestoneInput) -> MilestonePayload:
+    async def approve_milestone(
+        self, info: Info, input: MutationInput[ApproveMilestoneInput]
+    ) -> MilestonePayload:
         async def act(viewer: User) -> MilestoneOutcome:
             return await milestones.approve_milestone(
                 viewer,
@@ -185,9 +235,13 @@ class Mutation:
 
         return await perform(info, MilestonePayload, act, _milestone_payload)
 
-    @strawberry.mutation(description="Client: ask for the active milestone's funds back.")
+    @strawberry.mutation(
+        description="Client: ask for the ACTIVE or SUBMITTED milestone's funds back; the "
+        "freelancer answers with `respondToRefundRequest`. Refuses FORBIDDEN, "
+        "CONTRACT_ENDED, MILESTONE_NOT_ACTIVE, REFUND_REQUEST_PENDING."
+    )
     async def request_escrow_refund(
-        self, info: Info, input: RequestEscrowRefundInput
+        self, info: Info, input: MutationInput[RequestEscrowRefundInput]
     ) -> RefundRequestPayload:
         async def act(viewer: User) -> refunds.RefundOutcome:
             return await refunds.request_escrow_refund(
@@ -196,9 +250,13 @@ class Mutation:
 
         return await perform(info, RefundRequestPayload, act, _refund_payload)
 
-    @strawberry.mutation(description="Freelancer: accept (refund) or decline a refund request.")
+    @strawberry.mutation(
+        description="Freelancer: answer a pending refund request. ACCEPT: the milestone becomes "
+        "REFUNDED and its funds go back to the client; DECLINE: nothing changes. "
+        "Refuses FORBIDDEN, NOT_PENDING."
+    )
     async def respond_to_refund_request(
-        self, info: Info, input: RespondToRefundRequestInput
+        self, info: Info, input: MutationInput[RespondToRefundRequestInput]
     ) -> RefundRequestPayload:
         async def act(viewer: User) -> refunds.RefundOutcome:
             return await refunds.respond_to_refund_request(
@@ -207,16 +265,28 @@ class Mutation:
 
         return await perform(info, RefundRequestPayload, act, _refund_payload)
 
-    @strawberry.mutation(description="Either party: end the contract; available funds go back.")
-    async def end_contract(self, info: Info, input: EndContractInput) -> ContractPayload:
+    @strawberry.mutation(
+        description="Either party: end the contract. Upcoming milestones stay as they are "
+        "(frozen), a pending change request is DECLINED, and `available` money goes "
+        "back to the client. Refuses CONTRACT_ENDED, FUNDS_IN_ESCROW (a milestone is "
+        "still funded)."
+    )
+    async def end_contract(
+        self, info: Info, input: MutationInput[EndContractInput]
+    ) -> ContractPayload:
         async def act(viewer: User) -> ContractOutcome:
             return await contracts.end_contract(viewer, input.contract_id, optional(input.message))
 
         return await perform(info, ContractPayload, act, _contract_payload)
 
-    @strawberry.mutation(description="Freelancer: propose changes to upcoming milestones.")
+    @strawberry.mutation(
+        description="Freelancer: propose one or more changes (add, edit, delete) to the upcoming "
+        "milestones, for the client to accept or decline as a whole. Refuses "
+        "FORBIDDEN, CONTRACT_ENDED, CHANGE_REQUEST_PENDING, MILESTONE_NOT_UPCOMING, "
+        "VALIDATION (`changes.<index>.<field>`)."
+    )
     async def request_milestone_changes(
-        self, info: Info, input: RequestMilestoneChangesInput
+        self, info: Info, input: MutationInput[RequestMilestoneChangesInput]
     ) -> ChangeRequestPayload:
         changes = [
             ChangeInput(
@@ -237,9 +307,13 @@ class Mutation:
 
         return await perform(info, ChangeRequestPayload, act, _change_request_payload)
 
-    @strawberry.mutation(description="Client: accept (apply all changes) or decline.")
+    @strawberry.mutation(
+        description="Client: answer the pending change request. ACCEPT applies all its changes at "
+        "once; DECLINE changes nothing. Refuses FORBIDDEN, NOT_PENDING, "
+        "CONTRACT_ENDED."
+    )
     async def respond_to_change_request(
-        self, info: Info, input: RespondToChangeRequestInput
+        self, info: Info, input: MutationInput[RespondToChangeRequestInput]
     ) -> ChangeRequestPayload:
         async def act(viewer: User) -> change_requests.ChangeRequestOutcome:
             return await change_requests.respond_to_change_request(
@@ -248,18 +322,26 @@ class Mutation:
 
         return await perform(info, ChangeRequestPayload, act, _change_request_payload)
 
-    @strawberry.mutation(description="Freelancer: withdraw a pending change request.")
+    @strawberry.mutation(
+        description="Freelancer: take back a pending change request; nothing changes. Refuses "
+        "FORBIDDEN, NOT_PENDING."
+    )
     async def withdraw_change_request(
-        self, info: Info, input: WithdrawChangeRequestInput
+        self, info: Info, input: MutationInput[WithdrawChangeRequestInput]
     ) -> ChangeRequestPayload:
         async def act(viewer: User) -> change_requests.ChangeRequestOutcome:
             return await change_requests.withdraw_change_request(viewer, input.change_request_id)
 
         return await perform(info, ChangeRequestPayload, act, _change_request_payload)
 
-    @strawberry.mutation(description="Mark some (ids) or all of the viewer's notifications read.")
+    @strawberry.mutation(
+        description="Mark some (`ids`) or all of the viewer's notifications read. Returns those it "
+        "marked and the unread count after, so a client cache follows without a "
+        "refetch. Refuses NOT_FOUND (an id that is not the viewer's notification), "
+        "VALIDATION (neither ids nor all, more than 100 ids)."
+    )
     async def mark_notifications_read(
-        self, info: Info, input: MarkNotificationsReadInput
+        self, info: Info, input: MutationInput[MarkNotificationsReadInput]
     ) -> MarkNotificationsReadPayload:
         async def act(viewer: User) -> notifications.MarkedRead:
             ids = optional(input.ids)

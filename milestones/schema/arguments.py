@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import strawberry
 
@@ -24,5 +24,14 @@ ResumeAfter = Annotated[
     strawberry.argument(
         description="The last cursor the client saw: first everything after it is delivered, "
         "oldest first, then live ones. Omitted: only what happens from now on."
+    ),
+]
+
+T = TypeVar("T")
+# Every mutation takes one `input` object: its type's fields say what each value is.
+MutationInput = Annotated[
+    T,
+    strawberry.argument(
+        description="What to act on and how; each field of the input type is described there."
     ),
 ]
