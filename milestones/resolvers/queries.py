@@ -21,9 +21,9 @@ from milestones.resolvers.viewer import require_viewer
 from milestones.schema.arguments import After, First
 from milestones.schema.context import Info
 from milestones.schema.enums import ContractStatus
+from milestones.schema.relay import Connection
 from milestones.schema.types import (
     ChangeRequest,
-    Connection,
     Contract,
     ContractEvent,
     Node,

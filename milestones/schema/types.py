@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Generic, TypeVar
 
 import strawberry
 from strawberry import Private
@@ -28,31 +27,13 @@ from milestones.schema.enums import (
     MilestoneStatus,
     RefundRequestStatus,
 )
-
-T = TypeVar("T")
+from milestones.schema.relay import Connection, after_position, connection, page_size
 
 
 @strawberry.interface(description="An object with a global ID.")
 class Node:
     id: strawberry.ID = strawberry.field(
         description="The object's global ID: opaque, stable; `node(id:)` finds it again."
-    )
-
-
-@strawberry.type(description="Where a page sits in its list (Relay cursor connections).")
-class PageInfo:
-    has_next_page: bool = strawberry.field(
-        description="More items follow: ask again with `after: endCursor`."
-    )
-    has_previous_page: bool = strawberry.field(
-        description="This page was asked for with `after` (items come before it)."
-    )
-    start_cursor: str | None = strawberry.field(
-        description="The first edge's cursor; null on an empty page."
-    )
-    end_cursor: str | None = strawberry.field(
-        description="The last edge's cursor: pass it as `after` for the next page; null on an "
-        "empty page."
     )
 
 
@@ -305,23 +286,6 @@ class RefundRequest(Node):
         )
 
 
-@strawberry.type(description="One item of a list, with its place in the list.")
-class Edge(Generic[T]):
-    cursor: str = strawberry.field(
-        description="The item's place in the list: pass it as `after` to get the items after it."
-    )
-    node: T = strawberry.field(description="The item.")
-
-
-@strawberry.type(
-    description="A page of a list (a Relay cursor connection): `first` items after the "
-    "`after` cursor."
-)
-class Connection(Generic[T]):
-    edges: list[Edge[T]] = strawberry.field(description="The page's items, in the list's order.")
-    page_info: PageInfo = strawberry.field(description="Whether more items follow, and cursors.")
-
-
 @strawberry.type(description="An entry of the contract room's log.")
 class ContractEvent(Node):
     contract_pk: Private[int]
@@ -527,16 +491,12 @@ class Contract(Node):
     async def change_requests(
         self, info: Info, first: First = 20, after: After = None
     ) -> Connection[ChangeRequest]:
-        from milestones.resolvers.pagination import change_requests_page
-
         return await change_requests_page(self.pk, first, after)
 
     @strawberry.field(description="The contract room's log, oldest first.")
     async def events(
         self, info: Info, first: First = 20, after: After = None
     ) -> Connection[ContractEvent]:
-        from milestones.resolvers.pagination import events_page
-
         return await events_page(self.pk, first, after)
 
     @classmethod
@@ -594,3 +554,35 @@ async def load_change_request(info: Info, pk: int | None) -> ChangeRequest | Non
 async def load_refund_request(info: Info, pk: int | None) -> RefundRequest | None:
     found = await info.context.loaders.refund_request.load(pk) if pk is not None else None
     return RefundRequest.of(found) if found is not None else None
+
+
+async def change_requests_page(
+    contract_pk: int, first: int | None, after: str | None
+) -> Connection[ChangeRequest]:
+    from milestones.models import ChangeRequest as ChangeRequestModel
+
+    size = page_size(first)
+    before_id = after_position(after, "changeRequest")
+    query = ChangeRequestModel.filter(contract_id=contract_pk)
+    if before_id is not None:
+        query = query.filter(id__lt=before_id)
+    rows = await query.order_by("-id").limit(size + 1)
+    return connection(
+        rows, size, after, ChangeRequest.of, lambda row: ids.encode_cursor("changeRequest", row.id)
+    )
+
+
+async def events_page(
+    contract_pk: int, first: int | None, after: str | None
+) -> Connection[ContractEvent]:
+    from milestones.models import ContractEvent as ContractEventModel
+
+    size = page_size(first)
+    after_seq = after_position(after, "event")
+    query = ContractEventModel.filter(contract_id=contract_pk)
+    if after_seq is not None:
+        query = query.filter(seq__gt=after_seq)
+    rows = await query.order_by("seq").limit(size + 1)
+    return connection(
+        rows, size, after, ContractEvent.of, lambda row: ids.encode_cursor("event", row.seq)
+    )
