@@ -109,7 +109,9 @@ class ApproveMilestoneInput:
         "milestones."
     )
     release_amount: Decimal | None = strawberry.field(
-        default=UNSET, description="Default: all of the funded amount."
+        default=UNSET,
+        description="How much of the milestone's funded amount goes to the freelancer: positive, "
+        "at most the funded amount; omitted: all of it.",
     )
     idempotency_key: str | None = strawberry.field(
         default=UNSET,
