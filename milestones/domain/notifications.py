@@ -44,7 +44,9 @@ async def mark_notifications_read(viewer: User, ids: list[object] | None, all_: 
             unread = unread.filter(id__in=chosen)
         marked = await unread.select_for_update().order_by("-seq")
         if marked:
-            await Notification.filter(id__in=[row.id for row in marked]).update(read_at=now)
+            # By the same filter, not by ids: `all` may cover more rows than a statement may
+            # have parameters. A recipient's seqs commit in order, so none newer slips in.
+            await unread.filter(seq__lte=marked[0].seq).update(read_at=now)
         for row in marked:
             row.read_at = now
         return MarkedRead(notifications=marked, unread_count=await unread_count(viewer.id))

@@ -4,6 +4,8 @@ notifications it marked and the unread count after it."""
 
 from __future__ import annotations
 
+import asyncio
+
 from tortoise.transactions import in_transaction
 
 from bench.sql_log import statement_log
@@ -158,3 +160,21 @@ async def test_the_unread_count_reads_the_partial_unread_index(
         else:
             plan = str(await connection.execute_query_dict("EXPLAIN QUERY PLAN " + count))
     assert "idx_notifications_unread_by_recipient" in plan, plan
+
+
+async def test_concurrent_mark_reads_never_report_the_same_notification_twice(
+    client: Actor, freelancer: Actor
+) -> None:
+    await _room_with_notifications(client, freelancer, 5)
+    every = [n["id"] for n in await notification_nodes(freelancer)]
+
+    payloads = await asyncio.gather(
+        ok(freelancer, "markNotificationsRead", {"all": True}),
+        ok(freelancer, "markNotificationsRead", {"ids": every[:3]}),
+        ok(freelancer, "markNotificationsRead", {"all": True}),
+    )
+
+    reported = [n["id"] for payload in payloads for n in payload["notifications"]]
+    assert sorted(reported) == sorted(every)
+    assert sum(payload["count"] for payload in payloads) == len(every)
+    assert (await notifications(freelancer))["unreadCount"] == 0
