@@ -1,7 +1,7 @@
 """GraphiQL in a real chromium with no internet access: the page renders from the app's own
 assets (any request to another host is refused and would fail the test), runs a query with
-the Headers tab's token, and runs a subscription that carries that token in
-`connection_init`."""
+the Headers tab's token, shows the schema's descriptions in its documentation explorer, and
+runs a subscription that carries that token in `connection_init`."""
 
 from __future__ import annotations
 
@@ -46,6 +46,11 @@ def test_graphiql_renders_offline_and_runs_queries_and_subscriptions_with_the_to
     expect(page.get_by_text("Loading...")).to_have_count(0)
     page.locator(".graphiql-execute-button").click()
     expect(page.locator(".graphiql-response")).to_contain_text("Cleo Client")
+
+    # The documentation explorer reads the schema's descriptions.
+    page.get_by_role("button", name="Show Documentation Explorer").click()
+    page.locator(".graphiql-doc-explorer").get_by_text("Query", exact=True).click()
+    expect(page.locator(".graphiql-doc-explorer")).to_contain_text("What the viewer may read")
 
     # A subscription over graphql-transport-ws with the Headers tab's token. It resumes after
     # the freelancer's oldest notification, so what it shows does not depend on timing:
