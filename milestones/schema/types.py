@@ -355,7 +355,7 @@ class Notification(Node):
     )
     message: str = strawberry.field(
         description="A sentence a person can read, as an email subject would be, e.g. "
-        "“Fred Freelancer submitted work on “Prototype” of “Mobile app””."
+        "`Fred Freelancer submitted work on “Prototype” of “Mobile app”`."
     )
     created_at: dt.datetime = strawberry.field(
         description="When it was made (with the event it tells about)."
