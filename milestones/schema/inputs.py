@@ -10,11 +10,10 @@ from strawberry import UNSET
 
 from milestones.schema.enums import ChangeKind, Decision
 
-# Shared by every input that takes an idempotency key.
-IDEMPOTENCY_KEY = (
-    "Optional: repeat the call with the same key and the same input and you get the first "
-    "payload again, with nothing done twice (kept at least 24 hours, per user and mutation); "
-    "the same key with another input is refused with IDEMPOTENCY_CONFLICT."
+KEY_DESCRIPTION = (
+    "A new key (1 to 255 characters) per action, sent again with each retry of it: the same "
+    "key with the same input answers the first result again and acts once; with other "
+    "input, IDEMPOTENCY_CONFLICT. A refusal is not remembered."
 )
 
 
@@ -77,10 +76,7 @@ class DeleteMilestoneInput:
 @strawberry.input(description="Which upcoming milestone to fund.")
 class ActivateMilestoneInput:
     milestone_id: strawberry.ID = strawberry.field(description="The UPCOMING milestone's ID.")
-    idempotency_key: str | None = strawberry.field(
-        default=UNSET,
-        description=IDEMPOTENCY_KEY,
-    )
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 
 
 @strawberry.input(description="The active milestone's work, submitted for review.")
@@ -113,10 +109,7 @@ class ApproveMilestoneInput:
         description="How much of the milestone's funded amount goes to the freelancer: positive, "
         "at most the funded amount; omitted: all of it.",
     )
-    idempotency_key: str | None = strawberry.field(
-        default=UNSET,
-        description=IDEMPOTENCY_KEY,
-    )
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
     message: str | None = strawberry.field(
         default=UNSET, description="What you want to tell the other party, at most 5000 characters."
     )
