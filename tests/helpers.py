@@ -189,6 +189,15 @@ _PAYLOADS: Final[dict[str, tuple[str, str]]] = {
         "MarkNotificationsReadInput",
         "count notifications { id readAt } unreadCount",
     ),
+    "createWebhookEndpoint": (
+        "CreateWebhookEndpointInput",
+        "webhookEndpoint { id url kinds contract { id } } secret",
+    ),
+    "updateWebhookEndpoint": (
+        "UpdateWebhookEndpointInput",
+        "webhookEndpoint { id url kinds contract { id } }",
+    ),
+    "deleteWebhookEndpoint": ("DeleteWebhookEndpointInput", "deletedWebhookEndpointId"),
 }
 
 

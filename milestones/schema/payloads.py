@@ -5,7 +5,14 @@ from __future__ import annotations
 import strawberry
 
 from milestones.schema.enums import ErrorCode
-from milestones.schema.types import ChangeRequest, Contract, Milestone, Notification, RefundRequest
+from milestones.schema.types import (
+    ChangeRequest,
+    Contract,
+    Milestone,
+    Notification,
+    RefundRequest,
+    WebhookEndpoint,
+)
 
 
 @strawberry.type(description="An expected refusal; `field` is the input path in camelCase.")
@@ -86,3 +93,38 @@ class MarkNotificationsReadPayload:
         default=None, description="How many of the viewer's notifications are unread after it."
     )
     user_errors: list[UserError] = strawberry.field(default_factory=list, description=USER_ERRORS)
+
+
+@strawberry.type(description="The new endpoint and its signing secret, shown this once only.")
+class CreateWebhookEndpointPayload:
+    webhook_endpoint: WebhookEndpoint | None = strawberry.field(
+        default=None, description="The endpoint created."
+    )
+    secret: str | None = strawberry.field(
+        default=None,
+        description="The Standard Webhooks signing secret (`whsec_…`): keep it now, it is "
+        "never shown again.",
+    )
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why it was refused; empty when it was done."
+    )
+
+
+@strawberry.type(description="The endpoint as changed.")
+class UpdateWebhookEndpointPayload:
+    webhook_endpoint: WebhookEndpoint | None = strawberry.field(
+        default=None, description="The endpoint changed."
+    )
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why it was refused; empty when it was done."
+    )
+
+
+@strawberry.type(description="Which endpoint was deleted.")
+class DeleteWebhookEndpointPayload:
+    deleted_webhook_endpoint_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The ID of the deleted endpoint."
+    )
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why it was refused; empty when it was done."
+    )
