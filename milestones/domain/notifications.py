@@ -10,9 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from milestones.domain.errors import DomainError, ErrorCode, Problem, Validation
+from milestones.domain.commands import MarkNotificationsRead
+from milestones.domain.errors import DomainError, ErrorCode, Problem
+from milestones.domain.idempotency import idempotent
 from milestones.domain.transaction import action
-from milestones.ids import decode
 from milestones.models import Notification, User
 
 MAX_IDS = 100
@@ -31,46 +32,55 @@ async def unread_count(recipient_id: int) -> int:
     return await Notification.filter(recipient_id=recipient_id, read_at=None).count()
 
 
-async def mark_notifications_read(viewer: User, ids: list[object] | None, all_: bool) -> MarkedRead:
+async def mark_notifications_read(viewer: User, command: MarkNotificationsRead) -> MarkedRead:
     """Mark some of the viewer's notifications (by id) or all of them read."""
-    chosen: list[int] | None = None
-    if not all_:
-        chosen = await _own_notification_ids(viewer, ids)
+    async with action(), idempotent(viewer, command, contract_locked=False) as keyed:
+        if keyed.replayed is not None:
+            # The first payload again: the same notifications (read ever since) and count.
+            ids: list[int] = keyed.replayed.get("ids", [])
+            rows = await Notification.filter(id__in=ids).order_by("-seq") if ids else []
+            return MarkedRead(list(rows), int(keyed.replayed.get("unread", 0)))
+        if command.problems:
+            raise DomainError(*command.problems)
+        marked = await _mark(viewer, command)
+        if keyed.wanted:
+            keyed.keep(
+                {
+                    "count": len(marked.notifications),
+                    "ids": [row.id for row in marked.notifications],
+                    "unread": marked.unread_count,
+                }
+            )
+    return marked
+
+
+async def _mark(viewer: User, command: MarkNotificationsRead) -> MarkedRead:
+    unread = Notification.filter(recipient_id=viewer.id, read_at=None)
+    if not command.all:
+        unread = unread.filter(id__in=await _own_notification_ids(viewer, command))
+    # Rows locked inside the action: two concurrent calls never both report the same one.
+    marked = await unread.select_for_update().order_by("-seq")
     now = dt.datetime.now(dt.UTC)
-    # One transaction, rows locked: two concurrent calls never both report the same one.
-    async with action():
-        unread = Notification.filter(recipient_id=viewer.id, read_at=None)
-        if chosen is not None:
-            unread = unread.filter(id__in=chosen)
-        marked = await unread.select_for_update().order_by("-seq")
-        if marked:
-            # By the same filter, not by ids: `all` may cover more rows than a statement may
-            # have parameters. A recipient's seqs commit in order, so none newer slips in.
-            await unread.filter(seq__lte=marked[0].seq).update(read_at=now)
-        for row in marked:
-            row.read_at = now
-        return MarkedRead(notifications=marked, unread_count=await unread_count(viewer.id))
+    if marked:
+        # By the same filter, not by ids: `all` may cover more rows than a statement may have
+        # parameters. A recipient's seqs commit in order, so none newer slips in.
+        await unread.filter(seq__lte=marked[0].seq).update(read_at=now)
+    for row in marked:
+        row.read_at = now
+    return MarkedRead(notifications=list(marked), unread_count=await unread_count(viewer.id))
 
 
-async def _own_notification_ids(viewer: User, ids: list[object] | None) -> list[int]:
-    errors = Validation()
-    if not ids:
-        errors.add("ids", "Give the notification ids to mark read, or all: true.")
-    elif len(ids) > MAX_IDS:
-        errors.add("ids", f"At most {MAX_IDS} ids at once.")
-    errors.raise_if_any()
-    assert ids is not None
-    pks = [decode(raw, "Notification") for raw in ids]
+async def _own_notification_ids(viewer: User, command: MarkNotificationsRead) -> list[int]:
     mine = {
         notification.id
         for notification in await Notification.filter(
-            recipient_id=viewer.id, id__in=[pk for pk in pks if pk is not None]
+            recipient_id=viewer.id, id__in=[pk for pk in command.ids if pk is not None]
         ).only("id")
     }
     # Someone else's notification is answered as not found, never as forbidden.
     missing = [
         Problem(ErrorCode.NOT_FOUND, "No notification of yours has this ID.", f"ids.{index}")
-        for index, pk in enumerate(pks)
+        for index, pk in enumerate(command.ids)
         if pk not in mine
     ]
     if missing:

@@ -27,6 +27,7 @@ class CreateContractInput:
         "once)."
     )
     currency: str | None = strawberry.field(default=UNSET, description="ISO 4217, default USD.")
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 
 
 @strawberry.input(description="A new upcoming milestone, added at the end.")
@@ -42,6 +43,7 @@ class AddMilestoneInput:
         default=UNSET, description="The work in more words, at most 5000 characters."
     )
     due_date: dt.date | None = strawberry.field(default=UNSET, description="When the work is due.")
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 
 
 @strawberry.input(
@@ -51,7 +53,7 @@ class EditMilestoneInput:
     milestone_id: strawberry.ID = strawberry.field(description="The UPCOMING milestone's ID.")
     title: str | None = strawberry.field(
         default=UNSET,
-        description="A new title, 1 to 200 characters after trimming.",
+        description="A new title, 1 to 200 characters after trimming; null is refused.",
     )
     description: str | None = strawberry.field(
         default=UNSET, description="A new description; null clears it."
@@ -66,11 +68,13 @@ class EditMilestoneInput:
     expected_version: int | None = strawberry.field(
         default=UNSET, description="Refuse with VERSION_CONFLICT unless the milestone is at it."
     )
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 
 
 @strawberry.input(description="Which upcoming milestone to delete.")
 class DeleteMilestoneInput:
     milestone_id: strawberry.ID = strawberry.field(description="The UPCOMING milestone's ID.")
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 
 
 @strawberry.input(description="Which upcoming milestone to fund.")
@@ -85,6 +89,7 @@ class SubmitMilestoneInput:
     message: str | None = strawberry.field(
         default=UNSET, description="What you want to tell the other party, at most 5000 characters."
     )
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 
 
 @strawberry.input(description="Send the submitted work back.")
@@ -93,6 +98,7 @@ class RejectSubmissionInput:
     message: str | None = strawberry.field(
         default=UNSET, description="Why, for the freelancer, at most 5000 characters."
     )
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 
 
 @strawberry.input(description="Approve a milestone and release its money.")
@@ -109,10 +115,10 @@ class ApproveMilestoneInput:
         description="How much of the milestone's funded amount goes to the freelancer: positive, "
         "at most the funded amount; omitted: all of it.",
     )
-    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
     message: str | None = strawberry.field(
         default=UNSET, description="What you want to tell the other party, at most 5000 characters."
     )
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 
 
 @strawberry.input(description="Ask for the active milestone's money back.")
@@ -123,6 +129,7 @@ class RequestEscrowRefundInput:
     message: str | None = strawberry.field(
         default=UNSET, description="Why, for the freelancer, at most 5000 characters."
     )
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 
 
 @strawberry.input(description="The freelancer's answer to a refund request.")
@@ -136,6 +143,7 @@ class RespondToRefundRequestInput:
     message: str | None = strawberry.field(
         default=UNSET, description="What you want to tell the other party, at most 5000 characters."
     )
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 
 
 @strawberry.input(description="Which contract to end.")
@@ -144,6 +152,7 @@ class EndContractInput:
     message: str | None = strawberry.field(
         default=UNSET, description="What you want to tell the other party, at most 5000 characters."
     )
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 
 
 @strawberry.input(description="One change of a change request.")
@@ -179,6 +188,7 @@ class RequestMilestoneChangesInput:
     message: str | None = strawberry.field(
         default=UNSET, description="What you want to tell the other party, at most 5000 characters."
     )
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 
 
 @strawberry.input(description="The client's answer to a change request.")
@@ -192,6 +202,7 @@ class RespondToChangeRequestInput:
     message: str | None = strawberry.field(
         default=UNSET, description="What you want to tell the other party, at most 5000 characters."
     )
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 
 
 @strawberry.input(description="Which change request to take back.")
@@ -199,6 +210,7 @@ class WithdrawChangeRequestInput:
     change_request_id: strawberry.ID = strawberry.field(
         description="The pending change request's ID."
     )
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 
 
 @strawberry.input(description="Which of the viewer's notifications to mark read: `ids` or `all`.")
@@ -209,6 +221,7 @@ class MarkNotificationsReadInput:
     all: bool | None = strawberry.field(
         default=UNSET, description="true: every unread notification of the viewer."
     )
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 
 
 @strawberry.input(description="A new webhook endpoint for the viewer's notifications.")
