@@ -185,7 +185,10 @@ _PAYLOADS: Final[dict[str, tuple[str, str]]] = {
         "WithdrawChangeRequestInput",
         "changeRequest { ...ChangeRequestFields } contract { ...ContractFields }",
     ),
-    "markNotificationsRead": ("MarkNotificationsReadInput", "count"),
+    "markNotificationsRead": (
+        "MarkNotificationsReadInput",
+        "count notifications { id readAt } unreadCount",
+    ),
     "createWebhookEndpoint": (
         "CreateWebhookEndpointInput",
         "webhookEndpoint { id url kinds contract { id } } secret",
@@ -306,6 +309,7 @@ query Notifications($first: Int, $after: String, $unreadOnly: Boolean) {
     + NOTIFICATION_FIELDS
     + """ } }
     pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    unreadCount
   }
 }
 """

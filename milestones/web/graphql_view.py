@@ -24,7 +24,13 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.graphql import OperationType
 
-from milestones.auth import TokenVerifier, Unauthenticated, Verified, parse_authorization
+from milestones.auth import (
+    TokenVerifier,
+    Unauthenticated,
+    Verified,
+    authorization_in_connection_params,
+    parse_authorization,
+)
 from milestones.config import Settings
 from milestones.domain.users import user_from_claims
 from milestones.live.bus import WakeupBus
@@ -37,7 +43,7 @@ from milestones.schema.documents import PARSED_SCOPE_KEY, parsed_in
 from milestones.schema.root import MilestonesSchema
 from milestones.web import graphql_http
 
-GRAPHIQL_PAGE = Path(__file__).parent / "static" / "graphiql.html"
+GRAPHIQL_PAGE = Path(__file__).parent / "static" / "graphiql" / "index.html"
 
 
 class MilestonesGraphQL(GraphQL[Context, None]):
@@ -195,12 +201,9 @@ class MilestonesGraphQL(GraphQL[Context, None]):
         return context
 
     async def on_ws_connect(self, context: Context) -> dict[str, Any] | None:
-        params = context.connection_params
-        authorization = params.get("authorization") if isinstance(params, dict) else None
+        authorization = authorization_in_connection_params(context.connection_params)
         try:
-            context.viewer, verified = await self._viewer(
-                authorization if isinstance(authorization, str) else None
-            )
+            context.viewer, verified = await self._viewer(authorization)
         except Unauthenticated as error:
             raise ConnectionRejectionError({"reason": str(error)}) from error
         # The socket lives as long as its token (the transport closes it at expiry).
