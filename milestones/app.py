@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import hmac
+import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -14,11 +16,14 @@ from tortoise import connections
 
 from milestones.config import Settings, get_settings
 from milestones.database import database
+from milestones.domain import idempotency
 from milestones.domain.events import set_email_enabled
 from milestones.domain.transaction import set_publisher
 from milestones.email_outbox import EmailOutboxSender
 from milestones.graphql_view import MilestonesGraphQL
 from milestones.observability import RequestObserver, metrics_response
+from milestones.pruning import Pruner
+from milestones.rate_limits import RateLimiter
 from milestones.room_cache import RoomCache
 from milestones.room_page import room_page_routes
 from milestones.schema.limits import QueryLimits
@@ -26,46 +31,55 @@ from milestones.schema.root import build_schema
 from milestones.subscriptions.bus import WakeupBus
 
 
+logger = logging.getLogger(__name__)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     settings.check()
+    if settings.is_production and settings.metrics_token is None:
+        logger.warning("METRICS_TOKEN is not set: /metrics answers anyone who reaches the port")
     bus = WakeupBus(settings.broadcast_url)
+    rate_limiter = RateLimiter.from_settings(settings)
     schema = build_schema(
-        production=settings.is_production, limits=QueryLimits.from_settings(settings)
+        production=settings.is_production,
+        limits=QueryLimits.from_settings(settings),
+        rate_limiter=rate_limiter,
     )
-    graphql = MilestonesGraphQL(schema, settings, bus)
+    graphql = MilestonesGraphQL(schema, settings, bus, rate_limiter)
 
     room_cache = (
-        RoomCache(graphql, jwt_secret=settings.jwt_secret, max_entries=settings.room_cache_entries)
+        RoomCache(
+            graphql,
+            jwt_secret=settings.jwt_secret,
+            max_entries=settings.room_cache_entries,
+            rate_limiter=rate_limiter,
+        )
         if settings.room_cache_entries > 0
         else None
     )
+    pruner = Pruner.from_settings(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with database(settings.database_url):
             set_email_enabled(settings.smtp_url is not None)
+            idempotency.set_ttl(settings.idempotency_ttl)
             await bus.start()
             set_publisher(bus.publish)
-            emails = (
-                EmailOutboxSender(
-                    settings.smtp_url,
-                    settings.smtp_sender,
-                    bus,
-                    retry_seconds=settings.smtp_retry_seconds,
-                )
-                if settings.smtp_url
-                else None
-            )
+            emails = EmailOutboxSender.from_settings(settings, bus) if settings.smtp_url else None
             if emails is not None:
                 await emails.start()
+            await pruner.start()
             try:
                 yield
             finally:
+                await pruner.stop()
                 if emails is not None:
                     await emails.stop()
                 set_publisher(None)
                 await bus.stop()
+                await rate_limiter.close()
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -84,6 +98,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
             status_code=200 if ready else 503,
         )
 
+    async def metrics(request: Request) -> Response:
+        if settings.metrics_token is not None:
+            expected = f"Bearer {settings.metrics_token.get_secret_value()}".encode()
+            given = request.headers.get("authorization", "").encode("latin-1")
+            if not hmac.compare_digest(given, expected):
+                return JSONResponse(
+                    {"error": "/metrics needs Authorization: Bearer <METRICS_TOKEN>."},
+                    status_code=401,
+                    headers={"www-authenticate": "Bearer", "cache-control": "no-store"},
+                )
+        return await metrics_response(request)
+
     async def root(request: Request) -> Response:
         return RedirectResponse("/app/")
 
@@ -94,7 +120,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/readyz", readyz),
             Route("/graphql", room_cache or graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
-            Route("/metrics", metrics_response),
+            Route("/metrics", metrics),
             *room_page_routes(settings),
         ],
         middleware=[Middleware(RequestObserver)],
@@ -103,4 +129,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.settings = settings
     app.state.bus = bus
     app.state.room_cache = room_cache
+    app.state.rate_limiter = rate_limiter
+    app.state.pruner = pruner
     return app

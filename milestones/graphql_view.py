@@ -30,6 +30,7 @@ from milestones.config import Settings
 from milestones.domain.users import user_from_claims
 from milestones.models import User
 from milestones.observability import current_request_id
+from milestones.rate_limits import RateLimiter
 from milestones.schema.context import Context
 from milestones.subscriptions.bus import WakeupBus
 from milestones.subscriptions.fanout import SharedSubscriptions
@@ -41,7 +42,13 @@ GRAPHIQL_PAGE = Path(__file__).parent / "static" / "graphiql.html"
 class MilestonesGraphQL(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = SharedSubscriptionsHandler
 
-    def __init__(self, schema: strawberry.Schema, settings: Settings, bus: WakeupBus) -> None:
+    def __init__(
+        self,
+        schema: strawberry.Schema,
+        settings: Settings,
+        bus: WakeupBus,
+        rate_limiter: RateLimiter | None = None,
+    ) -> None:
         super().__init__(
             schema,
             graphql_ide=None if settings.is_production else "graphiql",
@@ -52,6 +59,7 @@ class MilestonesGraphQL(GraphQL[Context, None]):
         )
         self.settings = settings
         self.bus = bus
+        self.rate_limiter = rate_limiter
         self.shared_subscriptions = SharedSubscriptions(schema)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -108,11 +116,13 @@ class MilestonesGraphQL(GraphQL[Context, None]):
             )
         except CannotGetOperationTypeError as error:
             result = graphql_http.request_error(GraphQLError(error.as_http_error_reason()))
+        refusal = context.rate_limited
         response = self._respond(
             graphql_http.body_of(result),
-            graphql_http.status_of(result, media_type),
+            429 if refusal is not None else graphql_http.status_of(result, media_type),
             media_type,
             context,
+            {"retry-after": str(refusal.retry_after)} if refusal is not None else None,
         )
         response.headers.raw.extend(
             (name, value) for name, value in sub_response.headers.raw if name != b"content-length"

@@ -109,6 +109,13 @@ EMAIL_OUTBOX_SIZE = Gauge(
     multiprocess_mode="mostrecent",
 )
 
+EMAIL_OUTBOX_FAILED = Gauge(
+    "milestones_email_outbox_failed",
+    "Notification emails parked after failing for a permanent reason (read at scrape time).",
+    registry=REGISTRY,
+    multiprocess_mode="mostrecent",
+)
+
 _operation_names: set[str] = set()
 
 
@@ -124,17 +131,21 @@ def _operation_label(name: str | None) -> str:
     return name
 
 
-async def _email_outbox_size() -> int:
+async def _email_outbox_size() -> tuple[int, int]:
+    """Emails waiting to be sent, and emails parked as failed."""
     from milestones.models import EmailOutbox
 
-    count: int = await EmailOutbox.filter(sent_at=None).count()
-    return count
+    waiting: int = await EmailOutbox.filter(sent_at=None, failed_at=None).count()
+    failed: int = await EmailOutbox.filter(failed_at__isnull=False).count()
+    return waiting, failed
 
 
 async def metrics_response(request: Request) -> Response:
     """The Prometheus text format; with PROMETHEUS_MULTIPROC_DIR, every worker's numbers."""
     try:
-        EMAIL_OUTBOX_SIZE.set(await _email_outbox_size())
+        waiting, failed = await _email_outbox_size()
+        EMAIL_OUTBOX_SIZE.set(waiting)
+        EMAIL_OUTBOX_FAILED.set(failed)
     except Exception:  # a scrape reports what it can; readiness reports the database
         request_logger.warning("could not read the email outbox size", exc_info=True)
     registry = REGISTRY

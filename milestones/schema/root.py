@@ -22,7 +22,9 @@ from milestones.resolvers.queries import Query
 from milestones.resolvers.subscriptions import Subscription
 from milestones.schema.errors import ErrorPolicy, log_unexpected
 from milestones.schema.execution import SharedEventExecutionContext
+from milestones.rate_limits import RateLimiter
 from milestones.schema.limits import QueryLimits
+from milestones.schema.rate_limiting import RateLimitGate
 from milestones.schema.scalars import SCALAR_MAP
 from milestones.schema.types import (
     ChangeRequest,
@@ -44,7 +46,10 @@ class MilestonesSchema(strawberry.Schema):
 
 
 def build_schema(
-    *, production: bool = False, limits: QueryLimits | None = None
+    *,
+    production: bool = False,
+    limits: QueryLimits | None = None,
+    rate_limiter: RateLimiter | None = None,
 ) -> strawberry.Schema:
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         # First in, first out: it sees each error before ErrorPolicy rewrites it.
@@ -57,6 +62,8 @@ def build_schema(
     ]
     if production:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
+    if rate_limiter is not None and rate_limiter.enabled:
+        extensions.append(lambda: RateLimitGate(rate_limiter))
     return MilestonesSchema(
         query=Query,
         mutation=Mutation,

@@ -6,6 +6,11 @@ connection_init timeout and the close codes, ping/pong, queries and mutations ov
 and documents that do not parse (strawberry answers them as before). Every frame to the socket,
 strawberry's own included, goes through one `Outbox`, so they leave in the order they were
 made.
+
+Rate limits: a new subscription costs one from the caller's `subscriptions` budget (queries
+and mutations over the socket are metered in execution, `schema/rate_limiting.py`); a refusal
+is an `error` message with `RATE_LIMITED`, and a socket that keeps going after
+`RATE_LIMIT_SOCKET_REFUSALS` refusals in a row is closed with 4429.
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     SubscribeMessage,
 )
 
+from milestones.rate_limits import RATE_LIMITED, Budget, RateLimiter
 from milestones.schema.context import Context
+from milestones.schema.rate_limiting import caller, rate_limited_error
 from milestones.subscriptions.fanout import (
     Member,
     Outbox,
@@ -38,6 +45,8 @@ class SharedSubscriptionsHandler(BaseGraphQLTransportWSHandler[Context, None]):
         super().__init__(*args, **kwargs)
         self.shared: SharedSubscriptions = self.view.shared_subscriptions  # type: ignore[attr-defined]
         self.outbox = Outbox(self._send_frame, self._drained)
+        self.rate_limiter: RateLimiter | None = self.view.rate_limiter  # type: ignore[attr-defined]
+        self.refusals_in_a_row = 0
 
     def _send_frame(self, frame: str) -> Coroutine[Any, Any, None]:
         socket = self.websocket.ws  # type: ignore[attr-defined]
@@ -49,6 +58,13 @@ class SharedSubscriptionsHandler(BaseGraphQLTransportWSHandler[Context, None]):
     # --- strawberry's handler, routed through the outbox ---------------------------------
 
     async def send_message(self, message: Message) -> None:
+        if message["type"] == "error" and _rate_limited(message):
+            self.refusals_in_a_row += 1
+            if self.refusals_in_a_row > self.view.settings.rate_limit_socket_refusals:  # type: ignore[attr-defined]
+                await self.websocket.close(code=4429, reason="Rate limit: too many refusals")
+                return
+        elif message["type"] == "next":
+            self.refusals_in_a_row = 0
         self.outbox.push(self.view.encode_json(message), None, None)  # type: ignore[arg-type]
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
@@ -91,6 +107,20 @@ class SharedSubscriptionsHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 {"id": operation_id, "type": "error", "payload": [error.formatted]}
             )
             return
+        if self.rate_limiter is not None:
+            refusal = await self.rate_limiter.admit(
+                caller(self.context), ((Budget.SUBSCRIPTIONS, 1),)
+            )
+            if refusal is not None:
+                await self.send_message(
+                    {
+                        "id": operation_id,
+                        "type": "error",
+                        "payload": [rate_limited_error(refusal).formatted],
+                    }
+                )
+                return
+            self.refusals_in_a_row = 0
         member = Member(self, operation_id, field, Request(query, variables, operation_name))
         self.operations[operation_id] = member  # type: ignore[assignment]
         self.shared.join(member, self.context)
@@ -129,3 +159,11 @@ class SharedSubscriptionsHandler(BaseGraphQLTransportWSHandler[Context, None]):
             if isinstance(operation, Member) and operation.behind:
                 operation.behind = False
                 self.shared.resume(operation, self.context)
+
+
+def _rate_limited(message: Message) -> bool:
+    payload = message.get("payload")
+    return isinstance(payload, list) and any(
+        isinstance(error, dict) and (error.get("extensions") or {}).get("code") == RATE_LIMITED
+        for error in payload
+    )
