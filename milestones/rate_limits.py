@@ -106,7 +106,7 @@ class LocalCounters:
             tat = max(self._tats.get(key, now), now)
             new = tat + limit.period_seconds / limit.count * min(cost, limit.count)
             overdue = new - limit.period_seconds - now
-            if overdue > wait:
+            if overdue > max(wait, 1e-9):  # not a float's rounding of exactly `count`
                 worst, wait = index, overdue
             news.append(new)
         if worst >= 0:
