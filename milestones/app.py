@@ -70,6 +70,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             emails = EmailOutboxSender.from_settings(settings, bus) if settings.smtp_url else None
             if emails is not None:
                 await emails.start()
+            app.state.emails = emails
             await pruner.start()
             try:
                 yield
