@@ -144,7 +144,7 @@ async def test_poison_rows_are_sent_safely_or_parked_and_never_block_others(
     await until(all_sent)
     before = len(mailbox.messages)
     injected = await _row(
-        notification_id, "a@example.com", "Logo\r\nBcc: victim@example.com\u2028x", "Body\0 \x1b"
+        notification_id, "a@example.com", "Logo\r\nBcc: victim@example.com\u2028x", "Body\x01 \x1b"
     )
     refused = await _row(notification_id, "gone@example.com", "Refused for good")
     unbuildable = await _row(notification_id, "not an address\r\n@@", "Cannot be built")
