@@ -20,15 +20,16 @@ from milestones.domain import idempotency
 from milestones.domain.events import set_email_enabled
 from milestones.domain.transaction import set_publisher
 from milestones.email_outbox import EmailOutboxSender
-from milestones.graphql_view import MilestonesGraphQL
-from milestones.observability import RequestObserver, metrics_response
+from milestones.live.bus import WakeupBus
+from milestones.observability.metrics import metrics_response
 from milestones.pruning import Pruner
 from milestones.rate_limits import RateLimiter
-from milestones.room_cache import RoomCache
-from milestones.room_page import room_page_routes
 from milestones.schema.limits import QueryLimits
 from milestones.schema.root import build_schema
-from milestones.subscriptions.bus import WakeupBus
+from milestones.web.graphql_view import MilestonesGraphQL
+from milestones.web.request_observer import RequestObserver
+from milestones.web.room_cache import RoomCache
+from milestones.web.room_page import room_page_routes
 
 
 logger = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ DEMO_TOKEN_SECONDS = 7 * 24 * 3600
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from milestones.observability import logging_config
+    from milestones.observability.logs import logging_config
 
     settings = get_settings()
     settings.check()

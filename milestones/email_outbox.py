@@ -41,9 +41,9 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from milestones.config import Settings
+from milestones.live.bus import WakeupBus
 from milestones.models import EmailOutbox
-from milestones.observability import REGISTRY
-from milestones.subscriptions.bus import WakeupBus
+from milestones.observability.metrics import REGISTRY
 
 logger = logging.getLogger(__name__)
 

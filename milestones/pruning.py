@@ -31,7 +31,7 @@ from tortoise.models import Model
 
 from milestones.config import Settings
 from milestones.models import EmailOutbox, IdempotencyRecord
-from milestones.observability import REGISTRY
+from milestones.observability.metrics import REGISTRY
 
 logger = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """The GraphQL endpoint: identity from the bearer token, per-request context.
 
 HTTP requests are served by `_serve_http` (the GraphQL-over-HTTP rules are in
-`milestones.graphql_http`); WebSockets go to strawberry's graphql-transport-ws handler, whose
-subscriptions are served by shared groups (`milestones.subscriptions.transport`).
+`milestones.web.graphql_http`); WebSockets go to strawberry's graphql-transport-ws handler, whose
+subscriptions are served by shared groups (`milestones.live.transport`).
 """
 
 from __future__ import annotations
@@ -24,17 +24,17 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.graphql import OperationType
 
-from milestones import graphql_http
 from milestones.auth import Unauthenticated, parse_authorization, verify_token
 from milestones.config import Settings
 from milestones.domain.users import user_from_claims
+from milestones.live.bus import WakeupBus
+from milestones.live.fanout import SharedSubscriptions
+from milestones.live.transport import SharedSubscriptionsHandler
 from milestones.models import User
-from milestones.observability import current_request_id
+from milestones.observability.logs import current_request_id
 from milestones.rate_limits import RateLimiter
 from milestones.schema.context import Context
-from milestones.subscriptions.bus import WakeupBus
-from milestones.subscriptions.fanout import SharedSubscriptions
-from milestones.subscriptions.transport import SharedSubscriptionsHandler
+from milestones.web import graphql_http
 
 GRAPHIQL_PAGE = Path(__file__).parent / "static" / "graphiql.html"
 

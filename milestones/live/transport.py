@@ -28,16 +28,16 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     SubscribeMessage,
 )
 
-from milestones.rate_limits import RATE_LIMITED, Budget, RateLimiter
-from milestones.schema.context import Context
-from milestones.schema.rate_limiting import caller, rate_limited_error
-from milestones.subscriptions.fanout import (
+from milestones.live.fanout import (
     Member,
     Outbox,
     Request,
     SharedSubscriptions,
     subscription_field,
 )
+from milestones.rate_limits import RATE_LIMITED, Budget, RateLimiter
+from milestones.schema.context import Context
+from milestones.schema.rate_limiting import caller, rate_limited_error
 
 
 class SharedSubscriptionsHandler(BaseGraphQLTransportWSHandler[Context, None]):
