@@ -31,7 +31,6 @@ from milestones.web.request_observer import RequestObserver
 from milestones.web.room_cache import RoomCache
 from milestones.web.room_page import room_page_routes
 
-
 logger = logging.getLogger(__name__)
 
 

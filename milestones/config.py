@@ -36,7 +36,9 @@ class RateLimit:
             return None  # no limit: for tests and for deployments that limit at the edge
         count, _, period = text.partition("/")
         if not count.strip().isdigit() or int(count) < 1 or period.strip() not in _PERIODS:
-            raise ValueError(f"a rate limit looks like 600/minute (second, minute or hour): {value!r}")
+            raise ValueError(
+                f"a rate limit looks like 600/minute (second, minute or hour): {value!r}"
+            )
         return cls(int(count), _PERIODS[period.strip()])
 
     def __str__(self) -> str:

@@ -133,7 +133,9 @@ def build_message(sender: str, address: str, rows: list[EmailOutbox]) -> EmailMe
     message["Subject"] = subject[:MAX_SUBJECT_CHARACTERS] or "Notification"
     # The same id on every attempt: a receiving server can drop a rare duplicate.
     first = rows[0]
-    message["Message-ID"] = f"<notification-{first.notification_id}.{first.id}.{len(rows)}@milestones>"
+    message["Message-ID"] = (
+        f"<notification-{first.notification_id}.{first.id}.{len(rows)}@milestones>"
+    )
     message.set_content(body)
     return message
 
@@ -337,7 +339,9 @@ class EmailOutboxSender:
             with contextlib.suppress(Exception):
                 await smtp.quit()
 
-    async def _failed(self, rows: list[EmailOutbox], error: BaseException, *, permanent: bool) -> None:
+    async def _failed(
+        self, rows: list[EmailOutbox], error: BaseException, *, permanent: bool
+    ) -> None:
         attempts = max(row.attempts for row in rows) + 1
         ids = [row.id for row in rows]
         now = _now()

@@ -147,7 +147,8 @@ for i, key in ipairs(KEYS) do
 end
 if worst > 0 then return {worst, string.format('%.0f', wait)} end
 for i, key in ipairs(KEYS) do
-  redis.call('SET', key, string.format('%.0f', news[i]), 'PX', math.ceil((news[i] - now) / 1000) + 1)
+  local ttl = math.ceil((news[i] - now) / 1000) + 1
+  redis.call('SET', key, string.format('%.0f', news[i]), 'PX', ttl)
 end
 return {0, '0'}
 """
@@ -218,7 +219,9 @@ class RateLimiter:
         worst, wait = self.local.take(charges, time.monotonic())
         return None if worst < 0 else Refusal(metered[worst][0], wait)
 
-    async def _admit_shared(self, who: str, metered: Sequence[tuple[Budget, int]]) -> Refusal | None:
+    async def _admit_shared(
+        self, who: str, metered: Sequence[tuple[Budget, int]]
+    ) -> Refusal | None:
         if self._redis is None:
             from redis import asyncio as aioredis
 

@@ -16,7 +16,6 @@ import orjson
 from milestones.domain.errors import ErrorCode, refuse
 from milestones.models import IdempotencyRecord, User
 
-
 _ttl = dt.timedelta(hours=24)
 
 

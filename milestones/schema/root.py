@@ -17,12 +17,12 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from milestones.observability.operations import OperationObserver
+from milestones.rate_limits import RateLimiter
 from milestones.resolvers.mutations import Mutation
 from milestones.resolvers.queries import Query
 from milestones.resolvers.subscriptions import Subscription
 from milestones.schema.errors import ErrorPolicy, log_unexpected
 from milestones.schema.execution import SharedEventExecutionContext
-from milestones.rate_limits import RateLimiter
 from milestones.schema.limits import QueryLimits
 from milestones.schema.rate_limiting import RateLimitGate
 from milestones.schema.scalars import SCALAR_MAP

@@ -100,7 +100,9 @@ class RoomCache:
     ) -> None:
         self.app = app
         # A hit never reaches GraphQL (where misses are metered), so hits are metered here.
-        self.rate_limiter = rate_limiter if rate_limiter is not None and rate_limiter.enabled else None
+        self.rate_limiter = (
+            rate_limiter if rate_limiter is not None and rate_limiter.enabled else None
+        )
         self.max_entries = max_entries
         self.max_body = max_body
         self.jwt_secret = jwt_secret
@@ -250,7 +252,9 @@ async def room_version(contract_pk: int) -> Version | None:
 
 async def _refuse(send: Send, refusal: Refusal) -> None:
     """The 429 the GraphQL endpoint would answer for a refused query."""
-    body = orjson.dumps({"errors": [{"message": refusal.message, "extensions": refusal.extensions}]})
+    body = orjson.dumps(
+        {"errors": [{"message": refusal.message, "extensions": refusal.extensions}]}
+    )
     headers = [
         (b"content-type", b"application/json"),
         (b"cache-control", b"no-store"),

@@ -57,7 +57,9 @@ class Cluster:
         if is_postgres_url(self.database_url):
             import asyncpg
 
-            connection = await asyncpg.connect(self.database_url.replace("postgres://", "postgresql://", 1))
+            connection = await asyncpg.connect(
+                self.database_url.replace("postgres://", "postgresql://", 1)
+            )
             try:
                 return [tuple(row) for row in await connection.fetch(sql, *args)]
             finally:
@@ -109,7 +111,11 @@ async def test_a_burst_over_the_limit_gets_429s_and_changes_nothing(tmp_path: Pa
                 json={
                     "query": MUTATIONS["addMilestone"],
                     "variables": {
-                        "input": {"contractId": room.contract_id, "title": f"M{index}", "amount": "1"}
+                        "input": {
+                            "contractId": room.contract_id,
+                            "title": f"M{index}",
+                            "amount": "1",
+                        }
                     },
                 },
                 headers={"authorization": f"Bearer {actor.token}"},
@@ -189,9 +195,7 @@ async def test_request_withdraw_rounds_email_the_client_a_few_times(tmp_path: Pa
 async def test_an_expired_idempotency_key_is_pruned_and_can_be_used_again(tmp_path: Path) -> None:
     async with cluster(tmp_path, PRUNE_INTERVAL="0.3s") as servers:
         clients, freelancers = servers.actors("client"), servers.actors("freelancer")
-        room = await create_contract_with_milestones(
-            clients[0], freelancers[0], ["10.00", "20.00"]
-        )
+        room = await create_contract_with_milestones(clients[0], freelancers[0], ["10.00", "20.00"])
 
         async def activate(index: int, actor: Actor) -> dict[str, Any]:
             body = await actor.post(

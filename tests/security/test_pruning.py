@@ -165,8 +165,12 @@ def settings(settings: Settings) -> Settings:
 
 @pytest.mark.parametrize(
     ("header", "status"),
-    [(None, 401), ("Bearer wrong-token", 401), ("bearer s3cret-metrics", 401),
-     ("Bearer s3cret-metrics", 200)],
+    [
+        (None, 401),
+        ("Bearer wrong-token", 401),
+        ("bearer s3cret-metrics", 401),
+        ("Bearer s3cret-metrics", 200),
+    ],
 )
 async def test_metrics_need_the_token_when_one_is_set(
     settings: Settings, header: str | None, status: int
@@ -174,7 +178,9 @@ async def test_metrics_need_the_token_when_one_is_set(
     import httpx
     from pydantic import SecretStr
 
-    protected = create_app(settings.model_copy(update={"metrics_token": SecretStr("s3cret-metrics")}))
+    protected = create_app(
+        settings.model_copy(update={"metrics_token": SecretStr("s3cret-metrics")})
+    )
     async with protected.router.lifespan_context(protected):
         transport = httpx.ASGITransport(app=protected)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
