@@ -129,6 +129,9 @@ def _start(
         time.sleep(0.1)
 
 
+RATE_LIMIT_BUDGETS = ("QUERIES", "MUTATIONS", "NOTIFYING", "SUBSCRIPTIONS")
+
+
 def start_project(
     log_dir: Path,
     *,
@@ -136,8 +139,10 @@ def start_project(
     jwt_secret: str,
     broadcast_url: str = "memory://",
     name: str = "project",
+    rate_limits: str = "off",
 ) -> Server:
-    """`milestones serve` (one worker), production mode, as deployed."""
+    """`milestones serve` (one worker), production mode, as deployed; rate limits off unless
+    asked (a benchmark client is one user going as fast as it can), see `bench/fair_use.py`."""
     port = free_port()
     argv = [
         str(VENV_BIN / "milestones"),
@@ -156,6 +161,7 @@ def start_project(
         "BROADCAST_URL": broadcast_url,
         "JWT_SECRET": jwt_secret,
         "MILESTONES_ENV": "production",
+        **{f"RATE_LIMIT_{budget}": rate_limits for budget in RATE_LIMIT_BUDGETS},
     }
     return _start(name, argv, port, env, log_dir, "/healthz")
 
