@@ -125,11 +125,13 @@ async def run(plan: Plan, selected: list[str], keep_databases: bool) -> Report:
                     )
         if fair_use_contracts:
             room_id = rooms[plan.room_milestones].contract_id
-            ids = {kind: contract.milestone_ids for kind, contract in fair_use_contracts.items()}
+            by_kind = {
+                kind: contract.milestone_ids for kind, contract in fair_use_contracts.items()
+            }
             await _guarded(
                 report,
                 "Rate limits",
-                lambda: run_rate_limit_cost(plan, report, main_url, JWT_SECRET, room_id, ids),
+                lambda: run_rate_limit_cost(plan, report, main_url, JWT_SECRET, room_id, by_kind),
             )
         if fanout_contract is not None:
             contract = fanout_contract

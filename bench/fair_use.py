@@ -2,7 +2,8 @@
 through two `milestones serve` processes on the same database that differ only in their
 limits: all off, or all on at a level no client of the benchmark reaches (so every request is
 metered, in-process, and none is refused). Rounds alternate between the two servers (the order
-swapped every round) and the best round of each counts, so load from elsewhere on the machine hits both alike."""
+swapped every round) and the best round of each counts, so load from elsewhere on the machine
+hits both alike."""
 
 from __future__ import annotations
 
