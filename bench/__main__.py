@@ -131,7 +131,7 @@ async def run(plan: Plan, selected: list[str], keep_databases: bool) -> Report:
             await _guarded(
                 report,
                 "Rate limits",
-                lambda: run_rate_limit_cost(plan, report, main_url, JWT_SECRET, room_id, by_kind),
+                lambda: run_rate_limit_cost(plan, report, main_url, room_id, by_kind),
             )
         if fanout_contract is not None:
             contract = fanout_contract

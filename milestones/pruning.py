@@ -72,15 +72,12 @@ def prune_jobs(settings: Settings) -> list[PruneJob]:
     ]
 
 
-_sqlite_lock = asyncio.Lock()
-
-
 @contextlib.asynccontextmanager
-async def _only_instance() -> AsyncIterator[bool]:
+async def _only_instance(process_lock: asyncio.Lock) -> AsyncIterator[bool]:
     """True while this instance is the one pruning (False: another one is)."""
     connection = connections.get("default")
     if connection.capabilities.dialect != "postgres":
-        async with _sqlite_lock:
+        async with process_lock:  # SQLite: one process, one pruner
             yield True
         return
     async with connection.acquire_connection() as raw:
@@ -118,6 +115,7 @@ class Pruner:
         self.interval_seconds = interval_seconds
         self.batch_size = batch_size
         self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Pruner:
@@ -150,7 +148,7 @@ class Pruner:
 
     async def run_once(self) -> dict[str, int] | None:
         """Rows pruned per job, or None when another instance is pruning."""
-        async with _only_instance() as held:
+        async with _only_instance(self._lock) as held:
             if not held:
                 return None
             pruned: dict[str, int] = {}

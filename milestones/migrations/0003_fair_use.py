@@ -1,5 +1,6 @@
-"""Fair use: emails that keep failing for a permanent reason are parked (`failed_at`), and the
-outbox finds the last email sent to an address (for coalescing) through an index."""
+"""Fair use: emails that keep failing for a permanent reason are parked (`failed_at`); the
+outbox finds the last email sent to an address (for coalescing) through an index, and the
+pruning job the old sent and parked ones through partial indexes."""
 
 from tortoise import fields, migrations
 from tortoise.migrations import operations as ops
@@ -18,7 +19,15 @@ class Migration(migrations.Migration):
             [
                 "CREATE INDEX idx_email_outbox_to_address_sent_at "
                 "ON email_outbox (to_address, sent_at)",
+                "CREATE INDEX idx_email_outbox_sent_at ON email_outbox (sent_at) "
+                "WHERE sent_at IS NOT NULL",
+                "CREATE INDEX idx_email_outbox_failed_at ON email_outbox (failed_at) "
+                "WHERE failed_at IS NOT NULL",
             ],
-            reverse_sql=["DROP INDEX idx_email_outbox_to_address_sent_at"],
+            reverse_sql=[
+                "DROP INDEX idx_email_outbox_to_address_sent_at",
+                "DROP INDEX idx_email_outbox_sent_at",
+                "DROP INDEX idx_email_outbox_failed_at",
+            ],
         ),
     ]
