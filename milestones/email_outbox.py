@@ -11,9 +11,10 @@ right after: a slow SMTP server cannot make a claim outlive its lease, so anothe
 never sends it again. A process that dies mid-send leaves the rows to be retried when the
 lease runs out (at-least-once delivery; the Message-ID stays the same).
 
-No floods: an email to an address that was sent one less than `EMAIL_COALESCE_WINDOW` ago
-waits for the window's end, and everything that arrived for that address meanwhile goes out
-as one email listing it (the in-app and live notifications stay one per event).
+No floods: an email to an address that was emailed (claimed, on any instance) less than
+`EMAIL_COALESCE_WINDOW` ago waits for the window's end, and everything that arrived for that
+address meanwhile goes out as one email listing it (the in-app and live notifications stay one
+per event). A retry waits for the window too.
 
 Failures: a temporary one (connection, timeout, 4xx) is retried with exponential backoff, so
 an SMTP server that is down for a while only delays mail; a permanent one (5xx, a message that
@@ -263,22 +264,24 @@ class EmailOutboxSender:
                     await EmailOutbox.filter(id__in=ids).update(next_attempt_at=hold_until)
                     continue
                 await EmailOutbox.filter(id__in=ids).update(
-                    next_attempt_at=now + dt.timedelta(seconds=self.lease_seconds)
+                    next_attempt_at=now + dt.timedelta(seconds=self.lease_seconds),
+                    claimed_at=now,
                 )
             return address, rows
 
     async def _held_until(self, address: str, now: dt.datetime) -> dt.datetime | None:
         if not self.coalesce_window:
             return None
-        last_sent = (
-            await EmailOutbox.filter(to_address=address, sent_at__isnull=False)
-            .order_by("-sent_at")
+        # The last claim, not the last send: an email in flight on another instance counts.
+        last_claimed = (
+            await EmailOutbox.filter(to_address=address, claimed_at__isnull=False)
+            .order_by("-claimed_at")
             .first()
-            .values_list("sent_at", flat=True)
+            .values_list("claimed_at", flat=True)
         )
-        if not isinstance(last_sent, dt.datetime):
+        if not isinstance(last_claimed, dt.datetime):
             return None
-        hold_until = last_sent + self.coalesce_window
+        hold_until = last_claimed + self.coalesce_window
         return hold_until if hold_until > now else None
 
     async def _seconds_until_next_due(self) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import math
 import sqlite3
 import time
 import uuid
@@ -40,7 +41,7 @@ POSTGRES = is_postgres_url(test_database_url())
 SERVICES = [pytest.mark.postgres, pytest.mark.redis] if POSTGRES else []
 pytestmark = SERVICES
 REDIS_DATABASE = 5
-COALESCE_SECONDS = 4.0
+COALESCE_SECONDS = 8.0
 
 
 class Cluster:
@@ -154,6 +155,7 @@ async def test_request_withdraw_rounds_email_the_client_a_few_times(tmp_path: Pa
             clients = servers.actors("client", "cleo@example.com")
             freelancers = servers.actors("freelancer", "fred@example.com")
             room = await create_contract_with_milestones(clients[0], freelancers[0])
+            started = time.monotonic()
             for round_number in range(50):
                 freelancer = freelancers[round_number % len(freelancers)]
                 body = await freelancer.post(
@@ -170,6 +172,7 @@ async def test_request_withdraw_rounds_email_the_client_a_few_times(tmp_path: Pa
                     MUTATIONS["withdrawChangeRequest"], {"input": {"changeRequestId": request_id}}
                 )
                 assert body["data"]["withdrawChangeRequest"]["userErrors"] == []
+            elapsed = time.monotonic() - started
             assert len(await notification_nodes(clients[0])) == 100
             deadline = time.monotonic() + COALESCE_SECONDS * 4
 
@@ -187,7 +190,8 @@ async def test_request_withdraw_rounds_email_the_client_a_few_times(tmp_path: Pa
                 await asyncio.sleep(0.2)
             await asyncio.sleep(1.0)
             assert sum(listed(message) for message in to_cleo()) == 100
-            assert len(to_cleo()) <= 5
+            # One email as the rounds start, then at most one a window (whatever the load).
+            assert len(to_cleo()) <= 1 + math.ceil(elapsed / COALESCE_SECONDS), elapsed
     finally:
         await asyncio.to_thread(controller.stop)
 

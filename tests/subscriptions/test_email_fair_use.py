@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import math
 import time
 from collections.abc import AsyncIterator
 from email.message import Message
@@ -96,6 +97,7 @@ async def test_request_withdraw_rounds_send_a_handful_of_emails_and_every_notifi
     room = await create_contract_with_milestones(client, freelancer, ["100.00"])
     await until(all_sent)
     before = len(mailbox.messages)
+    started = time.monotonic()
     for _ in range(ROUNDS):
         payload = await room.request_changes([{"kind": "ADD", "title": "More", "amount": "5"}])
         await ok(
@@ -103,6 +105,7 @@ async def test_request_withdraw_rounds_send_a_handful_of_emails_and_every_notifi
             "withdrawChangeRequest",
             {"changeRequestId": payload["changeRequest"]["id"]},
         )
+    elapsed = time.monotonic() - started
     to_cleo = await notification_nodes(client)
     assert len(to_cleo) == 2 * ROUNDS
     await until(all_sent, within=COALESCE_SECONDS * 3)
@@ -113,7 +116,9 @@ async def test_request_withdraw_rounds_send_a_handful_of_emails_and_every_notifi
         )
         if recipients == ["cleo@example.com"]
     ]
-    assert 1 <= len(emails) <= 5, [message["Subject"] for message in emails]
+    # One email as the rounds start, then at most one a window (whatever the machine's load):
+    # a handful for rounds that take a few seconds.
+    assert 1 <= len(emails) <= 1 + math.ceil(elapsed / COALESCE_SECONDS), elapsed
     assert sum(listed(message) for message in emails) == 2 * ROUNDS
     assert await Notification.filter(recipient__sub="client").count() == 2 * ROUNDS
 
