@@ -41,6 +41,7 @@ from prometheus_client import Counter
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
+from milestones.background import BackgroundLoop
 from milestones.config import Settings
 from milestones.live.bus import WakeupBus
 from milestones.models import EmailOutbox
@@ -158,7 +159,9 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-class EmailOutboxSender:
+class EmailOutboxSender(BackgroundLoop):
+    task_name = "email-outbox"
+
     def __init__(
         self,
         smtp_url: str,
@@ -182,7 +185,6 @@ class EmailOutboxSender:
         self.coalesce_window = coalesce_window
         self.max_attempts = max_attempts
         self._smtp: aiosmtplib.SMTP | None = None
-        self._task: asyncio.Task[None] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, bus: WakeupBus) -> EmailOutboxSender:
@@ -196,16 +198,6 @@ class EmailOutboxSender:
             coalesce_window=settings.email_coalesce_window,
             max_attempts=settings.email_max_attempts,
         )
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="email-outbox")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
 
     async def _run(self) -> None:
         with self.bus.listen(EMAIL_CHANNEL) as doorbell:

@@ -29,6 +29,7 @@ from prometheus_client import Counter, Gauge
 from tortoise import connections
 from tortoise.models import Model
 
+from milestones.background import BackgroundLoop
 from milestones.config import Settings
 from milestones.models import EmailOutbox, IdempotencyRecord
 from milestones.observability.metrics import REGISTRY
@@ -109,12 +110,13 @@ async def prune(job: PruneJob, batch_size: int, now: dt.datetime | None = None) 
     return pruned
 
 
-class Pruner:
+class Pruner(BackgroundLoop):
+    task_name = "pruner"
+
     def __init__(self, jobs: list[PruneJob], *, interval_seconds: float, batch_size: int) -> None:
         self.jobs = jobs
         self.interval_seconds = interval_seconds
         self.batch_size = batch_size
-        self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
     @classmethod
@@ -124,16 +126,6 @@ class Pruner:
             interval_seconds=settings.prune_interval.total_seconds(),
             batch_size=settings.prune_batch_size,
         )
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="pruner")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
 
     async def _run(self) -> None:
         await asyncio.sleep(min(FIRST_RUN_DELAY_SECONDS, self.interval_seconds))
