@@ -5,7 +5,8 @@ notification does) and rings the bus's `email` channel after commit. Each instan
 `EmailOutboxSender` (when SMTP_URL is set). It claims one email at a time: the due rows of one
 recipient (several rows are one email listing them), under a lease (`next_attempt_at` set
 `EMAIL_LEASE_SECONDS` ahead) taken in a short transaction, on PostgreSQL with
-`SELECT … FOR UPDATE SKIP LOCKED`, so instances never send the same row at once. The email is
+`SELECT … FOR UPDATE SKIP LOCKED`, so instances never send the same row at once (and an
+advisory lock per address, so two instances never both open a coalescing window). The email is
 sent within the lease or given up (a time limit of the lease minus a margin), and marked sent
 right after: a slow SMTP server cannot make a claim outlive its lease, so another instance
 never sends it again. A process that dies mid-send leaves the rows to be retried when the
@@ -29,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import hashlib
 import logging
 import re
 import unicodedata
@@ -155,6 +157,12 @@ class SmtpUnavailable(Exception):
     """The SMTP server could not be reached: this round stops, the rows wait their retry."""
 
 
+def _address_lock_key(address: str) -> int:
+    """A stable 64-bit advisory lock key for one recipient address."""
+    digest = hashlib.blake2b(address.encode(), digest_size=8, person=b"email-lock").digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -236,12 +244,19 @@ class EmailOutboxSender(BackgroundLoop):
         move to the window's end, to go out together."""
         while True:
             now = _now()
-            async with in_transaction():
+            async with in_transaction() as connection:
                 due = EmailOutbox.filter(**self._pending(), next_attempt_at__lte=now)
-                first = await due.order_by("id").limit(1).select_for_update(skip_locked=True)
-                if not first:
+                # Which recipient is next (read only: the rows are locked below, under the
+                # address's lock, so a claim never holds rows another claim would skip).
+                address = await due.order_by("id").first().values_list("to_address", flat=True)
+                if not isinstance(address, str):
                     return None
-                address = first[0].to_address
+                if connection.capabilities.dialect == "postgres":
+                    # One claim per address at a time across instances: the second sees the
+                    # first's claimed_at (the window) once the first commits.
+                    await connection.execute_query(
+                        "SELECT pg_advisory_xact_lock($1)", [_address_lock_key(address)]
+                    )
                 rows = list(
                     await EmailOutbox.filter(
                         **self._pending(), next_attempt_at__lte=now, to_address=address
@@ -250,6 +265,8 @@ class EmailOutboxSender(BackgroundLoop):
                     .limit(MAX_LISTED if self.coalesce_window else 1)
                     .select_for_update(skip_locked=True)
                 )
+                if not rows:
+                    return None  # another instance took them meanwhile: next round
                 ids = [row.id for row in rows]
                 hold_until = await self._held_until(address, now)
                 if hold_until is not None:
