@@ -140,9 +140,10 @@ def start_project(
     broadcast_url: str = "memory://",
     name: str = "project",
     rate_limits: str = "off",
+    extra_env: Mapping[str, str] | None = None,
 ) -> Server:
-    """`milestones serve` (one worker), production mode, as deployed; rate limits off unless
-    asked (a benchmark client is one user going as fast as it can), see `bench/fair_use.py`."""
+    """`milestones serve` (one worker), production mode, as deployed (plus `extra_env`); rate
+    limits off unless asked (a benchmark client is one user going as fast as it can)."""
     port = free_port()
     argv = [
         str(VENV_BIN / "milestones"),
@@ -162,6 +163,7 @@ def start_project(
         "JWT_SECRET": jwt_secret,
         "MILESTONES_ENV": "production",
         **{f"RATE_LIMIT_{budget}": rate_limits for budget in RATE_LIMIT_BUDGETS},
+        **(extra_env or {}),
     }
     return _start(name, argv, port, env, log_dir, "/healthz")
 

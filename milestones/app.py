@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import logging
@@ -30,6 +31,7 @@ from milestones.web.graphql_view import MilestonesGraphQL
 from milestones.web.request_observer import RequestObserver
 from milestones.web.room_cache import RoomCache
 from milestones.web.room_page import room_page_routes
+from milestones.webhooks.sender import RetryPolicy, WebhookSender
 
 logger = logging.getLogger(__name__)
 
@@ -40,11 +42,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
     if settings.is_production and settings.metrics_token is None:
         logger.warning("METRICS_TOKEN is not set: /metrics answers anyone who reaches the port")
     bus = WakeupBus(settings.broadcast_url)
+    tracing = bool(settings.otel_exporter_otlp_endpoint)
+    traced: list[Middleware] = []
+    if tracing:  # imported only when on: OpenTelemetry is an optional extra
+        from milestones.observability import tracing as otel
+
+        traced = otel.install(str(settings.otel_exporter_otlp_endpoint))
     rate_limiter = RateLimiter.from_settings(settings)
     schema = build_schema(
         production=settings.is_production,
         limits=QueryLimits.from_settings(settings),
         rate_limiter=rate_limiter,
+        tracing=tracing,
     )
     graphql = MilestonesGraphQL(schema, settings, bus, rate_limiter)
 
@@ -70,17 +79,35 @@ def create_app(settings: Settings | None = None) -> Starlette:
             emails = EmailOutboxSender.from_settings(settings, bus) if settings.smtp_url else None
             if emails is not None:
                 await emails.start()
+            webhooks = WebhookSender(
+                bus,
+                production=settings.is_production,
+                timeout_seconds=settings.webhook_timeout_seconds,
+                retry=RetryPolicy(
+                    first_delay_seconds=settings.webhook_retry_seconds,
+                    max_delay_seconds=settings.webhook_max_retry_seconds,
+                    window_seconds=settings.webhook_retry_window_seconds,
+                ),
+                concurrency=settings.webhook_concurrency,
+            )
+            await webhooks.start()
+            app.state.webhooks = webhooks
             app.state.emails = emails
             await pruner.start()
             try:
                 yield
             finally:
                 await pruner.stop()
+                await webhooks.stop()
                 if emails is not None:
                     await emails.stop()
                 set_publisher(None)
                 await bus.stop()
                 await rate_limiter.close()
+                if tracing:
+                    from milestones.observability import tracing as otel
+
+                    await asyncio.to_thread(otel.shutdown)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -124,7 +151,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/metrics", metrics),
             *room_page_routes(settings),
         ],
-        middleware=[Middleware(RequestObserver)],
+        middleware=[*traced, Middleware(RequestObserver)],
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -31,7 +31,7 @@ from tortoise.models import Model
 
 from milestones.background import BackgroundLoop
 from milestones.config import Settings
-from milestones.models import EmailOutbox, IdempotencyRecord
+from milestones.models import EmailOutbox, IdempotencyRecord, WebhookDelivery
 from milestones.observability.metrics import REGISTRY
 
 logger = logging.getLogger(__name__)
@@ -70,6 +70,8 @@ def prune_jobs(settings: Settings) -> list[PruneJob]:
         PruneJob("idempotency_records", IdempotencyRecord, "created_at", settings.idempotency_ttl),
         PruneJob("emails_sent", EmailOutbox, "sent_at", settings.email_retention),
         PruneJob("emails_failed", EmailOutbox, "failed_at", settings.email_retention),
+        PruneJob("webhooks_delivered", WebhookDelivery, "delivered_at", settings.webhook_retention),
+        PruneJob("webhooks_parked", WebhookDelivery, "failed_at", settings.webhook_retention),
     ]
 
 

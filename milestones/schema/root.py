@@ -50,6 +50,7 @@ def build_schema(
     production: bool = False,
     limits: QueryLimits | None = None,
     rate_limiter: RateLimiter | None = None,
+    tracing: bool = False,
 ) -> strawberry.Schema:
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         # First in, first out: it sees each error before ErrorPolicy rewrites it.
@@ -64,6 +65,10 @@ def build_schema(
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
     if rate_limiter is not None and rate_limiter.enabled:
         extensions.append(lambda: RateLimitGate(rate_limiter))
+    if tracing:  # imported only when on: OpenTelemetry is an optional extra
+        from milestones.observability.tracing import GraphQLTracing
+
+        extensions.insert(0, GraphQLTracing)
     return MilestonesSchema(
         query=Query,
         mutation=Mutation,

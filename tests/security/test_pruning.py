@@ -92,7 +92,13 @@ async def test_pruning_deletes_expired_records_and_old_emails_only(
 
     pruned = await app.state.pruner.run_once()
 
-    assert pruned == {"idempotency_records": 1, "emails_sent": 1, "emails_failed": 1}
+    assert pruned == {
+        "idempotency_records": 1,
+        "emails_sent": 1,
+        "emails_failed": 1,
+        "webhooks_delivered": 0,
+        "webhooks_parked": 0,
+    }
     assert await IdempotencyRecord.filter(key="fresh").exists()
     assert not await IdempotencyRecord.filter(key="old").exists()
     remaining = set(await EmailOutbox.all().values_list("id", flat=True))
