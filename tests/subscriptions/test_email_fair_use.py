@@ -25,6 +25,7 @@ from tests.subscriptions.servers import free_port
 from tests.subscriptions.test_email_outbox import Mailbox, until
 
 COALESCE_SECONDS = 6.0
+LEASE_SECONDS = 4.0
 ROUNDS = 50
 
 
@@ -243,16 +244,16 @@ async def test_a_slow_smtp_server_and_two_instances_send_each_email_once(
     notification_id = await _a_notification(client, freelancer)
     await until(all_sent)
     before = len(mailbox.messages)
-    addresses = [f"person{number}@example.com" for number in range(6)]
-    # Two more instances' senders with a short lease: sending all six takes 3.6 s, the lease
-    # is 2 s.
+    addresses = [f"person{number:02}@example.com" for number in range(10)]
+    # Two instances' senders with a short lease: one after the other, the ten take 6 s, the
+    # lease is 4 s (a sender taking them all at once would outlive its lease).
     senders = [
         EmailOutboxSender(
             f"smtp://127.0.0.1:{smtp_port}",
             "milestones@example.com",
             app.state.bus,
             retry_seconds=0.1,
-            lease_seconds=2.0,
+            lease_seconds=LEASE_SECONDS,
             coalesce_window=dt.timedelta(0),
         )
         for _ in range(2)
@@ -265,7 +266,7 @@ async def test_a_slow_smtp_server_and_two_instances_send_each_email_once(
     try:
         started = time.monotonic()
         await until(all_sent, within=20)
-        await asyncio.sleep(2.5)  # a lease that lapsed would have been sent again by now
+        await asyncio.sleep(LEASE_SECONDS + 0.5)  # a lapsed lease would have been re-sent
     finally:
         for sender in senders:
             await sender.stop()
