@@ -9,7 +9,7 @@ from tortoise.migrations import operations as ops
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0002_one_funded_one_pending")]
+    dependencies = [("models", "0005_domain")]
 
     operations = [
         ops.RunSQL(

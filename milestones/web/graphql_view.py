@@ -38,6 +38,7 @@ from milestones.live.fanout import SharedSubscriptions
 from milestones.live.transport import SharedSubscriptionsHandler
 from milestones.models import User
 from milestones.observability.logs import current_request_id
+from milestones.rate_limits import RateLimiter
 from milestones.schema.context import Context
 from milestones.schema.documents import PARSED_SCOPE_KEY, parsed_in
 from milestones.schema.root import MilestonesSchema
@@ -55,6 +56,7 @@ class MilestonesGraphQL(GraphQL[Context, None]):
         settings: Settings,
         bus: WakeupBus,
         verifier: TokenVerifier,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         super().__init__(
             schema,
@@ -68,6 +70,7 @@ class MilestonesGraphQL(GraphQL[Context, None]):
         self.bus = bus
         self.verifier = verifier
         self.documents = schema.documents
+        self.rate_limiter = rate_limiter
         self.shared_subscriptions = SharedSubscriptions(schema)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -132,11 +135,13 @@ class MilestonesGraphQL(GraphQL[Context, None]):
             )
         except CannotGetOperationTypeError as error:
             result = graphql_http.request_error(GraphQLError(error.as_http_error_reason()))
+        refusal = context.rate_limited
         response = self._respond(
             graphql_http.body_of(result),
-            graphql_http.status_of(result, media_type),
+            429 if refusal is not None else graphql_http.status_of(result, media_type),
             media_type,
             context,
+            {"retry-after": str(refusal.retry_after)} if refusal is not None else None,
         )
         response.headers.raw.extend(
             (name, value) for name, value in sub_response.headers.raw if name != b"content-length"
