@@ -76,7 +76,8 @@ def _endpoint_not_found() -> DomainError:
 async def _url_problems(
     command: CreateWebhookEndpoint | UpdateWebhookEndpoint, production: bool
 ) -> list[Problem]:
-    """Where the URL's host resolves, checked now (its shape was checked at the edge)."""
+    """Where the URL's host resolves (its shape was checked at the edge). Asked before the
+    action's transaction, so that a slow DNS answer holds no lock; raised at VALIDATION."""
     if isinstance(command.url, Omitted) or any(p.field == "url" for p in command.problems):
         return []
     try:
@@ -100,6 +101,7 @@ async def create_webhook_endpoint(
     viewer: User, command: CreateWebhookEndpoint, *, production: bool
 ) -> CreatedEndpoint:
     """A new endpoint and its secret; a replay answers the same endpoint and secret."""
+    url_problems = await _url_problems(command, production)
     async with action():
         contract_pk = await _scope(viewer, command.contract_id)
         async with idempotent(viewer, command, contract_locked=False) as keyed:
@@ -108,7 +110,7 @@ async def create_webhook_endpoint(
                     thaw_row(WebhookEndpoint, keyed.replayed["endpoint"]),
                     keyed.replayed["secret"],
                 )
-            _refuse_any(*command.problems, *await _url_problems(command, production))
+            _refuse_any(*command.problems, *url_problems)
             # The owner's row lock makes "at most N endpoints" hold under concurrent creates.
             await User.select_for_update().get(id=viewer.id)
             if await WebhookEndpoint.filter(owner_id=viewer.id).count() >= MAX_ENDPOINTS_PER_USER:
@@ -136,6 +138,7 @@ async def update_webhook_endpoint(
     viewer: User, command: UpdateWebhookEndpoint, *, production: bool
 ) -> WebhookEndpoint:
     """Omitted fields stay; `contract_id=EVERY_CONTRACT` widens the endpoint to every one."""
+    url_problems = await _url_problems(command, production)
     async with action():
         endpoint = await _own_endpoint(viewer, command.id)
         if endpoint is None:
@@ -146,7 +149,7 @@ async def update_webhook_endpoint(
         async with idempotent(viewer, command, contract_locked=False) as keyed:
             if keyed.replayed is not None:
                 return thaw_row(WebhookEndpoint, keyed.replayed["endpoint"])
-            _refuse_any(*command.problems, *await _url_problems(command, production))
+            _refuse_any(*command.problems, *url_problems)
             if not isinstance(command.url, Omitted):
                 changes["url"] = command.url
             if not isinstance(command.kinds, Omitted):

@@ -3,11 +3,16 @@ the order of refusals, and the command's own problems raised at the VALIDATION s
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+
 from milestones.domain import commands, webhooks
 from milestones.domain.errors import ErrorCode, Problem
 from milestones.domain.values import OMITTED
 from milestones.models import WebhookEndpoint
 from milestones.models.enums import EventKind
+from milestones.webhooks import addresses
 from tests.domain.conftest import MakeRoom, People, refused
 
 URL = "http://127.0.0.1:9/hooks"
@@ -71,3 +76,27 @@ async def test_a_keyed_delete_replays_after_the_endpoint_is_gone(people: People)
     assert await refused(webhooks.delete_webhook_endpoint(people.client, delete)) == [
         (ErrorCode.NOT_FOUND, "id")
     ]
+
+
+async def test_a_slow_dns_answer_holds_up_no_other_action(
+    people: People, make_room: MakeRoom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answer = asyncio.Event()
+    asked = asyncio.Event()
+
+    async def slow_resolve(host: str, port: int) -> list[str]:
+        asked.set()
+        await answer.wait()
+        return ["93.184.216.34"]
+
+    monkeypatch.setattr(addresses, "resolve", slow_resolve)
+    create = commands.CreateWebhookEndpoint(url="https://hooks.example.com/x", kinds=KINDS)
+    waiting = asyncio.create_task(
+        webhooks.create_webhook_endpoint(people.freelancer, create, production=True)
+    )
+    await asked.wait()
+    # While the lookup waits, another action runs to its end (on SQLite they share one lock).
+    await asyncio.wait_for(make_room(), timeout=30)
+    answer.set()
+    created = await waiting
+    assert created.endpoint.url == "https://hooks.example.com/x"
