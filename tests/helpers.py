@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final, Protocol
 
+import httpx
 import jwt
 
 JSON = dict[str, Any]
@@ -35,6 +36,9 @@ class Actor(Protocol):
 
     @property
     def token(self) -> str | None: ...
+
+    @property
+    def http(self) -> httpx.AsyncClient: ...
 
     async def post(self, query: str, variables: JSON | None = None) -> JSON: ...
 
@@ -214,6 +218,17 @@ def mutation_document(name: str) -> str:
 
 
 MUTATIONS: Final = {name: mutation_document(name) for name in _PAYLOADS}
+
+
+async def raw_response(actor: Actor, query: str, variables: JSON) -> bytes:
+    """The response body exactly as sent (for byte-for-byte comparisons of replays)."""
+    response = await actor.http.post(
+        "/graphql",
+        json={"query": query, "variables": variables},
+        headers={"Authorization": f"Bearer {actor.token}"},
+    )
+    assert response.status_code == 200, response.text
+    return response.content
 
 
 def graphql_error_codes(body: JSON) -> list[str | None]:

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from enum import StrEnum
+from typing import Any, ClassVar, Final
 
 from milestones.domain.errors import Problem
 from milestones.domain.values import DEFAULT_CURRENCY, OMITTED, Omitted
-from milestones.models.enums import ChangeKind
+from milestones.models.enums import ChangeKind, EventKind
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -168,3 +169,37 @@ class MarkNotificationsRead(Command):
     operation = "markNotificationsRead"
     ids: tuple[int | None, ...] = ()
     all: bool = False
+
+
+class Every(StrEnum):
+    """A webhook endpoint's `contract_id` when it is not limited to one contract."""
+
+    CONTRACT = "every contract"
+
+
+EVERY_CONTRACT: Final = Every.CONTRACT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateWebhookEndpoint(Command):
+    operation = "createWebhookEndpoint"
+    url: str
+    kinds: tuple[EventKind, ...]  # sorted, without repeats: one set has one digest
+    contract_id: int | Every | None = EVERY_CONTRACT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateWebhookEndpoint(Command):
+    """OMITTED fields stay as they are."""
+
+    operation = "updateWebhookEndpoint"
+    id: int | None  # the endpoint's key, named as the input names it
+    url: str | Omitted = OMITTED
+    kinds: tuple[EventKind, ...] | Omitted = OMITTED
+    contract_id: int | Every | Omitted | None = OMITTED
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeleteWebhookEndpoint(Command):
+    operation = "deleteWebhookEndpoint"
+    id: int | None  # the endpoint's key, named as the input names it

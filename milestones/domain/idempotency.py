@@ -78,12 +78,7 @@ async def idempotent(
     if not contract_locked:  # the contract's lock already serializes repeats on one target
         await _serialize_key(viewer, command.operation, key)
     digest = command_digest(command)
-    record = await IdempotencyRecord.get_or_none(
-        user_id=viewer.id, operation=command.operation, key=key
-    )
-    if record is not None and record.created_at < dt.datetime.now(dt.UTC) - _ttl:
-        await IdempotencyRecord.filter(id=record.id).delete()  # expired: the key is free again
-        record = None
+    record = await _record(viewer, command, key)
     if record is not None and record.request_hash != digest:
         raise refuse(
             ErrorCode.IDEMPOTENCY_CONFLICT,
@@ -101,6 +96,28 @@ async def idempotent(
             request_hash=digest,
             result=keyed.result,
         )
+
+
+async def kept_result(viewer: User, command: Command) -> dict[str, Any] | None:
+    """The result kept for this key if it was used with this very command: for an action
+    whose object is gone after its first success (a deletion), so that its replay is not
+    NOT_FOUND."""
+    key = command.idempotency_key
+    record = await _record(viewer, command, key) if key is not None else None
+    if record is None or record.request_hash != command_digest(command):
+        return None
+    result: dict[str, Any] = record.result
+    return result
+
+
+async def _record(viewer: User, command: Command, key: str) -> IdempotencyRecord | None:
+    record = await IdempotencyRecord.get_or_none(
+        user_id=viewer.id, operation=command.operation, key=key
+    )
+    if record is not None and record.created_at < dt.datetime.now(dt.UTC) - _ttl:
+        await IdempotencyRecord.filter(id=record.id).delete()  # expired: the key is free again
+        return None
+    return record
 
 
 async def _serialize_key(viewer: User, operation: str, key: str) -> None:

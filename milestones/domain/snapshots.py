@@ -22,13 +22,13 @@ from milestones.models.enums import ChangeRequestStatus, RefundRequestStatus
 M = TypeVar("M", bound=Model)
 
 
-def _row(model: Model) -> dict[str, Any]:
+def freeze_row(model: Model) -> dict[str, Any]:
     values = {name: getattr(model, name) for name in model._meta.fields_db_projection}
     loaded: dict[str, Any] = orjson.loads(orjson.dumps(values, default=str))
     return loaded
 
 
-def _restore(model_class: type[M], data: dict[str, Any]) -> M:
+def thaw_row(model_class: type[M], data: dict[str, Any]) -> M:
     fields = model_class._meta.fields_map
     return model_class(
         **{name: fields[name].to_python_value(value) for name, value in data.items()}
@@ -36,7 +36,7 @@ def _restore(model_class: type[M], data: dict[str, Any]) -> M:
 
 
 def _maybe(model_class: type[M], data: dict[str, Any] | None) -> M | None:
-    return _restore(model_class, data) if data is not None else None
+    return thaw_row(model_class, data) if data is not None else None
 
 
 @dataclass(frozen=True)
@@ -77,9 +77,9 @@ async def capture(outcome: Outcome) -> dict[str, Any]:
     live = {m.id for m in milestones}
     acted_on = outcome.milestone
     return {
-        "contract": _row(contract),
-        "milestones": [_row(m) for m in milestones],
-        "other_milestones": [_row(acted_on)] if acted_on and acted_on.id not in live else [],
+        "contract": freeze_row(contract),
+        "milestones": [freeze_row(m) for m in milestones],
+        "other_milestones": [freeze_row(acted_on)] if acted_on and acted_on.id not in live else [],
         "escrow": [
             summary.escrow.funded,
             summary.escrow.released,
@@ -91,9 +91,9 @@ async def capture(outcome: Outcome) -> dict[str, Any]:
         },
         "pending_change_request": pending_change.id if pending_change else None,
         "pending_refund_request": pending_refund.id if pending_refund else None,
-        "change_requests": [_row(r) for r in change_requests.values()],
-        "refund_requests": [_row(r) for r in refund_requests.values()],
-        "changes": {str(pk): [_row(c) for c in rows] for pk, rows in changes.items()},
+        "change_requests": [freeze_row(r) for r in change_requests.values()],
+        "refund_requests": [freeze_row(r) for r in refund_requests.values()],
+        "changes": {str(pk): [freeze_row(c) for c in rows] for pk, rows in changes.items()},
         "outcome": {
             "milestone": acted_on.id if acted_on else None,
             "change_request": outcome.change_request.id if outcome.change_request else None,
@@ -105,16 +105,16 @@ async def capture(outcome: Outcome) -> dict[str, Any]:
 def restore(data: dict[str, Any]) -> Outcome:
     """The outcome of the first request, with its room for the payload to answer from."""
     funded, released, refunded, available = data["escrow"]
-    milestones = [_restore(Milestone, row) for row in data["milestones"]]
-    others = [_restore(Milestone, row) for row in data["other_milestones"]]
+    milestones = [thaw_row(Milestone, row) for row in data["milestones"]]
+    others = [thaw_row(Milestone, row) for row in data["other_milestones"]]
     change_requests = {
-        r.id: r for r in (_restore(ChangeRequest, row) for row in data["change_requests"])
+        r.id: r for r in (thaw_row(ChangeRequest, row) for row in data["change_requests"])
     }
     refund_requests = {
-        r.id: r for r in (_restore(RefundRequest, row) for row in data["refund_requests"])
+        r.id: r for r in (thaw_row(RefundRequest, row) for row in data["refund_requests"])
     }
     room = Room(
-        contract=_restore(Contract, data["contract"]),
+        contract=thaw_row(Contract, data["contract"]),
         milestones=milestones,
         summary=LedgerSummary(
             escrow=Escrow(funded, released, refunded, available),
@@ -128,7 +128,7 @@ def restore(data: dict[str, Any]) -> Outcome:
         change_requests=list(change_requests.values()),
         refund_requests=list(refund_requests.values()),
         changes={
-            int(pk): [_restore(MilestoneChange, row) for row in rows]
+            int(pk): [thaw_row(MilestoneChange, row) for row in rows]
             for pk, rows in data["changes"].items()
         },
     )

@@ -11,16 +11,23 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import secrets
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import orjson
 
 from milestones import ids
-from milestones.domain.access import role_of
-from milestones.domain.errors import ErrorCode, Validation, not_found, refuse
+from milestones.domain.access import may_see
+from milestones.domain.commands import (
+    CreateWebhookEndpoint,
+    DeleteWebhookEndpoint,
+    Every,
+    UpdateWebhookEndpoint,
+)
+from milestones.domain.errors import DomainError, ErrorCode, Problem, not_found, refuse
+from milestones.domain.idempotency import idempotent, kept_result
+from milestones.domain.snapshots import freeze_row, thaw_row
 from milestones.domain.transaction import Action, action
-from milestones.domain.values import OMITTED, cents_to_decimal
+from milestones.domain.values import Omitted, cents_to_decimal
 from milestones.models import Contract, Notification, User, WebhookDelivery, WebhookEndpoint
 from milestones.models.enums import EventKind
 from milestones.webhooks.addresses import AddressRefused, check_destination
@@ -45,119 +52,142 @@ def endpoint_kinds(endpoint: WebhookEndpoint) -> list[EventKind]:
     return [EventKind(kind) for kind in endpoint.kinds.split(",") if kind]
 
 
-async def _party_contract(viewer: User, raw_id: object, field: str) -> Contract:
-    contract_pk = ids.decode(raw_id, "Contract")
-    contract = await Contract.get_or_none(id=contract_pk) if contract_pk is not None else None
-    if contract is None or role_of(viewer, contract) is None:
-        raise not_found("Contract", field)
-    return contract
+async def _scope(viewer: User, contract_id: int | Every | None) -> int | None:
+    """The contract an endpoint is limited to (None: every contract); NOT_FOUND unless the
+    viewer is a party to it."""
+    if isinstance(contract_id, Every):
+        return None
+    contract = await Contract.get_or_none(id=contract_id) if contract_id is not None else None
+    if contract is None or not may_see(viewer, contract):
+        raise not_found("Contract", "contract_id")
+    return contract.id
 
 
-async def _own_endpoint(viewer: User, raw_id: object) -> WebhookEndpoint:
-    pk = ids.decode(raw_id, "WebhookEndpoint")
-    endpoint = (
-        await WebhookEndpoint.get_or_none(id=pk, owner_id=viewer.id) if pk is not None else None
-    )
-    if endpoint is None:
-        raise not_found("Webhook endpoint", "id")
-    return endpoint
+async def _own_endpoint(viewer: User, pk: int | None) -> WebhookEndpoint | None:
+    if pk is None:
+        return None
+    return await WebhookEndpoint.get_or_none(id=pk, owner_id=viewer.id)
 
 
-def _check_kinds(kinds: Sequence[EventKind], errors: Validation) -> str:
-    if not kinds:
-        errors.add("kinds", "Choose at least one kind of notification.")
-    return ",".join(sorted({EventKind(kind).value for kind in kinds}))
+def _endpoint_not_found() -> DomainError:
+    return not_found("Webhook endpoint", "id")
 
 
-async def _check_url(url: str, production: bool, errors: Validation) -> str:
-    url = url.strip()
+async def _url_problems(
+    command: CreateWebhookEndpoint | UpdateWebhookEndpoint, production: bool
+) -> list[Problem]:
+    """Where the URL's host resolves (its shape was checked at the edge). Asked before the
+    action's transaction, so that a slow DNS answer holds no lock; raised at VALIDATION."""
+    if isinstance(command.url, Omitted) or any(p.field == "url" for p in command.problems):
+        return []
     try:
-        await check_destination(url, production=production)
+        await check_destination(command.url, production=production)
     except AddressRefused as refused:
-        errors.add("url", str(refused))
-    return url
+        return [Problem(ErrorCode.VALIDATION, str(refused), "url")]
+    return []
+
+
+def _stored_kinds(kinds: tuple[EventKind, ...]) -> str:
+    return ",".join(kind.value for kind in kinds)
+
+
+def _refuse_any(*problems: Problem) -> None:
+    """The VALIDATION step: every problem at once."""
+    if problems:
+        raise DomainError(*problems)
 
 
 async def create_webhook_endpoint(
-    viewer: User,
-    url: str,
-    kinds: Sequence[EventKind],
-    contract_id: object | None,
-    *,
-    production: bool,
+    viewer: User, command: CreateWebhookEndpoint, *, production: bool
 ) -> CreatedEndpoint:
-    contract = (
-        await _party_contract(viewer, contract_id, "contractId")
-        if contract_id is not None
-        else None
-    )
-    errors = Validation()
-    checked_url = await _check_url(url, production, errors)
-    stored_kinds = _check_kinds(kinds, errors)
-    errors.raise_if_any()
+    """A new endpoint and its secret; a replay answers the same endpoint and secret."""
+    url_problems = await _url_problems(command, production)
     async with action():
-        # The owner's row lock makes "at most N endpoints" hold under concurrent creates.
-        await User.select_for_update().get(id=viewer.id)
-        if await WebhookEndpoint.filter(owner_id=viewer.id).count() >= MAX_ENDPOINTS_PER_USER:
-            raise refuse(
-                ErrorCode.VALIDATION,
-                f"At most {MAX_ENDPOINTS_PER_USER} webhook endpoints per user; delete one first.",
+        contract_pk = await _scope(viewer, command.contract_id)
+        async with idempotent(viewer, command, contract_locked=False) as keyed:
+            if keyed.replayed is not None:
+                return CreatedEndpoint(
+                    thaw_row(WebhookEndpoint, keyed.replayed["endpoint"]),
+                    keyed.replayed["secret"],
+                )
+            _refuse_any(*command.problems, *url_problems)
+            # The owner's row lock makes "at most N endpoints" hold under concurrent creates.
+            await User.select_for_update().get(id=viewer.id)
+            if await WebhookEndpoint.filter(owner_id=viewer.id).count() >= MAX_ENDPOINTS_PER_USER:
+                raise refuse(
+                    ErrorCode.VALIDATION,
+                    f"At most {MAX_ENDPOINTS_PER_USER} webhook endpoints per user; "
+                    "delete one first.",
+                )
+            secret = new_secret()
+            endpoint = await WebhookEndpoint.create(
+                owner_id=viewer.id,
+                url=command.url,
+                kinds=_stored_kinds(command.kinds),
+                contract_id=contract_pk,
+                secret=secret,
             )
-        secret = new_secret()
-        endpoint = await WebhookEndpoint.create(
-            owner_id=viewer.id,
-            url=checked_url,
-            kinds=stored_kinds,
-            contract_id=contract.id if contract is not None else None,
-            secret=secret,
-        )
+            if keyed.wanted:
+                # The secret too: a retry must not lose its only copy (the record is as
+                # sensitive as the endpoint table).
+                keyed.keep({"endpoint": freeze_row(endpoint), "secret": secret})
     return CreatedEndpoint(endpoint=endpoint, secret=secret)
 
 
 async def update_webhook_endpoint(
-    viewer: User,
-    endpoint_id: object,
-    *,
-    url: object = OMITTED,
-    kinds: object = OMITTED,
-    contract_id: object = OMITTED,
-    production: bool,
+    viewer: User, command: UpdateWebhookEndpoint, *, production: bool
 ) -> WebhookEndpoint:
-    """Omitted fields stay; `contract_id=None` widens the endpoint to every contract."""
-    endpoint = await _own_endpoint(viewer, endpoint_id)
-    changes: dict[str, object] = {}
-    if contract_id is not OMITTED:
-        changes["contract_id"] = (
-            (await _party_contract(viewer, contract_id, "contractId")).id
-            if contract_id is not None
-            else None
-        )
-    errors = Validation()
-    if url is not OMITTED:
-        if not isinstance(url, str):
-            errors.add("url", "The URL may not be null.")
-        else:
-            changes["url"] = await _check_url(url, production, errors)
-    if kinds is not OMITTED:
-        if not isinstance(kinds, list):
-            errors.add("kinds", "Choose at least one kind of notification.")
-        else:
-            changes["kinds"] = _check_kinds(kinds, errors)
-    errors.raise_if_any()
-    if changes:
-        async with action():
-            await WebhookEndpoint.filter(id=endpoint.id).update(
-                **changes, updated_at=dt.datetime.now(dt.UTC)
-            )
-        await endpoint.refresh_from_db()
+    """Omitted fields stay; `contract_id=EVERY_CONTRACT` widens the endpoint to every one."""
+    url_problems = await _url_problems(command, production)
+    async with action():
+        endpoint = await _own_endpoint(viewer, command.id)
+        if endpoint is None:
+            raise _endpoint_not_found()
+        changes: dict[str, object] = {}
+        if not isinstance(command.contract_id, Omitted):
+            changes["contract_id"] = await _scope(viewer, command.contract_id)
+        async with idempotent(viewer, command, contract_locked=False) as keyed:
+            if keyed.replayed is not None:
+                return thaw_row(WebhookEndpoint, keyed.replayed["endpoint"])
+            _refuse_any(*command.problems, *url_problems)
+            if not isinstance(command.url, Omitted):
+                changes["url"] = command.url
+            if not isinstance(command.kinds, Omitted):
+                changes["kinds"] = _stored_kinds(command.kinds)
+            if changes:
+                changed = await WebhookEndpoint.filter(id=endpoint.id).update(
+                    **changes, updated_at=dt.datetime.now(dt.UTC)
+                )
+                if not changed:  # deleted since it was read
+                    raise _endpoint_not_found()
+                await endpoint.refresh_from_db()
+            if keyed.wanted:
+                frozen = freeze_row(endpoint)
+                del frozen["secret"]  # the payload never shows it: not kept twice
+                keyed.keep({"endpoint": frozen})
     return endpoint
 
 
-async def delete_webhook_endpoint(viewer: User, endpoint_id: object) -> int:
-    """The deleted endpoint's pk; its pending deliveries go with it."""
-    endpoint = await _own_endpoint(viewer, endpoint_id)
+async def delete_webhook_endpoint(viewer: User, command: DeleteWebhookEndpoint) -> int:
+    """The deleted endpoint's pk; its pending deliveries go with it. A replay answers the
+    same pk, though the endpoint is gone by then."""
     async with action():
-        await WebhookEndpoint.filter(id=endpoint.id).delete()
+        endpoint = await _own_endpoint(viewer, command.id)
+        if endpoint is None:
+            replayed = await kept_result(viewer, command)
+            if replayed is None:
+                raise _endpoint_not_found()
+            pk: int = replayed["id"]
+            return pk
+        async with idempotent(viewer, command, contract_locked=False) as keyed:
+            if keyed.replayed is not None:  # a concurrent repeat committed first
+                pk = keyed.replayed["id"]
+                return pk
+            _refuse_any(*command.problems)
+            if not await WebhookEndpoint.filter(id=endpoint.id).delete():
+                raise _endpoint_not_found()  # deleted since it was read
+            if keyed.wanted:
+                keyed.keep({"id": endpoint.id})
     return endpoint.id
 
 

@@ -3,7 +3,10 @@ maps the outcome (or the refusal) to its payload."""
 
 from __future__ import annotations
 
+import functools
+
 import strawberry
+from strawberry import UNSET
 
 from milestones.domain import (
     change_requests,
@@ -16,7 +19,7 @@ from milestones.domain import (
 )
 from milestones.domain.errors import Validation
 from milestones.domain.outcome import Outcome
-from milestones.models import User
+from milestones.domain.values import OMITTED
 from milestones.models import WebhookEndpoint as WebhookEndpointModel
 from milestones.resolvers import parse
 from milestones.resolvers.mapping import contract_type, global_id, milestone_type, perform
@@ -504,21 +507,21 @@ class Mutation:
 
     @strawberry.mutation(
         description="Send the viewer's notifications of some kinds to a URL; the signing "
-        "secret is in the payload, this once."
+        "secret is in the payload, this once (and again in a replay with the same "
+        "idempotencyKey)."
     )
     async def create_webhook_endpoint(
         self, info: Info, input: MutationInput[CreateWebhookEndpointInput]
     ) -> CreateWebhookEndpointPayload:
         production = info.context.settings.is_production
-
-        async def act(viewer: User, _: None) -> webhooks.CreatedEndpoint:
-            return await webhooks.create_webhook_endpoint(
-                viewer,
-                input.url,
-                input.kinds,
-                parse.optional(input.contract_id),
-                production=production,
-            )
+        errors = Validation()
+        command = commands.CreateWebhookEndpoint(
+            url=parse.webhook_url(input.url, "url", errors, production=production),
+            kinds=parse.event_kinds(input.kinds, "kinds", errors),
+            contract_id=parse.contract_scope(input.contract_id),
+            idempotency_key=parse.idempotency_key(input.idempotency_key, errors),
+            problems=errors.found,
+        )
 
         async def present(
             created: webhooks.CreatedEndpoint, info: Info
@@ -527,41 +530,56 @@ class Mutation:
                 webhook_endpoint=WebhookEndpoint.of(created.endpoint), secret=created.secret
             )
 
-        return await perform(info, CreateWebhookEndpointPayload, act, None, present)
+        create = functools.partial(webhooks.create_webhook_endpoint, production=production)
+        return await perform(info, CreateWebhookEndpointPayload, create, command, present)
 
     @strawberry.mutation(description="Change a webhook endpoint's URL, kinds or contract.")
     async def update_webhook_endpoint(
         self, info: Info, input: MutationInput[UpdateWebhookEndpointInput]
     ) -> UpdateWebhookEndpointPayload:
         production = info.context.settings.is_production
-
-        async def act(viewer: User, _: None) -> WebhookEndpointModel:
-            return await webhooks.update_webhook_endpoint(
-                viewer,
-                input.id,
-                url=parse.given(input.url),
-                kinds=parse.given(input.kinds),
-                contract_id=parse.given(input.contract_id),
-                production=production,
-            )
+        errors = Validation()
+        command = commands.UpdateWebhookEndpoint(
+            id=parse.node_id(input.id, "WebhookEndpoint"),
+            url=(
+                OMITTED
+                if input.url is UNSET
+                else parse.webhook_url(input.url, "url", errors, production=production)
+            ),
+            kinds=OMITTED
+            if input.kinds is UNSET
+            else parse.event_kinds(input.kinds, "kinds", errors),
+            contract_id=(
+                OMITTED if input.contract_id is UNSET else parse.contract_scope(input.contract_id)
+            ),
+            idempotency_key=parse.idempotency_key(input.idempotency_key, errors),
+            problems=errors.found,
+        )
 
         async def present(
             endpoint: WebhookEndpointModel, info: Info
         ) -> UpdateWebhookEndpointPayload:
             return UpdateWebhookEndpointPayload(webhook_endpoint=WebhookEndpoint.of(endpoint))
 
-        return await perform(info, UpdateWebhookEndpointPayload, act, None, present)
+        update = functools.partial(webhooks.update_webhook_endpoint, production=production)
+        return await perform(info, UpdateWebhookEndpointPayload, update, command, present)
 
     @strawberry.mutation(description="Delete a webhook endpoint; pending deliveries are dropped.")
     async def delete_webhook_endpoint(
         self, info: Info, input: MutationInput[DeleteWebhookEndpointInput]
     ) -> DeleteWebhookEndpointPayload:
-        async def act(viewer: User, _: None) -> int:
-            return await webhooks.delete_webhook_endpoint(viewer, input.id)
+        errors = Validation()
+        command = commands.DeleteWebhookEndpoint(
+            id=parse.node_id(input.id, "WebhookEndpoint"),
+            idempotency_key=parse.idempotency_key(input.idempotency_key, errors),
+            problems=errors.found,
+        )
 
         async def present(pk: int, info: Info) -> DeleteWebhookEndpointPayload:
             return DeleteWebhookEndpointPayload(
                 deleted_webhook_endpoint_id=global_id("WebhookEndpoint", pk)
             )
 
-        return await perform(info, DeleteWebhookEndpointPayload, act, None, present)
+        return await perform(
+            info, DeleteWebhookEndpointPayload, webhooks.delete_webhook_endpoint, command, present
+        )

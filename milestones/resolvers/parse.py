@@ -14,7 +14,7 @@ from typing import Final
 from strawberry import UNSET
 
 from milestones import ids
-from milestones.domain.commands import MilestoneEdit
+from milestones.domain.commands import EVERY_CONTRACT, Every, MilestoneEdit
 from milestones.domain.errors import Validation
 from milestones.domain.values import (
     DEFAULT_CURRENCY,
@@ -25,6 +25,8 @@ from milestones.domain.values import (
     OMITTED,
     Omitted,
 )
+from milestones.models.enums import EventKind
+from milestones.webhooks.addresses import url_problem
 
 # ASCII only: `\d` would take Arabic-Indic, full-width or Devanagari digits.
 _AMOUNT: Final = re.compile(r"[0-9]+(?:\.[0-9]{1,2})?")
@@ -34,11 +36,6 @@ _CURRENCY: Final = re.compile(r"[A-Z]{3}")
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # Multi-line text (descriptions, messages): line breaks and tabs are fine, the rest is not.
 _CONTROL_IN_TEXT: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def given(value: object) -> object:
-    """Strawberry's UNSET (the field was not sent) as the domain's OMITTED."""
-    return OMITTED if value is UNSET else value
 
 
 def optional(value: object) -> object:
@@ -188,3 +185,30 @@ def milestone_edit(
 def sent(*values: object) -> bool:
     """Whether any of these input fields was sent."""
     return any(value is not UNSET for value in values)
+
+
+def webhook_url(raw: object, field: str, errors: Validation, *, production: bool) -> str:
+    """A trimmed absolute http(s) URL of the allowed shape (where its host resolves is the
+    domain's check); "" after a problem."""
+    if not isinstance(raw, str):
+        errors.add(field, "The URL is required.")
+        return ""
+    url = raw.strip()
+    problem = url_problem(url, production=production)
+    if problem is not None:
+        errors.add(field, problem)
+        return ""
+    return url
+
+
+def event_kinds(raw: object, field: str, errors: Validation) -> tuple[EventKind, ...]:
+    """At least one kind; sorted and without repeats, so one set is one command."""
+    if not isinstance(raw, list) or not raw:
+        errors.add(field, "Choose at least one kind of notification.")
+        return ()
+    return tuple(sorted({EventKind(kind) for kind in raw}))
+
+
+def contract_scope(raw: object) -> int | Every | None:
+    """A webhook endpoint's contract: null is every contract; an id, that one."""
+    return EVERY_CONTRACT if raw is None or raw is UNSET else node_id(raw, "Contract")

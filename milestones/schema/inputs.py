@@ -235,6 +235,7 @@ class CreateWebhookEndpointInput:
         default=UNSET,
         description="Only this contract's notifications (the viewer must be a party).",
     )
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 
 
 @strawberry.input(description="Omitted fields stay as they are.")
@@ -247,8 +248,10 @@ class UpdateWebhookEndpointInput:
     contract_id: strawberry.ID | None = strawberry.field(
         default=UNSET, description="Limit to this contract; null: every contract."
     )
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 
 
 @strawberry.input(description="The webhook endpoint to delete, with its pending deliveries.")
 class DeleteWebhookEndpointInput:
     id: strawberry.ID = strawberry.field(description="The endpoint to delete.")
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)

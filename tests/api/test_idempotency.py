@@ -3,9 +3,6 @@ replayed as the first response had it (`docs/DESIGN.md`, API.md "Idempotency")."
 
 from __future__ import annotations
 
-from typing import Any
-
-import httpx
 import pytest
 
 from tests.helpers import (
@@ -17,6 +14,7 @@ from tests.helpers import (
     notification_nodes,
     ok,
     pending_change_request,
+    raw_response,
     refuse,
 )
 
@@ -48,24 +46,12 @@ mutation Activate($input: ActivateMilestoneInput!) {
 )
 
 
-async def _raw(actor: Actor, query: str, variables: dict[str, Any]) -> bytes:
-    """The response body exactly as sent."""
-    http: httpx.AsyncClient = actor.http  # type: ignore[attr-defined]
-    response = await http.post(
-        "/graphql",
-        json={"query": query, "variables": variables},
-        headers={"Authorization": f"Bearer {actor.token}"},
-    )
-    assert response.status_code == 200, response.text
-    return response.content
-
-
 async def test_replay_answers_every_path_of_the_payload_as_the_first_response_did(
     client: Actor, freelancer: Actor
 ) -> None:
     room = await create_contract_with_milestones(client, freelancer, ["100.00", "40.00"])
     variables = {"input": {"milestoneId": room.milestone(0), "idempotencyKey": "activate-deep"}}
-    first = await _raw(client, DEEP_ACTIVATE, variables)
+    first = await raw_response(client, DEEP_ACTIVATE, variables)
     assert b'"userErrors":[]' in first
     # Later, everything the payload shows changes: status, escrow, milestones, the log.
     await room.submit(0)
@@ -73,7 +59,7 @@ async def test_replay_answers_every_path_of_the_payload_as_the_first_response_di
     await room.add("M3", "5.00")
     await pending_change_request(room)
 
-    again = await _raw(client, DEEP_ACTIVATE, variables)
+    again = await raw_response(client, DEEP_ACTIVATE, variables)
 
     assert again == first
     assert b'"held":"100.00"' in again and b'"held":"40.00"' not in again
