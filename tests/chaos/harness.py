@@ -280,11 +280,9 @@ def _errors(body: Any) -> list[JSON]:
 
 
 def _is_internal(error: JSON) -> bool:
-    extensions = error.get("extensions") or {}
-    return not isinstance(extensions, dict) or extensions.get("code") in {
-        None,
-        "INTERNAL_SERVER_ERROR",
-    }
+    """Our failure, as production mode reports one (anything else is the client's)."""
+    extensions = error.get("extensions")
+    return isinstance(extensions, dict) and extensions.get("code") == "INTERNAL_SERVER_ERROR"
 
 
 class Caller:
