@@ -578,6 +578,15 @@ async def check_invariants(database_url: str) -> list[str]:
     return [output.decode(errors="replace")[-2000:]]
 
 
+NEWEST: Final = "query Newest { notifications(first: 1) { edges { node { cursor } } } }"
+
+
+async def newest_cursor(caller: Caller, bearer: str) -> str | None:
+    """The cursor of the viewer's latest notification: a subscription after it misses none."""
+    edges = (await caller.answered(bearer, NEWEST, {}))["notifications"]["edges"]
+    return str(edges[0]["node"]["cursor"]) if edges else None
+
+
 async def notification_ids(caller: Caller, bearer: str) -> set[str]:
     """Every notification of the viewer, from the API (the database is the truth)."""
     found: set[str] = set()
@@ -697,3 +706,90 @@ async def bounded(awaitable: Awaitable[Any], seconds: float, what: str) -> Any:
         return await asyncio.wait_for(awaitable, seconds)
     except TimeoutError:
         raise AssertionError(f"{what} did not finish within {seconds:.0f}s") from None
+
+
+# --------------------------------------------------------------------------- a faulty link
+
+
+class Link:
+    """A TCP proxy on 127.0.0.1 in front of one upstream port, whose wire the test controls:
+    `cut()` drops every connection and refuses new ones, `freeze()` keeps them open but moves
+    no byte either way (a broker that hangs), `restore()` puts things back."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.port = 0
+        self.flowing = asyncio.Event()
+        self.flowing.set()
+        self.refusing = False
+        self._server: asyncio.Server | None = None
+        self._pairs: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> Link:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        self.cut()
+        assert self._server is not None
+        self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def cut(self) -> None:
+        self.refusing = True
+        self.flowing.set()
+        for downstream, upstream in list(self._pairs):
+            downstream.transport.abort()
+            upstream.transport.abort()
+        self._pairs.clear()
+
+    def freeze(self) -> None:
+        self.flowing.clear()
+
+    def restore(self) -> None:
+        self.refusing = False
+        self.flowing.set()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.refusing:
+            writer.transport.abort()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        except OSError:
+            writer.transport.abort()
+            return
+        pair = (writer, up_writer)
+        self._pairs.add(pair)
+        for source, sink in ((reader, up_writer), (up_reader, writer)):
+            task = asyncio.create_task(self._pump(source, sink, pair))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _pump(
+        self,
+        source: asyncio.StreamReader,
+        sink: asyncio.StreamWriter,
+        pair: tuple[asyncio.StreamWriter, asyncio.StreamWriter],
+    ) -> None:
+        try:
+            while True:
+                await self.flowing.wait()
+                chunk = await source.read(65536)
+                if not chunk:
+                    break
+                await self.flowing.wait()  # a chunk read as the wire froze waits with it
+                if pair not in self._pairs:
+                    break
+                sink.write(chunk)
+                await sink.drain()
+        except (OSError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self._pairs.discard(pair)
+            for writer in pair:
+                writer.transport.abort()
