@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.chaos.harness import Tally
 from tests.conftest import require_service, test_postgres_url
-from tests.subscriptions.servers import RedisServer, fresh_postgres_database, free_port
+from tests.subscriptions.servers import RedisServer, free_port, fresh_postgres_database
 
 COLUMNS = (
     "scenario",
@@ -61,8 +62,19 @@ class Row:
             str(self.server_errors),
             str(self.internals),
             f"{self.peak_rss_mb:.0f}",
-            verdict[:120],
+            verdict[:160],
         ]
+
+    def count(self, tally: Tally, peak_rss_bytes: int) -> None:
+        """What the scenario's clients saw; answers that leak or are not JSON with a request
+        id (issue 10 item 10: every failure the GraphQL-over-HTTP way) are problems."""
+        self.requests += tally.requests
+        self.server_errors += tally.server_errors
+        self.internals += len(tally.leaks)
+        self.peak_rss_mb = max(self.peak_rss_mb, peak_rss_bytes / 2**20)
+        self.problems += [f"internals: {leak[:100]}" for leak in tally.leaks[:1]]
+        if tally.bare:
+            self.problems.append(f"{len(tally.bare)} bare answers, e.g. {tally.bare[0]}")
 
     def check(self) -> None:
         """The suite's rule: no loss, no double, no duplicate email, no internals; and every
@@ -98,12 +110,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if not _ROWS:
         return
-    rows = [list(COLUMNS), *(row.cells() for row in _ROWS)]
+    ordered = sorted(_ROWS, key=lambda row: row.scenario)
+    rows = [list(COLUMNS), *(row.cells() for row in ordered)]
     widths = [max(len(row[column]) for row in rows) for column in range(len(COLUMNS))]
     terminalreporter.section("fault injection")
     for number, row in enumerate(rows):
         terminalreporter.write_line(
-            "| " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths)) + " |"
+            "| "
+            + " | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+            + " |"
         )
         if number == 0:
             terminalreporter.write_line("|" + "|".join("-" * (w + 2) for w in widths) + "|")

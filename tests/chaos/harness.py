@@ -9,10 +9,14 @@ Everything talks to 127.0.0.1 only; every wait and every loop is bounded.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import re
+import secrets
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import time
@@ -76,12 +80,10 @@ APPROVE: Final = (
     f" approveMilestone(input: $input) {{ {PAYLOAD} }} }}"
 )
 ADD: Final = (
-    "mutation Add($input: AddMilestoneInput!) {"
-    f" addMilestone(input: $input) {{ {PAYLOAD} }} }}"
+    f"mutation Add($input: AddMilestoneInput!) {{ addMilestone(input: $input) {{ {PAYLOAD} }} }}"
 )
 EDIT: Final = (
-    "mutation Edit($input: EditMilestoneInput!) {"
-    f" editMilestone(input: $input) {{ {PAYLOAD} }} }}"
+    f"mutation Edit($input: EditMilestoneInput!) {{ editMilestone(input: $input) {{ {PAYLOAD} }} }}"
 )
 CREATE: Final = """
 mutation Create($input: CreateContractInput!) {
@@ -269,6 +271,8 @@ class Tally:
     server_errors: int = 0  # HTTP 5xx, or a GraphQL INTERNAL_SERVER_ERROR in a 200
     leaks: list[str] = field(default_factory=list)  # error bodies that show internals
     transport_errors: int = 0  # refused, reset, timed out: no answer at all
+    # Answers not given the GraphQL-over-HTTP way: not JSON, or without X-Request-ID.
+    bare: list[str] = field(default_factory=list)
 
     def leaked(self, text: str) -> bool:
         return LEAK.search(text) is not None
@@ -325,6 +329,9 @@ class Caller:
             body = response.json()
         except ValueError:
             body = None
+        if body is None or "x-request-id" not in response.headers:
+            content_type = response.headers.get("content-type", "")
+            self.tally.bare.append(f"HTTP {response.status_code} {content_type}: {text[:60]!r}")
         verdict = self._judge(response.status_code, text, body)
         if verdict == "retry":
             raise ServerFailure(response.status_code, text)
@@ -397,7 +404,9 @@ async def contracts(
     amount (made with retries: the faults may already be running)."""
 
     async def one(index: int) -> Contract:
-        client = token(f"client-{tag}-{index}", email=f"c{index}.{tag}@example.com" if email else None)
+        client = token(
+            f"client-{tag}-{index}", email=f"c{index}.{tag}@example.com" if email else None
+        )
         freelancer = token(
             f"freelancer-{tag}-{index}", email=f"f{index}.{tag}@example.com" if email else None
         )
@@ -449,7 +458,7 @@ class Chains:
                     call.bearer, call.document, call.variables, prefer=prefer
                 )
             except (Refused, GaveUp) as error:
-                self.refusals.append(f"{call.field}: {error}"[:300])
+                self.refusals.append(f"{call.field}: {_reason(error)}")
                 return
             call.first = data
             self.done += 1
@@ -472,6 +481,16 @@ class Chains:
                     f"{call.field} {call.variables}: first {call.first}, again {again}"[:600]
                 )
         return differences
+
+
+def _reason(error: Exception) -> str:
+    """A refusal in a few words: its GraphQL error message (without the echoed input)."""
+    if isinstance(error, Refused):
+        with contextlib.suppress(ValueError):
+            errors = _errors(json.loads(error.body))
+            if errors:
+                return f"HTTP {error.status}: " + str(errors[0].get("message")).split(", found:")[0]
+    return str(error)[:200]
 
 
 def money_moves(contract: Contract, tag: str) -> list[KeyedCall]:
@@ -543,7 +562,8 @@ async def audit_money(database_url: str, contract_ids: list[str]) -> Audit:
             audit.doubled += max(count - 1, 0)
             if row[event] != count:
                 audit.breaches.append(
-                    f"milestone {row['id']}: {count} ledger {move} rows, {row[event]} {event} events"
+                    f"milestone {row['id']}: {count} {move} in the ledger,"
+                    f" {row[event]} {event} events"
                 )
     return audit
 
@@ -592,9 +612,7 @@ async def notification_ids(caller: Caller, bearer: str) -> set[str]:
     found: set[str] = set()
     after: str | None = None
     for _ in range(100):
-        page = (await caller.answered(bearer, NOTIFICATION_PAGE, {"after": after}))[
-            "notifications"
-        ]
+        page = (await caller.answered(bearer, NOTIFICATION_PAGE, {"after": after}))["notifications"]
         found.update(edge["node"]["id"] for edge in page["edges"])
         if not page["pageInfo"]["hasNextPage"]:
             return found
@@ -653,7 +671,10 @@ class Feed:
         ) as ws:
             await ws.send(
                 json.dumps(
-                    {"type": "connection_init", "payload": {"authorization": f"Bearer {self.bearer}"}}
+                    {
+                        "type": "connection_init",
+                        "payload": {"authorization": f"Bearer {self.bearer}"},
+                    }
                 )
             )
             ack = json.loads(await asyncio.wait_for(ws.recv(), 10))
@@ -793,3 +814,100 @@ class Link:
             self._pairs.discard(pair)
             for writer in pair:
                 writer.transport.abort()
+
+
+# --------------------------------------------------------------------------- a stalled socket
+
+
+class Closed(Exception):
+    """The server closed the WebSocket (with this code, None without a close frame)."""
+
+    def __init__(self, code: int | None) -> None:
+        super().__init__(f"closed with {code}")
+        self.code = code
+
+
+class StalledSocket:
+    """graphql-transport-ws on a bare TCP socket with a small receive buffer, so that when the
+    test stops reading, the server sees a client that never reads (no library reads for it)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def open(cls, port: int, bearer: str) -> StalledSocket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+        # A small stream buffer: past 2 x 16 KiB unread the transport stops reading too.
+        reader, writer = await asyncio.open_connection(sock=sock, limit=16 * 1024)
+        key = base64.b64encode(secrets.token_bytes(16)).decode()
+        writer.write(
+            (
+                "GET /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n"
+            ).encode()
+        )
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        assert head.startswith(b"HTTP/1.1 101"), head[:200]
+        stalled = cls(reader, writer)
+        await stalled.send(
+            {"type": "connection_init", "payload": {"authorization": f"Bearer {bearer}"}}
+        )
+        _, payload = await asyncio.wait_for(stalled.frame(), 10)
+        assert json.loads(payload)["type"] == "connection_ack", payload[:200]
+        return stalled
+
+    async def send(self, message: JSON) -> bool:
+        """Whether it could be written (False: the server has closed the connection)."""
+        data = json.dumps(message).encode()
+        mask = secrets.token_bytes(4)
+        header = bytearray([0x81])
+        if len(data) < 126:
+            header.append(0x80 | len(data))
+        elif len(data) < 65536:
+            header += bytes([0x80 | 126]) + struct.pack("!H", len(data))
+        else:
+            header += bytes([0x80 | 127]) + struct.pack("!Q", len(data))
+        masked = bytes(byte ^ mask[index % 4] for index, byte in enumerate(data))
+        try:
+            self.writer.write(bytes(header) + mask + masked)
+            await self.writer.drain()
+        except ConnectionError:
+            return False
+        return True
+
+    async def frame(self) -> tuple[int, bytes]:
+        """The next whole message (opcode, payload); pings are answered; Closed at the end."""
+        parts: list[bytes] = []
+        first_opcode = 0
+        try:
+            while True:
+                head = await self.reader.readexactly(2)
+                fin, opcode, length = head[0] & 0x80, head[0] & 0x0F, head[1] & 0x7F
+                if length == 126:
+                    (length,) = struct.unpack("!H", await self.reader.readexactly(2))
+                elif length == 127:
+                    (length,) = struct.unpack("!Q", await self.reader.readexactly(8))
+                payload = await self.reader.readexactly(length)
+                if opcode == 0x8:
+                    raise Closed(struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None)
+                if opcode == 0x9:  # ping: pong with the same payload (masked, as a client must)
+                    mask = secrets.token_bytes(4)
+                    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+                    self.writer.write(bytes([0x8A, 0x80 | len(payload)]) + mask + body)
+                    continue
+                if opcode == 0xA:
+                    continue
+                first_opcode = first_opcode or opcode
+                parts.append(payload)
+                if fin:
+                    return first_opcode, b"".join(parts)
+        except (asyncio.IncompleteReadError, ConnectionError) as error:
+            raise Closed(None) from error
+
+    def close(self) -> None:
+        self.writer.transport.abort()

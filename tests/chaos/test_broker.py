@@ -21,6 +21,7 @@ import httpx
 from tests.chaos.conftest import Row
 from tests.chaos.harness import (
     EDIT,
+    JSON,
     Caller,
     Contract,
     Feed,
@@ -51,7 +52,7 @@ async def _phase(
     failures = []
     for number in range(PER_PHASE):
         await asyncio.sleep(seconds / PER_PHASE)
-        calls = [
+        calls: list[tuple[Node, str, str, JSON]] = [
             (a, room.client, EDIT, {"input": {"milestoneId": room.milestone_ids[0],
                                               "title": f"{label} {number}"}}),
             (a, room.client, ROOM, {"id": room.id}),
@@ -106,15 +107,14 @@ async def test_broker_down_and_frozen_loses_no_request_and_no_notification(
     finally:
         await link.stop()
 
-    row.requests = tally.requests
+    row.count(tally, memory.peak)
     row.lost = len(missing) + len(failures)
     row.doubled = feed.duplicates
-    row.server_errors = tally.server_errors
-    row.internals = len(tally.leaks)
-    row.peak_rss_mb = memory.peak_mb
     row.problems += failures[:3]
     row.problems += [f"subscriber got an error: {error}" for error in feed.errors[:2]]
     if missing:
-        row.problems.append(f"{len(missing)} of {len(wanted)} notifications never reached B's subscriber")
+        row.problems.append(
+            f"{len(missing)} of {len(wanted)} notifications never reached B's subscriber"
+        )
     print(f"\n{row.scenario}: subscriber reconnected {len(feed.closes)} times: {feed.closes[:3]}")
     row.check()

@@ -70,12 +70,9 @@ async def test_kill_9_mid_burst_loses_and_doubles_no_money(
         audit = await audit_money(database, [room.id for room in rooms])
         breaches = await check_invariants(database)
 
-    row.requests = tally.requests
+    row.count(tally, memory.peak)
     row.lost = audit.lost
     row.doubled = audit.doubled
-    row.server_errors = tally.server_errors
-    row.internals = len(tally.leaks)
-    row.peak_rss_mb = memory.peak_mb
     row.problems += [f"refused: {refusal}" for refusal in chains.refusals[:3]]
     row.problems += [f"retry answered differently: {d}" for d in differences[:3]]
     row.problems += audit.breaches[:3] + breaches
@@ -83,4 +80,3 @@ async def test_kill_9_mid_burst_loses_and_doubles_no_money(
         row.problems.append("instance A was not killed")
     print(f"\n{row.scenario}: {tally.transport_errors} requests without an answer, retried")
     row.check()
-    assert tally.leaks == []

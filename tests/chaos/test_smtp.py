@@ -135,10 +135,7 @@ async def test_slow_smtp_with_two_instances_sends_every_email_once(
     by_notification = Counter(
         int(match[1]) for match in map(NOTIFICATION.search, message_ids) if match
     )
-    row.requests = tally.requests
-    row.server_errors = tally.server_errors
-    row.internals = len(tally.leaks)
-    row.peak_rss_mb = memory.peak_mb
+    row.count(tally, memory.peak)
     row.duplicate_emails = max(
         sum(n - 1 for n in by_message_id.values()), sum(n - 1 for n in by_notification.values())
     )
