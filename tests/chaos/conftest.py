@@ -1,7 +1,7 @@
 """The fault-injection suite (`make chaos`): marks, services and the results table.
 
-Every test here is marked `chaos` (deselected from `make test` / `make test-postgres` by the
-`-m "not chaos"` in pyproject's addopts), `postgres` and `redis`: under `CI=true` a missing
+Every test module here is marked `chaos` (deselected from `make test` / `make test-postgres` by
+the `-m "not chaos"` in pyproject's addopts), `postgres` and `redis`: under `CI=true` a missing
 PostgreSQL, Redis or `redis-server` binary fails the run instead of skipping it.
 """
 
@@ -96,15 +96,6 @@ _ROWS: list[Row] = []
 @pytest.fixture
 def scoreboard() -> list[Row]:
     return _ROWS
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(str(item.path)).parents:
-            item.add_marker(pytest.mark.chaos)
-            item.add_marker(pytest.mark.postgres)
-            item.add_marker(pytest.mark.redis)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.chaos.conftest import Row
 from tests.chaos.harness import (
@@ -42,6 +43,8 @@ from tests.subscriptions.servers import RedisServer
 ROOM = "query Room($id: ID!) { contract(id: $id) { id escrow { held } milestones { title } } }"
 PER_PHASE = 8
 CATCH_UP_SECONDS = 25.0
+
+pytestmark = [pytest.mark.chaos, pytest.mark.postgres, pytest.mark.redis]
 
 
 async def _phase(

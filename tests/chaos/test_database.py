@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import asyncpg
+import pytest
 
 from milestones.live.brokers import asyncpg_dsn
 from tests.chaos.conftest import Row
@@ -49,6 +50,8 @@ CONTRACTS = 12
 AMOUNTS = ["90.00", "45.25", "210.00"]
 ROUNDS = 20  # terminations at most, one every PAUSE seconds while the burst runs
 PAUSE = 0.3
+
+pytestmark = [pytest.mark.chaos, pytest.mark.postgres, pytest.mark.redis]
 
 
 class Terminator:

@@ -14,6 +14,8 @@ import asyncio
 import secrets
 from pathlib import Path
 
+import pytest
+
 from tests.chaos.conftest import Row
 from tests.chaos.harness import (
     Caller,
@@ -31,6 +33,8 @@ from tests.subscriptions.servers import RedisServer
 
 CONTRACTS = 16
 AMOUNTS = ["125.00", "80.50", "300.00"]
+
+pytestmark = [pytest.mark.chaos, pytest.mark.postgres, pytest.mark.redis]
 
 
 async def test_kill_9_mid_burst_loses_and_doubles_no_money(

@@ -19,6 +19,8 @@ import secrets
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.chaos.conftest import Row
 from tests.chaos.harness import (
     EDIT,
@@ -52,6 +54,8 @@ BIG = (
     + " }"
 )
 SMALL_FRAME = 64 * 1024  # notification frames are small; query results are not parsed
+
+pytestmark = [pytest.mark.chaos, pytest.mark.postgres, pytest.mark.redis]
 
 
 async def _drain(

@@ -24,6 +24,7 @@ from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -46,6 +47,8 @@ CONTRACTS = 6
 EDITS = 4
 DELIVERY_SECONDS = 90.0
 NOTIFICATION = re.compile(r"notification-(\d+)\.")
+
+pytestmark = [pytest.mark.chaos, pytest.mark.postgres, pytest.mark.redis]
 
 
 class SlowMailbox:
