@@ -46,9 +46,11 @@ MASKED_MESSAGE: Final = "Unexpected error."
 LEAK: Final = re.compile(
     r"asyncpg|psycopg|tortoise|aiosqlite|sqlstate|traceback|postgres|redis|"
     r"terminating connection|administrator command|connection (?:was|is) closed|"
-    r"connection does not exist|pg_[a-z]|File \"|\.py\b|Error:|Exception",
+    r"connection does not exist|pg_[a-z]|File \"|\.py\b",
     re.IGNORECASE,
 )
+# Python exception class names ("InterfaceError", "CancelledError"), not "Syntax Error".
+EXCEPTION_NAME: Final = re.compile(r"\b[A-Z][A-Za-z]*[a-z](?:Error|Exception)\b")
 
 # Production mode (masked errors), no rate limits where a branch adds them (a burst from one
 # user is the point here), JSON logs.
@@ -275,7 +277,7 @@ class Tally:
     bare: list[str] = field(default_factory=list)
 
     def leaked(self, text: str) -> bool:
-        return LEAK.search(text) is not None
+        return LEAK.search(text) is not None or EXCEPTION_NAME.search(text) is not None
 
 
 def _errors(body: Any) -> list[JSON]:
@@ -538,7 +540,7 @@ async def audit_money(database_url: str, contract_ids: list[str]) -> Audit:
     from milestones import ids
 
     pks = [ids.decode("Contract", contract_id) for contract_id in contract_ids]
-    rows = await _fetch(
+    rows = await fetch(
         database_url,
         """
         SELECT m.id,
@@ -568,16 +570,13 @@ async def audit_money(database_url: str, contract_ids: list[str]) -> Audit:
     return audit
 
 
-async def _fetch(database_url: str, query: str, *args: Any) -> list[asyncpg.Record]:
+async def fetch(database_url: str, query: str, *args: Any) -> list[asyncpg.Record]:
+    """Rows straight from the database (the audits read what was written, not the API)."""
     connection = await asyncpg.connect(asyncpg_dsn(database_url), timeout=10)
     try:
         return list(await connection.fetch(query, *args))
     finally:
         await connection.close()
-
-
-async def fetch(database_url: str, query: str, *args: Any) -> list[asyncpg.Record]:
-    return await _fetch(database_url, query, *args)
 
 
 async def check_invariants(database_url: str) -> list[str]:
