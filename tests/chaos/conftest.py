@@ -1,8 +1,9 @@
 """The fault-injection suite (`make chaos`): marks, services and the results table.
 
 Every test module here is marked `chaos` (deselected from `make test` / `make test-postgres` by
-the `-m "not chaos"` in pyproject's addopts), `postgres` and `redis`: under `CI=true` a missing
-PostgreSQL, Redis or `redis-server` binary fails the run instead of skipping it.
+the `-m "not chaos"` in pyproject's addopts) and `postgres`; the scenarios with a broker start a
+private `redis-server` (never the shared Redis). Under `CI=true` a missing PostgreSQL or
+`redis-server` binary fails the run instead of skipping it.
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ ROOM = "query Room($id: ID!) { contract(id: $id) { id escrow { held } milestones
 PER_PHASE = 8
 CATCH_UP_SECONDS = 25.0
 
-pytestmark = [pytest.mark.chaos, pytest.mark.postgres, pytest.mark.redis]
+pytestmark = [pytest.mark.chaos, pytest.mark.postgres]
 
 
 async def _phase(

@@ -51,7 +51,7 @@ AMOUNTS = ["90.00", "45.25", "210.00"]
 ROUNDS = 20  # terminations at most, one every PAUSE seconds while the burst runs
 PAUSE = 0.3
 
-pytestmark = [pytest.mark.chaos, pytest.mark.postgres, pytest.mark.redis]
+pytestmark = [pytest.mark.chaos, pytest.mark.postgres]
 
 
 class Terminator:

@@ -34,7 +34,7 @@ from tests.subscriptions.servers import RedisServer
 CONTRACTS = 16
 AMOUNTS = ["125.00", "80.50", "300.00"]
 
-pytestmark = [pytest.mark.chaos, pytest.mark.postgres, pytest.mark.redis]
+pytestmark = [pytest.mark.chaos, pytest.mark.postgres]
 
 
 async def test_kill_9_mid_burst_loses_and_doubles_no_money(

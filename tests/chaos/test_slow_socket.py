@@ -55,7 +55,7 @@ BIG = (
 )
 SMALL_FRAME = 64 * 1024  # notification frames are small; query results are not parsed
 
-pytestmark = [pytest.mark.chaos, pytest.mark.postgres, pytest.mark.redis]
+pytestmark = [pytest.mark.chaos, pytest.mark.postgres]
 
 
 async def _drain(

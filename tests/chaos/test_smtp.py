@@ -48,7 +48,7 @@ EDITS = 4
 DELIVERY_SECONDS = 90.0
 NOTIFICATION = re.compile(r"notification-(\d+)\.")
 
-pytestmark = [pytest.mark.chaos, pytest.mark.postgres, pytest.mark.redis]
+pytestmark = [pytest.mark.chaos, pytest.mark.postgres]
 
 
 class SlowMailbox:
