@@ -136,8 +136,9 @@ def start_project(
     jwt_secret: str,
     broadcast_url: str = "memory://",
     name: str = "project",
+    extra_env: Mapping[str, str] | None = None,
 ) -> Server:
-    """`milestones serve` (one worker), production mode, as deployed."""
+    """`milestones serve` (one worker), production mode, as deployed (plus `extra_env`)."""
     port = free_port()
     argv = [
         str(VENV_BIN / "milestones"),
@@ -156,6 +157,7 @@ def start_project(
         "BROADCAST_URL": broadcast_url,
         "JWT_SECRET": jwt_secret,
         "MILESTONES_ENV": "production",
+        **(extra_env or {}),
     }
     return _start(name, argv, port, env, log_dir, "/healthz")
 
