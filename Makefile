@@ -26,12 +26,13 @@ $(PYTEST) $(PYTEST_ARGS) || { status=$$?; \
 	exit $$status; }
 endef
 
-.PHONY: help venv run test test-postgres lint schema bench clean
+.PHONY: help venv run test test-postgres chaos lint schema bench clean
 
 help:
 	@echo "make run            serve on http://$(HOST):$(PORT)/graphql (SQLite file, in-process broadcast)"
 	@echo "make test           run the tests on in-memory SQLite"
 	@echo "make test-postgres  run the tests on a fresh, throw-away PostgreSQL database"
+	@echo "make chaos          the fault-injection suite (PostgreSQL, redis-server): prints its table"
 	@echo "make lint           ruff check, ruff format --check, mypy --strict"
 	@echo "make schema         regenerate schema.graphql from the code"
 	@echo "make bench          run the benchmarks (bench/; BENCH_ARGS='--quick' for a smoke run)"
@@ -63,6 +64,13 @@ test-postgres: $(STAMP)
 	echo "test database: $$db"; \
 	export MILESTONES_TEST_DATABASE_URL="postgres://$(TEST_PG_USER)@$(TEST_PG_HOST):$(TEST_PG_PORT)/$$db"; \
 	$(run_pytest)
+
+# Fault injection (tests/chaos, marker `chaos`, deselected from the runs above): real servers on
+# fresh PostgreSQL databases of their own and a private redis-server on a free port.
+chaos: $(STAMP)
+	$(PYTEST) -m chaos -q tests/chaos $(PYTEST_ARGS) || { status=$$?; \
+		if [ $$status -eq 5 ]; then echo "pytest collected no tests (exit status 5)" >&2; fi; \
+		exit $$status; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
