@@ -24,6 +24,7 @@ from milestones.room_page import room_page_routes
 from milestones.schema.limits import QueryLimits
 from milestones.schema.root import build_schema
 from milestones.subscriptions.bus import WakeupBus
+from milestones.trusted_documents import TrustedDocuments
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -33,7 +34,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
     schema = build_schema(
         production=settings.is_production, limits=QueryLimits.from_settings(settings)
     )
-    graphql = MilestonesGraphQL(schema, settings, bus)
+    # Read and validated at start: a bad file stops the server here, with its reason.
+    trusted_documents = TrustedDocuments.load(
+        settings.persisted_documents,
+        schema._schema,
+        only=settings.trusted_documents_only,
+    )
+    graphql = MilestonesGraphQL(schema, settings, bus, trusted_documents)
 
     room_cache = (
         RoomCache(graphql, jwt_secret=settings.jwt_secret, max_entries=settings.room_cache_entries)

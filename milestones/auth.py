@@ -78,3 +78,8 @@ def _verified(secret: str, token: str) -> tuple[Claims, float | None]:
         email=email[:320] if isinstance(email, str) else None,
     )
     return claims, float(exp) if isinstance(exp, int | float) else None
+
+
+def token_expires_at(secret: str, token: str) -> float | None:
+    """When a token that `verify_token` accepted stops being valid (None: never)."""
+    return _verified(secret, token)[1]

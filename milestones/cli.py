@@ -17,9 +17,24 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from milestones.observability import logging_config
+    from milestones.schema.limits import QueryLimits
+    from milestones.schema.root import build_schema
+    from milestones.trusted_documents import TrustedDocuments, TrustedDocumentsInvalid
 
     settings = get_settings()
-    settings.check()
+    try:
+        settings.check()
+        # Checked here too, so that a bad file stops `serve` with one clear line, not a
+        # traceback from each worker.
+        schema = build_schema(
+            production=settings.is_production, limits=QueryLimits.from_settings(settings)
+        )
+        TrustedDocuments.load(
+            settings.persisted_documents, schema._schema, only=settings.trusted_documents_only
+        )
+    except (ValueError, TrustedDocumentsInvalid) as error:
+        print(f"milestones: {error}", file=sys.stderr)
+        return 2
     if args.workers > 1 and settings.is_sqlite:
         print("--workers > 1 needs PostgreSQL (DATABASE_URL=postgres://…)", file=sys.stderr)
         return 2

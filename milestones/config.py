@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -35,6 +36,17 @@ class Settings(BaseSettings):
     max_tokens: int = Field(default=2000, ge=1)
     max_body_bytes: int = Field(default=100 * 1024, ge=1)
     max_subscriptions_per_connection: int = Field(default=20, ge=1)
+    # GraphQL over server-sent events: a comment every so often keeps proxies from timing the
+    # stream out; a stream ends after sse_max_seconds (the client resumes by Last-Event-ID);
+    # output waiting for a slow reader beyond sse_max_queued_bytes drops it (it resumes too).
+    sse_keepalive_seconds: float = Field(default=15.0, gt=0)
+    sse_max_seconds: float = Field(default=3600.0, gt=0)
+    sse_max_queued_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_event_streams_per_user: int = Field(default=20, ge=1)
+    # Trusted documents: a JSON file {"<sha256 hex>": "<document>"}; with
+    # trusted_documents_only, nothing else runs.
+    persisted_documents: Path | None = None
+    trusted_documents_only: bool = False
 
     @property
     def is_production(self) -> bool:
@@ -53,6 +65,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 "MILESTONES_ENV=production needs JWT_SECRET set to a random value of at least "
                 f"{MIN_PRODUCTION_SECRET_LENGTH} characters"
+            )
+        if self.trusted_documents_only and self.persisted_documents is None:
+            raise ValueError(
+                "TRUSTED_DOCUMENTS_ONLY=true needs PERSISTED_DOCUMENTS naming the JSON file of "
+                "trusted documents"
             )
 
 

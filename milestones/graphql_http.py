@@ -24,6 +24,7 @@ from starlette.requests import Request
 from strawberry.types import ExecutionResult
 
 from milestones.schema.errors import INTERNAL_SERVER_ERROR
+from milestones.trusted_documents import DocumentRefused, TrustedDocuments
 
 JSON = "application/json"
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -33,19 +34,29 @@ BAD_REQUEST = "BAD_REQUEST"
 class RequestRefused(Exception):
     """The request is refused before any GraphQL runs: an HTTP status and one error."""
 
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        headers: dict[str, str] | None = None,
+        code: str = BAD_REQUEST,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = headers or {}
+        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
 class GraphQLParams:
-    query: str
+    # None when the request names a trusted document instead (`document_id` or
+    # extensions.persistedQuery): `milestones.trusted_documents` resolves it.
+    query: str | None
     operation_name: str | None
     variables: dict[str, Any] | None
     extensions: dict[str, Any] | None
+    document_id: str | None = None
 
 
 def negotiate(accept: str | None) -> str | None:
@@ -156,9 +167,18 @@ def _get_parameters(request: Request) -> dict[str, Any]:
 
 def _params(payload: dict[str, Any]) -> GraphQLParams:
     query = payload.get("query")
+    document_id = payload.get("documentId")
+    if document_id is not None and not isinstance(document_id, str):
+        raise RequestRefused(400, "`documentId` must be a string.")
+    extensions = payload.get("extensions")
+    if extensions is not None and not isinstance(extensions, dict):
+        raise RequestRefused(400, "`extensions` must be an object or null.")
+    names_document = document_id is not None or "persistedQuery" in (extensions or {})
     if query is None or query == "":
-        raise RequestRefused(400, "Missing `query`: send the GraphQL document as a string.")
-    if not isinstance(query, str):
+        if not names_document:
+            raise RequestRefused(400, "Missing `query`: send the GraphQL document as a string.")
+        query = None
+    elif not isinstance(query, str):
         raise RequestRefused(400, "`query` must be a string.")
     operation_name = payload.get("operationName")
     if operation_name is not None and not isinstance(operation_name, str):
@@ -166,10 +186,7 @@ def _params(payload: dict[str, Any]) -> GraphQLParams:
     variables = payload.get("variables")
     if variables is not None and not isinstance(variables, dict):
         raise RequestRefused(400, "`variables` must be an object or null.")
-    extensions = payload.get("extensions")
-    if extensions is not None and not isinstance(extensions, dict):
-        raise RequestRefused(400, "`extensions` must be an object or null.")
-    return GraphQLParams(query, operation_name or None, variables, extensions)
+    return GraphQLParams(query, operation_name or None, variables, extensions, document_id)
 
 
 def is_request_error(result: ExecutionResult) -> bool:
@@ -202,8 +219,8 @@ def body_of(result: ExecutionResult) -> dict[str, Any]:
     return body
 
 
-def refusal_body(message: str) -> dict[str, Any]:
-    return {"errors": [{"message": message, "extensions": {"code": BAD_REQUEST}}]}
+def refusal_body(message: str, code: str = BAD_REQUEST) -> dict[str, Any]:
+    return {"errors": [{"message": message, "extensions": {"code": code}}]}
 
 
 def request_error(error: GraphQLError) -> ExecutionResult:
@@ -212,3 +229,14 @@ def request_error(error: GraphQLError) -> ExecutionResult:
 
 def _code(error: GraphQLError) -> object:
     return (error.extensions or {}).get("code")
+
+
+def trusted_query(params: GraphQLParams, trusted: TrustedDocuments) -> str:
+    """The document to run: the request's own, or the trusted one it names."""
+    try:
+        query = trusted.resolve(params.query, params.document_id, params.extensions)
+    except DocumentRefused as refused:
+        raise RequestRefused(400, str(refused), code=_code(refused.error)) from None  # type: ignore[arg-type]
+    if query is None:
+        raise RequestRefused(400, "Missing `query`: send the GraphQL document as a string.")
+    return query

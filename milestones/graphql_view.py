@@ -1,8 +1,10 @@
 """The GraphQL endpoint: identity from the bearer token, per-request context.
 
 HTTP requests are served by `_serve_http` (the GraphQL-over-HTTP rules are in
-`milestones.graphql_http`); WebSockets go to strawberry's graphql-transport-ws handler, whose
-subscriptions are served by shared groups (`milestones.subscriptions.transport`).
+`milestones.graphql_http`), or as an event stream when they accept `text/event-stream`
+(`milestones.subscriptions.sse`); WebSockets go to strawberry's graphql-transport-ws handler.
+Subscriptions on both are served by shared groups (`milestones.subscriptions.fanout`), and
+every transport runs only trusted documents when told to (`milestones.trusted_documents`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.types.graphql import OperationType
 
 from milestones import graphql_http
@@ -33,15 +36,47 @@ from milestones.observability import current_request_id
 from milestones.schema.context import Context
 from milestones.subscriptions.bus import WakeupBus
 from milestones.subscriptions.fanout import SharedSubscriptions
+from milestones.subscriptions.sse import EventStreams, wants_event_stream
 from milestones.subscriptions.transport import SharedSubscriptionsHandler
+from milestones.trusted_documents import DocumentRefused, TrustedDocuments
 
 GRAPHIQL_PAGE = Path(__file__).parent / "static" / "graphiql.html"
 
 
-class MilestonesGraphQL(GraphQL[Context, None]):
-    graphql_transport_ws_handler_class = SharedSubscriptionsHandler
+class TrustedDocumentsHandler(SharedSubscriptionsHandler):
+    """graphql-transport-ws with `subscribe` naming trusted documents (or limited to them)."""
 
-    def __init__(self, schema: strawberry.Schema, settings: Settings, bus: WakeupBus) -> None:
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        payload: object = message["payload"]
+        query = payload.get("query") if isinstance(payload, dict) else None
+        if (
+            self.connection_acknowledged
+            and isinstance(payload, dict)
+            and isinstance(query, str | None)
+        ):
+            trusted: TrustedDocuments = self.view.trusted_documents  # type: ignore[attr-defined]
+            try:
+                query = trusted.resolve(query, payload.get("documentId"), payload.get("extensions"))
+            except DocumentRefused as refused:
+                await self.send_message(
+                    {"id": message["id"], "type": "error", "payload": [refused.error.formatted]}
+                )
+                return
+            if query is not None:
+                message = {**message, "payload": {**payload, "query": query}}  # type: ignore[typeddict-item]
+        await super().handle_subscribe(message)
+
+
+class MilestonesGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = TrustedDocumentsHandler
+
+    def __init__(
+        self,
+        schema: strawberry.Schema,
+        settings: Settings,
+        bus: WakeupBus,
+        trusted_documents: TrustedDocuments | None = None,
+    ) -> None:
         super().__init__(
             schema,
             graphql_ide=None if settings.is_production else "graphiql",
@@ -53,10 +88,15 @@ class MilestonesGraphQL(GraphQL[Context, None]):
         self.settings = settings
         self.bus = bus
         self.shared_subscriptions = SharedSubscriptions(schema)
+        self.trusted_documents = trusted_documents or TrustedDocuments({}, only=False)
+        self.event_streams = EventStreams(self)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
+            return
+        if wants_event_stream(scope):
+            await self.event_streams.serve(scope, receive, send)
             return
         request = Request(scope, receive)
         response = await self._serve_http(request)
@@ -72,9 +112,10 @@ class MilestonesGraphQL(GraphQL[Context, None]):
                     406, "Accept application/graphql-response+json or application/json."
                 )
             params = await graphql_http.read_params(request, self.settings.max_body_bytes)
+            query = graphql_http.trusted_query(params, self.trusted_documents)
         except graphql_http.RequestRefused as refused:
             return self._respond(
-                graphql_http.refusal_body(refused.message),
+                graphql_http.refusal_body(refused.message, refused.code),
                 refused.status,
                 media_type or graphql_http.JSON,
                 None,
@@ -87,7 +128,7 @@ class MilestonesGraphQL(GraphQL[Context, None]):
             allowed.add(OperationType.MUTATION)
         try:
             result = await self.schema.execute(
-                params.query,
+                query,
                 variable_values=params.variables,
                 context_value=context,
                 operation_name=params.operation_name,
@@ -104,7 +145,10 @@ class MilestonesGraphQL(GraphQL[Context, None]):
                     {"allow": "POST"},
                 )
             result = graphql_http.request_error(
-                GraphQLError("Subscriptions are served over WebSocket (graphql-transport-ws).")
+                GraphQLError(
+                    "Subscriptions are served over WebSocket (graphql-transport-ws) and over "
+                    "server-sent events (Accept: text/event-stream)."
+                )
             )
         except CannotGetOperationTypeError as error:
             result = graphql_http.request_error(GraphQLError(error.as_http_error_reason()))

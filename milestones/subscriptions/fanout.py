@@ -84,7 +84,17 @@ class Request:
 class Member:
     """One subscription of one socket."""
 
-    __slots__ = ("behind", "field", "group", "id", "position", "prefix", "request", "sink")
+    __slots__ = (
+        "behind",
+        "field",
+        "group",
+        "id",
+        "position",
+        "prefix",
+        "request",
+        "sink",
+        "suffix",
+    )
 
     task: asyncio.Task[None] | None = None  # what strawberry's handler expects of an operation
 
@@ -93,7 +103,10 @@ class Member:
         self.id = operation_id
         self.field = field
         self.request = request
+        # A graphql-transport-ws `next` around the group's one encoding of each result (the
+        # SSE transport frames it as an event instead).
         self.prefix = '{"id":' + orjson.dumps(operation_id).decode() + ',"type":"next","payload":'
+        self.suffix = "}"
         self.group: Group | None = None
         self.position: int | None = None  # the seq of the last result handed to the socket
         self.behind = False
@@ -179,12 +192,12 @@ class Group:
             payload["errors"] = [error.formatted for error in result.errors]
         if result.extensions:
             payload["extensions"] = result.extensions
-        text = orjson.dumps(payload).decode() + "}"
+        text = orjson.dumps(payload).decode()
         position = self.context.stream_position
         for member in list(self.members):
             if member.position is None:  # joined before the stream had started
                 member.position = self.context.stream_start
-            member.sink.deliver(member, member.prefix + text, position)
+            member.sink.deliver(member, member.prefix + text + member.suffix, position)
 
     def _end(self, kind: str, errors: list[GraphQLError] | None = None) -> None:
         self.finished = True
