@@ -107,6 +107,7 @@ class EventStream:
             if self.queued_bytes + len(chunk) > self.max_queued_bytes:
                 self.dropped = True
                 self.queued.clear()  # whole events only: the reader loses none of them
+                self.queued_bytes = 0
                 self.ended.set()
                 return False
             self.queued.append(chunk)
