@@ -56,9 +56,10 @@ async def test_notifications_carry_their_cursor_as_the_event_id(
         notification = event.json()["data"]["notifications"]
         assert notification["kind"] == "MILESTONE_ADDED"
         assert event.id == notification["cursor"]
-    assert ids.decode_cursor(events[1].id, "notification") == (
-        ids.decode_cursor(events[0].id, "notification") or 0
-    ) + 1
+    assert (
+        ids.decode_cursor(events[1].id, "notification")
+        == (ids.decode_cursor(events[0].id, "notification") or 0) + 1
+    )
 
 
 async def test_last_event_id_resumes_after_it_and_wins_over_after(
@@ -88,9 +89,10 @@ async def test_last_event_id_resumes_after_it_and_wins_over_after(
         (live,) = await resumed.results(1)
         await resumed.expect_silence(0.3)
     assert live.json()["data"]["notifications"]["message"]
-    assert ids.decode_cursor(live.id, "notification") == (
-        ids.decode_cursor(cursors[3], "notification") or 0
-    ) + 1
+    assert (
+        ids.decode_cursor(live.id, "notification")
+        == (ids.decode_cursor(cursors[3], "notification") or 0) + 1
+    )
 
 
 async def test_contract_events_over_get_resume_by_last_event_id(

@@ -34,9 +34,7 @@ def settings(settings: Settings, tmp_path: Path, request: pytest.FixtureRequest)
     path.write_text(json.dumps(TRUSTED))
     # Tests named "…without_only…" run with the file but without TRUSTED_DOCUMENTS_ONLY.
     only = "without_only" not in request.node.name
-    return settings.model_copy(
-        update={"persisted_documents": path, "trusted_documents_only": only}
-    )
+    return settings.model_copy(update={"persisted_documents": path, "trusted_documents_only": only})
 
 
 def _http(server_url: str) -> str:
