@@ -55,6 +55,8 @@ def _serve(args: argparse.Namespace) -> int:
         log_config=logging_config(settings.log_format, args.log_level),
         access_log=False,  # RequestObserver logs each request, with its id and operation
         proxy_headers=True,
+        # An event stream never ends by itself: without this a restart would wait for them.
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
     )
     return 0
 

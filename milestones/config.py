@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     sse_max_seconds: float = Field(default=3600.0, gt=0)
     sse_max_queued_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_event_streams_per_user: int = Field(default=20, ge=1)
+    # On SIGTERM, requests still running after this long (event streams) are cut: their
+    # clients resume elsewhere by Last-Event-ID.
+    shutdown_grace_seconds: float = Field(default=5.0, gt=0)
     # Trusted documents: a JSON file {"<sha256 hex>": "<document>"}; with
     # trusted_documents_only, nothing else runs.
     persisted_documents: Path | None = None
