@@ -55,7 +55,7 @@ def _seq(event: ServerSentEvent) -> int:
     return seq
 
 
-@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM])
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM], ids=["killed", "terminated"])
 async def test_sse_resumes_by_last_event_id_across_a_restart(
     tmp_path: Path, stop: signal.Signals
 ) -> None:
