@@ -17,14 +17,15 @@ from milestones.database import database
 from milestones.domain.events import set_email_enabled
 from milestones.domain.transaction import set_publisher
 from milestones.email_outbox import EmailOutboxSender
-from milestones.graphql_view import MilestonesGraphQL
-from milestones.observability import RequestObserver, metrics_response
-from milestones.room_cache import RoomCache
-from milestones.room_page import room_page_routes
+from milestones.live.bus import WakeupBus
+from milestones.observability.metrics import metrics_response
 from milestones.schema.limits import QueryLimits
 from milestones.schema.root import build_schema
-from milestones.subscriptions.bus import WakeupBus
-from milestones.trusted_documents import TrustedDocuments
+from milestones.web.graphql_view import MilestonesGraphQL
+from milestones.web.request_observer import RequestObserver
+from milestones.web.room_cache import RoomCache
+from milestones.web.room_page import room_page_routes
+from milestones.web.trusted_documents import TrustedDocuments
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

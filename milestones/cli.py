@@ -16,10 +16,10 @@ DEMO_TOKEN_SECONDS = 7 * 24 * 3600
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from milestones.observability import logging_config
+    from milestones.observability.logs import logging_config
     from milestones.schema.limits import QueryLimits
     from milestones.schema.root import build_schema
-    from milestones.trusted_documents import TrustedDocuments, TrustedDocumentsInvalid
+    from milestones.web.trusted_documents import TrustedDocuments, TrustedDocumentsInvalid
 
     settings = get_settings()
     try:

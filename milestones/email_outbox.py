@@ -25,8 +25,8 @@ import aiosmtplib
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
+from milestones.live.bus import WakeupBus
 from milestones.models import EmailOutbox
-from milestones.subscriptions.bus import WakeupBus
 
 logger = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from milestones.resolvers.pagination import contracts_page, notifications_page
 from milestones.resolvers.viewer import require_viewer
 from milestones.schema.context import Info
 from milestones.schema.enums import ContractStatus
+from milestones.schema.relay import Connection
 from milestones.schema.types import (
     ChangeRequest,
-    Connection,
     Contract,
     ContractEvent,
     Node,

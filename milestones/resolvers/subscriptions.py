@@ -9,16 +9,16 @@ from graphql import GraphQLError
 
 from milestones import ids
 from milestones.domain.access import role_of
+from milestones.live import streams
+from milestones.live.bus import WakeupBus
 from milestones.models import Contract as ContractModel
 from milestones.models import ContractEvent as ContractEventModel
 from milestones.models import User as UserModel
-from milestones.observability import observe_notification_delivery
-from milestones.resolvers.pagination import after_position
+from milestones.observability.metrics import observe_notification_delivery
 from milestones.resolvers.viewer import require_viewer
 from milestones.schema.context import Info
+from milestones.schema.relay import after_position
 from milestones.schema.types import ContractEvent, Notification
-from milestones.subscriptions import streams
-from milestones.subscriptions.bus import WakeupBus
 
 
 def _bus(info: Info) -> WakeupBus:

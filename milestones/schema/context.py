@@ -9,10 +9,10 @@ from typing import Any
 from strawberry.types import Info as StrawberryInfo
 
 from milestones.config import Settings
+from milestones.live.bus import WakeupBus
 from milestones.models import User
-from milestones.observability import current_request_id
-from milestones.resolvers.loaders import Loaders
-from milestones.subscriptions.bus import WakeupBus
+from milestones.observability.logs import current_request_id
+from milestones.schema.loaders import Loaders
 
 
 @dataclass

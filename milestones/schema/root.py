@@ -16,7 +16,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from milestones.observability import OperationObserver
+from milestones.observability.operations import OperationObserver
 from milestones.resolvers.mutations import Mutation
 from milestones.resolvers.queries import Query
 from milestones.resolvers.subscriptions import Subscription

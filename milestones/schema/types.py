@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Generic, TypeVar
 
 import strawberry
 from strawberry import Private
@@ -26,21 +25,12 @@ from milestones.schema.enums import (
     MilestoneStatus,
     RefundRequestStatus,
 )
-
-T = TypeVar("T")
+from milestones.schema.relay import Connection, after_position, connection, page_size
 
 
 @strawberry.interface(description="An object with a global ID.")
 class Node:
     id: strawberry.ID
-
-
-@strawberry.type
-class PageInfo:
-    has_next_page: bool
-    has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
 
 
 @strawberry.type(description="A party to contracts; created from token claims on first sight.")
@@ -237,18 +227,6 @@ class RefundRequest(Node):
         )
 
 
-@strawberry.type
-class Edge(Generic[T]):
-    cursor: str
-    node: T
-
-
-@strawberry.type
-class Connection(Generic[T]):
-    edges: list[Edge[T]]
-    page_info: PageInfo
-
-
 @strawberry.type(description="An entry of the contract room's log.")
 class ContractEvent(Node):
     contract_pk: Private[int]
@@ -416,16 +394,12 @@ class Contract(Node):
     async def change_requests(
         self, info: Info, first: int | None = 20, after: str | None = None
     ) -> Connection[ChangeRequest]:
-        from milestones.resolvers.pagination import change_requests_page
-
         return await change_requests_page(self.pk, first, after)
 
     @strawberry.field(description="The contract room's log, oldest first.")
     async def events(
         self, info: Info, first: int | None = 20, after: str | None = None
     ) -> Connection[ContractEvent]:
-        from milestones.resolvers.pagination import events_page
-
         return await events_page(self.pk, first, after)
 
     @classmethod
@@ -483,3 +457,35 @@ async def load_change_request(info: Info, pk: int | None) -> ChangeRequest | Non
 async def load_refund_request(info: Info, pk: int | None) -> RefundRequest | None:
     found = await info.context.loaders.refund_request.load(pk) if pk is not None else None
     return RefundRequest.of(found) if found is not None else None
+
+
+async def change_requests_page(
+    contract_pk: int, first: int | None, after: str | None
+) -> Connection[ChangeRequest]:
+    from milestones.models import ChangeRequest as ChangeRequestModel
+
+    size = page_size(first)
+    before_id = after_position(after, "changeRequest")
+    query = ChangeRequestModel.filter(contract_id=contract_pk)
+    if before_id is not None:
+        query = query.filter(id__lt=before_id)
+    rows = await query.order_by("-id").limit(size + 1)
+    return connection(
+        rows, size, after, ChangeRequest.of, lambda row: ids.encode_cursor("changeRequest", row.id)
+    )
+
+
+async def events_page(
+    contract_pk: int, first: int | None, after: str | None
+) -> Connection[ContractEvent]:
+    from milestones.models import ContractEvent as ContractEventModel
+
+    size = page_size(first)
+    after_seq = after_position(after, "event")
+    query = ContractEventModel.filter(contract_id=contract_pk)
+    if after_seq is not None:
+        query = query.filter(seq__gt=after_seq)
+    rows = await query.order_by("seq").limit(size + 1)
+    return connection(
+        rows, size, after, ContractEvent.of, lambda row: ids.encode_cursor("event", row.seq)
+    )

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from milestones.observability import JsonFormatter, current_request_id
+from milestones.observability.logs import JsonFormatter, current_request_id
 from tests.conftest import Actor, ApiClient
 
 

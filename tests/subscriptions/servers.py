@@ -24,7 +24,7 @@ import asyncpg
 import httpx
 
 from milestones.auth import issue_token
-from milestones.subscriptions.brokers import asyncpg_dsn
+from milestones.live.brokers import asyncpg_dsn
 from tests.conftest import TEST_JWT_SECRET, Actor
 
 START_SECONDS = 30.0

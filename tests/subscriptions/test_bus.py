@@ -13,8 +13,8 @@ import pytest
 from redis import asyncio as aioredis
 
 from milestones.domain.transaction import Wakeup
-from milestones.subscriptions.brokers import asyncpg_dsn, client_name
-from milestones.subscriptions.bus import Listener, WakeupBus
+from milestones.live.brokers import asyncpg_dsn, client_name
+from milestones.live.bus import Listener, WakeupBus
 
 RECOVERY_SECONDS = 5.0
 

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from milestones.subscriptions import eager, fanout
-from milestones.subscriptions.fanout import Member, Outbox, Request
+from milestones.live import eager, fanout
+from milestones.live.fanout import Member, Outbox, Request
 
 
 async def test_a_coroutine_that_does_not_wait_runs_to_completion_in_the_call() -> None:

@@ -9,9 +9,9 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 
+from milestones.live.fanout import Member, Request, SharedSubscriptions
 from milestones.models import User
 from milestones.schema.context import Context
-from milestones.subscriptions.fanout import Member, Request, SharedSubscriptions
 from tests.helpers import Actor, create_contract_with_milestones
 from tests.subscriptions.wsclient import subscribed_client
 

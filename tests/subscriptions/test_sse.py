@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 
 from milestones import ids
 from milestones.config import Settings
-from milestones.subscriptions.sse import EventStream
+from milestones.web.sse import EventStream
 from tests.helpers import (
     Actor,
     create_contract_with_milestones,

@@ -15,7 +15,7 @@ import pytest
 from milestones.config import Settings
 from milestones.schema.limits import QueryLimits
 from milestones.schema.root import build_schema
-from milestones.trusted_documents import TrustedDocuments, TrustedDocumentsInvalid, document_id
+from milestones.web.trusted_documents import TrustedDocuments, TrustedDocumentsInvalid, document_id
 from tests.conftest import TEST_JWT_SECRET
 from tests.helpers import Actor, create_contract_with_milestones
 from tests.subscriptions.sseclient import event_stream

@@ -15,8 +15,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from milestones.live.bus import WakeupBus
 from milestones.models import Contract, ContractEvent, Notification, User
-from milestones.subscriptions.bus import WakeupBus
 
 BATCH = 100
 FEED_KEEPS = 256

@@ -1,10 +1,10 @@
 """The GraphQL endpoint: identity from the bearer token, per-request context.
 
 HTTP requests are served by `_serve_http` (the GraphQL-over-HTTP rules are in
-`milestones.graphql_http`), or as an event stream when they accept `text/event-stream`
-(`milestones.subscriptions.sse`); WebSockets go to strawberry's graphql-transport-ws handler.
-Subscriptions on both are served by shared groups (`milestones.subscriptions.fanout`), and
-every transport runs only trusted documents when told to (`milestones.trusted_documents`).
+`milestones.web.graphql_http`), or as an event stream when they accept `text/event-stream`
+(`milestones.web.sse`); WebSockets go to strawberry's graphql-transport-ws handler.
+Subscriptions on both are served by shared groups (`milestones.live.fanout`), and every
+transport runs only trusted documents when told to (`milestones.web.trusted_documents`).
 """
 
 from __future__ import annotations
@@ -27,18 +27,18 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.types.graphql import OperationType
 
-from milestones import graphql_http
 from milestones.auth import Unauthenticated, parse_authorization, verify_token
 from milestones.config import Settings
 from milestones.domain.users import user_from_claims
+from milestones.live.bus import WakeupBus
+from milestones.live.fanout import SharedSubscriptions
+from milestones.live.transport import SharedSubscriptionsHandler
 from milestones.models import User
-from milestones.observability import current_request_id
+from milestones.observability.logs import current_request_id
 from milestones.schema.context import Context
-from milestones.subscriptions.bus import WakeupBus
-from milestones.subscriptions.fanout import SharedSubscriptions
-from milestones.subscriptions.sse import EventStreams, wants_event_stream
-from milestones.subscriptions.transport import SharedSubscriptionsHandler
-from milestones.trusted_documents import DocumentRefused, TrustedDocuments
+from milestones.web import graphql_http
+from milestones.web.sse import EventStreams, wants_event_stream
+from milestones.web.trusted_documents import DocumentRefused, TrustedDocuments
 
 GRAPHIQL_PAGE = Path(__file__).parent / "static" / "graphiql.html"
 

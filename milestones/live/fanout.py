@@ -38,10 +38,10 @@ from strawberry.schema import BaseSchema
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.utils.aio import aclosing
 
-from milestones.observability import ACTIVE_SUBSCRIPTIONS
-from milestones.resolvers.loaders import Loaders
+from milestones.live import eager
+from milestones.observability.metrics import ACTIVE_SUBSCRIPTIONS
 from milestones.schema.context import Context
-from milestones.subscriptions import eager
+from milestones.schema.loaders import Loaders
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from strawberry.types import ExecutionResult
 
 from milestones.schema.errors import INTERNAL_SERVER_ERROR
-from milestones.trusted_documents import DocumentRefused, TrustedDocuments
+from milestones.web.trusted_documents import DocumentRefused, TrustedDocuments
 
 JSON = "application/json"
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"

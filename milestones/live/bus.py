@@ -25,7 +25,7 @@ from typing import Any, TypeVar, cast
 from broadcaster import Broadcast
 
 from milestones.domain.transaction import Wakeup
-from milestones.subscriptions.brokers import broker_for, client_name, topic_for
+from milestones.live.brokers import broker_for, client_name, topic_for
 
 logger = logging.getLogger(__name__)
 

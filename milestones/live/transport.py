@@ -23,14 +23,14 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     SubscribeMessage,
 )
 
-from milestones.schema.context import Context
-from milestones.subscriptions.fanout import (
+from milestones.live.fanout import (
     Member,
     Outbox,
     Request,
     SharedSubscriptions,
     subscription_field,
 )
+from milestones.schema.context import Context
 
 
 class SharedSubscriptionsHandler(BaseGraphQLTransportWSHandler[Context, None]):

@@ -29,22 +29,22 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from graphql import GraphQLError
-from prometheus_client import Gauge
 from starlette.requests import Request as HTTPRequest
 from starlette.types import Receive, Scope, Send
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
-from milestones import graphql_http, ids
+from milestones import ids
 from milestones.auth import Unauthenticated, parse_authorization, token_expires_at, verify_token
 from milestones.domain.users import user_from_claims
-from milestones.observability import REGISTRY
+from milestones.live import eager
+from milestones.live.fanout import Member, Request, subscription_field
+from milestones.observability.metrics import OPEN_EVENT_STREAMS
 from milestones.schema.context import Context
-from milestones.subscriptions import eager
-from milestones.subscriptions.fanout import Member, Request, subscription_field
+from milestones.web import graphql_http
 
 if TYPE_CHECKING:
-    from milestones.graphql_view import MilestonesGraphQL
+    from milestones.web.graphql_view import MilestonesGraphQL
 
 EVENT_STREAM = "text/event-stream"
 # The subscriptions whose items have a cursor, and the cursor's kind.
@@ -53,12 +53,6 @@ KEEP_ALIVE = b": keep-alive\n\n"
 COMPLETE = b"event: complete\ndata: \n\n"
 # How long the end of a stream may wait for a slow reader before the connection is cut.
 CLOSING_GRACE_SECONDS = 5.0
-
-OPEN_EVENT_STREAMS = Gauge(
-    "milestones_open_event_streams",
-    "GraphQL over SSE responses currently open.",
-    registry=REGISTRY,
-)
 
 
 def wants_event_stream(scope: Scope) -> bool:

@@ -1,0 +1,114 @@
+"""``RequestObserver``: ASGI middleware; gives every HTTP request and WebSocket a request id
+(the caller's ``X-Request-ID`` when it is sane, else a new one), echoes it in the response
+header, counts open WebSockets and logs one line per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from milestones.observability.logs import RequestLog, current_request_log, request_logger
+from milestones.observability.metrics import HTTP_DURATION, HTTP_REQUESTS, OPEN_WEBSOCKETS
+
+REQUEST_ID_HEADER = "x-request-id"
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1").strip()
+            return candidate if _SANE_REQUEST_ID.match(candidate) else None
+    return None
+
+
+_KNOWN_ROUTES = ("/graphql", "/healthz", "/readyz", "/metrics")
+_QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def _route_label(path: str) -> str:
+    if path in _KNOWN_ROUTES:
+        return path
+    if path == "/app" or path.startswith("/app/"):
+        return "/app"
+    return "other"
+
+
+class RequestObserver:
+    """ASGI middleware: request id, response header, WebSocket gauge, one log line."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        log = RequestLog(
+            request_id=request_id,
+            kind=scope["type"],
+            method=scope.get("method", "WS") if scope["type"] == "http" else "WS",
+            path=scope.get("path", ""),
+        )
+        token = current_request_log.set(log)
+        header = (REQUEST_ID_HEADER.encode(), request_id.encode())
+        status = 500
+        accepted = False
+
+        async def send_with_request_id(message: Message) -> None:
+            nonlocal status, accepted
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()), header]}
+            elif message["type"] == "websocket.accept":
+                accepted = True
+                OPEN_WEBSOCKETS.inc()
+                message = {**message, "headers": [*message.get("headers", ()), header]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_request_id)
+        except Exception:
+            log.outcome = "error"
+            raise
+        finally:
+            if accepted:
+                OPEN_WEBSOCKETS.dec()
+            self._finish(log, status if log.kind == "http" else 101 if accepted else 403)
+            current_request_log.reset(token)
+
+    @staticmethod
+    def _finish(log: RequestLog, status: int) -> None:
+        duration = time.perf_counter() - log.started
+        route = _route_label(log.path)
+        if log.kind == "http":
+            HTTP_REQUESTS.labels(route=route, method=log.method, status=str(status)).inc()
+            HTTP_DURATION.labels(route=route).observe(duration)
+        level = logging.DEBUG if log.path in _QUIET_ROUTES and status < 500 else logging.INFO
+        if status >= 500:
+            level = logging.ERROR
+        request_logger.log(
+            level,
+            "%s %s %s",
+            log.method,
+            log.path,
+            status,
+            extra={
+                "fields": {
+                    "request_id": log.request_id,
+                    "kind": log.kind,
+                    "method": log.method,
+                    "path": log.path,
+                    "status": status,
+                    "duration_ms": round(duration * 1000, 2),
+                    "operation": ",".join(log.operations) or None,
+                    "outcome": log.outcome or ("error" if status >= 500 else "ok"),
+                }
+            },
+        )
