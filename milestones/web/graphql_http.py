@@ -15,6 +15,7 @@ Follows the GraphQL-over-HTTP specification (checked in CI by the `graphql-http`
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ from milestones.schema.errors import INTERNAL_SERVER_ERROR
 from milestones.web.trusted_documents import DocumentRefused, TrustedDocuments
 
 JSON = "application/json"
+EVENT_STREAM = "text/event-stream"
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 BAD_REQUEST = "BAD_REQUEST"
 
@@ -80,6 +82,17 @@ def negotiate(accept: str | None) -> str | None:
         ):
             best, best_quality = candidate, quality
     return best
+
+
+def wants_event_stream(scope: MutableMapping[str, Any]) -> bool:
+    """GraphQL over SSE (`milestones.web.sse`): the client accepts `text/event-stream`."""
+    for name, value in scope["headers"]:
+        if name == b"accept":
+            return any(
+                part.split(b";", 1)[0].strip().lower() == EVENT_STREAM.encode()
+                for part in value.split(b",")
+            )
+    return False
 
 
 def _quality(parameters: list[str]) -> float:

@@ -37,7 +37,7 @@ from milestones.models import User
 from milestones.observability.logs import current_request_id
 from milestones.schema.context import Context
 from milestones.web import graphql_http
-from milestones.web.sse import EventStreams, wants_event_stream
+from milestones.web.sse import EventStreams
 from milestones.web.trusted_documents import DocumentRefused, TrustedDocuments
 
 GRAPHIQL_PAGE = Path(__file__).parent / "static" / "graphiql.html"
@@ -95,7 +95,7 @@ class MilestonesGraphQL(GraphQL[Context, None]):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
-        if wants_event_stream(scope):
+        if graphql_http.wants_event_stream(scope):
             await self.event_streams.serve(scope, receive, send)
             return
         request = Request(scope, receive)

@@ -28,6 +28,7 @@ from tortoise import connections
 
 from milestones import ids
 from milestones.auth import Unauthenticated, parse_authorization, verify_token
+from milestones.web.graphql_http import wants_event_stream
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -106,7 +107,13 @@ class RoomCache:
         self.misses = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != self.path:
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or scope["path"] != self.path
+            # Event streams authenticate before their body is read, let alone parsed.
+            or wants_event_stream(scope)
+        ):
             await self.app(scope, receive, send)
             return
         body, complete = await _read_body(receive, self.max_body)

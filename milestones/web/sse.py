@@ -46,23 +46,12 @@ from milestones.web import graphql_http
 if TYPE_CHECKING:
     from milestones.web.graphql_view import MilestonesGraphQL
 
-EVENT_STREAM = "text/event-stream"
 # The subscriptions whose items have a cursor, and the cursor's kind.
 CURSOR_KINDS = {"notifications": "notification", "contractEvents": "event"}
 KEEP_ALIVE = b": keep-alive\n\n"
 COMPLETE = b"event: complete\ndata: \n\n"
 # How long the end of a stream may wait for a slow reader before the connection is cut.
 CLOSING_GRACE_SECONDS = 5.0
-
-
-def wants_event_stream(scope: Scope) -> bool:
-    for name, value in scope["headers"]:
-        if name == b"accept":
-            return any(
-                part.split(b";", 1)[0].strip().lower() == EVENT_STREAM.encode()
-                for part in value.split(b",")
-            )
-    return False
 
 
 def _event(name: str, data: object, event_id: str | None = None) -> bytes:

@@ -286,3 +286,19 @@ async def test_a_slow_reader_is_dropped_at_the_byte_bound() -> None:
     # What had reached the socket, then the end of the body; the queued events were not
     # sent (the reader resumes them by Last-Event-ID).
     assert sent == [b"a" * 10, b""]
+
+
+async def test_event_streams_bypass_the_room_cache(
+    app: Starlette, server_url: str, client: Actor, freelancer: Actor
+) -> None:
+    # The cache reads and parses a body before any token is checked: not for event streams.
+    room = await create_contract_with_milestones(client, freelancer, ["100.00"])
+    query = "query Room($id: ID!) { contract(id: $id) { title } }"
+    for _ in range(2):
+        async with event_stream(
+            _http(server_url), query, {"id": room.contract_id}, token=client.token
+        ) as sse:
+            (result,) = await sse.results(1)
+        assert result.json()["data"]["contract"]["title"]
+    cache = app.state.room_cache
+    assert (cache.hits, cache.misses) == (0, 0)
