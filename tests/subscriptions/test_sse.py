@@ -302,3 +302,37 @@ async def test_event_streams_bypass_the_room_cache(
         assert result.json()["data"]["contract"]["title"]
     cache = app.state.room_cache
     assert (cache.hits, cache.misses) == (0, 0)
+
+
+async def test_resumed_streams_merge_into_one_execution_once_they_are_level(
+    app: Starlette, server_url: str, client: Actor, freelancer: Actor
+) -> None:
+    room = await create_contract_with_milestones(client, freelancer, ["100.00"])
+    await room.add("A", "10.00")
+    await room.add("B", "10.00")
+    cursors = [node["cursor"] for node in reversed(await notification_nodes(freelancer))]
+    shared = _shared(app)
+    base = _http(server_url)
+    query = "subscription { notifications { cursor kind message } }"
+    token = freelancer.token
+    async with subscribed_client(server_url, token) as ws:
+        await ws.subscribe("n", query)  # live: it starts at the newest notification
+        await _until(lambda: [g.at for g in shared.groups.values()] == [len(cursors)])
+        async with (
+            event_stream(base, query, token=token, last_event_id=cursors[-3]) as far,
+            event_stream(base, query, token=token, last_event_id=cursors[-2]) as near,
+        ):
+            assert [event.id for event in await far.results(2)] == cursors[-2:]
+            assert [event.id for event in await near.results(1)] == cursors[-1:]
+            # Three subscriptions from three positions, now level: one group serves all.
+            await _until(
+                lambda: [len(g.members) for gs in shared.running.values() for g in gs] == [3]
+            )
+            await room.add("C", "10.00")
+            (over_ws,) = await ws.take("n", 1)
+            for sse in (far, near):
+                (event,) = await sse.results(1)
+                assert event.json()["data"]["notifications"] == over_ws
+                assert event.id == over_ws["cursor"]
+                await sse.expect_silence(0.2)
+            await ws.expect_silence(0.2)
