@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 
 from milestones import ids
@@ -336,3 +337,35 @@ async def test_resumed_streams_merge_into_one_execution_once_they_are_level(
                 assert event.id == over_ws["cursor"]
                 await sse.expect_silence(0.2)
             await ws.expect_silence(0.2)
+
+
+async def test_open_streams_and_their_subscriptions_are_in_the_metrics(
+    server_url: str, freelancer: Actor
+) -> None:
+    base = _http(server_url)
+
+    async def gauges() -> tuple[float, float]:
+        async with httpx.AsyncClient(base_url=base) as http:
+            families = {
+                family.name: family
+                for family in text_string_to_metric_families((await http.get("/metrics")).text)
+            }
+        streams = families["milestones_open_event_streams"].samples[0].value
+        active = sum(
+            sample.value
+            for sample in families["milestones_active_subscriptions"].samples
+            if sample.labels.get("subscription") == "notifications"
+        )
+        return streams, active
+
+    async def settled(expected: tuple[float, float]) -> None:
+        for _ in range(100):
+            if await gauges() == expected:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"metrics {await gauges()} != {expected}")
+
+    before_streams, before_active = await gauges()
+    async with event_stream(base, NOTIFICATIONS, token=freelancer.token):
+        await settled((before_streams + 1, before_active + 1))
+    await settled((before_streams, before_active))
