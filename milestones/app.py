@@ -44,7 +44,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     graphql = MilestonesGraphQL(schema, settings, bus, trusted_documents)
 
     room_cache = (
-        RoomCache(graphql, jwt_secret=settings.jwt_secret, max_entries=settings.room_cache_entries)
+        RoomCache(
+            graphql,
+            jwt_secret=settings.jwt_secret,
+            max_entries=settings.room_cache_entries,
+            trusted_documents=trusted_documents,
+        )
         if settings.room_cache_entries > 0
         else None
     )

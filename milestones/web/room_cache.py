@@ -29,6 +29,7 @@ from tortoise import connections
 from milestones import ids
 from milestones.auth import Unauthenticated, parse_authorization, verify_token
 from milestones.web.graphql_http import wants_event_stream
+from milestones.web.trusted_documents import DocumentRefused, TrustedDocuments
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -95,8 +96,11 @@ class RoomCache:
         max_body: int = 100 * 1024,
         jwt_secret: str,
         path: str = "/graphql",
+        trusted_documents: TrustedDocuments | None = None,
     ) -> None:
         self.app = app
+        # A request may name its document by id (trusted documents): the room is the same.
+        self.trusted_documents = trusted_documents or TrustedDocuments({}, only=False)
         self.max_entries = max_entries
         self.max_body = max_body
         self.jwt_secret = jwt_secret
@@ -143,9 +147,18 @@ class RoomCache:
             request = orjson.loads(body)
         except orjson.JSONDecodeError:
             return None
-        if not isinstance(request, dict) or not isinstance(request.get("query"), str):
+        if not isinstance(request, dict):
             return None
-        query: str = request["query"]
+        query = request.get("query")
+        if query is None:
+            try:
+                query = self.trusted_documents.resolve(
+                    None, request.get("documentId"), request.get("extensions")
+                )
+            except DocumentRefused:
+                return None
+        if not isinstance(query, str):
+            return None
         operation_name = request.get("operationName")
         if operation_name is not None and not isinstance(operation_name, str):
             return None

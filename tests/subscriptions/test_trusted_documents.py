@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
 from milestones.config import Settings
 from milestones.schema.limits import QueryLimits
@@ -24,7 +25,8 @@ from tests.subscriptions.wsclient import subscribed_client
 ROOT = Path(__file__).resolve().parents[2]
 NOTIFICATIONS = "subscription Notifications { notifications { cursor kind } }"
 ME = "query Me { me { id } }"
-TRUSTED = {document_id(NOTIFICATIONS): NOTIFICATIONS, document_id(ME): ME}
+ROOM = "query Room($id: ID!) { contract(id: $id) { title } }"
+TRUSTED = {document_id(NOTIFICATIONS): NOTIFICATIONS, document_id(ME): ME, document_id(ROOM): ROOM}
 UNTRUSTED = "query Mine { me { id name } }"
 
 
@@ -157,6 +159,17 @@ async def test_without_only_known_ids_and_ordinary_documents_both_run(
     async with subscribed_client(server_url, client.token) as ws:
         await ws.send({"id": "own", "type": "subscribe", "payload": {"query": UNTRUSTED}})
         assert (await ws.next_payload("own"))["me"]["id"]
+
+
+async def test_rooms_named_by_id_are_cached_without_only(
+    app: Starlette, client: Actor, freelancer: Actor
+) -> None:
+    room = await create_contract_with_milestones(client, freelancer, ["100.00"])
+    cache = app.state.room_cache
+    body = {"documentId": document_id(ROOM), "variables": {"id": room.contract_id}}
+    first, second = await _post(client, body), await _post(client, body)
+    assert first.json() == second.json() == {"data": {"contract": {"title": "Website redesign"}}}
+    assert (cache.misses, cache.hits) == (1, 1)
 
 
 async def test_a_hash_that_names_another_document_than_the_query_is_refused(
