@@ -249,7 +249,7 @@ def trusted_query(params: GraphQLParams, trusted: TrustedDocuments) -> str:
     try:
         query = trusted.resolve(params.query, params.document_id, params.extensions)
     except DocumentRefused as refused:
-        raise RequestRefused(400, str(refused), code=_code(refused.error)) from None  # type: ignore[arg-type]
+        raise RequestRefused(400, str(refused), code=refused.code) from None
     if query is None:
         raise RequestRefused(400, "Missing `query`: send the GraphQL document as a string.")
     return query

@@ -36,6 +36,7 @@ class DocumentRefused(Exception):
 
     def __init__(self, message: str, code: str = PERSISTED_QUERY_NOT_FOUND) -> None:
         super().__init__(message)
+        self.code = code
         self.error = GraphQLError(message, extensions={"code": code})
 
 
