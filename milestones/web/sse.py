@@ -54,11 +54,9 @@ COMPLETE = b"event: complete\ndata: \n\n"
 CLOSING_GRACE_SECONDS = 5.0
 
 
-def _event(name: str, data: object, event_id: str | None = None) -> bytes:
+def _event(name: str, data: object) -> bytes:
     # orjson never writes a newline, so the data is one `data:` line.
-    head = f"event: {name}\ndata: ".encode()
-    tail = f"\nid: {event_id}\n\n".encode() if event_id is not None else b"\n\n"
-    return head + orjson.dumps(data) + tail
+    return f"event: {name}\ndata: ".encode() + orjson.dumps(data) + b"\n\n"
 
 
 class EventStream:
@@ -149,6 +147,38 @@ class EventStream:
                     await self.flusher
 
 
+class _LastEvent:
+    """The bytes of the event just framed: a group hands every member the same result
+    object, so each event is framed and encoded once, not once per stream."""
+
+    __slots__ = ("chunk", "kind", "position", "result")
+
+    def __init__(self) -> None:
+        self.result: str | None = None
+        self.kind: str | None = None
+        self.position: int | None = None
+        self.chunk = b""
+
+    def frame(self, result: str, kind: str | None, position: int | None) -> bytes:
+        if result is not self.result or kind != self.kind or position != self.position:
+            event_id = (
+                ids.encode_cursor(kind, position)
+                if kind is not None and position is not None
+                else None
+            )
+            self.chunk = b"event: next\ndata: " + result.encode() + _id_line(event_id)
+            # Held until the next event: its identity cannot be reused meanwhile.
+            self.result, self.kind, self.position = result, kind, position
+        return self.chunk
+
+
+def _id_line(event_id: str | None) -> bytes:
+    return f"\nid: {event_id}\n\n".encode() if event_id is not None else b"\n\n"
+
+
+_last_event = _LastEvent()
+
+
 class Subscriber:
     """The sink of one SSE subscription (`fanout.Sink`)."""
 
@@ -157,12 +187,9 @@ class Subscriber:
         self.cursor_kind = cursor_kind
 
     def deliver(self, member: Member, frame: str, position: int | None) -> None:
-        # `frame` is the group's one encoding inside this member's `event: next\ndata: `.
-        if self.cursor_kind is not None and position is not None:
-            tail = "id: " + ids.encode_cursor(self.cursor_kind, position) + "\n\n"
-        else:
-            tail = "\n"
-        if not self.stream.push((frame + tail).encode()) and member.group is not None:
+        # The member's prefix and suffix are empty: `frame` is the group's one encoding.
+        chunk = _last_event.frame(frame, self.cursor_kind, position)
+        if not self.stream.push(chunk) and member.group is not None:
             member.group.remove(member)
 
     def operation_ended(self, member: Member, frame: str) -> None:
@@ -267,7 +294,7 @@ class EventStreams:
             field,
             Request(query, params.variables, params.operation_name),
         )
-        member.prefix, member.suffix = "event: next\ndata: ", "\n"
+        member.prefix = member.suffix = ""  # `Subscriber` frames the group's encoding
         shared = self.view.shared_subscriptions
         if resume_after is not None:
             member.position = resume_after
