@@ -12,7 +12,8 @@ from starlette.applications import Starlette
 
 from milestones import ids
 from milestones.config import Settings
-from milestones.web.sse import EventStream
+from milestones.live.fanout import Member, Request
+from milestones.web.sse import EventStream, Subscriber
 from tests.helpers import (
     Actor,
     create_contract_with_milestones,
@@ -369,3 +370,19 @@ async def test_open_streams_and_their_subscriptions_are_in_the_metrics(
     async with event_stream(base, NOTIFICATIONS, token=freelancer.token):
         await settled((before_streams + 1, before_active + 1))
     await settled((before_streams, before_active))
+
+
+async def test_an_event_is_framed_once_for_every_stream_of_its_group() -> None:
+    sent: list[bytes] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message["body"])
+
+    result = '{"data":{"notifications":{"kind":"MILESTONE_ADDED"}}}'
+    for _ in range(2):
+        subscriber = Subscriber(EventStream(send, 1000), "notification")
+        member = Member(subscriber, "sse", "notifications", Request("q", None, None))
+        subscriber.deliver(member, result, 7)
+    cursor = ids.encode_cursor("notification", 7)
+    assert sent[0] == f"event: next\ndata: {result}\nid: {cursor}\n\n".encode()
+    assert sent[1] is sent[0]
