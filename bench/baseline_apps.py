@@ -161,8 +161,21 @@ def bare_ws_app() -> Starlette:
     )
 
 
+def otlp_sink_app() -> Starlette:
+    """Accepts OTLP/HTTP trace exports and drops them: the collector of the tracing bench."""
+
+    async def traces(request: Request) -> Response:
+        await request.body()
+        return Response(b"", media_type="application/x-protobuf")
+
+    return Starlette(
+        routes=[Route("/healthz", healthz), Route("/v1/traces", traces, methods=["POST"])]
+    )
+
+
 APPS = {
     "canned": canned_app,
+    "otlp-sink": otlp_sink_app,
     "jwt-row": jwt_row_app,
     "memory-strawberry": memory_strawberry_app,
     "bare-ws": bare_ws_app,

@@ -202,7 +202,7 @@ def measure_project(
         broadcast_url=redis_url(),
         name=f"project-fanout-{mode}",
         # Two users hold every stream here: the per-user cap would refuse all but 40.
-        env={"MAX_EVENT_STREAMS_PER_USER": str(count)},
+        extra_env={"MAX_EVENT_STREAMS_PER_USER": str(count)},
     )
     with running(server), httpx.Client() as http:
         spec = WorkerSpec(

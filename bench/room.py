@@ -13,7 +13,7 @@ from bench.api import CLIENT, JWT_SECRET, ME, ROOM_QUERY, GraphQLClient, request
 from bench.plan import Plan
 from bench.postgres import asyncpg_dsn
 from bench.report import Report, Row, rate, ratio, seconds
-from bench.servers import Server, running, start_baseline
+from bench.servers import Server, running, start_baseline, start_project
 from bench.sql_log import statement_log
 from milestones import ids
 
@@ -89,6 +89,20 @@ def _measure(plan: Plan, name: str, url: str, body: bytes) -> wrk.WrkResult:
     return result
 
 
+def _measure_traced(plan: Plan, project: Server, database_url: str, body: bytes) -> wrk.WrkResult:
+    """The same room query on a second project server with tracing on, exporting to a sink."""
+    with running(start_baseline("otlp-sink", plan.run_dir)) as sink:
+        traced = start_project(
+            plan.run_dir,
+            database_url=database_url,
+            jwt_secret=JWT_SECRET,
+            name="project-traced",
+            extra_env={"OTEL_EXPORTER_OTLP_ENDPOINT": sink.url},
+        )
+        with running(traced):
+            return _measure(plan, "project, tracing on", f"{traced.url}/graphql", body)
+
+
 def _check_baseline(kind: str, server: Server, body: bytes, project_response: bytes) -> None:
     response = httpx.post(f"{server.url}/graphql", content=body, headers=HEADERS, timeout=30)
     if response.status_code != 200:
@@ -140,6 +154,18 @@ def run_room(plan: Plan, report: Report, project: Server, room_id: str, database
                 reached=(project_rps / baseline >= goal) if goal is not None else None,
             )
         )
+    traced_result = _measure_traced(plan, project, database_url, body)
+    traced_rps = traced_result.requests_per_second
+    report.add(
+        Row(
+            benchmark=f"{shape}, tracing on (OTLP/HTTP, every request) vs off",
+            project=rate(traced_rps),
+            baselines=f"off {rate(project_rps)}",
+            ratio=ratio(traced_rps / project_rps),
+            goal="-",
+            reached=None,
+        )
+    )
     latencies = ", ".join(
         f"{name} p50 {seconds(r.p50_seconds)} / p99 {seconds(r.p99_seconds)}"
         + (f" ({r.socket_errors} socket errors)" if r.socket_errors else "")

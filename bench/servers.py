@@ -136,9 +136,9 @@ def start_project(
     jwt_secret: str,
     broadcast_url: str = "memory://",
     name: str = "project",
-    env: Mapping[str, str] | None = None,
+    extra_env: Mapping[str, str] | None = None,
 ) -> Server:
-    """`milestones serve` (one worker), production mode, as deployed (plus `env`)."""
+    """`milestones serve` (one worker), production mode, as deployed (plus `extra_env`)."""
     port = free_port()
     argv = [
         str(VENV_BIN / "milestones"),
@@ -152,14 +152,14 @@ def start_project(
         "--log-level",
         LOG_LEVEL,
     ]
-    settings = {
+    env = {
         "DATABASE_URL": database_url,
         "BROADCAST_URL": broadcast_url,
         "JWT_SECRET": jwt_secret,
         "MILESTONES_ENV": "production",
-        **(env or {}),
+        **(extra_env or {}),
     }
-    return _start(name, argv, port, settings, log_dir, "/healthz")
+    return _start(name, argv, port, env, log_dir, "/healthz")
 
 
 def start_baseline(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -26,14 +27,23 @@ from milestones.web.request_observer import RequestObserver
 from milestones.web.room_cache import RoomCache
 from milestones.web.room_page import room_page_routes
 from milestones.web.trusted_documents import TrustedDocuments
+from milestones.webhooks.sender import RetryPolicy, WebhookSender
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     settings.check()
     bus = WakeupBus(settings.broadcast_url)
+    tracing = bool(settings.otel_exporter_otlp_endpoint)
+    traced: list[Middleware] = []
+    if tracing:  # imported only when on: OpenTelemetry is an optional extra
+        from milestones.observability import tracing as otel
+
+        traced = otel.install(str(settings.otel_exporter_otlp_endpoint))
     schema = build_schema(
-        production=settings.is_production, limits=QueryLimits.from_settings(settings)
+        production=settings.is_production,
+        limits=QueryLimits.from_settings(settings),
+        tracing=tracing,
     )
     # Read and validated at start: a bad file stops the server here, with its reason.
     trusted_documents = TrustedDocuments.load(
@@ -72,13 +82,31 @@ def create_app(settings: Settings | None = None) -> Starlette:
             )
             if emails is not None:
                 await emails.start()
+            webhooks = WebhookSender(
+                bus,
+                production=settings.is_production,
+                timeout_seconds=settings.webhook_timeout_seconds,
+                retry=RetryPolicy(
+                    first_delay_seconds=settings.webhook_retry_seconds,
+                    max_delay_seconds=settings.webhook_max_retry_seconds,
+                    window_seconds=settings.webhook_retry_window_seconds,
+                ),
+                concurrency=settings.webhook_concurrency,
+            )
+            await webhooks.start()
+            app.state.webhooks = webhooks
             try:
                 yield
             finally:
+                await webhooks.stop()
                 if emails is not None:
                     await emails.stop()
                 set_publisher(None)
                 await bus.stop()
+                if tracing:
+                    from milestones.observability import tracing as otel
+
+                    await asyncio.to_thread(otel.shutdown)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -110,7 +138,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/metrics", metrics_response),
             *room_page_routes(settings),
         ],
-        middleware=[Middleware(RequestObserver)],
+        middleware=[*traced, Middleware(RequestObserver)],
         lifespan=lifespan,
     )
     app.state.settings = settings

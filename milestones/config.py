@@ -23,6 +23,17 @@ class Settings(BaseSettings):
     smtp_sender: str = "milestones@localhost"
     # Notification emails: first retry after this long, then doubling (up to an hour).
     smtp_retry_seconds: float = Field(default=10.0, gt=0)
+    # Webhooks: time limit per attempt; first retry after about WEBHOOK_RETRY_SECONDS, then
+    # doubling up to WEBHOOK_MAX_RETRY_SECONDS, for WEBHOOK_RETRY_WINDOW_SECONDS (then parked).
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_retry_seconds: float = Field(default=5.0, gt=0)
+    webhook_max_retry_seconds: float = Field(default=3600.0, gt=0)
+    webhook_retry_window_seconds: float = Field(default=24 * 3600.0, gt=0)
+    # Webhook attempts in flight at once per instance.
+    webhook_concurrency: int = Field(default=8, ge=1, le=100)
+    # Tracing: OpenTelemetry spans exported over OTLP/HTTP to this base URL (unset: off, and
+    # nothing of OpenTelemetry is loaded). Needs the `otel` extra.
+    otel_exporter_otlp_endpoint: str | None = None
     milestones_env: Literal["development", "production"] = "development"
     # Server logs: one JSON object per line, or plain text for a terminal.
     log_format: Literal["json", "text"] = "json"

@@ -66,6 +66,8 @@ async def reset_tables() -> None:
     tables = [
         model._meta.db_table
         for model in (
+            models.WebhookDelivery,
+            models.WebhookEndpoint,
             models.EmailOutbox,
             models.Notification,
             models.ContractEvent,

@@ -186,6 +186,15 @@ _PAYLOADS: Final[dict[str, tuple[str, str]]] = {
         "changeRequest { ...ChangeRequestFields } contract { ...ContractFields }",
     ),
     "markNotificationsRead": ("MarkNotificationsReadInput", "count"),
+    "createWebhookEndpoint": (
+        "CreateWebhookEndpointInput",
+        "webhookEndpoint { id url kinds contract { id } } secret",
+    ),
+    "updateWebhookEndpoint": (
+        "UpdateWebhookEndpointInput",
+        "webhookEndpoint { id url kinds contract { id } }",
+    ),
+    "deleteWebhookEndpoint": ("DeleteWebhookEndpointInput", "deletedWebhookEndpointId"),
 }
 
 

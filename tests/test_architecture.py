@@ -145,6 +145,11 @@ FORBIDDEN: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
         ),
     ),
     (("milestones.web",), ("milestones.app", "milestones.cli")),
+    # The webhook sender works beside the app, like the email outbox: below the HTTP front.
+    (
+        ("milestones.webhooks",),
+        ("milestones.schema", "milestones.resolvers", "milestones.web", "milestones.app"),
+    ),
 ]
 # schema.root assembles the schema from the resolvers: the one module of schema/ above them.
 ALLOWED = {("milestones.schema.root", "milestones.resolvers")}

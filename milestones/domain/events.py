@@ -9,6 +9,7 @@ from tortoise import connections
 from milestones.domain.access import other_party_id
 from milestones.domain.transaction import Action
 from milestones.domain.values import cents_to_decimal
+from milestones.domain.webhooks import enqueue_deliveries
 from milestones.models import (
     ChangeRequest,
     Contract,
@@ -106,7 +107,7 @@ async def record(
     action.wake(f"contract:{contract.id}", event.seq)
 
     recipient_id = other_party_id(contract, actor.id)
-    notification_seq, recipient_email = await _next_notification_seq(recipient_id)
+    notification_seq, recipient_email, has_webhooks = await _next_notification_seq(recipient_id)
     message = notification_message(kind, actor, contract, milestone, amount)
     notification = await Notification.create(
         recipient_id=recipient_id,
@@ -118,6 +119,8 @@ async def record(
         message=message,
     )
     action.wake(f"user:{recipient_id}", notification.seq)
+    if has_webhooks:
+        await enqueue_deliveries(action, notification, milestone.id if milestone else None, amount)
     if _email_enabled and recipient_email:
         email = await EmailOutbox.create(
             notification_id=notification.id,
@@ -132,13 +135,15 @@ async def record(
 
 _NEXT_SEQ_SQL = (
     "UPDATE users SET notification_seq = notification_seq + 1 WHERE id = {placeholder} "
-    "RETURNING notification_seq, email"
+    "RETURNING notification_seq, email, "
+    "EXISTS (SELECT 1 FROM webhook_endpoints WHERE owner_id = users.id) AS has_webhooks"
 )
 
 
-async def _next_notification_seq(user_id: int) -> tuple[int, str | None]:
-    """The recipient's next notification number, and their email: one statement. The UPDATE
-    locks the row until commit, so a user's sequence has no gaps and no races."""
+async def _next_notification_seq(user_id: int) -> tuple[int, str | None, bool]:
+    """The recipient's next notification number, their email, and whether they have webhook
+    endpoints: one statement (no extra query per notification for the many without any).
+    The UPDATE locks the row until commit, so a user's sequence has no gaps and no races."""
     connection = connections.get("default")  # the action's transaction
     placeholder = "$1" if connection.capabilities.dialect == "postgres" else "?"
     # execute_query_dict fetches rows whatever the statement (asyncpg's execute_query does
@@ -146,4 +151,4 @@ async def _next_notification_seq(user_id: int) -> tuple[int, str | None]:
     (row,) = await connection.execute_query_dict(
         _NEXT_SEQ_SQL.format(placeholder=placeholder), [user_id]
     )
-    return int(row["notification_seq"]), row["email"]
+    return int(row["notification_seq"]), row["email"], bool(row["has_webhooks"])

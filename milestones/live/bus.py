@@ -119,6 +119,15 @@ class WakeupBus:
     def listener_count(self) -> int:
         return sum(len(listeners) for listeners in self._listeners.values())
 
+    def listener_count_on(self, prefix: str) -> int:
+        """Listeners on channels starting with `prefix` (say "contract:", leaving out the
+        email and webhook senders' doorbells)."""
+        return sum(
+            len(listeners)
+            for channel, listeners in self._listeners.items()
+            if channel.startswith(prefix)
+        )
+
     # --- the subscription -------------------------------------------------------------------
 
     async def _supervise(self) -> None:

@@ -8,6 +8,7 @@ from milestones.models.idempotency import IdempotencyRecord
 from milestones.models.milestone import Milestone
 from milestones.models.refund_request import RefundRequest
 from milestones.models.user import User
+from milestones.models.webhook import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "ChangeRequest",
@@ -21,4 +22,6 @@ __all__ = [
     "Notification",
     "RefundRequest",
     "User",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

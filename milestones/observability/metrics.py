@@ -2,6 +2,7 @@
 
 - ``ACTIVE_SUBSCRIPTIONS``: the gauge the WebSocket transport keeps (one per subscribing
   operation); ``observe_notification_delivery``: the notification delivery lag.
+- ``WEBHOOK_DELIVERIES``: webhook attempts by outcome (sent, failed, parked).
 - ``metrics_response``: the ``/metrics`` body (reads the email outbox size at scrape time).
 """
 
@@ -83,6 +84,12 @@ EMAIL_OUTBOX_SIZE = Gauge(
     "Notification emails waiting to be sent (read from the database at scrape time).",
     registry=REGISTRY,
     multiprocess_mode="mostrecent",
+)
+WEBHOOK_DELIVERIES = Counter(
+    "milestones_webhook_deliveries",
+    "Webhook delivery attempts by outcome: sent (2xx), failed (will retry), parked (gave up).",
+    ["outcome"],
+    registry=REGISTRY,
 )
 
 

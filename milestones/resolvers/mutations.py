@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import strawberry
 
-from milestones.domain import change_requests, contracts, milestones, notifications, refunds
+from milestones.domain import (
+    change_requests,
+    contracts,
+    milestones,
+    notifications,
+    refunds,
+    webhooks,
+)
 from milestones.domain.change_requests import ChangeInput
 from milestones.domain.contracts import ContractOutcome
 from milestones.domain.milestones import MilestoneOutcome
 from milestones.models import User
+from milestones.models import WebhookEndpoint as WebhookEndpointModel
 from milestones.resolvers.mapping import (
     contract_type,
     given,
@@ -26,7 +34,9 @@ from milestones.schema.inputs import (
     AddMilestoneInput,
     ApproveMilestoneInput,
     CreateContractInput,
+    CreateWebhookEndpointInput,
     DeleteMilestoneInput,
+    DeleteWebhookEndpointInput,
     EditMilestoneInput,
     EndContractInput,
     MarkNotificationsReadInput,
@@ -36,17 +46,21 @@ from milestones.schema.inputs import (
     RespondToChangeRequestInput,
     RespondToRefundRequestInput,
     SubmitMilestoneInput,
+    UpdateWebhookEndpointInput,
     WithdrawChangeRequestInput,
 )
 from milestones.schema.payloads import (
     ChangeRequestPayload,
     ContractPayload,
+    CreateWebhookEndpointPayload,
     DeleteMilestonePayload,
+    DeleteWebhookEndpointPayload,
     MarkNotificationsReadPayload,
     MilestonePayload,
     RefundRequestPayload,
+    UpdateWebhookEndpointPayload,
 )
-from milestones.schema.types import ChangeRequest, RefundRequest
+from milestones.schema.types import ChangeRequest, RefundRequest, WebhookEndpoint
 
 
 async def _contract_payload(outcome: ContractOutcome, info: Info) -> ContractPayload:
@@ -271,3 +285,63 @@ class Mutation:
             return MarkNotificationsReadPayload(count=count)
 
         return await perform(info, MarkNotificationsReadPayload, act, present)
+
+    @strawberry.mutation(
+        description="Send the viewer's notifications of some kinds to a URL; the signing "
+        "secret is in the payload, this once."
+    )
+    async def create_webhook_endpoint(
+        self, info: Info, input: CreateWebhookEndpointInput
+    ) -> CreateWebhookEndpointPayload:
+        production = info.context.settings.is_production
+
+        async def act(viewer: User) -> webhooks.CreatedEndpoint:
+            return await webhooks.create_webhook_endpoint(
+                viewer, input.url, input.kinds, optional(input.contract_id), production=production
+            )
+
+        async def present(
+            created: webhooks.CreatedEndpoint, info: Info
+        ) -> CreateWebhookEndpointPayload:
+            return CreateWebhookEndpointPayload(
+                webhook_endpoint=WebhookEndpoint.of(created.endpoint), secret=created.secret
+            )
+
+        return await perform(info, CreateWebhookEndpointPayload, act, present)
+
+    @strawberry.mutation(description="Change a webhook endpoint's URL, kinds or contract.")
+    async def update_webhook_endpoint(
+        self, info: Info, input: UpdateWebhookEndpointInput
+    ) -> UpdateWebhookEndpointPayload:
+        production = info.context.settings.is_production
+
+        async def act(viewer: User) -> WebhookEndpointModel:
+            return await webhooks.update_webhook_endpoint(
+                viewer,
+                input.id,
+                url=given(input.url),
+                kinds=given(input.kinds),
+                contract_id=given(input.contract_id),
+                production=production,
+            )
+
+        async def present(
+            endpoint: WebhookEndpointModel, info: Info
+        ) -> UpdateWebhookEndpointPayload:
+            return UpdateWebhookEndpointPayload(webhook_endpoint=WebhookEndpoint.of(endpoint))
+
+        return await perform(info, UpdateWebhookEndpointPayload, act, present)
+
+    @strawberry.mutation(description="Delete a webhook endpoint; pending deliveries are dropped.")
+    async def delete_webhook_endpoint(
+        self, info: Info, input: DeleteWebhookEndpointInput
+    ) -> DeleteWebhookEndpointPayload:
+        async def act(viewer: User) -> int:
+            return await webhooks.delete_webhook_endpoint(viewer, input.id)
+
+        async def present(pk: int, info: Info) -> DeleteWebhookEndpointPayload:
+            return DeleteWebhookEndpointPayload(
+                deleted_webhook_endpoint_id=global_id("WebhookEndpoint", pk)
+            )
+
+        return await perform(info, DeleteWebhookEndpointPayload, act, present)

@@ -13,6 +13,8 @@ from milestones.models import ContractEvent as ContractEventModel
 from milestones.models import Notification as NotificationModel
 from milestones.models import RefundRequest as RefundRequestModel
 from milestones.models import User as UserModel
+from milestones.models import WebhookDelivery as WebhookDeliveryModel
+from milestones.models import WebhookEndpoint as WebhookEndpointModel
 from milestones.resolvers.mapping import milestone_type
 from milestones.resolvers.pagination import contracts_page, notifications_page
 from milestones.resolvers.viewer import require_viewer
@@ -27,6 +29,8 @@ from milestones.schema.types import (
     Notification,
     RefundRequest,
     User,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 
 
@@ -87,6 +91,15 @@ async def resolve_node(info: Info, global_id: str) -> Node | None:
     if type_name == "Notification":
         notification = await NotificationModel.get_or_none(id=pk, recipient_id=viewer.id)
         return Notification.of(notification) if notification is not None else None
+    if type_name == "WebhookEndpoint":
+        endpoint = await WebhookEndpointModel.get_or_none(id=pk, owner_id=viewer.id)
+        return WebhookEndpoint.of(endpoint) if endpoint is not None else None
+    if type_name == "WebhookDelivery":
+        delivery = await WebhookDeliveryModel.get_or_none(id=pk, endpoint__owner_id=viewer.id)
+        if delivery is None:
+            return None
+        notification = await NotificationModel.get(id=delivery.notification_id)
+        return WebhookDelivery.of(delivery, Notification.of(notification))
     return None
 
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 import strawberry
 from strawberry import UNSET
 
-from milestones.schema.enums import ChangeKind, Decision
+from milestones.schema.enums import ChangeKind, Decision, EventKind
 
 
 @strawberry.input
@@ -129,3 +129,33 @@ class WithdrawChangeRequestInput:
 class MarkNotificationsReadInput:
     ids: list[strawberry.ID] | None = UNSET
     all: bool | None = UNSET
+
+
+@strawberry.input(description="A new webhook endpoint for the viewer's notifications.")
+class CreateWebhookEndpointInput:
+    url: str = strawberry.field(
+        description="Where to POST: https in production, to a public address; at most 2048 "
+        "characters, no credentials."
+    )
+    kinds: list[EventKind] = strawberry.field(description="The notification kinds to send.")
+    contract_id: strawberry.ID | None = strawberry.field(
+        default=UNSET,
+        description="Only this contract's notifications (the viewer must be a party).",
+    )
+
+
+@strawberry.input(description="Omitted fields stay as they are.")
+class UpdateWebhookEndpointInput:
+    id: strawberry.ID = strawberry.field(description="The endpoint to change.")
+    url: str | None = strawberry.field(default=UNSET, description="A new URL.")
+    kinds: list[EventKind] | None = strawberry.field(
+        default=UNSET, description="The new set of kinds."
+    )
+    contract_id: strawberry.ID | None = strawberry.field(
+        default=UNSET, description="Limit to this contract; null: every contract."
+    )
+
+
+@strawberry.input(description="The webhook endpoint to delete, with its pending deliveries.")
+class DeleteWebhookEndpointInput:
+    id: strawberry.ID = strawberry.field(description="The endpoint to delete.")

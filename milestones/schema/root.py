@@ -44,7 +44,7 @@ class MilestonesSchema(strawberry.Schema):
 
 
 def build_schema(
-    *, production: bool = False, limits: QueryLimits | None = None
+    *, production: bool = False, limits: QueryLimits | None = None, tracing: bool = False
 ) -> strawberry.Schema:
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         # First in, first out: it sees each error before ErrorPolicy rewrites it.
@@ -57,6 +57,10 @@ def build_schema(
     ]
     if production:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
+    if tracing:  # imported only when on: OpenTelemetry is an optional extra
+        from milestones.observability.tracing import GraphQLTracing
+
+        extensions.insert(0, GraphQLTracing)
     return MilestonesSchema(
         query=Query,
         mutation=Mutation,

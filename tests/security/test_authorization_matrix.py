@@ -73,6 +73,10 @@ MATRIX: Final[dict[str, dict[str, str]]] = {
     "withdrawChangeRequest": FREELANCER_ONLY,
     # the client's own notification: anyone else's ids are NOT_FOUND
     "markNotificationsRead": row(OK, NOT_FOUND, NOT_FOUND),
+    # on the room's contract: any party may; an endpoint is its owner's (the client's) alone
+    "createWebhookEndpoint": row(OK, OK, NOT_FOUND),
+    "updateWebhookEndpoint": row(OK, NOT_FOUND, NOT_FOUND),
+    "deleteWebhookEndpoint": row(OK, NOT_FOUND, NOT_FOUND),
 }
 
 
@@ -160,6 +164,31 @@ async def _clients_notification(room: Room, api: Any) -> dict[str, Any]:
     return {"ids": [newest["id"]]}
 
 
+# A closed port: deliveries are written and fail, nothing is listening.
+HOOK_URL: Final = "http://127.0.0.1:9/hooks"
+
+
+async def _new_endpoint(room: Room, api: Any) -> dict[str, Any]:
+    return {"url": HOOK_URL, "kinds": ["MILESTONE_ADDED"], "contractId": room.contract_id}
+
+
+async def _clients_endpoint(room: Room, api: Any, kinds: list[str] | None = None) -> str:
+    body = await room.client.post(
+        MUTATIONS["createWebhookEndpoint"],
+        {"input": {**await _new_endpoint(room, api), "kinds": kinds or ["MILESTONE_ADDED"]}},
+    )
+    endpoint_id: str = body["data"]["createWebhookEndpoint"]["webhookEndpoint"]["id"]
+    return endpoint_id
+
+
+async def _change_endpoint(room: Room, api: Any) -> dict[str, Any]:
+    return {"id": await _clients_endpoint(room, api), "kinds": ["CONTRACT_ENDED"]}
+
+
+async def _endpoint(room: Room, api: Any) -> dict[str, Any]:
+    return {"id": await _clients_endpoint(room, api)}
+
+
 MUTATION_SETUPS: Final[dict[str, Setup]] = {
     "createContract": _create,
     "addMilestone": _add,
@@ -176,6 +205,9 @@ MUTATION_SETUPS: Final[dict[str, Setup]] = {
     "respondToChangeRequest": _respond_to_changes,
     "withdrawChangeRequest": _withdraw,
     "markNotificationsRead": _clients_notification,
+    "createWebhookEndpoint": _new_endpoint,
+    "updateWebhookEndpoint": _change_endpoint,
+    "deleteWebhookEndpoint": _endpoint,
 }
 
 QUERIES: Final[dict[str, str]] = {
@@ -247,7 +279,8 @@ def _query_outcome(body: dict[str, Any]) -> str:
 
 
 NODE_SAMPLES: Final = ("Contract", "Milestone", "ChangeRequest", "RefundRequest",
-                       "ContractEvent", "Notification", "User")  # fmt: skip
+                       "ContractEvent", "Notification", "User", "WebhookEndpoint",
+                       "WebhookDelivery")  # fmt: skip
 
 
 def test_every_node_type_has_a_sample() -> None:
@@ -261,9 +294,15 @@ def test_every_node_type_has_a_sample() -> None:
 
 async def test_outsiders_see_no_node_of_a_contract(api: Any) -> None:
     room = await _room(api)
+    endpoint = await _clients_endpoint(room, api, kinds=["CHANGE_REQUEST_SUBMITTED"])
     await _active(room)
     refund = await pending_refund_request(room)
-    change_request = await pending_change_request(room)
+    change_request = await pending_change_request(room)  # a webhook delivery for the client
+    deliveries = await room.client.gql(
+        "query ($id: ID!) { node(id: $id) { ... on WebhookEndpoint {"
+        " deliveries { edges { node { id } } } } } }",
+        {"id": endpoint},
+    )
     read = await room.read()
     notification = (await notification_nodes(room.freelancer))[0]
     samples = {
@@ -274,10 +313,14 @@ async def test_outsiders_see_no_node_of_a_contract(api: Any) -> None:
         "ContractEvent": read["events"]["edges"][0]["node"]["id"],
         "Notification": notification["id"],
         "User": read["client"]["id"],
+        "WebhookEndpoint": endpoint,
+        "WebhookDelivery": deliveries["node"]["deliveries"]["edges"][0]["node"]["id"],
     }
     outsider = api.actor("outsider")
     query = "query ($id: ID!) { node(id: $id) { id } }"
     for type_name in NODE_SAMPLES:
         owner = room.freelancer if type_name == "Notification" else room.client
+        if type_name in ("WebhookEndpoint", "WebhookDelivery"):  # the client's own
+            assert (await room.freelancer.gql(query, {"id": samples[type_name]}))["node"] is None
         assert (await owner.gql(query, {"id": samples[type_name]}))["node"], type_name
         assert (await outsider.gql(query, {"id": samples[type_name]}))["node"] is None, type_name

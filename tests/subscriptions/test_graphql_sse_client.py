@@ -37,7 +37,7 @@ async def test_graphql_sse_client_runs_a_query_and_receives_notifications(
         answer = await line(process.stdout)
         assert answer["query"]["data"]["me"]["id"] == await freelancer.user_id()
         assert await line(process.stdout) == {"subscribing": True}
-        await _until(lambda: app.state.bus.listener_count == 1)
+        await _until(lambda: app.state.bus.listener_count_on("user:") == 1)
         await room.add("Second", "10.00")
         await room.add("Third", "10.00")
         results = [await line(process.stdout), await line(process.stdout)]

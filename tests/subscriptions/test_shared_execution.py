@@ -54,7 +54,7 @@ async def test_one_execution_per_event_and_viewer_and_no_sharing_between_viewers
     first = [asyncio.ensure_future(stream.__anext__()) for stream in streams]
     bus = app.state.bus
     for _ in range(500):  # the subscriptions start listening as their first read begins
-        if bus.listener_count >= len(streams):
+        if bus.listener_count_on("contract:") >= len(streams):
             break
         await asyncio.sleep(0.01)
 

@@ -54,7 +54,7 @@ async def test_one_group_per_document_and_viewer(
     ):
         for ws in (fred1, fred2, cleo):
             await ws.subscribe("e", ROOM_EVENTS, contractId=room.contract_id)
-        await _until(lambda: app.state.bus.listener_count == 2)
+        await _until(lambda: app.state.bus.listener_count_on("contract:") == 2)
         assert len(shared.groups) == 2
         sizes = sorted(len(group.members) for group in shared.groups.values())
         assert sizes == [1, 2]
@@ -68,7 +68,7 @@ async def test_one_group_per_document_and_viewer(
         await fred1.send({"id": "e", "type": "complete"})
         await cleo.send({"id": "e", "type": "complete"})
         await _until(lambda: len(shared.groups) == 1)
-        await _until(lambda: app.state.bus.listener_count == 1)
+        await _until(lambda: app.state.bus.listener_count_on("contract:") == 1)
         await room.add("M3", "50.00")
         assert (await fred2.take("e", 1))[0]["kind"] == "MILESTONE_ADDED"
         await fred1.expect_silence(0.2)
@@ -83,7 +83,7 @@ async def test_a_late_joiner_receives_what_happens_after_it_joined(
         subscribed_client(server_url, freelancer.token) as late,
     ):
         await early.subscribe("e", ROOM_EVENTS, contractId=room.contract_id)
-        await _until(lambda: app.state.bus.listener_count == 1)
+        await _until(lambda: app.state.bus.listener_count_on("contract:") == 1)
         await room.add("Before", "1.00")
         (first,) = await early.take("e", 1)
         await late.subscribe("e", ROOM_EVENTS, contractId=room.contract_id)
@@ -101,7 +101,7 @@ async def test_a_replay_never_joins_a_group_that_has_delivered(
     room = await create_contract_with_milestones(client, freelancer, ["100.00"])
     async with subscribed_client(server_url, freelancer.token) as ws:
         await ws.subscribe("all", ROOM_EVENTS, contractId=room.contract_id)
-        await _until(lambda: app.state.bus.listener_count == 1)
+        await _until(lambda: app.state.bus.listener_count_on("contract:") == 1)
         await room.add("M2", "1.00")
         (added,) = await ws.take("all", 1)
     events = await _replay(server_url, freelancer, room.contract_id, None, 3)
@@ -164,7 +164,7 @@ async def test_a_member_that_fell_behind_resumes_from_the_database_without_gap_o
     request = Request(ROOM_EVENTS, {"contractId": room.contract_id}, None)
     member = Member(sink, "e", "contractEvents", request)
     shared.join(member, context)
-    await _until(lambda: app.state.bus.listener_count == 1)
+    await _until(lambda: app.state.bus.listener_count_on("contract:") == 1)
 
     await room.add("Seen", "1.00")
     await _until(lambda: len(sink.frames) == 1)
@@ -172,7 +172,9 @@ async def test_a_member_that_fell_behind_resumes_from_the_database_without_gap_o
     for number in range(3):
         await room.add(f"Missed {number}", "1.00")
     await _until(lambda: member.behind)
-    await _until(lambda: app.state.bus.listener_count == 0)  # its group ended with it
+    await _until(
+        lambda: app.state.bus.listener_count_on("contract:") == 0
+    )  # its group ended with it
     sink.stalled = False
     shared.resume(member, context)
     await _until(lambda: len(sink.frames) == 4)
@@ -185,4 +187,4 @@ async def test_a_member_that_fell_behind_resumes_from_the_database_without_gap_o
     assert all(frame["id"] == "e" and frame["type"] == "next" for frame in sink.frames)
     assert member.group is not None
     member.group.remove(member)
-    await _until(lambda: app.state.bus.listener_count == 0)
+    await _until(lambda: app.state.bus.listener_count_on("contract:") == 0)

@@ -50,7 +50,7 @@ async def test_notifications_carry_their_cursor_as_the_event_id(
     async with event_stream(_http(server_url), NOTIFICATIONS, token=freelancer.token) as sse:
         assert sse.response.status_code == 200
         assert sse.response.headers["content-type"].startswith("text/event-stream")
-        await _until(lambda: app.state.bus.listener_count == 1)
+        await _until(lambda: app.state.bus.listener_count_on("user:") == 1)
         await room.add("Second", "10.00")
         await room.add("Third", "10.00")
         events = await sse.results(2)
@@ -148,7 +148,7 @@ async def test_a_closed_stream_leaves_its_group(
     async with event_stream(_http(server_url), NOTIFICATIONS, token=freelancer.token):
         await _until(lambda: len(_shared(app).groups) == 1)
     await _until(lambda: not _shared(app).groups)
-    await _until(lambda: app.state.bus.listener_count == 0)
+    await _until(lambda: app.state.bus.listener_count_on("user:") == 0)
 
 
 async def test_without_a_token_the_answer_is_401_before_the_body_is_read(

@@ -1,0 +1,1 @@
+"""Signed webhooks: endpoint addresses (SSRF rules), the delivery outbox's sender."""
