@@ -90,7 +90,7 @@ def _token(args: argparse.Namespace) -> int:
 async def _demo(host: str, port: int) -> None:
     from milestones.auth import Claims
     from milestones.database import database
-    from milestones.domain import contracts, milestones
+    from milestones.domain import commands, contracts, milestones
     from milestones.domain.users import user_from_claims
     from milestones.ids import encode
 
@@ -101,21 +101,29 @@ async def _demo(host: str, port: int) -> None:
             Claims("demo-freelancer", "Fred Freelancer", "fred@example.com")
         )
         created = await contracts.create_contract(
-            client, "Website redesign", encode("User", freelancer.id), "USD"
+            client, commands.CreateContract(title="Website redesign", freelancer_id=freelancer.id)
         )
-        contract_id = encode("Contract", created.contract.id)
+        contract = created.contract
         plan = [
-            ("Wireframes", "Low-fidelity wireframes for every page", "1500.00"),
-            ("Visual design", "Final designs for desktop and mobile", "2500.00"),
-            ("Build", "Responsive implementation", "4000.00"),
+            ("Wireframes", "Low-fidelity wireframes for every page", 150_000),
+            ("Visual design", "Final designs for desktop and mobile", 250_000),
+            ("Build", "Responsive implementation", 400_000),
         ]
-        first_id = None
-        for title, description, amount in plan:
-            outcome = await milestones.add_milestone(
-                client, contract_id, title, description, None, amount
+        added = [
+            await milestones.add_milestone(
+                client,
+                commands.AddMilestone(
+                    contract_id=contract.id, title=title, description=description, amount=cents
+                ),
             )
-            first_id = first_id or encode("Milestone", outcome.milestone.id)
-        await milestones.activate_milestone(client, first_id)
+            for title, description, cents in plan
+        ]
+        first = added[0].milestone
+        assert first is not None
+        await milestones.activate_milestone(
+            client, commands.ActivateMilestone(milestone_id=first.id)
+        )
+        contract_id = encode("Contract", contract.id)
     for label, sub, name in (
         ("client", "demo-client", "Cleo Client"),
         ("freelancer", "demo-freelancer", "Fred Freelancer"),

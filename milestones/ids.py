@@ -19,7 +19,8 @@ def decode_any(global_id: object) -> tuple[str, int] | None:
     except (binascii.Error, UnicodeError, ValueError):
         return None
     type_name, sep, pk = raw.partition(":")
-    if not sep or not pk.isdigit() or len(pk) > 18:
+    # ASCII digits only: int() would also read Arabic-Indic or full-width digits.
+    if not sep or not pk.isascii() or not pk.isdigit() or len(pk) > 18:
         return None
     return type_name, int(pk)
 

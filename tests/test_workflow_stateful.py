@@ -23,6 +23,7 @@ while debugging). ``pytest -s`` prints how often each mutation/role/outcome was 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import uuid
@@ -35,6 +36,7 @@ import httpx
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
+    RULE_MARKER,
     RuleBasedStateMachine,
     initialize,
     precondition,
@@ -61,14 +63,30 @@ Check = tuple[str, bool, bool]  # (code, the check fails, an implementation may 
 CROSS_CHECK_EVERY = 5  # successful actions between the (slower) cross-party checks
 EXAMPLES = int(os.environ.get("MILESTONES_STATEFUL_EXAMPLES", "50"))
 STEPS = int(os.environ.get("MILESTONES_STATEFUL_STEPS", "30"))
+# Each rule must run at least this often in a run. Hypothesis enables a random subset of the
+# rules in each example (swarm testing), so a rule's count varies a lot from run to run: this
+# is a floor that catches a rule made unreachable, not a distribution.
+MIN_RULE_RUNS = max(1, EXAMPLES * STEPS // 1500)
 
 ROLES = ("client", "freelancer", "outsider")
 OUTCOMES: Counter[str] = Counter()  # "<mutation> by <role>: <ok|replay|CODE>", printed at the end
+RULES_RUN: Counter[str] = Counter()  # how often each rule ran: each must run (see the test)
 PARTIES = ("client", "freelancer")
 FUNDED = ("ACTIVE", "SUBMITTED")
 IDEMPOTENCY_KEYS = ("key-1", "key-2", "key-3")
 CONTRACT_ENDED_MESSAGE = "The contract ended."
 PAST = {"ACCEPT": "ACCEPTED", "DECLINE": "DECLINED"}
+
+
+def counted(rule_function: Callable[..., None]) -> Callable[..., None]:
+    """Count the rule's runs, so that a rule made unreachable fails the test."""
+
+    @functools.wraps(rule_function)
+    def run(*args: Any, **kwargs: Any) -> None:
+        RULES_RUN[rule_function.__name__] += 1
+        rule_function(*args, **kwargs)
+
+    return run
 
 
 class Repeated(str):
@@ -833,6 +851,24 @@ class WorkflowMachine(RuleBasedStateMachine):
         contract_id = self.create_contract_as(title="Website redesign", currency=None)
         assert contract_id is not None
         self.seed_milestones(data, contract_id, 1)
+        # Some examples start with a change request sent, or a milestone funded, submitted or
+        # with a refund asked: the rules that need one (answers, submit, reject, approve,
+        # refunds) are then reachable from the first step, not only after a lucky sequence.
+        start = data.draw(
+            st.sampled_from(
+                ["upcoming", "change requested", "funded", "submitted", "refund asked"]
+            ),
+            label="start",
+        )
+        if start in ("funded", "submitted", "refund asked"):
+            first = self.snaps[contract_id]["milestones"][0]["id"]
+            self.activate("client", {"milestoneId": first})
+        if start == "change requested":
+            self.request_milestone_changes(data)
+        if start == "submitted":
+            self.submit_milestone(data)
+        if start == "refund asked":
+            self.request_escrow_refund(data)
 
     @precondition(
         lambda self: (
@@ -841,6 +877,7 @@ class WorkflowMachine(RuleBasedStateMachine):
         )
     )
     @rule(data=st.data())
+    @counted
     def create_contract(self, data: st.DataObject) -> None:
         title, title_ok = data.draw(title_inputs())
         currency = data.draw(st.sampled_from([None, "USD", "EUR"]))
@@ -854,6 +891,7 @@ class WorkflowMachine(RuleBasedStateMachine):
     # ------------------------------------------------------------------ upcoming milestones
 
     @rule(data=st.data())
+    @counted
     def add_milestone(self, data: st.DataObject) -> None:
         role = self.draw_role(data, ("client",))
         contract_ref, contract_id = self.draw_contract(data)
@@ -919,6 +957,7 @@ class WorkflowMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self.exists(("UPCOMING",)))
     @rule(data=st.data())
+    @counted
     def edit_milestone(self, data: st.DataObject) -> None:
         role = self.draw_role(data, ("client",))
         drawn = self.draw_milestone(data, changeable)
@@ -996,6 +1035,7 @@ class WorkflowMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self.exists(("UPCOMING",)))
     @rule(data=st.data())
+    @counted
     def delete_milestone(self, data: st.DataObject) -> None:
         role = self.draw_role(data, ("client",))
         drawn = self.draw_milestone(data, changeable)
@@ -1107,6 +1147,7 @@ class WorkflowMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self.exists(("UPCOMING",)))
     @rule(data=st.data())
+    @counted
     def activate_milestone(self, data: st.DataObject) -> None:
         role = self.draw_role(data, ("client",))
         drawn = self.draw_milestone(data, activatable)
@@ -1190,6 +1231,7 @@ class WorkflowMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self.exists(FUNDED))
     @rule(data=st.data())
+    @counted
     def approve_milestone(self, data: st.DataObject) -> None:
         role = self.draw_role(data, ("client",))
         drawn = self.draw_milestone(data, payable)
@@ -1218,6 +1260,7 @@ class WorkflowMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: bool(self.idempotent))
     @rule(data=st.data())
+    @counted
     def repeat_keyed_call(self, data: st.DataObject) -> None:
         """The same key again: the same input (a replay) or another one (a conflict)."""
         mutation, key = data.draw(st.sampled_from(sorted(self.idempotent)))
@@ -1245,6 +1288,7 @@ class WorkflowMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self.exists(FUNDED))
     @rule(data=st.data())
+    @counted
     def work_on_funded_milestone(self, data: st.DataObject) -> None:
         """While a milestone is funded, its own actions are drawn more often than the rest."""
         actions = [
@@ -1322,6 +1366,7 @@ class WorkflowMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self.exists(("ACTIVE",)))
     @rule(data=st.data())
+    @counted
     def submit_milestone(self, data: st.DataObject) -> None:
         self.move_milestone(
             data,
@@ -1336,6 +1381,7 @@ class WorkflowMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self.exists(("SUBMITTED",)))
     @rule(data=st.data())
+    @counted
     def reject_submission(self, data: st.DataObject) -> None:
         self.move_milestone(
             data,
@@ -1350,6 +1396,7 @@ class WorkflowMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self.exists(FUNDED))
     @rule(data=st.data())
+    @counted
     def request_escrow_refund(self, data: st.DataObject) -> None:
         role = self.draw_role(data, ("client",))
         drawn = self.draw_milestone(data, payable)
@@ -1399,6 +1446,7 @@ class WorkflowMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: bool(self.refund_requests))
     @rule(data=st.data())
+    @counted
     def respond_to_refund_request(self, data: st.DataObject) -> None:
         role = self.draw_role(data, ("freelancer",))
         pending = [
@@ -1465,6 +1513,7 @@ class WorkflowMachine(RuleBasedStateMachine):
     # ------------------------------------------------------------------ ending
 
     @rule(data=st.data())
+    @counted
     def end_contract(self, data: st.DataObject) -> None:
         role = self.draw_role(data, PARTIES)
         contract_ref, contract_id = self.draw_contract(data)
@@ -1503,6 +1552,7 @@ class WorkflowMachine(RuleBasedStateMachine):
     # ------------------------------------------------------------------ change requests
 
     @rule(data=st.data())
+    @counted
     def request_milestone_changes(self, data: st.DataObject) -> None:
         role = self.draw_role(data, ("freelancer",))
         contract_ref, contract_id = self.draw_contract(data)
@@ -1682,6 +1732,7 @@ class WorkflowMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: bool(self.change_requests))
     @rule(data=st.data())
+    @counted
     def respond_to_change_request(self, data: st.DataObject) -> None:
         role = self.draw_role(data, ("client",))
         drawn = self.draw_change_request(data)
@@ -1759,6 +1810,20 @@ class WorkflowMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: bool(self.change_requests))
     @rule(data=st.data())
+    @counted
+    def work_on_change_requests(self, data: st.DataObject) -> None:
+        """Once a change request was sent, its answers are drawn more often (and through a
+        second rule, so that hypothesis disabling one rule in an example leaves the other)."""
+        actions = [
+            self.respond_to_change_request,
+            self.withdraw_change_request,
+            self.request_milestone_changes,
+        ]
+        data.draw(st.sampled_from(actions), label="action")(data)
+
+    @precondition(lambda self: bool(self.change_requests))
+    @rule(data=st.data())
+    @counted
     def withdraw_change_request(self, data: st.DataObject) -> None:
         role = self.draw_role(data, ("freelancer",))
         drawn = self.draw_change_request(data, pending_share=4)
@@ -1866,8 +1931,15 @@ def test_workflow_state_machine() -> None:
     url = test_database_url()
     require_service(postgres_unavailable(url) if is_postgres_url(url) else None)
     OUTCOMES.clear()
+    RULES_RUN.clear()
     try:
         run_state_machine_as_test(WorkflowMachine, settings=STATEFUL_SETTINGS)
     finally:
         # what the run exercised (shown with `pytest -s`, or on failure)
         print("\n".join(f"{count:6d}  {name}" for name, count in sorted(OUTCOMES.items())))
+        print("\n".join(f"{count:6d}  rule {name}" for name, count in sorted(RULES_RUN.items())))
+    # A rule that became unreachable fails here, not silently.
+    rules = [name for name, value in vars(WorkflowMachine).items() if hasattr(value, RULE_MARKER)]
+    assert len(rules) >= 17, rules
+    too_rare = {name: RULES_RUN[name] for name in rules if RULES_RUN[name] < MIN_RULE_RUNS}
+    assert not too_rare, f"rules that ran fewer than {MIN_RULE_RUNS} times: {too_rare}"

@@ -1,4 +1,6 @@
 """The workflow's rules: one function per user action, each in one database transaction.
 
-Knows nothing of GraphQL: it takes plain values, returns models, raises DomainError.
+Knows nothing of GraphQL: it takes typed commands (`commands.py`), runs each action through
+one runner (`acting.py`: lock, role, idempotency, validation, then the action's rules and
+change), returns an `Outcome` of models, refuses with `DomainError`.
 """

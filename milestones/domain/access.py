@@ -1,12 +1,15 @@
-"""Who may see and act on what: parties only, and each party in its own role."""
+"""Who may see and act on what: parties only, and each party in its own role.
+
+`role_among` is the one rule of who is a party; every reader (the domain's locks, queries,
+subscriptions, the room cache, which knows users by their token's `sub`) asks it.
+"""
 
 from __future__ import annotations
 
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from milestones import ids
-from milestones.domain.errors import ErrorCode, not_found, refuse
+from milestones.domain.errors import ErrorCode, Problem, not_found
 from milestones.models import ChangeRequest, Contract, Milestone, RefundRequest, User
 
 
@@ -15,18 +18,33 @@ class Role(StrEnum):
     FREELANCER = "FREELANCER"
 
 
-def role_of(viewer: User, contract: Contract) -> Role | None:
-    if viewer.id == contract.client_id:
+K = TypeVar("K")
+
+
+def role_among(who: K, client: K, freelancer: K) -> Role | None:
+    """The role of `who` in a contract between `client` and `freelancer` (ids or subs)."""
+    if who == client:
         return Role.CLIENT
-    if viewer.id == contract.freelancer_id:
+    if who == freelancer:
         return Role.FREELANCER
     return None
 
 
-def require_role(viewer: User, contract: Contract, role: Role, doing: str) -> None:
-    if role_of(viewer, contract) is not role:
-        who = "client" if role is Role.CLIENT else "freelancer"
-        raise refuse(ErrorCode.FORBIDDEN, f"Only the {who} can {doing}.")
+def role_of(viewer: User, contract: Contract) -> Role | None:
+    return role_among(viewer.id, contract.client_id, contract.freelancer_id)
+
+
+def may_see(viewer: User, contract: Contract) -> bool:
+    """A contract exists, for a viewer, only if they are a party to it."""
+    return role_of(viewer, contract) is not None
+
+
+def role_refusal(role: Role | None, required: Role | None, doing: str) -> Problem | None:
+    """FORBIDDEN unless a party of the `required` role (None: either party) acts."""
+    if required is None or role is required:
+        return None
+    who = "client" if required is Role.CLIENT else "freelancer"
+    return Problem(ErrorCode.FORBIDDEN, f"Only the {who} can {doing}.")
 
 
 def other_party_id(contract: Contract, actor_id: int) -> int:
@@ -38,7 +56,7 @@ async def lock_contract(viewer: User, contract_pk: int | None, field: str) -> Co
     if contract_pk is None:
         raise not_found("Contract", field)
     contract = await Contract.select_for_update().get_or_none(id=contract_pk)
-    if contract is None or role_of(viewer, contract) is None:
+    if contract is None or not may_see(viewer, contract):
         raise not_found("Contract", field)
     return contract
 
@@ -47,16 +65,10 @@ Owned = TypeVar("Owned", Milestone, ChangeRequest, RefundRequest)
 
 
 async def _lock_contract_of(
-    viewer: User,
-    model: type[Owned],
-    label: str,
-    global_id: object,
-    field: str,
-    **live: Any,
+    viewer: User, model: type[Owned], label: str, pk: int | None, field: str, **live: Any
 ) -> tuple[Contract, Owned]:
-    """The contract of the object `global_id` names, locked, and the object re-read under
-    the lock (a concurrent action may have changed or removed it meanwhile)."""
-    pk = ids.decode(global_id, model.__name__)
+    """The contract of the object `pk` names, locked, and the object re-read under the lock
+    (a concurrent action may have changed or removed it meanwhile)."""
     found = await model.get_or_none(id=pk, **live) if pk is not None else None
     if found is None:
         raise not_found(label, field)
@@ -68,20 +80,18 @@ async def _lock_contract_of(
 
 
 async def lock_contract_of_milestone(
-    viewer: User, global_id: object, field: str = "milestoneId"
+    viewer: User, pk: int | None, field: str = "milestone_id"
 ) -> tuple[Contract, Milestone]:
-    return await _lock_contract_of(
-        viewer, Milestone, "Milestone", global_id, field, deleted_at=None
-    )
+    return await _lock_contract_of(viewer, Milestone, "Milestone", pk, field, deleted_at=None)
 
 
 async def lock_contract_of_change_request(
-    viewer: User, global_id: object, field: str = "changeRequestId"
+    viewer: User, pk: int | None, field: str = "change_request_id"
 ) -> tuple[Contract, ChangeRequest]:
-    return await _lock_contract_of(viewer, ChangeRequest, "Change request", global_id, field)
+    return await _lock_contract_of(viewer, ChangeRequest, "Change request", pk, field)
 
 
 async def lock_contract_of_refund_request(
-    viewer: User, global_id: object, field: str = "refundRequestId"
+    viewer: User, pk: int | None, field: str = "refund_request_id"
 ) -> tuple[Contract, RefundRequest]:
-    return await _lock_contract_of(viewer, RefundRequest, "Refund request", global_id, field)
+    return await _lock_contract_of(viewer, RefundRequest, "Refund request", pk, field)

@@ -3,151 +3,93 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from typing import Any
 
-from milestones.domain import events, rules
-from milestones.domain.access import (
-    Role,
-    lock_contract,
-    lock_contract_of_change_request,
-    require_role,
+from milestones.domain import rules
+from milestones.domain.access import Role
+from milestones.domain.acting import Act, contract_action, the_change_request, the_contract
+from milestones.domain.commands import (
+    Change,
+    RequestMilestoneChanges,
+    RespondToChangeRequest,
+    WithdrawChangeRequest,
 )
-from milestones.domain.errors import ErrorCode, Validation, refuse
-from milestones.domain.milestones import (
-    change_milestone,
-    create_milestone,
-    edit_values,
-    remove_milestone,
-)
-from milestones.domain.transaction import action
-from milestones.domain.values import OMITTED, Omitted, parse_text
-from milestones.ids import decode
-from milestones.models import ChangeRequest, Contract, Milestone, MilestoneChange, User
-from milestones.models.enums import ChangeKind, ChangeRequestStatus, EventKind, MilestoneStatus
+from milestones.domain.errors import ErrorCode, Problem, refuse, refuse_if
+from milestones.domain.milestones import change_milestone, create_milestone, remove_milestone
+from milestones.domain.outcome import Outcome
+from milestones.models import ChangeRequest, Contract, Milestone, MilestoneChange
+from milestones.models.enums import ChangeKind, ChangeRequestStatus, EventKind
 
 MAX_CHANGES = 50
 
 
-@dataclass
-class ChangeInput:
-    kind: ChangeKind
-    milestone_id: object = OMITTED
-    title: object = OMITTED
-    description: object = OMITTED
-    due_date: object = OMITTED
-    amount: object = OMITTED
-
-
-@dataclass
-class ChangeRequestOutcome:
-    contract: Contract
-    change_request: ChangeRequest
-
-
-async def _validated_changes(
-    contract: Contract, changes: list[ChangeInput], errors: Validation
-) -> list[tuple[MilestoneChange, Milestone | None]]:
-    """Unsaved change rows (with the milestone each concerns) for a valid request."""
-    if not changes:
-        errors.add("changes", "A change request needs at least one change.")
-    if len(changes) > MAX_CHANGES:
-        errors.add("changes", f"A change request holds at most {MAX_CHANGES} changes.")
-    live = {m.id: m for m in await Milestone.filter(contract_id=contract.id, deleted_at=None)}
+async def _changed_milestones(
+    act: Act[RequestMilestoneChanges, Contract],
+) -> tuple[list[Problem], list[tuple[int, Milestone]]]:
+    """The milestone each EDIT or DELETE concerns (index, milestone), and the problems of
+    those that name none of this contract's milestones or one already changed."""
+    live = {m.id: m for m in await Milestone.filter(contract_id=act.contract.id, deleted_at=None)}
+    problems: list[Problem] = []
+    changed: list[tuple[int, Milestone]] = []
     seen: set[int] = set()
-    rows: list[tuple[MilestoneChange, Milestone | None]] = []
-    for index, change in enumerate(changes):
-        prefix = f"changes.{index}."
-        given = {
-            "title": change.title,
-            "description": change.description,
-            "dueDate": change.due_date,
-            "amount": change.amount,
-        }
-        if change.kind is ChangeKind.DELETE:
-            for name, value in given.items():
-                if value not in (None, OMITTED):
-                    errors.add(f"{prefix}{name}", "A DELETE change takes only milestoneId.")
-            values: dict[str, object] = {}
-        else:
-            values = edit_values(
-                errors, prefix, change.title, change.description, change.due_date, change.amount
-            )
-        milestone: Milestone | None = None
-        given_id = change.milestone_id not in (None, OMITTED)
+    for index, change in enumerate(act.command.changes):
         if change.kind is ChangeKind.ADD:
-            if given_id:
-                errors.add(f"{prefix}milestoneId", "An ADD change creates a new milestone.")
-            if "title" not in values:
-                errors.add(f"{prefix}title", "Title is required.")
-            if "amount" not in values:
-                errors.add(f"{prefix}amount", "Amount is required.")
+            continue
+        field = f"changes.{index}.milestone_id"
+        milestone = live.get(change.milestone_id) if change.milestone_id is not None else None
+        if milestone is None:
+            message = "No milestone of this contract has this ID."
+        elif milestone.id in seen:
+            message = "Another change already concerns this milestone."
         else:
-            pk = decode(change.milestone_id, "Milestone")
-            milestone = live.get(pk) if pk is not None else None
-            if milestone is None:
-                errors.add(f"{prefix}milestoneId", "No milestone of this contract has this ID.")
-            elif milestone.id in seen:
-                errors.add(
-                    f"{prefix}milestoneId", "Another change already concerns this milestone."
-                )
-            else:
-                seen.add(milestone.id)
-            if change.kind is ChangeKind.EDIT and not values:
-                errors.add(prefix.rstrip("."), "An EDIT change must change at least one field.")
-        row = MilestoneChange(
-            index=index,
-            kind=change.kind,
-            milestone_id=milestone.id if milestone else None,
-            title=values.get("title"),
-            description=values.get("description"),
-            due_date=values.get("due_date"),
-            amount=values.get("amount"),
-            sets_description="description" in values,
-            sets_due_date="due_date" in values,
-        )
-        rows.append((row, milestone))
-    return rows
+            seen.add(milestone.id)
+            changed.append((index, milestone))
+            continue
+        problems.append(Problem(ErrorCode.VALIDATION, message, field))
+    return problems, changed
 
 
-def _ensure_changes_apply(rows: list[tuple[MilestoneChange, Milestone | None]]) -> None:
-    """Edits and deletes concern upcoming milestones only."""
-    for row, milestone in rows:
-        if milestone is not None and milestone.status is not MilestoneStatus.UPCOMING:
-            raise refuse(
-                ErrorCode.MILESTONE_NOT_UPCOMING,
-                f"The milestone “{milestone.title}” is {milestone.status.lower()}: "
-                "only upcoming milestones can change.",
-                f"changes.{row.index}.milestoneId",
-            )
+async def _validate_changes(act: Act[RequestMilestoneChanges, Contract]) -> list[Problem]:
+    problems, changed = await _changed_milestones(act)
+    act.scratch["changed"] = changed
+    return problems
 
 
-async def request_milestone_changes(
-    viewer: User, contract_id: object, changes: list[ChangeInput], message: object = None
-) -> ChangeRequestOutcome:
-    async with action() as act:
-        contract = await lock_contract(viewer, decode(contract_id, "Contract"), "contractId")
-        require_role(viewer, contract, Role.FREELANCER, "request milestone changes")
-        errors = Validation()
-        clean_message = parse_text(message, "message", errors)
-        rows = await _validated_changes(contract, changes, errors)
-        errors.raise_if_any()
-        rules.ensure_contract_open(contract)
-        _ensure_changes_apply(rows)
-        await rules.ensure_no_pending_change_request(contract)
-        change_request = await ChangeRequest.create(
-            contract_id=contract.id, requested_by_id=viewer.id, message=clean_message
-        )
-        for row, _ in rows:
-            row.change_request_id = change_request.id
-        await MilestoneChange.bulk_create([row for row, _ in rows])
-        await events.record(
-            act,
-            contract,
-            EventKind.CHANGE_REQUEST_SUBMITTED,
-            viewer,
-            change_request=change_request,
-        )
-    return ChangeRequestOutcome(contract, change_request)
+@contract_action(
+    the_contract,
+    role=Role.FREELANCER,
+    doing="request milestone changes",
+    validate=_validate_changes,
+)
+async def request_milestone_changes(act: Act[RequestMilestoneChanges, Contract]) -> Outcome:
+    contract, command = act.contract, act.command
+    refuse_if(rules.request_changes_refusal(await act.room(), act.scratch["changed"]))
+    change_request = await ChangeRequest.create(
+        contract_id=contract.id, requested_by_id=act.viewer.id, message=command.message
+    )
+    await MilestoneChange.bulk_create(
+        [_change_row(change_request, index, change) for index, change in enumerate(command.changes)]
+    )
+    await act.record(
+        EventKind.CHANGE_REQUEST_SUBMITTED, change_request=change_request, note=command.message
+    )
+    return Outcome(contract, change_request=change_request)
+
+
+def _change_row(change_request: ChangeRequest, index: int, change: Change) -> MilestoneChange:
+    values = change.edit.changes()
+    return MilestoneChange(
+        change_request_id=change_request.id,
+        index=index,
+        kind=change.kind,
+        milestone_id=change.milestone_id if change.kind is not ChangeKind.ADD else None,
+        title=values.get("title"),
+        description=values.get("description"),
+        due_date=values.get("due_date"),
+        amount=values.get("amount"),
+        sets_description="description" in values,
+        sets_due_date="due_date" in values,
+    )
 
 
 async def _apply(contract: Contract, change_request: ChangeRequest) -> None:
@@ -159,7 +101,11 @@ async def _apply(contract: Contract, change_request: ChangeRequest) -> None:
             id__in=[c.milestone_id for c in changes if c.milestone_id], deleted_at=None
         )
     }
-    _ensure_changes_apply([(c, milestones.get(c.milestone_id or 0)) for c in changes])
+    refuse_if(
+        rules.changes_apply(
+            (c.index, milestones[c.milestone_id]) for c in changes if c.milestone_id in milestones
+        )
+    )
     for change in changes:
         if change.kind is ChangeKind.ADD:
             assert change.title is not None and change.amount is not None
@@ -174,84 +120,56 @@ async def _apply(contract: Contract, change_request: ChangeRequest) -> None:
             raise refuse(
                 ErrorCode.MILESTONE_NOT_UPCOMING,
                 "A milestone this request changes no longer exists.",
-                f"changes.{change.index}.milestoneId",
+                f"changes.{change.index}.milestone_id",
             )
         if change.kind is ChangeKind.DELETE:
             await remove_milestone(milestone)
             continue
-        values: dict[str, object] = {}
-        if change.title is not None:
-            values["title"] = change.title
-        if change.amount is not None:
-            values["amount"] = change.amount
-        if change.sets_description:
-            values["description"] = change.description
-        if change.sets_due_date:
-            values["due_date"] = change.due_date
-        await change_milestone(milestone, values)
+        await change_milestone(milestone, _stored_edit(change))
 
 
-async def respond_to_change_request(
-    viewer: User, change_request_id: object, accept: bool, message: object = None
-) -> ChangeRequestOutcome:
-    async with action() as act:
-        contract, change_request = await lock_contract_of_change_request(viewer, change_request_id)
-        require_role(viewer, contract, Role.CLIENT, "answer change requests")
-        errors = Validation()
-        clean_message = parse_text(message, "message", errors)
-        errors.raise_if_any()
-        rules.ensure_contract_open(contract)
-        _ensure_pending(change_request)
-        if accept:
-            await _apply(contract, change_request)
-        change_request.status = (
-            ChangeRequestStatus.ACCEPTED if accept else ChangeRequestStatus.DECLINED
-        )
-        change_request.responded_at = dt.datetime.now(dt.UTC)
-        change_request.response_message = clean_message
-        await change_request.save()
-        await events.record(
-            act,
-            contract,
-            EventKind.CHANGE_REQUEST_ACCEPTED if accept else EventKind.CHANGE_REQUEST_DECLINED,
-            viewer,
-            change_request=change_request,
-        )
-    return ChangeRequestOutcome(contract, change_request)
+def _stored_edit(change: MilestoneChange) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if change.title is not None:
+        values["title"] = change.title
+    if change.amount is not None:
+        values["amount"] = change.amount
+    if change.sets_description:
+        values["description"] = change.description
+    if change.sets_due_date:
+        values["due_date"] = change.due_date
+    return values
 
 
-async def withdraw_change_request(viewer: User, change_request_id: object) -> ChangeRequestOutcome:
-    async with action() as act:
-        contract, change_request = await lock_contract_of_change_request(viewer, change_request_id)
-        require_role(viewer, contract, Role.FREELANCER, "withdraw change requests")
-        rules.ensure_contract_open(contract)
-        _ensure_pending(change_request)
-        change_request.status = ChangeRequestStatus.WITHDRAWN
-        change_request.responded_at = dt.datetime.now(dt.UTC)
-        await change_request.save()
-        await events.record(
-            act,
-            contract,
-            EventKind.CHANGE_REQUEST_WITHDRAWN,
-            viewer,
-            change_request=change_request,
-        )
-    return ChangeRequestOutcome(contract, change_request)
+async def _answer(
+    act: Act[Any, ChangeRequest], status: ChangeRequestStatus, message: str | None
+) -> None:
+    change_request = act.target
+    change_request.status = status
+    change_request.responded_at = dt.datetime.now(dt.UTC)
+    change_request.response_message = message
+    await change_request.save()
 
 
-def _ensure_pending(change_request: ChangeRequest) -> None:
-    if change_request.status is not ChangeRequestStatus.PENDING:
-        raise refuse(
-            ErrorCode.NOT_PENDING,
-            f"The change request is {change_request.status.lower()}, no longer pending.",
-        )
+@contract_action(the_change_request, role=Role.CLIENT, doing="answer change requests")
+async def respond_to_change_request(act: Act[RespondToChangeRequest, ChangeRequest]) -> Outcome:
+    contract, change_request, command = act.contract, act.target, act.command
+    refuse_if(rules.answer_refusal(contract, change_request))
+    if command.accept:
+        await _apply(contract, change_request)
+    accepted = ChangeRequestStatus.ACCEPTED if command.accept else ChangeRequestStatus.DECLINED
+    await _answer(act, accepted, command.message)
+    await act.record(
+        EventKind.CHANGE_REQUEST_ACCEPTED if command.accept else EventKind.CHANGE_REQUEST_DECLINED,
+        change_request=change_request,
+        note=command.message,
+    )
+    return Outcome(contract, change_request=change_request)
 
 
-__all__ = [
-    "ChangeInput",
-    "ChangeRequestOutcome",
-    "Omitted",
-    "request_milestone_changes",
-    "respond_to_change_request",
-    "withdraw_change_request",
-]
+@contract_action(the_change_request, role=Role.FREELANCER, doing="withdraw change requests")
+async def withdraw_change_request(act: Act[WithdrawChangeRequest, ChangeRequest]) -> Outcome:
+    refuse_if(rules.answer_refusal(act.contract, act.target))
+    await _answer(act, ChangeRequestStatus.WITHDRAWN, None)
+    await act.record(EventKind.CHANGE_REQUEST_WITHDRAWN, change_request=act.target)
+    return Outcome(act.contract, change_request=act.target)

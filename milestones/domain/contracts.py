@@ -3,57 +3,63 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from typing import Any
 
-from milestones.domain import escrow, events, rules
-from milestones.domain.access import lock_contract
-from milestones.domain.errors import Validation
-from milestones.domain.transaction import Action, action
-from milestones.domain.values import parse_currency, parse_text, parse_title
-from milestones.ids import decode
+from milestones.domain import escrow, events, rules, snapshots
+from milestones.domain.acting import Act, contract_action, the_contract
+from milestones.domain.commands import CreateContract, EndContract
+from milestones.domain.errors import DomainError, ErrorCode, Problem, refuse_if
+from milestones.domain.idempotency import idempotent
+from milestones.domain.outcome import Outcome
+from milestones.domain.transaction import action
 from milestones.models import ChangeRequest, Contract, User
 from milestones.models.enums import ChangeRequestStatus, ContractStatus, EventKind
 
 CONTRACT_ENDED_RESPONSE = "The contract ended."
 
 
-@dataclass
-class ContractOutcome:
-    contract: Contract
-
-
-async def create_contract(
-    viewer: User, title: object, freelancer_id: object, currency: object = None
-) -> ContractOutcome:
-    errors = Validation()
-    clean_title = parse_title(title, "title", errors)
-    clean_currency = parse_currency(currency, "currency", errors)
-    freelancer_pk = decode(freelancer_id, "User")
-    freelancer = await User.get_or_none(id=freelancer_pk) if freelancer_pk is not None else None
+def _freelancer_problems(viewer: User, freelancer: User | None) -> list[Problem]:
     if freelancer is None:
-        errors.add("freelancerId", "No user has this ID (they must have signed in once).")
+        message = "No user has this ID (they must have signed in once)."
     elif freelancer.id == viewer.id:
-        errors.add("freelancerId", "You cannot contract with yourself.")
-    errors.raise_if_any()
-    assert clean_title is not None and freelancer is not None
-    async with action() as act:
-        contract = await Contract.create(
-            title=clean_title,
-            currency=clean_currency,
-            client_id=viewer.id,
-            freelancer_id=freelancer.id,
-        )
-        await events.record(act, contract, EventKind.CONTRACT_CREATED, viewer)
-    return ContractOutcome(contract)
+        message = "You cannot contract with yourself."
+    else:
+        return []
+    return [Problem(ErrorCode.VALIDATION, message, "freelancer_id")]
 
 
-async def end_contract_now(act: Action, contract: Contract, actor: User) -> None:
+async def create_contract(viewer: User, command: CreateContract) -> Outcome:
+    """The one action without a contract to lock: the viewer starts one."""
+    async with action() as transaction:
+        async with idempotent(viewer, command, contract_locked=False) as keyed:
+            if keyed.replayed is not None:
+                return snapshots.restore(keyed.replayed)
+            pk = command.freelancer_id
+            freelancer = await User.get_or_none(id=pk) if pk is not None else None
+            problems = [*command.problems, *_freelancer_problems(viewer, freelancer)]
+            if problems:
+                raise DomainError(*problems)
+            contract = await Contract.create(
+                title=command.title,
+                currency=command.currency,
+                client_id=viewer.id,
+                freelancer_id=pk,
+            )
+            await events.record(transaction, contract, EventKind.CONTRACT_CREATED, viewer)
+            outcome = Outcome(contract)
+            if keyed.wanted:
+                keyed.keep(await snapshots.capture(outcome))
+    return outcome
+
+
+async def end_contract_now(act: Act[Any, Any]) -> None:
     """Refund the available balance, close a pending change request, freeze the rest."""
+    contract = act.contract
     await escrow.refund_available(contract)
-    pending = await rules.pending_change_request(contract)
+    pending = (await act.room()).pending_change_request_id
     now = dt.datetime.now(dt.UTC)
     if pending is not None:
-        await ChangeRequest.filter(id=pending.id).update(
+        await ChangeRequest.filter(id=pending).update(
             status=ChangeRequestStatus.DECLINED,
             responded_at=now,
             response_message=CONTRACT_ENDED_RESPONSE,
@@ -62,18 +68,12 @@ async def end_contract_now(act: Action, contract: Contract, actor: User) -> None
     contract.ended_at = now
     await Contract.filter(id=contract.id).update(status=ContractStatus.ENDED, ended_at=now)
     await escrow.assert_conserved(contract)
-    await events.record(act, contract, EventKind.CONTRACT_ENDED, actor)
+    note = act.command.message if isinstance(act.command, EndContract) else None
+    await act.record(EventKind.CONTRACT_ENDED, note=note)
 
 
-async def end_contract(
-    viewer: User, contract_id: object, message: object = None
-) -> ContractOutcome:
-    async with action() as act:
-        contract = await lock_contract(viewer, decode(contract_id, "Contract"), "contractId")
-        errors = Validation()
-        parse_text(message, "message", errors)
-        errors.raise_if_any()
-        rules.ensure_contract_open(contract)
-        await rules.ensure_nothing_in_escrow_for_active_milestone(contract)
-        await end_contract_now(act, contract, viewer)
-    return ContractOutcome(contract)
+@contract_action(the_contract, role=None, doing="end the contract")
+async def end_contract(act: Act[EndContract, Contract]) -> Outcome:
+    refuse_if(rules.end_contract_refusal(await act.room()))
+    await end_contract_now(act)
+    return Outcome(act.contract)

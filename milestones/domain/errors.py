@@ -1,4 +1,8 @@
-"""Typed refusals: the codes of the public contract, with the input field they concern."""
+"""Typed refusals: the codes of the public contract, with the input field they concern.
+
+`field` is a path into the command, in the command's own names (`release_amount`,
+`changes.1.milestone_id`); the API front spells it the way its clients wrote it.
+"""
 
 from __future__ import annotations
 
@@ -55,6 +59,16 @@ class Validation:
     def add(self, field: str | None, message: str) -> None:
         self.problems.append(Problem(ErrorCode.VALIDATION, message, field))
 
+    @property
+    def found(self) -> tuple[Problem, ...]:
+        return tuple(self.problems)
+
     def raise_if_any(self) -> None:
         if self.problems:
             raise DomainError(*self.problems)
+
+
+def refuse_if(problem: Problem | None) -> None:
+    """Raise a rule's answer, if it refuses."""
+    if problem is not None:
+        raise DomainError(problem)

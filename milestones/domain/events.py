@@ -89,10 +89,13 @@ async def record(
     change_request: ChangeRequest | None = None,
     refund_request: RefundRequest | None = None,
     amount: int | None = None,
+    note: str | None = None,
 ) -> ContractEvent:
     """Append the event (next seq of the locked contract) and notify the other party.
 
-    `amount` (minor units) is the money the event moved, for the notification's sentence."""
+    `amount` (minor units) is the money the event moved, for the notification's sentence;
+    `note` is what the actor wrote with the action, kept on the event, the notification and
+    the email."""
     contract.event_seq += 1
     await Contract.filter(id=contract.id).update(event_seq=contract.event_seq)
     event = await ContractEvent.create(
@@ -103,6 +106,7 @@ async def record(
         milestone_id=milestone.id if milestone else None,
         change_request_id=change_request.id if change_request else None,
         refund_request_id=refund_request.id if refund_request else None,
+        note=note,
     )
     action.wake(f"contract:{contract.id}", event.seq)
 
@@ -117,6 +121,7 @@ async def record(
         contract_id=contract.id,
         actor_id=actor.id,
         message=message,
+        note=note,
     )
     action.wake(f"user:{recipient_id}", notification.seq)
     if has_webhooks:
@@ -126,11 +131,17 @@ async def record(
             notification_id=notification.id,
             to_address=recipient_email,
             subject=message[:300],
-            body=f"{message}\n\nOpen the contract room to see the details.\n",
+            body=email_body(message, note),
             next_attempt_at=dt.datetime.now(dt.UTC),
         )
         action.wake("email", email.id)  # the outbox sender sends it after commit
     return event
+
+
+def email_body(message: str, note: str | None) -> str:
+    quoted = "".join(f"> {line}\n" for line in note.splitlines()) if note else ""
+    noted = f"\n{quoted}" if quoted else ""
+    return f"{message}\n{noted}\nOpen the contract room to see the details.\n"
 
 
 _NEXT_SEQ_SQL = (

@@ -3,38 +3,27 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
 from tortoise.expressions import F
 
-from milestones.domain import escrow, events, idempotency, rules
-from milestones.domain.access import Role, lock_contract, lock_contract_of_milestone, require_role
-from milestones.domain.contracts import end_contract_now
-from milestones.domain.errors import ErrorCode, Validation
-from milestones.domain.snapshots import RoomSnapshot
-from milestones.domain.transaction import action
-from milestones.domain.values import (
-    OMITTED,
-    Omitted,
-    parse_amount,
-    parse_date,
-    parse_idempotency_key,
-    parse_text,
-    parse_title,
+from milestones.domain import escrow, rules
+from milestones.domain.access import Role
+from milestones.domain.acting import Act, contract_action, the_contract, the_milestone
+from milestones.domain.commands import (
+    ActivateMilestone,
+    AddMilestone,
+    ApproveMilestone,
+    DeleteMilestone,
+    EditMilestone,
+    RejectSubmission,
+    SubmitMilestone,
 )
-from milestones.ids import decode
-from milestones.models import Contract, Milestone, User
+from milestones.domain.contracts import end_contract_now
+from milestones.domain.errors import Problem, refuse_if
+from milestones.domain.outcome import Outcome
+from milestones.models import Contract, Milestone
 from milestones.models.enums import EventKind, MilestoneStatus
-
-
-@dataclass
-class MilestoneOutcome:
-    contract: Contract
-    milestone: Milestone
-    # The room as the first request left it, when an idempotency key is repeated.
-    replayed: RoomSnapshot | None = None
-
 
 # The milestone changes themselves, shared with accepted change requests.
 
@@ -85,245 +74,98 @@ async def set_status(milestone: Milestone, status: MilestoneStatus) -> None:
 # The actions.
 
 
-async def add_milestone(
-    viewer: User,
-    contract_id: object,
-    title: object,
-    description: object,
-    due_date: object,
-    amount: object,
-) -> MilestoneOutcome:
-    async with action() as act:
-        contract = await lock_contract(viewer, decode(contract_id, "Contract"), "contractId")
-        require_role(viewer, contract, Role.CLIENT, "add milestones")
-        errors = Validation()
-        clean_title = parse_title(title, "title", errors)
-        clean_description = parse_text(description, "description", errors)
-        clean_due = parse_date(due_date, "dueDate", errors)
-        clean_amount = parse_amount(amount, "amount", errors)
-        errors.raise_if_any()
-        assert clean_title is not None and clean_amount is not None
-        rules.ensure_contract_open(contract)
-        await rules.ensure_no_pending_change_request(contract)
-        milestone = await create_milestone(
-            contract, clean_title, clean_description, clean_due, clean_amount
-        )
-        await events.record(act, contract, EventKind.MILESTONE_ADDED, viewer, milestone=milestone)
-    return MilestoneOutcome(contract, milestone)
+@contract_action(the_contract, role=Role.CLIENT, doing="add milestones")
+async def add_milestone(act: Act[AddMilestone, Contract]) -> Outcome:
+    refuse_if(rules.add_milestone_refusal(await act.room()))
+    command = act.command
+    milestone = await create_milestone(
+        act.contract, command.title, command.description, command.due_date, command.amount
+    )
+    await act.record(EventKind.MILESTONE_ADDED, milestone=milestone)
+    return Outcome(act.contract, milestone)
 
 
-def edit_values(
-    errors: Validation,
-    prefix: str,
-    title: object,
-    description: object,
-    due_date: object,
-    amount: object,
-) -> dict[str, Any]:
-    """The fields an edit sets (omitted ones stay; explicit null clears description/dueDate)."""
-    changes: dict[str, Any] = {}
-    if not isinstance(title, Omitted):
-        changes["title"] = parse_title(title, f"{prefix}title", errors)
-    if not isinstance(description, Omitted):
-        changes["description"] = parse_text(description, f"{prefix}description", errors)
-    if not isinstance(due_date, Omitted):
-        changes["due_date"] = parse_date(due_date, f"{prefix}dueDate", errors)
-    if not isinstance(amount, Omitted):
-        changes["amount"] = parse_amount(amount, f"{prefix}amount", errors)
-    return changes
+@contract_action(the_milestone, role=Role.CLIENT, doing="edit milestones")
+async def edit_milestone(act: Act[EditMilestone, Milestone]) -> Outcome:
+    milestone = act.target
+    refuse_if(
+        rules.edit_milestone_refusal(await act.room(), milestone, act.command.expected_version)
+    )
+    await change_milestone(milestone, act.command.edit.changes())
+    await act.record(EventKind.MILESTONE_EDITED, milestone=milestone)
+    return Outcome(act.contract, milestone)
 
 
-async def edit_milestone(
-    viewer: User,
-    milestone_id: object,
-    *,
-    title: object = OMITTED,
-    description: object = OMITTED,
-    due_date: object = OMITTED,
-    amount: object = OMITTED,
-    expected_version: object = OMITTED,
-) -> MilestoneOutcome:
-    async with action() as act:
-        contract, milestone = await lock_contract_of_milestone(viewer, milestone_id)
-        require_role(viewer, contract, Role.CLIENT, "edit milestones")
-        errors = Validation()
-        changes = edit_values(errors, "", title, description, due_date, amount)
-        if not changes:
-            errors.add(None, "Give at least one of title, description, dueDate or amount.")
-        version = None if isinstance(expected_version, Omitted) else expected_version
-        if version is not None and (not isinstance(version, int) or version < 1):
-            errors.add("expectedVersion", "Expected version must be a positive integer.")
-        errors.raise_if_any()
-        rules.ensure_contract_open(contract)
-        rules.ensure_upcoming(milestone)
-        await rules.ensure_no_pending_change_request(contract)
-        rules.ensure_version(milestone, version if isinstance(version, int) else None)
-        await change_milestone(milestone, changes)
-        await events.record(act, contract, EventKind.MILESTONE_EDITED, viewer, milestone=milestone)
-    return MilestoneOutcome(contract, milestone)
+@contract_action(the_milestone, role=Role.CLIENT, doing="delete milestones")
+async def delete_milestone(act: Act[DeleteMilestone, Milestone]) -> Outcome:
+    milestone = act.target
+    refuse_if(rules.delete_milestone_refusal(await act.room(), milestone))
+    await remove_milestone(milestone)
+    await act.record(EventKind.MILESTONE_DELETED, milestone=milestone)
+    return Outcome(act.contract, milestone)
 
 
-async def delete_milestone(viewer: User, milestone_id: object) -> MilestoneOutcome:
-    async with action() as act:
-        contract, milestone = await lock_contract_of_milestone(viewer, milestone_id)
-        require_role(viewer, contract, Role.CLIENT, "delete milestones")
-        rules.ensure_contract_open(contract)
-        rules.ensure_upcoming(milestone)
-        await rules.ensure_no_pending_change_request(contract)
-        await remove_milestone(milestone)
-        await events.record(act, contract, EventKind.MILESTONE_DELETED, viewer, milestone=milestone)
-    return MilestoneOutcome(contract, milestone)
-
-
-async def activate_milestone(
-    viewer: User, milestone_id: object, idempotency_key: object = None
-) -> MilestoneOutcome:
+@contract_action(the_milestone, role=Role.CLIENT, doing="activate milestones")
+async def activate_milestone(act: Act[ActivateMilestone, Milestone]) -> Outcome:
     """Fund the milestone into escrow (the available balance pays first)."""
-    request = {"milestoneId": milestone_id}
-    async with action() as act:
-        contract, milestone = await lock_contract_of_milestone(viewer, milestone_id)
-        require_role(viewer, contract, Role.CLIENT, "activate milestones")
-        key = idempotency_key if isinstance(idempotency_key, str) else None
-        replayed = await idempotency.replay(viewer, "activateMilestone", key, request)
-        if replayed is not None:
-            return MilestoneOutcome(contract, milestone, RoomSnapshot.from_json(replayed))
-        errors = Validation()
-        key = parse_idempotency_key(idempotency_key, "idempotencyKey", errors)
-        errors.raise_if_any()
-        rules.ensure_contract_open(contract)
-        rules.ensure_upcoming(milestone)
-        await rules.ensure_no_pending_change_request(contract)
-        await rules.ensure_no_funded_milestone(contract)
-        await escrow.fund_milestone(contract, milestone)
-        await set_status(milestone, MilestoneStatus.ACTIVE)
-        await escrow.assert_conserved(contract, milestone)
-        await events.record(
-            act,
-            contract,
-            EventKind.MILESTONE_ACTIVATED,
-            viewer,
-            milestone=milestone,
-            amount=milestone.amount,
-        )
-        await idempotency.remember(
-            viewer,
-            "activateMilestone",
-            key,
-            request,
-            lambda: RoomSnapshot.json_of(contract, milestone),
-        )
-    return MilestoneOutcome(contract, milestone)
+    contract, milestone = act.contract, act.target
+    refuse_if(rules.activate_refusal(await act.room(), milestone))
+    await escrow.fund_milestone(contract, milestone)
+    await set_status(milestone, MilestoneStatus.ACTIVE)
+    await escrow.assert_conserved(contract, milestone)
+    await act.record(EventKind.MILESTONE_ACTIVATED, milestone=milestone, amount=milestone.amount)
+    return Outcome(contract, milestone)
 
 
-async def submit_milestone(
-    viewer: User, milestone_id: object, message: object = None
-) -> MilestoneOutcome:
-    async with action() as act:
-        contract, milestone = await lock_contract_of_milestone(viewer, milestone_id)
-        require_role(viewer, contract, Role.FREELANCER, "submit work")
-        errors = Validation()
-        parse_text(message, "message", errors)
-        errors.raise_if_any()
-        rules.ensure_contract_open(contract)
-        rules.ensure_status(milestone, [MilestoneStatus.ACTIVE], ErrorCode.MILESTONE_NOT_ACTIVE)
-        await rules.ensure_no_pending_refund_request(contract)
-        await set_status(milestone, MilestoneStatus.SUBMITTED)
-        await events.record(
-            act, contract, EventKind.MILESTONE_SUBMITTED, viewer, milestone=milestone
-        )
-    return MilestoneOutcome(contract, milestone)
+async def _move(
+    act: Act[SubmitMilestone, Milestone] | Act[RejectSubmission, Milestone],
+    refusal: Problem | None,
+    status: MilestoneStatus,
+    kind: EventKind,
+) -> Outcome:
+    """Move the funded milestone between ACTIVE and SUBMITTED; the message is the note."""
+    refuse_if(refusal)
+    await set_status(act.target, status)
+    await act.record(kind, milestone=act.target, note=act.command.message)
+    return Outcome(act.contract, act.target)
 
 
-async def reject_submission(
-    viewer: User, milestone_id: object, message: object = None
-) -> MilestoneOutcome:
+@contract_action(the_milestone, role=Role.FREELANCER, doing="submit work")
+async def submit_milestone(act: Act[SubmitMilestone, Milestone]) -> Outcome:
+    refusal = rules.submit_refusal(await act.room(), act.target)
+    return await _move(act, refusal, MilestoneStatus.SUBMITTED, EventKind.MILESTONE_SUBMITTED)
+
+
+@contract_action(the_milestone, role=Role.CLIENT, doing="reject submissions")
+async def reject_submission(act: Act[RejectSubmission, Milestone]) -> Outcome:
     """The work needs more: the milestone stays funded and active."""
-    async with action() as act:
-        contract, milestone = await lock_contract_of_milestone(viewer, milestone_id)
-        require_role(viewer, contract, Role.CLIENT, "reject submissions")
-        errors = Validation()
-        parse_text(message, "message", errors)
-        errors.raise_if_any()
-        rules.ensure_contract_open(contract)
-        rules.ensure_status(
-            milestone, [MilestoneStatus.SUBMITTED], ErrorCode.MILESTONE_NOT_SUBMITTED
-        )
-        await rules.ensure_no_pending_refund_request(contract)
-        await set_status(milestone, MilestoneStatus.ACTIVE)
-        await events.record(
-            act, contract, EventKind.SUBMISSION_REJECTED, viewer, milestone=milestone
-        )
-    return MilestoneOutcome(contract, milestone)
+    refusal = rules.reject_submission_refusal(await act.room(), act.target)
+    return await _move(act, refusal, MilestoneStatus.ACTIVE, EventKind.SUBMISSION_REJECTED)
 
 
-async def approve_milestone(
-    viewer: User,
-    milestone_id: object,
-    *,
-    end_contract: bool,
-    release_amount: object = None,
-    idempotency_key: object = None,
-    message: object = None,
-) -> MilestoneOutcome:
+async def _release_within_funded(act: Act[ApproveMilestone, Milestone]) -> list[Problem]:
+    milestone, amount = act.target, act.command.release_amount
+    if amount is None or not rules.is_funded(milestone):
+        return []
+    problem = rules.release_within_funded(amount, (await act.money_of(milestone)).in_escrow)
+    return [problem] if problem is not None else []
+
+
+@contract_action(
+    the_milestone, role=Role.CLIENT, doing="approve milestones", validate=_release_within_funded
+)
+async def approve_milestone(act: Act[ApproveMilestone, Milestone]) -> Outcome:
     """Release all or part of the funds; the remainder becomes the available balance."""
-    request = {
-        "milestoneId": milestone_id,
-        "releaseAmount": None if release_amount is None else str(release_amount),
-        "endContract": bool(end_contract),
-        "message": message if isinstance(message, str) else None,
-    }
-    async with action() as act:
-        contract, milestone = await lock_contract_of_milestone(viewer, milestone_id)
-        require_role(viewer, contract, Role.CLIENT, "approve milestones")
-        key = idempotency_key if isinstance(idempotency_key, str) else None
-        replayed = await idempotency.replay(viewer, "approveMilestone", key, request)
-        if replayed is not None:
-            return MilestoneOutcome(contract, milestone, RoomSnapshot.from_json(replayed))
-        errors = Validation()
-        key = parse_idempotency_key(idempotency_key, "idempotencyKey", errors)
-        parse_text(message, "message", errors)
-        amount = None
-        if release_amount is not None and not isinstance(release_amount, Omitted):
-            amount = parse_amount(release_amount, "releaseAmount", errors)
-        summary = await escrow.ledger_summary(contract, about=[milestone.id])
-        funded = summary.of(milestone.id).in_escrow
-        if (
-            amount is not None
-            and milestone.status
-            in (
-                MilestoneStatus.ACTIVE,
-                MilestoneStatus.SUBMITTED,
-            )
-            and amount > funded
-        ):
-            errors.add("releaseAmount", "Release amount must be at most the funded amount.")
-        errors.raise_if_any()
-        rules.ensure_contract_open(contract)
-        rules.ensure_status(
-            milestone,
-            [MilestoneStatus.ACTIVE, MilestoneStatus.SUBMITTED],
-            ErrorCode.MILESTONE_NOT_ACTIVE,
-        )
-        await rules.ensure_no_pending_refund_request(contract)
-        released = funded if amount is None else amount
-        await escrow.release_to_freelancer(contract, milestone, released)
-        await set_status(milestone, MilestoneStatus.RELEASED)
-        await escrow.assert_conserved(contract, milestone)
-        await events.record(
-            act,
-            contract,
-            EventKind.MILESTONE_APPROVED,
-            viewer,
-            milestone=milestone,
-            amount=released,
-        )
-        if end_contract:
-            await end_contract_now(act, contract, viewer)
-        await idempotency.remember(
-            viewer,
-            "approveMilestone",
-            key,
-            request,
-            lambda: RoomSnapshot.json_of(contract, milestone),
-        )
-    return MilestoneOutcome(contract, milestone)
+    contract, milestone, command = act.contract, act.target, act.command
+    refuse_if(rules.approve_refusal(await act.room(), milestone))
+    funded = (await act.money_of(milestone)).in_escrow
+    released = funded if command.release_amount is None else command.release_amount
+    await escrow.release_to_freelancer(contract, milestone, released)
+    await set_status(milestone, MilestoneStatus.RELEASED)
+    await escrow.assert_conserved(contract, milestone)
+    await act.record(
+        EventKind.MILESTONE_APPROVED, milestone=milestone, amount=released, note=command.message
+    )
+    if command.end_contract:
+        await end_contract_now(act)
+    return Outcome(contract, milestone)

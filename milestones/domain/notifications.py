@@ -4,36 +4,43 @@ from __future__ import annotations
 
 import datetime as dt
 
-from milestones.domain.errors import DomainError, ErrorCode, Problem, Validation
-from milestones.ids import decode
+from milestones.domain.commands import MarkNotificationsRead
+from milestones.domain.errors import DomainError, ErrorCode, Problem
+from milestones.domain.idempotency import idempotent
+from milestones.domain.transaction import action
 from milestones.models import Notification, User
 
 MAX_IDS = 100
 
 
-async def mark_notifications_read(viewer: User, ids: list[object] | None, all_: bool) -> int:
+async def mark_notifications_read(viewer: User, command: MarkNotificationsRead) -> int:
     """How many of the viewer's notifications went from unread to read."""
+    async with action(), idempotent(viewer, command, contract_locked=False) as keyed:
+        if keyed.replayed is not None:
+            count: int = keyed.replayed["count"]
+            return count
+        if command.problems:
+            raise DomainError(*command.problems)
+        count = await _mark(viewer, command)
+        if keyed.wanted:
+            keyed.keep({"count": count})
+    return count
+
+
+async def _mark(viewer: User, command: MarkNotificationsRead) -> int:
     now = dt.datetime.now(dt.UTC)
-    if all_:
+    if command.all:
         return await Notification.filter(recipient_id=viewer.id, read_at=None).update(read_at=now)
-    errors = Validation()
-    if not ids:
-        errors.add("ids", "Give the notification ids to mark read, or all: true.")
-    elif len(ids) > MAX_IDS:
-        errors.add("ids", f"At most {MAX_IDS} ids at once.")
-    errors.raise_if_any()
-    assert ids is not None
-    pks = [decode(raw, "Notification") for raw in ids]
     mine = {
         notification.id
         for notification in await Notification.filter(
-            recipient_id=viewer.id, id__in=[pk for pk in pks if pk is not None]
+            recipient_id=viewer.id, id__in=[pk for pk in command.ids if pk is not None]
         ).only("id")
     }
     # Someone else's notification is answered as not found, never as forbidden.
     missing = [
         Problem(ErrorCode.NOT_FOUND, "No notification of yours has this ID.", f"ids.{index}")
-        for index, pk in enumerate(pks)
+        for index, pk in enumerate(command.ids)
         if pk not in mine
     ]
     if missing:

@@ -180,8 +180,7 @@ def notification_body(
                     "cursor": ids.encode_cursor("notification", notification.seq),
                     "kind": kind.value,
                     "message": notification.message,
-                    # Notifications carry no note yet: always null until they do.
-                    "note": None,
+                    "note": notification.note,
                     "amount": f"{cents_to_decimal(amount)}" if amount is not None else None,
                     "createdAt": _iso(notification.created_at),
                     "contractId": ids.encode("Contract", notification.contract_id),

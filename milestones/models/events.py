@@ -36,6 +36,8 @@ class ContractEvent(Model):
     refund_request: fields.ForeignKeyNullableRelation[RefundRequest] = fields.ForeignKeyField(
         "models.RefundRequest", related_name="events", null=True, on_delete=fields.SET_NULL
     )
+    # What the actor wrote with the action (a mutation's `message`), if anything.
+    note = fields.TextField(null=True)
     occurred_at = fields.DatetimeField(auto_now_add=True)
 
     contract_id: int
@@ -69,6 +71,7 @@ class Notification(Model):
         "models.User", related_name="notifications_caused", on_delete=fields.RESTRICT
     )
     message = fields.TextField()
+    note = fields.TextField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     read_at = fields.DatetimeField(null=True)
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
 import strawberry
-from strawberry import UNSET
 
 from milestones import ids
-from milestones.domain.errors import DomainError
-from milestones.domain.snapshots import RoomSnapshot
-from milestones.domain.values import OMITTED
+from milestones.domain.errors import DomainError, Problem
+from milestones.domain.outcome import Outcome
 from milestones.models import Contract as ContractModel
 from milestones.models import Milestone as MilestoneModel
 from milestones.models import User
@@ -20,7 +20,8 @@ from milestones.schema.context import Info
 from milestones.schema.payloads import UserError
 from milestones.schema.types import Contract, Milestone
 
-Outcome = TypeVar("Outcome")
+Command = TypeVar("Command")
+Result = TypeVar("Result")
 P = TypeVar("P", bound="RefusablePayload")
 
 
@@ -28,34 +29,39 @@ class RefusablePayload(Protocol):
     def __init__(self, *, user_errors: list[UserError]) -> None: ...
 
 
-def given(value: object) -> object:
-    """Strawberry's UNSET (field not sent) as the domain's OMITTED."""
-    return OMITTED if value is UNSET else value
+_WORD_AFTER_UNDERSCORE = re.compile(r"_([a-z0-9])")
 
 
-def optional(value: object) -> object:
-    """A field where "not sent" and null mean the same: nothing."""
-    return None if value is UNSET else value
+@functools.lru_cache(maxsize=256)
+def input_path(command_path: str) -> str:
+    """A problem's field, as the client wrote it: `changes.1.milestone_id` is
+    `changes.1.milestoneId` (inputs are the commands' fields in camelCase)."""
+    return _WORD_AFTER_UNDERSCORE.sub(lambda match: match.group(1).upper(), command_path)
+
+
+def user_error(problem: Problem) -> UserError:
+    field = input_path(problem.field) if problem.field is not None else None
+    return UserError(code=problem.code, message=problem.message, field=field)
 
 
 async def perform(
     info: Info,
     payload_type: type[P],
-    act: Callable[[User], Awaitable[Outcome]],
-    present: Callable[[Outcome, Info], Awaitable[P]],
+    run: Callable[[User, Command], Awaitable[Result]],
+    command: Command,
+    present: Callable[[Result, Info], Awaitable[P]],
 ) -> P:
+    """Run a domain action for the viewer; its refusal as user errors, else the payload."""
     viewer = require_viewer(info)
     try:
-        outcome = await act(viewer)
+        result = await run(viewer, command)
     except DomainError as error:
-        return payload_type(
-            user_errors=[
-                UserError(code=problem.code, message=problem.message, field=problem.field)
-                for problem in error.problems
-            ]
-        )
+        return payload_type(user_errors=[user_error(problem) for problem in error.problems])
     info.context.fresh_loaders()
-    return await present(outcome, info)
+    if isinstance(result, Outcome) and result.room is not None:
+        # A replay: every path of the payload answers from the room as it was then.
+        info.context.loaders.prime_room(result.room)
+    return await present(result, info)
 
 
 async def contract_type(info: Info, contract: ContractModel) -> Contract:
@@ -66,14 +72,6 @@ async def contract_type(info: Info, contract: ContractModel) -> Contract:
 async def milestone_type(info: Info, milestone: MilestoneModel) -> Milestone:
     ledger = await info.context.loaders.ledger.load(milestone.contract_id)
     return Milestone.of(milestone, ledger.of(milestone.id))
-
-
-def replayed_types(room: RoomSnapshot, viewer: User) -> tuple[Milestone, Contract]:
-    """The payload of the first request of an idempotency key, as it was then."""
-    return (
-        Milestone.of(room.milestone, room.summary.of(room.milestone.id)),
-        Contract.of(room.contract, viewer.id, room=room),
-    )
 
 
 def global_id(type_name: str, pk: int) -> strawberry.ID:

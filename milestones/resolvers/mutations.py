@@ -1,4 +1,5 @@
-"""Mutation root: each field reads its input, calls one domain action, maps the outcome."""
+"""Mutation root: each field parses its input into a command, runs one domain action, and
+maps the outcome (or the refusal) to its payload."""
 
 from __future__ import annotations
 
@@ -6,29 +7,21 @@ import strawberry
 
 from milestones.domain import (
     change_requests,
+    commands,
     contracts,
     milestones,
     notifications,
     refunds,
     webhooks,
 )
-from milestones.domain.change_requests import ChangeInput
-from milestones.domain.contracts import ContractOutcome
-from milestones.domain.milestones import MilestoneOutcome
+from milestones.domain.errors import Validation
+from milestones.domain.outcome import Outcome
 from milestones.models import User
 from milestones.models import WebhookEndpoint as WebhookEndpointModel
-from milestones.resolvers.mapping import (
-    contract_type,
-    given,
-    global_id,
-    milestone_type,
-    optional,
-    perform,
-    replayed_types,
-)
-from milestones.resolvers.viewer import require_viewer
+from milestones.resolvers import parse
+from milestones.resolvers.mapping import contract_type, global_id, milestone_type, perform
 from milestones.schema.context import Info
-from milestones.schema.enums import Decision
+from milestones.schema.enums import ChangeKind, Decision
 from milestones.schema.inputs import (
     ActivateMilestoneInput,
     AddMilestoneInput,
@@ -40,6 +33,7 @@ from milestones.schema.inputs import (
     EditMilestoneInput,
     EndContractInput,
     MarkNotificationsReadInput,
+    MilestoneChangeInput,
     RejectSubmissionInput,
     RequestEscrowRefundInput,
     RequestMilestoneChangesInput,
@@ -63,28 +57,28 @@ from milestones.schema.payloads import (
 from milestones.schema.types import ChangeRequest, RefundRequest, WebhookEndpoint
 
 
-async def _contract_payload(outcome: ContractOutcome, info: Info) -> ContractPayload:
+async def _contract_payload(outcome: Outcome, info: Info) -> ContractPayload:
     return ContractPayload(contract=await contract_type(info, outcome.contract))
 
 
-async def _milestone_payload(outcome: MilestoneOutcome, info: Info) -> MilestonePayload:
-    if outcome.replayed is not None:
-        milestone, contract = replayed_types(outcome.replayed, require_viewer(info))
-        return MilestonePayload(milestone=milestone, contract=contract)
+async def _milestone_payload(outcome: Outcome, info: Info) -> MilestonePayload:
+    assert outcome.milestone is not None
     return MilestonePayload(
         milestone=await milestone_type(info, outcome.milestone),
         contract=await contract_type(info, outcome.contract),
     )
 
 
-async def _deleted_payload(outcome: MilestoneOutcome, info: Info) -> DeleteMilestonePayload:
+async def _deleted_payload(outcome: Outcome, info: Info) -> DeleteMilestonePayload:
+    assert outcome.milestone is not None
     return DeleteMilestonePayload(
         deleted_milestone_id=global_id("Milestone", outcome.milestone.id),
         contract=await contract_type(info, outcome.contract),
     )
 
 
-async def _refund_payload(outcome: refunds.RefundOutcome, info: Info) -> RefundRequestPayload:
+async def _refund_payload(outcome: Outcome, info: Info) -> RefundRequestPayload:
+    assert outcome.refund_request is not None and outcome.milestone is not None
     return RefundRequestPayload(
         refund_request=RefundRequest.of(outcome.refund_request),
         milestone=await milestone_type(info, outcome.milestone),
@@ -92,199 +86,333 @@ async def _refund_payload(outcome: refunds.RefundOutcome, info: Info) -> RefundR
     )
 
 
-async def _change_request_payload(
-    outcome: change_requests.ChangeRequestOutcome, info: Info
-) -> ChangeRequestPayload:
+async def _change_request_payload(outcome: Outcome, info: Info) -> ChangeRequestPayload:
+    assert outcome.change_request is not None
     return ChangeRequestPayload(
         change_request=ChangeRequest.of(outcome.change_request),
         contract=await contract_type(info, outcome.contract),
     )
 
 
-def _accepts(decision: Decision) -> bool:
-    return decision is Decision.ACCEPT
+async def _count_payload(count: int, info: Info) -> MarkNotificationsReadPayload:
+    return MarkNotificationsReadPayload(count=count)
+
+
+def _milestone_id(raw: object) -> int | None:
+    return parse.node_id(raw, "Milestone")
+
+
+def _contract_id(raw: object) -> int | None:
+    return parse.node_id(raw, "Contract")
+
+
+def _change(index: int, change: MilestoneChangeInput, errors: Validation) -> commands.Change:
+    """One change of a request; its shape (what each kind takes) is checked here."""
+    prefix = f"changes.{index}."
+    edit = commands.MilestoneEdit()
+    if change.kind is not ChangeKind.DELETE:
+        edit = parse.milestone_edit(
+            errors,
+            prefix,
+            title_=change.title,
+            description=change.description,
+            due_date=change.due_date,
+            amount_=change.amount,
+        )
+    given_id = parse.optional(change.milestone_id) is not None
+    values: dict[str, object] = {
+        "title": change.title,
+        "description": change.description,
+        "due_date": change.due_date,
+        "amount": change.amount,
+    }
+    if change.kind is ChangeKind.DELETE:
+        for name, value in values.items():
+            if parse.optional(value) is not None:
+                errors.add(f"{prefix}{name}", "A DELETE change takes only milestoneId.")
+    elif change.kind is ChangeKind.ADD:
+        if given_id:
+            errors.add(f"{prefix}milestone_id", "An ADD change creates a new milestone.")
+        if change.title is strawberry.UNSET:
+            errors.add(f"{prefix}title", "Title is required.")
+        if change.amount is strawberry.UNSET:
+            errors.add(f"{prefix}amount", "Amount is required.")
+    elif not parse.sent(*values.values()):
+        errors.add(prefix.rstrip("."), "An EDIT change must change at least one field.")
+    return commands.Change(
+        kind=change.kind,
+        milestone_id=_milestone_id(change.milestone_id) if given_id else None,
+        edit=edit,
+    )
 
 
 @strawberry.type
 class Mutation:
     @strawberry.mutation(description="Start a contract; the viewer becomes its client.")
     async def create_contract(self, info: Info, input: CreateContractInput) -> ContractPayload:
-        async def act(viewer: User) -> ContractOutcome:
-            return await contracts.create_contract(
-                viewer, input.title, input.freelancer_id, optional(input.currency)
-            )
-
-        return await perform(info, ContractPayload, act, _contract_payload)
+        errors = Validation()
+        command = commands.CreateContract(
+            title=parse.title(input.title, "title", errors),
+            freelancer_id=parse.node_id(input.freelancer_id, "User"),
+            currency=parse.currency(input.currency, "currency", errors),
+            idempotency_key=parse.idempotency_key(input.idempotency_key, errors),
+            problems=errors.found,
+        )
+        return await perform(
+            info, ContractPayload, contracts.create_contract, command, _contract_payload
+        )
 
     @strawberry.mutation(description="Client: add an upcoming milestone at the end.")
     async def add_milestone(self, info: Info, input: AddMilestoneInput) -> MilestonePayload:
-        async def act(viewer: User) -> MilestoneOutcome:
-            return await milestones.add_milestone(
-                viewer,
-                input.contract_id,
-                input.title,
-                optional(input.description),
-                optional(input.due_date),
-                input.amount,
-            )
-
-        return await perform(info, MilestonePayload, act, _milestone_payload)
+        errors = Validation()
+        command = commands.AddMilestone(
+            contract_id=_contract_id(input.contract_id),
+            title=parse.title(input.title, "title", errors),
+            description=parse.text(input.description, "description", errors),
+            due_date=parse.date(input.due_date, "due_date", errors),
+            amount=parse.amount(input.amount, "amount", errors),
+            idempotency_key=parse.idempotency_key(input.idempotency_key, errors),
+            problems=errors.found,
+        )
+        return await perform(
+            info, MilestonePayload, milestones.add_milestone, command, _milestone_payload
+        )
 
     @strawberry.mutation(description="Client: edit an upcoming milestone.")
     async def edit_milestone(self, info: Info, input: EditMilestoneInput) -> MilestonePayload:
-        async def act(viewer: User) -> MilestoneOutcome:
-            return await milestones.edit_milestone(
-                viewer,
-                input.milestone_id,
-                title=given(input.title),
-                description=given(input.description),
-                due_date=given(input.due_date),
-                amount=given(input.amount),
-                expected_version=given(input.expected_version),
-            )
-
-        return await perform(info, MilestonePayload, act, _milestone_payload)
+        errors = Validation()
+        edit = parse.milestone_edit(
+            errors,
+            "",
+            title_=input.title,
+            description=input.description,
+            due_date=input.due_date,
+            amount_=input.amount,
+        )
+        if not parse.sent(input.title, input.description, input.due_date, input.amount):
+            errors.add(None, "Give at least one of title, description, dueDate or amount.")
+        command = commands.EditMilestone(
+            milestone_id=_milestone_id(input.milestone_id),
+            edit=edit,
+            expected_version=parse.expected_version(input.expected_version, errors),
+            idempotency_key=parse.idempotency_key(input.idempotency_key, errors),
+            problems=errors.found,
+        )
+        return await perform(
+            info, MilestonePayload, milestones.edit_milestone, command, _milestone_payload
+        )
 
     @strawberry.mutation(description="Client: delete an upcoming milestone.")
     async def delete_milestone(
         self, info: Info, input: DeleteMilestoneInput
     ) -> DeleteMilestonePayload:
-        async def act(viewer: User) -> MilestoneOutcome:
-            return await milestones.delete_milestone(viewer, input.milestone_id)
-
-        return await perform(info, DeleteMilestonePayload, act, _deleted_payload)
+        errors = Validation()
+        command = commands.DeleteMilestone(
+            milestone_id=_milestone_id(input.milestone_id),
+            idempotency_key=parse.idempotency_key(input.idempotency_key, errors),
+            problems=errors.found,
+        )
+        return await perform(
+            info, DeleteMilestonePayload, milestones.delete_milestone, command, _deleted_payload
+        )
 
     @strawberry.mutation(description="Client: fund an upcoming milestone into escrow.")
     async def activate_milestone(
         self, info: Info, input: ActivateMilestoneInput
     ) -> MilestonePayload:
-        async def act(viewer: User) -> MilestoneOutcome:
-            return await milestones.activate_milestone(
-                viewer, input.milestone_id, optional(input.idempotency_key)
-            )
-
-        return await perform(info, MilestonePayload, act, _milestone_payload)
+        errors = Validation()
+        command = commands.ActivateMilestone(
+            milestone_id=_milestone_id(input.milestone_id),
+            idempotency_key=parse.idempotency_key(input.idempotency_key, errors),
+            problems=errors.found,
+        )
+        return await perform(
+            info, MilestonePayload, milestones.activate_milestone, command, _milestone_payload
+        )
 
     @strawberry.mutation(description="Freelancer: submit work on the active milestone.")
     async def submit_milestone(self, info: Info, input: SubmitMilestoneInput) -> MilestonePayload:
-        async def act(viewer: User) -> MilestoneOutcome:
-            return await milestones.submit_milestone(
-                viewer, input.milestone_id, optional(input.message)
-            )
-
-        return await perform(info, MilestonePayload, act, _milestone_payload)
+        errors = Validation()
+        command = commands.SubmitMilestone(
+            milestone_id=_milestone_id(input.milestone_id),
+            message=parse.text(input.message, "message", errors),
+            idempotency_key=parse.idempotency_key(input.idempotency_key, errors),
+            problems=errors.found,
+        )
+        return await perform(
+            info, MilestonePayload, milestones.submit_milestone, command, _milestone_payload
+        )
 
     @strawberry.mutation(description="Client: send a submission back; the milestone stays active.")
     async def reject_submission(self, info: Info, input: RejectSubmissionInput) -> MilestonePayload:
-        async def act(viewer: User) -> MilestoneOutcome:
-            return await milestones.reject_submission(
-                viewer, input.milestone_id, optional(input.message)
-            )
-
-        return await perform(info, MilestonePayload, act, _milestone_payload)
+        errors = Validation()
+        command = commands.RejectSubmission(
+            milestone_id=_milestone_id(input.milestone_id),
+            message=parse.text(input.message, "message", errors),
+            idempotency_key=parse.idempotency_key(input.idempotency_key, errors),
+            problems=errors.found,
+        )
+        return await perform(
+            info, MilestonePayload, milestones.reject_submission, command, _milestone_payload
+        )
 
     @strawberry.mutation(
         description="Client: release all or part of the funds; the rest becomes available."
     )
     async def approve_milestone(self, info: Info, input: ApproveMilestoneInput) -> MilestonePayload:
-        async def act(viewer: User) -> MilestoneOutcome:
-            return await milestones.approve_milestone(
-                viewer,
-                input.milestone_id,
-                end_contract=input.end_contract,
-                release_amount=optional(input.release_amount),
-                idempotency_key=optional(input.idempotency_key),
-                message=optional(input.message),
-            )
-
-        return await perform(info, MilestonePayload, act, _milestone_payload)
+        errors = Validation()
+        release = parse.optional(input.release_amount)
+        command = commands.ApproveMilestone(
+            milestone_id=_milestone_id(input.milestone_id),
+            end_contract=input.end_contract,
+            idempotency_key=parse.idempotency_key(input.idempotency_key, errors),
+            message=parse.text(input.message, "message", errors),
+            release_amount=(
+                None if release is None else parse.amount(release, "release_amount", errors)
+            ),
+            problems=errors.found,
+        )
+        return await perform(
+            info, MilestonePayload, milestones.approve_milestone, command, _milestone_payload
+        )
 
     @strawberry.mutation(description="Client: ask for the active milestone's funds back.")
     async def request_escrow_refund(
         self, info: Info, input: RequestEscrowRefundInput
     ) -> RefundRequestPayload:
-        async def act(viewer: User) -> refunds.RefundOutcome:
-            return await refunds.request_escrow_refund(
-                viewer, input.milestone_id, optional(input.message)
-            )
-
-        return await perform(info, RefundRequestPayload, act, _refund_payload)
+        errors = Validation()
+        command = commands.RequestEscrowRefund(
+            milestone_id=_milestone_id(input.milestone_id),
+            message=parse.text(input.message, "message", errors),
+            idempotency_key=parse.idempotency_key(input.idempotency_key, errors),
+            problems=errors.found,
+        )
+        return await perform(
+            info, RefundRequestPayload, refunds.request_escrow_refund, command, _refund_payload
+        )
 
     @strawberry.mutation(description="Freelancer: accept (refund) or decline a refund request.")
     async def respond_to_refund_request(
         self, info: Info, input: RespondToRefundRequestInput
     ) -> RefundRequestPayload:
-        async def act(viewer: User) -> refunds.RefundOutcome:
-            return await refunds.respond_to_refund_request(
-                viewer, input.refund_request_id, _accepts(input.decision), optional(input.message)
-            )
-
-        return await perform(info, RefundRequestPayload, act, _refund_payload)
+        errors = Validation()
+        command = commands.RespondToRefundRequest(
+            refund_request_id=parse.node_id(input.refund_request_id, "RefundRequest"),
+            accept=input.decision is Decision.ACCEPT,
+            message=parse.text(input.message, "message", errors),
+            idempotency_key=parse.idempotency_key(input.idempotency_key, errors),
+            problems=errors.found,
+        )
+        return await perform(
+            info, RefundRequestPayload, refunds.respond_to_refund_request, command, _refund_payload
+        )
 
     @strawberry.mutation(description="Either party: end the contract; available funds go back.")
     async def end_contract(self, info: Info, input: EndContractInput) -> ContractPayload:
-        async def act(viewer: User) -> ContractOutcome:
-            return await contracts.end_contract(viewer, input.contract_id, optional(input.message))
-
-        return await perform(info, ContractPayload, act, _contract_payload)
+        errors = Validation()
+        command = commands.EndContract(
+            contract_id=_contract_id(input.contract_id),
+            message=parse.text(input.message, "message", errors),
+            idempotency_key=parse.idempotency_key(input.idempotency_key, errors),
+            problems=errors.found,
+        )
+        return await perform(
+            info, ContractPayload, contracts.end_contract, command, _contract_payload
+        )
 
     @strawberry.mutation(description="Freelancer: propose changes to upcoming milestones.")
     async def request_milestone_changes(
         self, info: Info, input: RequestMilestoneChangesInput
     ) -> ChangeRequestPayload:
-        changes = [
-            ChangeInput(
-                kind=change.kind,
-                milestone_id=given(change.milestone_id),
-                title=given(change.title),
-                description=given(change.description),
-                due_date=given(change.due_date),
-                amount=given(change.amount),
+        errors = Validation()
+        message = parse.text(input.message, "message", errors)
+        if not input.changes:
+            errors.add("changes", "A change request needs at least one change.")
+        if len(input.changes) > change_requests.MAX_CHANGES:
+            errors.add(
+                "changes", f"A change request holds at most {change_requests.MAX_CHANGES} changes."
             )
-            for change in input.changes
-        ]
-
-        async def act(viewer: User) -> change_requests.ChangeRequestOutcome:
-            return await change_requests.request_milestone_changes(
-                viewer, input.contract_id, changes, optional(input.message)
-            )
-
-        return await perform(info, ChangeRequestPayload, act, _change_request_payload)
+        command = commands.RequestMilestoneChanges(
+            contract_id=_contract_id(input.contract_id),
+            changes=tuple(_change(i, change, errors) for i, change in enumerate(input.changes)),
+            message=message,
+            idempotency_key=parse.idempotency_key(input.idempotency_key, errors),
+            problems=errors.found,
+        )
+        return await perform(
+            info,
+            ChangeRequestPayload,
+            change_requests.request_milestone_changes,
+            command,
+            _change_request_payload,
+        )
 
     @strawberry.mutation(description="Client: accept (apply all changes) or decline.")
     async def respond_to_change_request(
         self, info: Info, input: RespondToChangeRequestInput
     ) -> ChangeRequestPayload:
-        async def act(viewer: User) -> change_requests.ChangeRequestOutcome:
-            return await change_requests.respond_to_change_request(
-                viewer, input.change_request_id, _accepts(input.decision), optional(input.message)
-            )
-
-        return await perform(info, ChangeRequestPayload, act, _change_request_payload)
+        errors = Validation()
+        command = commands.RespondToChangeRequest(
+            change_request_id=parse.node_id(input.change_request_id, "ChangeRequest"),
+            accept=input.decision is Decision.ACCEPT,
+            message=parse.text(input.message, "message", errors),
+            idempotency_key=parse.idempotency_key(input.idempotency_key, errors),
+            problems=errors.found,
+        )
+        return await perform(
+            info,
+            ChangeRequestPayload,
+            change_requests.respond_to_change_request,
+            command,
+            _change_request_payload,
+        )
 
     @strawberry.mutation(description="Freelancer: withdraw a pending change request.")
     async def withdraw_change_request(
         self, info: Info, input: WithdrawChangeRequestInput
     ) -> ChangeRequestPayload:
-        async def act(viewer: User) -> change_requests.ChangeRequestOutcome:
-            return await change_requests.withdraw_change_request(viewer, input.change_request_id)
-
-        return await perform(info, ChangeRequestPayload, act, _change_request_payload)
+        errors = Validation()
+        command = commands.WithdrawChangeRequest(
+            change_request_id=parse.node_id(input.change_request_id, "ChangeRequest"),
+            idempotency_key=parse.idempotency_key(input.idempotency_key, errors),
+            problems=errors.found,
+        )
+        return await perform(
+            info,
+            ChangeRequestPayload,
+            change_requests.withdraw_change_request,
+            command,
+            _change_request_payload,
+        )
 
     @strawberry.mutation(description="Mark some (ids) or all of the viewer's notifications read.")
     async def mark_notifications_read(
         self, info: Info, input: MarkNotificationsReadInput
     ) -> MarkNotificationsReadPayload:
-        async def act(viewer: User) -> int:
-            ids = optional(input.ids)
-            return await notifications.mark_notifications_read(
-                viewer, list(ids) if isinstance(ids, list) else None, bool(optional(input.all))
-            )
-
-        async def present(count: int, info: Info) -> MarkNotificationsReadPayload:
-            return MarkNotificationsReadPayload(count=count)
-
-        return await perform(info, MarkNotificationsReadPayload, act, present)
+        errors = Validation()
+        mark_all = bool(parse.optional(input.all))
+        raw_ids = parse.optional(input.ids)
+        listed = list(raw_ids) if isinstance(raw_ids, list) else []
+        if not mark_all and not listed:
+            errors.add("ids", "Give the notification ids to mark read, or all: true.")
+        elif not mark_all and len(listed) > notifications.MAX_IDS:
+            errors.add("ids", f"At most {notifications.MAX_IDS} ids at once.")
+        command = commands.MarkNotificationsRead(
+            ids=tuple(
+                parse.node_id(raw, "Notification")
+                for raw in ([] if mark_all else listed[: notifications.MAX_IDS])
+            ),
+            all=mark_all,
+            idempotency_key=parse.idempotency_key(input.idempotency_key, errors),
+            problems=errors.found,
+        )
+        return await perform(
+            info,
+            MarkNotificationsReadPayload,
+            notifications.mark_notifications_read,
+            command,
+            _count_payload,
+        )
 
     @strawberry.mutation(
         description="Send the viewer's notifications of some kinds to a URL; the signing "
@@ -295,9 +423,13 @@ class Mutation:
     ) -> CreateWebhookEndpointPayload:
         production = info.context.settings.is_production
 
-        async def act(viewer: User) -> webhooks.CreatedEndpoint:
+        async def act(viewer: User, _: None) -> webhooks.CreatedEndpoint:
             return await webhooks.create_webhook_endpoint(
-                viewer, input.url, input.kinds, optional(input.contract_id), production=production
+                viewer,
+                input.url,
+                input.kinds,
+                parse.optional(input.contract_id),
+                production=production,
             )
 
         async def present(
@@ -307,7 +439,7 @@ class Mutation:
                 webhook_endpoint=WebhookEndpoint.of(created.endpoint), secret=created.secret
             )
 
-        return await perform(info, CreateWebhookEndpointPayload, act, present)
+        return await perform(info, CreateWebhookEndpointPayload, act, None, present)
 
     @strawberry.mutation(description="Change a webhook endpoint's URL, kinds or contract.")
     async def update_webhook_endpoint(
@@ -315,13 +447,13 @@ class Mutation:
     ) -> UpdateWebhookEndpointPayload:
         production = info.context.settings.is_production
 
-        async def act(viewer: User) -> WebhookEndpointModel:
+        async def act(viewer: User, _: None) -> WebhookEndpointModel:
             return await webhooks.update_webhook_endpoint(
                 viewer,
                 input.id,
-                url=given(input.url),
-                kinds=given(input.kinds),
-                contract_id=given(input.contract_id),
+                url=parse.given(input.url),
+                kinds=parse.given(input.kinds),
+                contract_id=parse.given(input.contract_id),
                 production=production,
             )
 
@@ -330,13 +462,13 @@ class Mutation:
         ) -> UpdateWebhookEndpointPayload:
             return UpdateWebhookEndpointPayload(webhook_endpoint=WebhookEndpoint.of(endpoint))
 
-        return await perform(info, UpdateWebhookEndpointPayload, act, present)
+        return await perform(info, UpdateWebhookEndpointPayload, act, None, present)
 
     @strawberry.mutation(description="Delete a webhook endpoint; pending deliveries are dropped.")
     async def delete_webhook_endpoint(
         self, info: Info, input: DeleteWebhookEndpointInput
     ) -> DeleteWebhookEndpointPayload:
-        async def act(viewer: User) -> int:
+        async def act(viewer: User, _: None) -> int:
             return await webhooks.delete_webhook_endpoint(viewer, input.id)
 
         async def present(pk: int, info: Info) -> DeleteWebhookEndpointPayload:
@@ -344,4 +476,4 @@ class Mutation:
                 deleted_webhook_endpoint_id=global_id("WebhookEndpoint", pk)
             )
 
-        return await perform(info, DeleteWebhookEndpointPayload, act, present)
+        return await perform(info, DeleteWebhookEndpointPayload, act, None, present)

@@ -6,7 +6,7 @@ import strawberry
 from tortoise.expressions import Q
 
 from milestones import ids
-from milestones.domain.access import role_of
+from milestones.domain.access import may_see
 from milestones.models import ChangeRequest as ChangeRequestModel
 from milestones.models import Contract as ContractModel
 from milestones.models import ContractEvent as ContractEventModel
@@ -39,7 +39,7 @@ async def _party_contract(info: Info, contract_pk: int | None) -> ContractModel 
         return None
     viewer = require_viewer(info)
     contract: ContractModel | None = await info.context.loaders.contract.load(contract_pk)
-    if contract is None or role_of(viewer, contract) is None:
+    if contract is None or not may_see(viewer, contract):
         return None
     return contract
 

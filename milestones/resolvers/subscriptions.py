@@ -8,7 +8,7 @@ import strawberry
 from graphql import GraphQLError
 
 from milestones import ids
-from milestones.domain.access import role_of
+from milestones.domain.access import may_see
 from milestones.live import streams
 from milestones.live.bus import WakeupBus
 from milestones.models import Contract as ContractModel
@@ -52,7 +52,7 @@ class Subscription:
         viewer = require_viewer(info)
         pk = ids.decode(contract_id, "Contract")
         contract = await ContractModel.get_or_none(id=pk) if pk is not None else None
-        if contract is None or role_of(viewer, contract) is None:
+        if contract is None or not may_see(viewer, contract):
             raise GraphQLError("Contract not found.", extensions={"code": "NOT_FOUND"})
         after_seq = _starting_after(info, after_position(after, "event"))
         return _contract_events(info, contract.id, after_seq, contract.event_seq)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import traceback
 from collections.abc import Iterator
 from typing import Any
 
@@ -38,19 +39,41 @@ def request_id_of(context: Any) -> str | None:
     return request_id if isinstance(request_id, str) else None
 
 
+# An exception's message may quote what a client sent (a driver echoing a value): the log
+# keeps its start only, never a client's value whole.
+MAX_LOGGED_MESSAGE = 300
+
+
+def clipped(text: str, limit: int = MAX_LOGGED_MESSAGE) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
+
+
+def clipped_traceback(error: BaseException) -> str:
+    """The stack of `error` and of its causes, each message clipped."""
+    lines: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        frames = "".join(traceback.format_tb(current.__traceback__))
+        lines.append(f"{frames}{type(current).__qualname__}: {clipped(str(current))}")
+        current = current.__cause__ or current.__context__
+    return "\n-- caused by --\n".join(reversed(lines))
+
+
 def log_unexpected(errors: list[GraphQLError], context: Any) -> None:
-    """One log record per unexpected error, with its request id and traceback."""
+    """One log record per unexpected error, with its request id and (clipped) traceback."""
     request_id = request_id_of(context)
     for error in errors:
         if is_unexpected(error):
             original = error.original_error
             assert original is not None
             logger.error(
-                "unexpected error (request id %s) at %s: %s",
+                "unexpected error (request id %s) at %s: %s\n%s",
                 request_id,
                 ".".join(str(part) for part in error.path or ()) or "-",
-                error.message,
-                exc_info=(type(original), original, original.__traceback__),
+                clipped(error.message),
+                clipped_traceback(original),
             )
 
 

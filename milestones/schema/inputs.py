@@ -10,12 +10,19 @@ from strawberry import UNSET
 
 from milestones.schema.enums import ChangeKind, Decision, EventKind
 
+KEY_DESCRIPTION = (
+    "A new key (1 to 255 characters) per action, sent again with each retry of it: the same "
+    "key with the same input answers the first result again and acts once; with other "
+    "input, IDEMPOTENCY_CONFLICT. A refusal is not remembered."
+)
+
 
 @strawberry.input
 class CreateContractInput:
     title: str
     freelancer_id: strawberry.ID
     currency: str | None = strawberry.field(default=UNSET, description="ISO 4217, default USD.")
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 
 
 @strawberry.input
@@ -25,6 +32,7 @@ class AddMilestoneInput:
     amount: Decimal
     description: str | None = UNSET
     due_date: dt.date | None = UNSET
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 
 
 @strawberry.input(
@@ -39,29 +47,33 @@ class EditMilestoneInput:
     expected_version: int | None = strawberry.field(
         default=UNSET, description="Refuse with VERSION_CONFLICT unless the milestone is at it."
     )
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 
 
 @strawberry.input
 class DeleteMilestoneInput:
     milestone_id: strawberry.ID
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 
 
 @strawberry.input
 class ActivateMilestoneInput:
     milestone_id: strawberry.ID
-    idempotency_key: str | None = UNSET
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 
 
 @strawberry.input
 class SubmitMilestoneInput:
     milestone_id: strawberry.ID
     message: str | None = UNSET
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 
 
 @strawberry.input
 class RejectSubmissionInput:
     milestone_id: strawberry.ID
     message: str | None = UNSET
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 
 
 @strawberry.input
@@ -71,14 +83,15 @@ class ApproveMilestoneInput:
     release_amount: Decimal | None = strawberry.field(
         default=UNSET, description="Default: all of the funded amount."
     )
-    idempotency_key: str | None = UNSET
     message: str | None = UNSET
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 
 
 @strawberry.input
 class RequestEscrowRefundInput:
     milestone_id: strawberry.ID
     message: str | None = UNSET
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 
 
 @strawberry.input
@@ -86,12 +99,14 @@ class RespondToRefundRequestInput:
     refund_request_id: strawberry.ID
     decision: Decision
     message: str | None = UNSET
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 
 
 @strawberry.input
 class EndContractInput:
     contract_id: strawberry.ID
     message: str | None = UNSET
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 
 
 @strawberry.input
@@ -111,6 +126,7 @@ class RequestMilestoneChangesInput:
     contract_id: strawberry.ID
     changes: list[MilestoneChangeInput]
     message: str | None = UNSET
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 
 
 @strawberry.input
@@ -118,17 +134,20 @@ class RespondToChangeRequestInput:
     change_request_id: strawberry.ID
     decision: Decision
     message: str | None = UNSET
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 
 
 @strawberry.input
 class WithdrawChangeRequestInput:
     change_request_id: strawberry.ID
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 
 
 @strawberry.input
 class MarkNotificationsReadInput:
     ids: list[strawberry.ID] | None = UNSET
     all: bool | None = UNSET
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 
 
 @strawberry.input(description="A new webhook endpoint for the viewer's notifications.")

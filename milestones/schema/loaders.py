@@ -11,6 +11,7 @@ from strawberry.dataloader import DataLoader
 from tortoise.models import Model
 
 from milestones.domain.escrow import LedgerSummary, ledger_rows, summarize
+from milestones.domain.snapshots import Room
 from milestones.models import (
     ChangeRequest,
     Contract,
@@ -116,6 +117,24 @@ class Loaders:
     @cached_property
     def pending_refund_request(self) -> DataLoader[int, RefundRequest | None]:
         return DataLoader(_pending_refund_requests)
+
+    def prime_room(self, room: Room) -> None:
+        """Answer from a frozen room (an idempotent replay): every path through the contract
+        shows it as it was, whatever changed since."""
+        contract_pk = room.contract.id
+        self.contract.prime(contract_pk, room.contract, force=True)
+        self.milestones_of_contract.prime(contract_pk, list(room.milestones), force=True)
+        for milestone in (*room.milestones, *room.other_milestones):
+            self.milestone.prime(milestone.id, milestone, force=True)
+        self.ledger.prime(contract_pk, room.summary, force=True)
+        self.pending_change_request.prime(contract_pk, room.pending_change_request, force=True)
+        self.pending_refund_request.prime(contract_pk, room.pending_refund_request, force=True)
+        for change_request in room.change_requests:
+            self.change_request.prime(change_request.id, change_request, force=True)
+        for refund_request in room.refund_requests:
+            self.refund_request.prime(refund_request.id, refund_request, force=True)
+        for change_request_pk, changes in room.changes.items():
+            self.changes_of_request.prime(change_request_pk, list(changes), force=True)
 
     @cached_property
     def ledger(self) -> DataLoader[int, LedgerSummary]:

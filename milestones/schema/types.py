@@ -14,7 +14,6 @@ from milestones import ids
 from milestones.domain.access import Role
 from milestones.domain.escrow import Escrow as EscrowTotals
 from milestones.domain.escrow import LedgerSummary, MilestoneMoney
-from milestones.domain.snapshots import RoomSnapshot
 from milestones.domain.values import cents_to_decimal
 from milestones.models import enums as stored
 from milestones.schema.context import Info
@@ -256,6 +255,9 @@ class ContractEvent(Node):
     refund_request_pk: Private[int | None]
     cursor: str
     kind: EventKind
+    note: str | None = strawberry.field(
+        description="What the actor wrote with the action (the mutation's `message`), if anything."
+    )
     occurred_at: dt.datetime
 
     @strawberry.field
@@ -292,6 +294,7 @@ class ContractEvent(Node):
             refund_request_pk=event.refund_request_id,
             cursor=ids.encode_cursor("event", event.seq),
             kind=event.kind,
+            note=event.note,
             occurred_at=event.occurred_at,
         )
 
@@ -304,6 +307,9 @@ class Notification(Node):
     cursor: str
     kind: EventKind
     message: str
+    note: str | None = strawberry.field(
+        description="What the actor wrote with the action (the mutation's `message`), if anything."
+    )
     created_at: dt.datetime
     read_at: dt.datetime | None
 
@@ -345,6 +351,7 @@ class Notification(Node):
             cursor=ids.encode_cursor("notification", notification.seq),
             kind=notification.kind,
             message=notification.message,
+            note=notification.note,
             created_at=notification.created_at,
             read_at=notification.read_at,
         )
@@ -355,8 +362,9 @@ class Contract(Node):
     pk: Private[int]
     client_pk: Private[int]
     freelancer_pk: Private[int]
-    # Set when this object is a replayed idempotent payload: the room as it was then.
-    room: Private[RoomSnapshot | None]
+    # The log as this contract row knows it: a room (or a replayed payload) lists the events
+    # up to it, consistent with every other field it shows.
+    event_seq: Private[int]
     title: str
     currency: str
     status: ContractStatus
@@ -374,12 +382,9 @@ class Contract(Node):
 
     @strawberry.field(description="All milestones, in position order.")
     async def milestones(self, info: Info) -> list[Milestone]:
-        if self.room is not None:
-            rows, ledger = self.room.milestones, self.room.summary
-        else:
-            loaders = info.context.loaders
-            rows = await loaders.milestones_of_contract.load(self.pk)
-            ledger = await loaders.ledger.load(self.pk)
+        loaders = info.context.loaders
+        rows = await loaders.milestones_of_contract.load(self.pk)
+        ledger = await loaders.ledger.load(self.pk)
         return [Milestone.of(row, ledger.of(row.id)) for row in rows]
 
     @strawberry.field(description="The ACTIVE or SUBMITTED milestone, if any.")
@@ -389,25 +394,17 @@ class Contract(Node):
 
     @strawberry.field
     async def escrow(self, info: Info) -> Escrow:
-        if self.room is not None:
-            return Escrow.of(self.room.summary.escrow)
         ledger: LedgerSummary = await info.context.loaders.ledger.load(self.pk)
         return Escrow.of(ledger.escrow)
 
     @strawberry.field
     async def pending_change_request(self, info: Info) -> ChangeRequest | None:
-        if self.room is not None:
-            found = self.room.pending_change_request
-        else:
-            found = await info.context.loaders.pending_change_request.load(self.pk)
+        found = await info.context.loaders.pending_change_request.load(self.pk)
         return ChangeRequest.of(found) if found is not None else None
 
     @strawberry.field
     async def pending_refund_request(self, info: Info) -> RefundRequest | None:
-        if self.room is not None:
-            found = self.room.pending_refund_request
-        else:
-            found = await info.context.loaders.pending_refund_request.load(self.pk)
+        found = await info.context.loaders.pending_refund_request.load(self.pk)
         return RefundRequest.of(found) if found is not None else None
 
     @strawberry.field(description="Newest first.")
@@ -420,10 +417,10 @@ class Contract(Node):
     async def events(
         self, info: Info, first: int | None = 20, after: str | None = None
     ) -> Connection[ContractEvent]:
-        return await events_page(self.pk, first, after)
+        return await events_page(self.pk, first, after, up_to=self.event_seq)
 
     @classmethod
-    def of(cls, contract: object, viewer_id: int, room: RoomSnapshot | None = None) -> Contract:
+    def of(cls, contract: object, viewer_id: int) -> Contract:
         from milestones.models import Contract as Model
 
         assert isinstance(contract, Model)
@@ -432,7 +429,7 @@ class Contract(Node):
             pk=contract.id,
             client_pk=contract.client_id,
             freelancer_pk=contract.freelancer_id,
-            room=room,
+            event_seq=contract.event_seq,
             title=contract.title,
             currency=contract.currency,
             status=contract.status,
@@ -496,13 +493,15 @@ async def change_requests_page(
 
 
 async def events_page(
-    contract_pk: int, first: int | None, after: str | None
+    contract_pk: int, first: int | None, after: str | None, *, up_to: int
 ) -> Connection[ContractEvent]:
+    """Events up to `up_to`: the seq of the contract row the caller shows, so the log agrees
+    with every other field of that room (and of a replayed payload)."""
     from milestones.models import ContractEvent as ContractEventModel
 
     size = page_size(first)
     after_seq = after_position(after, "event")
-    query = ContractEventModel.filter(contract_id=contract_pk)
+    query = ContractEventModel.filter(contract_id=contract_pk, seq__lte=up_to)
     if after_seq is not None:
         query = query.filter(seq__gt=after_seq)
     rows = await query.order_by("seq").limit(size + 1)

@@ -28,6 +28,7 @@ from tortoise import connections
 
 from milestones import ids
 from milestones.auth import Unauthenticated, parse_authorization, verify_token
+from milestones.domain.access import role_among
 from milestones.web.graphql_http import wants_event_stream
 from milestones.web.trusted_documents import DocumentRefused, TrustedDocuments
 
@@ -175,7 +176,7 @@ class RoomCache:
             return None
         version = await room_version(contract_pk)
         # Outsiders (and unknown rooms) go the ordinary way: they get null, uncached.
-        if version is None or claims.sub not in (version[1], version[3]):
+        if version is None or role_among(claims.sub, version[1], version[3]) is None:
             return None
         key = hashlib.blake2b(
             orjson.dumps(

@@ -132,7 +132,32 @@ async def test_unexpected_errors_are_masked_and_logged_with_the_request_id(
     assert error["path"] == ["contracts"]
     [record] = caplog.records
     assert request_id in record.getMessage()
-    assert record.exc_info is not None and SECRET_INTERNALS in str(record.exc_info[1])
+    # the traceback is in the message, with each exception's text clipped (never a client's
+    # value whole)
+    assert SECRET_INTERNALS in record.getMessage() and "RuntimeError" in record.getMessage()
+    assert "in broken" in record.getMessage()
+
+
+async def test_an_unexpected_error_never_logs_a_client_value_whole(
+    api: Any, client: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    echoed = "v" * 90_000  # as a database driver may quote the value it refused
+
+    async def broken(*args: object, **kwargs: object) -> object:
+        try:
+            raise ValueError(f"invalid input: {echoed}")
+        except ValueError as error:
+            raise RuntimeError(f"wrapped: {echoed}") from error
+
+    monkeypatch.setattr(queries, "contracts_page", broken)
+    with caplog.at_level(logging.ERROR, logger="milestones.errors"):
+        await client.post("{ contracts { edges { cursor } } }")
+    [record] = caplog.records
+    logged = record.getMessage()
+    assert "ValueError: invalid input: vvv" in logged and "RuntimeError: wrapped: vvv" in logged
+    assert "v" * 1000 not in logged
+    assert len(logged) < 5000
+    assert record.exc_info is None
 
 
 async def test_client_errors_keep_their_message(client: Any, anonymous: Any) -> None:

@@ -1,0 +1,175 @@
+"""The steps every contract action shares, written once.
+
+An action is a typed command plus one function decorated with `contract_action`, which runs,
+in one transaction and in the contract's order of refusals:
+
+1. lock the contract of the object the command names (NOT_FOUND for anyone not a party);
+2. the viewer's role (FORBIDDEN);
+3. the idempotency key (IDEMPOTENCY_CONFLICT, or the first result replayed: steps 4-6 skipped);
+4. the command's problems and the action's own `validate` (VALIDATION, all at once);
+5. the action's body: its state rules (`rules.*_refusal`, raised with `refuse_if`), the change,
+   and `act.record(...)` for the event and the other party's notification;
+6. the result kept for the key, when one was given.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
+
+from milestones.domain import events, snapshots
+from milestones.domain.access import (
+    Role,
+    lock_contract,
+    lock_contract_of_change_request,
+    lock_contract_of_milestone,
+    lock_contract_of_refund_request,
+    role_of,
+    role_refusal,
+)
+from milestones.domain.commands import Command
+from milestones.domain.errors import DomainError, Problem, refuse_if
+from milestones.domain.escrow import MilestoneMoney, ledger_summary
+from milestones.domain.idempotency import idempotent
+from milestones.domain.outcome import Outcome
+from milestones.domain.rules import RoomState, load_room_state
+from milestones.domain.transaction import Action, action
+from milestones.models import ChangeRequest, Contract, Milestone, RefundRequest, User
+from milestones.models.enums import EventKind
+
+C = TypeVar("C", bound=Command)
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class Act(Generic[C, T]):
+    """One running action: who, what they asked, the locked contract and the object acted on."""
+
+    viewer: User
+    command: C
+    contract: Contract
+    target: T
+    transaction: Action
+    _room: RoomState | None = field(default=None, repr=False)
+    _money: dict[int, MilestoneMoney] = field(default_factory=dict, repr=False)
+    # What `validate` found and the body needs again (read once).
+    scratch: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    async def room(self) -> RoomState:
+        """What is pending or funded in the contract (read once, under the lock)."""
+        if self._room is None:
+            self._room = await load_room_state(self.contract)
+        return self._room
+
+    async def money_of(self, milestone: Milestone) -> MilestoneMoney:
+        """The milestone's money as the action found it (read once, before any change)."""
+        if milestone.id not in self._money:
+            summary = await ledger_summary(self.contract, about=[milestone.id])
+            self._money[milestone.id] = summary.of(milestone.id)
+        return self._money[milestone.id]
+
+    async def record(
+        self,
+        kind: EventKind,
+        *,
+        milestone: Milestone | None = None,
+        change_request: ChangeRequest | None = None,
+        refund_request: RefundRequest | None = None,
+        amount: int | None = None,
+        note: str | None = None,
+    ) -> None:
+        """Append the event and notify the other party (and email them, when configured)."""
+        await events.record(
+            self.transaction,
+            self.contract,
+            kind,
+            self.viewer,
+            milestone=milestone,
+            change_request=change_request,
+            refund_request=refund_request,
+            amount=amount,
+            note=note,
+        )
+
+
+class _ContractCommand(Protocol):
+    @property
+    def contract_id(self) -> int | None: ...
+
+
+class _MilestoneCommand(Protocol):
+    @property
+    def milestone_id(self) -> int | None: ...
+
+
+class _ChangeRequestCommand(Protocol):
+    @property
+    def change_request_id(self) -> int | None: ...
+
+
+class _RefundRequestCommand(Protocol):
+    @property
+    def refund_request_id(self) -> int | None: ...
+
+
+async def the_contract(viewer: User, command: _ContractCommand) -> tuple[Contract, Contract]:
+    contract = await lock_contract(viewer, command.contract_id, "contract_id")
+    return contract, contract
+
+
+async def the_milestone(viewer: User, command: _MilestoneCommand) -> tuple[Contract, Milestone]:
+    return await lock_contract_of_milestone(viewer, command.milestone_id)
+
+
+async def the_change_request(
+    viewer: User, command: _ChangeRequestCommand
+) -> tuple[Contract, ChangeRequest]:
+    return await lock_contract_of_change_request(viewer, command.change_request_id)
+
+
+async def the_refund_request(
+    viewer: User, command: _RefundRequestCommand
+) -> tuple[Contract, RefundRequest]:
+    return await lock_contract_of_refund_request(viewer, command.refund_request_id)
+
+
+Body = Callable[[Act[C, T]], Awaitable[Outcome]]
+Validate = Callable[[Act[C, T]], Awaitable[Iterable[Problem]]]
+# Takes the command; typed loosely so that a locator serves every command with its id field.
+Locate = Callable[[User, Any], Awaitable[tuple[Contract, T]]]
+
+
+def contract_action(
+    locate: Locate[T],
+    *,
+    role: Role | None,
+    doing: str,
+    validate: Validate[C, T] | None = None,
+) -> Callable[[Body[C, T]], Callable[[User, C], Awaitable[Outcome]]]:
+    """Make `body` an action run by `viewer` with `command` (see the module's steps)."""
+
+    def decorate(body: Body[C, T]) -> Callable[[User, C], Awaitable[Outcome]]:
+        @functools.wraps(body)
+        async def run(viewer: User, command: C) -> Outcome:
+            async with action() as transaction:
+                contract, target = await locate(viewer, command)
+                refuse_if(role_refusal(role_of(viewer, contract), role, doing))
+                act = Act(viewer, command, contract, target, transaction)
+                async with idempotent(viewer, command, contract_locked=True) as keyed:
+                    if keyed.replayed is not None:
+                        return snapshots.restore(keyed.replayed)
+                    problems = [*command.problems]
+                    if validate is not None:
+                        problems.extend(await validate(act))
+                    if problems:
+                        raise DomainError(*problems)
+                    outcome = await body(act)
+                    if keyed.wanted:
+                        keyed.keep(await snapshots.capture(outcome))
+            return outcome
+
+        return run
+
+    return decorate

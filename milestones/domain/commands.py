@@ -1,0 +1,170 @@
+"""What a user asks the domain to do: one typed command per action.
+
+The front that received the request builds the command: ids decoded to keys (None when the
+client's id names nothing of that kind), money in minor units, dates, trimmed text, OMITTED
+for a field that was not sent. What it could not parse travels as `problems`, raised at the
+VALIDATION step of the action, so the order of refusals stays NOT_FOUND, FORBIDDEN,
+IDEMPOTENCY_CONFLICT, VALIDATION, then the state of the contract. Problem fields name the
+command's own attributes (`release_amount`, `changes.0.milestone_id`).
+
+`operation` names the action in the idempotency table (kept as the names the table already
+holds, so keys stored before a deploy still replay).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from milestones.domain.errors import Problem
+from milestones.domain.values import DEFAULT_CURRENCY, OMITTED, Omitted
+from milestones.models.enums import ChangeKind
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Command:
+    operation: ClassVar[str]
+    idempotency_key: str | None = None
+    problems: tuple[Problem, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MilestoneEdit:
+    """The fields an edit sets: OMITTED stays as it is; None clears description or due date."""
+
+    title: str | Omitted = OMITTED
+    description: str | Omitted | None = OMITTED
+    due_date: dt.date | Omitted | None = OMITTED
+    amount: int | Omitted = OMITTED
+
+    def changes(self) -> dict[str, Any]:
+        """Column -> new value, for the fields that were sent."""
+        sent = {
+            "title": self.title,
+            "description": self.description,
+            "due_date": self.due_date,
+            "amount": self.amount,
+        }
+        return {name: value for name, value in sent.items() if value is not OMITTED}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateContract(Command):
+    operation = "createContract"
+    title: str
+    freelancer_id: int | None
+    currency: str = DEFAULT_CURRENCY
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EndContract(Command):
+    operation = "endContract"
+    contract_id: int | None
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AddMilestone(Command):
+    operation = "addMilestone"
+    contract_id: int | None
+    title: str
+    amount: int
+    description: str | None = None
+    due_date: dt.date | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EditMilestone(Command):
+    operation = "editMilestone"
+    milestone_id: int | None
+    edit: MilestoneEdit
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeleteMilestone(Command):
+    operation = "deleteMilestone"
+    milestone_id: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActivateMilestone(Command):
+    operation = "activateMilestone"
+    milestone_id: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubmitMilestone(Command):
+    operation = "submitMilestone"
+    milestone_id: int | None
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RejectSubmission(Command):
+    operation = "rejectSubmission"
+    milestone_id: int | None
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApproveMilestone(Command):
+    operation = "approveMilestone"
+    milestone_id: int | None
+    end_contract: bool
+    release_amount: int | None = None  # None: all of the funded amount
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestEscrowRefund(Command):
+    operation = "requestEscrowRefund"
+    milestone_id: int | None
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RespondToRefundRequest(Command):
+    operation = "respondToRefundRequest"
+    refund_request_id: int | None
+    accept: bool
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One change of a change request; `milestone_id` for EDIT and DELETE."""
+
+    kind: ChangeKind
+    milestone_id: int | None = None
+    edit: MilestoneEdit = field(default_factory=MilestoneEdit)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestMilestoneChanges(Command):
+    operation = "requestMilestoneChanges"
+    contract_id: int | None
+    changes: tuple[Change, ...]
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RespondToChangeRequest(Command):
+    operation = "respondToChangeRequest"
+    change_request_id: int | None
+    accept: bool
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WithdrawChangeRequest(Command):
+    operation = "withdrawChangeRequest"
+    change_request_id: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MarkNotificationsRead(Command):
+    operation = "markNotificationsRead"
+    ids: tuple[int | None, ...] = ()
+    all: bool = False

@@ -1,0 +1,22 @@
+"""What an action leaves behind: the objects it acted on, for the payload."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from milestones.models import ChangeRequest, Contract, Milestone, RefundRequest
+
+if TYPE_CHECKING:
+    from milestones.domain.snapshots import Room
+
+
+@dataclass(slots=True)
+class Outcome:
+    contract: Contract
+    milestone: Milestone | None = None
+    change_request: ChangeRequest | None = None
+    refund_request: RefundRequest | None = None
+    # An idempotent replay: the room as the first request left it, for every path of the
+    # payload to answer from (the front primes its loaders with it).
+    room: Room | None = None

@@ -1,0 +1,139 @@
+"""SQL statements per mutation (whole payload selected) do not grow: each is pinned here.
+
+A refactor of the domain must not add statements to the hot paths; a change that saves some
+lowers the numbers below (they are upper bounds, printed with `pytest -s`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bench.sql_log import statement_log
+from tests.helpers import (
+    Actor,
+    create_contract_with_milestones,
+    mutate,
+    pending_change_request,
+)
+
+# The statements of each mutation on a small contract (SQLite and PostgreSQL alike).
+MOST: dict[str, int] = {
+    "createContract": 12,
+    "addMilestone": 15,
+    "editMilestone": 16,
+    "deleteMilestone": 17,
+    "activateMilestone": 22,
+    "activateMilestone with key": 29,
+    "submitMilestone": 16,
+    "rejectSubmission": 16,
+    "approveMilestone": 21,
+    "approveMilestone with key": 28,
+    "requestEscrowRefund": 20,
+    "respondToRefundRequest": 24,
+    "requestMilestoneChanges": 18,
+    "respondToChangeRequest": 20,
+    "withdrawChangeRequest": 16,
+    "endContract": 17,
+    "markNotificationsRead": 2,
+}
+
+
+async def test_statements_per_mutation_do_not_grow(client: Actor, freelancer: Actor) -> None:
+    room = await create_contract_with_milestones(client, freelancer, ["100.00"] * 6)
+    changes = await create_contract_with_milestones(client, freelancer, ["100.00"] * 2)
+    freelancer_id = await freelancer.user_id()
+    counts: dict[str, int] = {}
+
+    async def count(label: str, actor: Actor, name: str, input: dict[str, Any]) -> None:
+        with statement_log() as log:
+            payload = await mutate(actor, name, input)
+        assert payload["userErrors"] == [], (label, payload["userErrors"])
+        counts[label] = len(log.statements)
+
+    steps: list[Callable[[], Awaitable[None]]] = [
+        lambda: count(
+            "createContract",
+            client,
+            "createContract",
+            {"title": "T", "freelancerId": freelancer_id},
+        ),
+        lambda: count(
+            "addMilestone",
+            client,
+            "addMilestone",
+            {"contractId": room.contract_id, "title": "M", "amount": "5.00"},
+        ),
+        lambda: count(
+            "editMilestone",
+            client,
+            "editMilestone",
+            {"milestoneId": room.milestone(5), "title": "E"},
+        ),
+        lambda: count(
+            "deleteMilestone", client, "deleteMilestone", {"milestoneId": room.milestone(5)}
+        ),
+        lambda: count(
+            "activateMilestone", client, "activateMilestone", {"milestoneId": room.milestone(0)}
+        ),
+        lambda: count(
+            "submitMilestone", freelancer, "submitMilestone", {"milestoneId": room.milestone(0)}
+        ),
+        lambda: count(
+            "rejectSubmission", client, "rejectSubmission", {"milestoneId": room.milestone(0)}
+        ),
+        lambda: count(
+            "approveMilestone",
+            client,
+            "approveMilestone",
+            {"milestoneId": room.milestone(0), "endContract": False},
+        ),
+        lambda: count(
+            "activateMilestone with key",
+            client,
+            "activateMilestone",
+            {"milestoneId": room.milestone(1), "idempotencyKey": "a-1"},
+        ),
+        lambda: count(
+            "approveMilestone with key",
+            client,
+            "approveMilestone",
+            {"milestoneId": room.milestone(1), "endContract": False, "idempotencyKey": "b-1"},
+        ),
+    ]
+    for step in steps:
+        await step()
+    await room.activate(2)
+    await count(
+        "requestEscrowRefund", client, "requestEscrowRefund", {"milestoneId": room.milestone(2)}
+    )
+    refund_id = (await room.read())["pendingRefundRequest"]["id"]
+    await count(
+        "respondToRefundRequest",
+        freelancer,
+        "respondToRefundRequest",
+        {"refundRequestId": refund_id, "decision": "ACCEPT"},
+    )
+    change = [{"kind": "EDIT", "milestoneId": changes.milestone(0), "amount": "7.00"}]
+    await count(
+        "requestMilestoneChanges",
+        freelancer,
+        "requestMilestoneChanges",
+        {"contractId": changes.contract_id, "changes": change},
+    )
+    first = (await changes.read())["pendingChangeRequest"]["id"]
+    await count(
+        "respondToChangeRequest",
+        client,
+        "respondToChangeRequest",
+        {"changeRequestId": first, "decision": "ACCEPT"},
+    )
+    second = await pending_change_request(changes)
+    await count(
+        "withdrawChangeRequest", freelancer, "withdrawChangeRequest", {"changeRequestId": second}
+    )
+    await count("endContract", client, "endContract", {"contractId": changes.contract_id})
+    await count("markNotificationsRead", freelancer, "markNotificationsRead", {"all": True})
+    print(f"SQL statements per mutation: {counts}")
+    grown = {label: (MOST[label], n) for label, n in counts.items() if n > MOST[label]}
+    assert not grown, f"statements per mutation grew (was, now): {grown}"
