@@ -30,7 +30,7 @@ def _serve(args: argparse.Namespace) -> int:
             production=settings.is_production, limits=QueryLimits.from_settings(settings)
         )
         TrustedDocuments.load(
-            settings.persisted_documents, schema._schema, only=settings.trusted_documents_only
+            settings.persisted_documents, schema, only=settings.trusted_documents_only
         )
     except (ValueError, TrustedDocumentsInvalid) as error:
         print(f"milestones: {error}", file=sys.stderr)
@@ -51,6 +51,10 @@ def _serve(args: argparse.Namespace) -> int:
         loop="auto",
         http="auto",
         ws_per_message_deflate=False,
+        # A frame is a request: no larger than a request body may be (uvicorn's default is
+        # 16 MiB), refused (1009) from its header, before its payload is read.
+        ws_max_size=settings.max_body_bytes,
+        ws_max_queue=8,
         log_level=args.log_level,
         log_config=logging_config(settings.log_format, args.log_level),
         access_log=False,  # RequestObserver logs each request, with its id and operation

@@ -25,6 +25,7 @@ from starlette.requests import Request
 from strawberry.types import ExecutionResult
 
 from milestones.schema.errors import INTERNAL_SERVER_ERROR
+from milestones.schema.limits import BODY_TOO_LARGE
 from milestones.web.trusted_documents import DocumentRefused, TrustedDocuments
 
 JSON = "application/json"
@@ -151,7 +152,9 @@ def _check_content_type(content_type: str | None) -> None:
 
 async def read_body(request: Request, max_body_bytes: int) -> bytes:
     """The whole body, refusing (413) as soon as it is known to be too large."""
-    too_large = RequestRefused(413, f"The request body is larger than {max_body_bytes} bytes.")
+    too_large = RequestRefused(
+        413, f"The request body is larger than {max_body_bytes} bytes.", code=BODY_TOO_LARGE
+    )
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
         raise too_large

@@ -29,18 +29,20 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from graphql import GraphQLError
+from graphql.error import GraphQLSyntaxError
 from starlette.requests import Request as HTTPRequest
 from starlette.types import Receive, Scope, Send
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
 from milestones import ids
-from milestones.auth import Unauthenticated, parse_authorization, token_expires_at, verify_token
+from milestones.auth import Unauthenticated, parse_authorization
 from milestones.domain.users import user_from_claims
 from milestones.live import eager
 from milestones.live.fanout import Member, Request, subscription_field
 from milestones.observability.metrics import OPEN_EVENT_STREAMS
 from milestones.schema.context import Context
+from milestones.schema.documents import PARSED_SCOPE_KEY
 from milestones.web import graphql_http
 
 if TYPE_CHECKING:
@@ -211,16 +213,17 @@ class EventStreams:
         settings = self.view.settings
         request = HTTPRequest(scope, receive)
         try:
-            token = parse_authorization(request.headers.get("authorization"))
-            claims = verify_token(settings.jwt_secret, token)
+            # The app's one verifier: expiry, and no token without `exp` in production.
+            verified = self.view.verifier.verify(
+                parse_authorization(request.headers.get("authorization"))
+            )
         except Unauthenticated as error:
             await _refuse(send, 401, str(error), "UNAUTHENTICATED", www_authenticate=True)
             return
         ends_at = time.time() + settings.sse_max_seconds
-        expires_at = token_expires_at(settings.jwt_secret, token)
-        if expires_at is not None:
-            ends_at = min(ends_at, expires_at)
-        viewer = await user_from_claims(claims)
+        if verified.expires_at is not None:  # the stream ends with its token
+            ends_at = min(ends_at, verified.expires_at)
+        viewer = await user_from_claims(verified.claims)
         if self.open_by_viewer.get(viewer.id, 0) >= settings.max_event_streams_per_user:
             limit = settings.max_event_streams_per_user
             await _refuse(
@@ -272,7 +275,19 @@ class EventStreams:
             error = GraphQLError(refused.message, extensions={"code": refused.code})
             self._finish(stream, {"errors": [error.formatted]})
             return None
-        field = subscription_field(query, params.operation_name)
+        try:
+            # The one gate (token limit, bounded cache): its refusal is the stream's `next`
+            # with the limit's code; the parsed document is left for the schema in the scope.
+            document = self.view.documents.parse(query, cache=True)
+        except GraphQLError as refused:
+            request.scope[PARSED_SCOPE_KEY] = (query, refused)
+            if isinstance(refused, GraphQLSyntaxError):  # strawberry answers it as on HTTP
+                self._finish(stream, await self._execute(request, context, query, params))
+            else:
+                self._finish(stream, {"errors": [refused.formatted]})
+            return None
+        request.scope[PARSED_SCOPE_KEY] = (query, document)
+        field = subscription_field(document, params.operation_name)
         if field is None:
             self._finish(stream, await self._execute(request, context, query, params))
             return None

@@ -7,8 +7,10 @@ nothing else runs, on every transport: a client can no longer send a document of
 making (the cheapest defence against expensive or probing queries).
 
 The file is read, every key checked against its document's sha256, and every document parsed
-and validated against the schema once, at start: a bad file stops the server with a message
-that names the entry, rather than failing one request at a time in production.
+through the schema's document gate (`milestones.schema.documents`, with its limits) and
+validated once, at start: a bad file stops the server with a message that names the entry,
+rather than failing one request at a time in production. The gate keeps the parsed trusted
+documents, so a request naming one never parses it again.
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ import hashlib
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from graphql import GraphQLSchema, parse, validate
-from graphql.error import GraphQLError, GraphQLSyntaxError
+from graphql import validate
+from graphql.error import GraphQLError
+
+if TYPE_CHECKING:
+    from milestones.schema.root import MilestonesSchema
 
 PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
@@ -53,7 +58,7 @@ class TrustedDocuments:
         self._trusted_texts = frozenset(self.documents.values())
 
     @classmethod
-    def load(cls, path: Path | None, schema: GraphQLSchema, *, only: bool) -> TrustedDocuments:
+    def load(cls, path: Path | None, schema: MilestonesSchema, *, only: bool) -> TrustedDocuments:
         if path is None:
             if only:
                 raise TrustedDocumentsInvalid(
@@ -106,7 +111,7 @@ def _persisted_query_hash(extensions: object) -> object:
     return persisted.get("sha256Hash") if isinstance(persisted, dict) else None
 
 
-def _check_entry(where: str, key: object, document: object, schema: GraphQLSchema) -> None:
+def _check_entry(where: str, key: object, document: object, schema: MilestonesSchema) -> None:
     if not isinstance(key, str) or not _SHA256_HEX.match(key):
         raise TrustedDocumentsInvalid(
             f"{where}: key {str(key)[:80]!r} is not a sha256 in lower-case hex"
@@ -119,11 +124,12 @@ def _check_entry(where: str, key: object, document: object, schema: GraphQLSchem
             f"(which is {document_id(document)})"
         )
     try:
-        errors: list[GraphQLError] = validate(schema, parse(document))
-    except GraphQLSyntaxError as error:
+        parsed = schema.documents.trust(document)
+    except GraphQLError as error:
         raise TrustedDocumentsInvalid(
             f"{where}: the document of {key} does not parse: {error.message}"
         ) from None
+    errors: list[GraphQLError] = validate(schema._schema, parsed)
     if errors:
         raise TrustedDocumentsInvalid(
             f"{where}: the document of {key} does not validate: {errors[0].message}"

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ import pytest
 from starlette.applications import Starlette
 
 from milestones.config import Settings
+from milestones.schema import documents as documents_module
 from milestones.schema.limits import QueryLimits
 from milestones.schema.root import build_schema
 from milestones.web.trusted_documents import TrustedDocuments, TrustedDocumentsInvalid, document_id
@@ -181,7 +183,31 @@ async def test_a_hash_that_names_another_document_than_the_query_is_refused(
 
 
 def _schema() -> Any:
-    return build_schema(production=False, limits=QueryLimits.from_settings(Settings()))._schema
+    return build_schema(production=False, limits=QueryLimits.from_settings(Settings()))
+
+
+async def test_trusted_documents_are_parsed_once_at_start_through_the_gate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "documents.json"
+    path.write_text(json.dumps(TRUSTED))
+    schema = _schema()
+    TrustedDocuments.load(path, schema, only=True)
+    parsed: list[str] = []
+    original = documents_module.parse
+
+    def counting(source: str, **options: Any) -> Any:
+        parsed.append(source)
+        return original(source, **options)
+
+    monkeypatch.setattr(documents_module, "parse", counting)
+    for _ in range(2):
+        # Anonymous (nothing is cached for those) and signed in alike: never parsed again.
+        assert schema.documents.parse(ME, cache=False) is schema.documents.parse(ME, cache=True)
+        result = await schema.execute(ME, context_value=SimpleNamespace(viewer=None))
+        assert result.errors is not None and result.errors[0].path == ["me"]  # ran: no viewer
+    assert parsed == []
+    assert schema.documents.validation(ME) is not None  # validated once, with the rules in use
 
 
 @pytest.mark.parametrize(
