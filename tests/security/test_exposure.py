@@ -422,3 +422,11 @@ async def test_an_sse_document_passes_the_gate_once(
         (answer,) = await sse.results(1)
     assert answer.json()["data"]["me"]["id"]
     assert parses == [query]
+
+
+async def test_no_suggestions_over_sse_in_production(ws_url: str, client: Actor) -> None:
+    async with event_stream(_sse_base(ws_url), "{ mee { id } }", token=client.token) as sse:
+        (refused,) = await sse.results(1)
+    message = refused.json()["errors"][0]["message"]
+    assert "Cannot query field 'mee'" in message
+    assert "Did you mean" not in message, message
