@@ -50,15 +50,18 @@ class TrustedDocumentsHandler(SharedSubscriptionsHandler):
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         payload: object = message["payload"]
-        query = payload.get("query") if isinstance(payload, dict) else None
+        # Who asks, and whether their token still holds, before the payload is looked at.
         if (
             self.connection_acknowledged
+            and not self._token_expired()
             and isinstance(payload, dict)
-            and isinstance(query, str | None)
+            and isinstance(payload.get("query"), str | None)
         ):
             trusted: TrustedDocuments = self.view.trusted_documents  # type: ignore[attr-defined]
             try:
-                query = trusted.resolve(query, payload.get("documentId"), payload.get("extensions"))
+                query = trusted.resolve(
+                    payload.get("query"), payload.get("documentId"), payload.get("extensions")
+                )
             except DocumentRefused as refused:
                 await self.send_message(
                     {"id": message["id"], "type": "error", "payload": [refused.error.formatted]}

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 from starlette.applications import Starlette
 
 from milestones.config import Settings
+from milestones.live import transport as transport_module
 from milestones.schema import documents as documents_module
 from milestones.schema.limits import QueryLimits
 from milestones.schema.root import build_schema
@@ -251,3 +253,14 @@ def test_serve_stops_with_the_reason_when_the_file_is_bad(tmp_path: Path) -> Non
     assert result.returncode == 2
     assert "is not the sha256 of its document" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_a_subscribe_after_the_token_expired_closes_before_its_document_is_looked_up(
+    server_url: str, freelancer: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with subscribed_client(server_url, freelancer.token) as ws:
+        later = time.time() + 7200  # the token (an hour) has expired; the timer not yet fired
+        monkeypatch.setattr(transport_module.time, "time", lambda: later)
+        await ws.send({"id": "late", "type": "subscribe", "payload": {"documentId": "0" * 64}})
+        # Closed as every late operation is, not answered PERSISTED_QUERY_NOT_FOUND.
+        assert await ws.closed_with() == 4403
