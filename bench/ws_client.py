@@ -2,7 +2,9 @@
 parsed by hand, no task per socket. Runs in worker processes driven by `bench.fanout`.
 
 Modes: "graphql" speaks graphql-transport-ws (connection_init with the token, connection_ack,
-subscribe, `next` messages); "bare" just connects and counts messages. Every socket notes the
+subscribe, `next` messages); "sse" is GraphQL over server-sent events (one GET with
+`Accept: text/event-stream` and the token, then `event: next` in the body); "bare" just
+connects and counts messages. Every socket notes the
 monotonic time (system-wide on Linux) its first message of a round arrived.
 """
 
@@ -19,6 +21,7 @@ import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
+from urllib.parse import urlencode
 
 CONNECT_CONCURRENCY = 64
 HANDSHAKE_TIMEOUT_SECONDS = 60.0
@@ -31,7 +34,7 @@ class WorkerSpec:
     port: int
     path: str
     count: int
-    mode: str  # "graphql" or "bare"
+    mode: str  # "graphql", "sse" or "bare"
     tokens: tuple[str, ...]  # bearer tokens, used round-robin
     query: str
     variables: dict[str, Any]
@@ -68,6 +71,18 @@ class Socket(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
+        if self.spec.mode == "sse":
+            query = urlencode(
+                {"query": self.spec.query, "variables": json.dumps(self.spec.variables)}
+            )
+            self.transport.write(
+                (
+                    f"GET {self.spec.path}?{query} HTTP/1.1\r\n"
+                    f"Host: {self.spec.host}:{self.spec.port}\r\n"
+                    f"Accept: text/event-stream\r\nAuthorization: {self.token}\r\n\r\n"
+                ).encode()
+            )
+            return
         key = base64.b64encode(os.urandom(16)).decode()
         protocol = (
             "Sec-WebSocket-Protocol: graphql-transport-ws\r\n"
@@ -91,7 +106,8 @@ class Socket(asyncio.Protocol):
                 return
             status = bytes(self.buffer[: self.buffer.find(b"\r\n")])
             del self.buffer[: end + 4]
-            if b" 101 " not in status:
+            expected = b" 200 " if self.spec.mode == "sse" else b" 101 "
+            if expected not in status:
                 self._fail(f"handshake refused: {status.decode(errors='replace')}")
                 return
             self.upgraded = True
@@ -99,10 +115,23 @@ class Socket(asyncio.Protocol):
                 self.send({"type": "connection_init", "payload": {"authorization": self.token}})
             else:
                 self._set_ready()
-        self._read_frames(now)
+        if self.spec.mode == "sse":
+            self._read_events(now)
+        else:
+            self._read_frames(now)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._fail(f"connection lost: {exc!r}")
+
+    # --- server-sent events ----------------------------------------------------------------
+
+    def _read_events(self, now: float) -> None:
+        # Counted by their `event: next` line; the tail is kept in case a line was split.
+        count = self.buffer.count(b"event: next\n")
+        keep = self.buffer.rfind(b"\n")
+        del self.buffer[: keep + 1]
+        for _ in range(count):
+            self._message(b"", now)
 
     # --- frames ----------------------------------------------------------------------------
 
@@ -136,7 +165,7 @@ class Socket(asyncio.Protocol):
                 self._fail(f"closed by the server ({code})")
 
     def _message(self, payload: bytes, now: float) -> None:
-        if self.spec.mode == "graphql":
+        if self.spec.mode == "graphql":  # (sse: only `next` events are counted)
             message = json.loads(payload)
             kind = message.get("type")
             if kind == "connection_ack":

@@ -33,6 +33,7 @@ from milestones.web.guard import ErrorGuard
 from milestones.web.request_observer import RequestObserver
 from milestones.web.room_cache import RoomCache
 from milestones.web.room_page import room_page_routes
+from milestones.web.trusted_documents import TrustedDocuments
 from milestones.webhooks.sender import RetryPolicy, WebhookSender
 
 logger = logging.getLogger(__name__)
@@ -58,12 +59,26 @@ def create_app(settings: Settings | None = None) -> Starlette:
         rate_limiter=rate_limiter,
         tracing=tracing,
     )
+    # Read, parsed through the document gate and validated at start: a bad file stops the
+    # server here, with its reason, and a trusted document is never parsed again.
+    trusted_documents = TrustedDocuments.load(
+        settings.persisted_documents,
+        schema,
+        only=settings.trusted_documents_only,
+    )
     verifier = TokenVerifier(
         settings.jwt_secret,
         require_exp=settings.is_production,
         cache_bytes=settings.token_cache_bytes,
     )
-    graphql = MilestonesGraphQL(schema, settings, bus, verifier, rate_limiter)
+    graphql = MilestonesGraphQL(
+        schema,
+        settings,
+        bus,
+        verifier,
+        rate_limiter=rate_limiter,
+        trusted_documents=trusted_documents,
+    )
 
     room_cache = (
         RoomCache(
@@ -73,6 +88,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             max_bytes=settings.room_cache_bytes,
             max_body=settings.max_body_bytes,
             rate_limiter=rate_limiter,
+            trusted_documents=trusted_documents,
         )
         if settings.room_cache_bytes > 0
         else None

@@ -17,9 +17,24 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from milestones.observability.logs import logging_config
+    from milestones.schema.limits import QueryLimits
+    from milestones.schema.root import build_schema
+    from milestones.web.trusted_documents import TrustedDocuments, TrustedDocumentsInvalid
 
     settings = get_settings()
-    settings.check()
+    try:
+        settings.check()
+        # Checked here too, so that a bad file stops `serve` with one clear line, not a
+        # traceback from each worker.
+        schema = build_schema(
+            production=settings.is_production, limits=QueryLimits.from_settings(settings)
+        )
+        TrustedDocuments.load(
+            settings.persisted_documents, schema, only=settings.trusted_documents_only
+        )
+    except (ValueError, TrustedDocumentsInvalid) as error:
+        print(f"milestones: {error}", file=sys.stderr)
+        return 2
     if args.workers > 1 and settings.is_sqlite:
         print("--workers > 1 needs PostgreSQL (DATABASE_URL=postgres://…)", file=sys.stderr)
         return 2
@@ -44,6 +59,8 @@ def _serve(args: argparse.Namespace) -> int:
         log_config=logging_config(settings.log_format, args.log_level),
         access_log=False,  # RequestObserver logs each request, with its id and operation
         proxy_headers=True,
+        # An event stream never ends by itself: without this a restart would wait for them.
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
     )
     return 0
 

@@ -6,6 +6,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, SecretStr
@@ -136,6 +137,20 @@ class Settings(BaseSettings):
     prune_batch_size: int = Field(default=1000, ge=1)
     # When set, /metrics needs `Authorization: Bearer <token>`.
     metrics_token: SecretStr | None = None
+    # GraphQL over server-sent events: a comment every so often keeps proxies from timing the
+    # stream out; a stream ends after sse_max_seconds (the client resumes by Last-Event-ID);
+    # output waiting for a slow reader beyond sse_max_queued_bytes drops it (it resumes too).
+    sse_keepalive_seconds: float = Field(default=15.0, gt=0)
+    sse_max_seconds: float = Field(default=3600.0, gt=0)
+    sse_max_queued_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_event_streams_per_user: int = Field(default=20, ge=1)
+    # On SIGTERM, requests still running after this long (event streams) are cut: their
+    # clients resume elsewhere by Last-Event-ID.
+    shutdown_grace_seconds: float = Field(default=5.0, gt=0)
+    # Trusted documents: a JSON file {"<sha256 hex>": "<document>"}; with
+    # trusted_documents_only, nothing else runs.
+    persisted_documents: Path | None = None
+    trusted_documents_only: bool = False
 
     @property
     def is_production(self) -> bool:
@@ -158,6 +173,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 "MILESTONES_ENV=production needs JWT_SECRET set to a random value of at least "
                 f"{MIN_PRODUCTION_SECRET_LENGTH} characters"
+            )
+        if self.trusted_documents_only and self.persisted_documents is None:
+            raise ValueError(
+                "TRUSTED_DOCUMENTS_ONLY=true needs PERSISTED_DOCUMENTS naming the JSON file of "
+                "trusted documents"
             )
 
 

@@ -19,6 +19,12 @@ be read again later (an event) waits in the database instead; one that cannot (t
 query or mutation sent over the socket) closes the socket with 4429, and the client resumes
 by cursor.
 
+A private replay (a socket that fell behind, an SSE client back with its Last-Event-ID) is
+not private for long: once it has fanned out up to the position another group of the same kind
+has reached, the two deliver the same results from there on, and one takes the other's
+members (`SharedSubscriptions.align`). After a restart, the reconnections converge into one
+execution per kind as they catch up.
+
 Positions come from the resolvers (`Context.stream_position`: the seq of the row behind the
 result being executed, see `resolvers/subscriptions.py`); a resumed stream starts after
 `Context.resume_after`.
@@ -87,7 +93,17 @@ class Request:
 class Member:
     """One subscription of one socket."""
 
-    __slots__ = ("behind", "field", "group", "id", "position", "prefix", "request", "sink")
+    __slots__ = (
+        "behind",
+        "field",
+        "group",
+        "id",
+        "position",
+        "prefix",
+        "request",
+        "sink",
+        "suffix",
+    )
 
     task: asyncio.Task[None] | None = None  # what strawberry's handler expects of an operation
 
@@ -96,26 +112,42 @@ class Member:
         self.id = operation_id
         self.field = field
         self.request = request
+        # A graphql-transport-ws `next` around the group's one encoding of each result (the
+        # SSE transport frames it as an event instead).
         self.prefix = '{"id":' + orjson.dumps(operation_id).decode() + ',"type":"next","payload":'
+        self.suffix = "}"
         self.group: Group | None = None
         self.position: int | None = None  # the seq of the last result handed to the socket
         self.behind = False
 
 
 class Group:
-    """One running subscription and the sockets it serves (`key` None: a private resume)."""
+    """One running subscription and the sockets it serves (`key` None: a private resume;
+    `kind`: what it subscribes to and for whom, registered or not)."""
 
     def __init__(
-        self, hub: SharedSubscriptions, key: GroupKey | None, request: Request, context: Context
+        self,
+        hub: SharedSubscriptions,
+        key: GroupKey | None,
+        request: Request,
+        context: Context,
+        kind: GroupKey,
     ) -> None:
         self.hub = hub
         self.key = key
+        self.kind = kind
         self.request = request
         self.context = context
         self.members: dict[Member, None] = {}
         self.results = 0
+        self.delivered: int | None = None  # the position of the last result fanned out
         self.finished = False
         self.task: asyncio.Task[None] | None = None
+
+    @property
+    def at(self) -> int | None:
+        """Everything up to this position was fanned out; the next result comes after it."""
+        return self.delivered if self.delivered is not None else self.context.stream_start
 
     @property
     def accepts_joiners(self) -> bool:
@@ -123,6 +155,7 @@ class Group:
         return not self.finished and (self.results == 0 or not self.context.stream_replays)
 
     def start(self) -> None:
+        self.hub.running.setdefault(self.kind, {})[self] = None
         self.task = asyncio.create_task(self._run(), name="shared-subscription")
 
     def add(self, member: Member) -> None:
@@ -187,12 +220,15 @@ class Group:
             payload["errors"] = [error.formatted for error in result.errors]
         if result.extensions:
             payload["extensions"] = result.extensions
-        text = orjson.dumps(payload).decode() + "}"
+        text = orjson.dumps(payload).decode()
         position = self.context.stream_position
         for member in list(self.members):
             if member.position is None:  # joined before the stream had started
                 member.position = self.context.stream_start
-            member.sink.deliver(member, member.prefix + text, position)
+            member.sink.deliver(member, member.prefix + text + member.suffix, position)
+        if position is not None and not self.finished:
+            self.delivered = position
+            self.hub.align(self)
 
     def _end(self, kind: str, errors: list[GraphQLError] | None = None) -> None:
         self.finished = True
@@ -225,6 +261,8 @@ class SharedSubscriptions:
     def __init__(self, schema: BaseSchema) -> None:
         self.schema = schema
         self.groups: dict[GroupKey, Group] = {}
+        # Every running group by what it subscribes to, registered for joiners or not.
+        self.running: dict[GroupKey, dict[Group, None]] = {}
 
     def join(self, member: Member, context: Context) -> None:
         request = member.request
@@ -234,7 +272,7 @@ class SharedSubscriptions:
         key: GroupKey = (request.query, request.operation_name, variables, viewer.id)
         group = self.groups.get(key)
         if group is None or not group.accepts_joiners:
-            group = self.groups[key] = Group(self, key, request, _group_context(context))
+            group = self.groups[key] = Group(self, key, request, _group_context(context), key)
             group.add(member)
             group.start()
         else:
@@ -242,15 +280,49 @@ class SharedSubscriptions:
             group.add(member)
 
     def resume(self, member: Member, context: Context) -> None:
-        """A member that fell behind: its own replay from the last result it was sent."""
+        """A member that fell behind, or a client that reconnects with its last position: its
+        own replay from there, until it reaches a group at the same position (`align`)."""
+        viewer = context.viewer
+        assert viewer is not None, "subscriptions start after authentication"
+        request = member.request
+        variables = orjson.dumps(request.variables or {}, option=orjson.OPT_SORT_KEYS)
+        kind: GroupKey = (request.query, request.operation_name, variables, viewer.id)
         context = _group_context(context, resume_after=member.position)
-        group = Group(self, None, member.request, context)
+        group = Group(self, None, request, context, kind)
         group.add(member)
         group.start()
+
+    def align(self, group: Group) -> None:
+        """`group` has just fanned out a result: another group of the same kind that has
+        fanned out up to the same position will deliver exactly the same results from here
+        on, so one of them takes the other's members and the other ends. Replays (a restart's
+        reconnections, slow sockets) merge back into one execution this way."""
+        position = group.delivered
+        for other in list(self.running.get(group.kind, ())):
+            if other is group or other.finished or other.at != position:
+                continue
+            # Keep the group that new subscribers find; else the one not fanning out now.
+            if group.key is not None and self.groups.get(group.key) is group:
+                keep, fold = group, other
+            else:
+                keep, fold = other, group
+            for member in fold.members:
+                member.group = keep
+                keep.members[member] = None
+            fold.members = {}
+            fold.finished = True
+            self.forget(fold)
+            if fold.task is not None and fold.task is not asyncio.current_task():
+                fold.task.cancel()
+            if fold is group:
+                return
 
     def forget(self, group: Group) -> None:
         if group.key is not None and self.groups.get(group.key) is group:
             del self.groups[group.key]
+        running = self.running.get(group.kind)
+        if running is not None and running.pop(group, 0) is None and not running:
+            del self.running[group.kind]
 
 
 def _group_context(context: Context, resume_after: int | None = None) -> Context:

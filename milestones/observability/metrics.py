@@ -60,6 +60,12 @@ OPEN_WEBSOCKETS = Gauge(
     registry=REGISTRY,
     multiprocess_mode="livesum",
 )
+OPEN_EVENT_STREAMS = Gauge(
+    "milestones_open_event_streams",
+    "GraphQL over SSE responses currently open.",
+    registry=REGISTRY,
+    multiprocess_mode="livesum",
+)
 ACTIVE_SUBSCRIPTIONS = Gauge(
     "milestones_active_subscriptions",
     "GraphQL subscriptions currently running, by field.",

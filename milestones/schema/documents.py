@@ -38,9 +38,27 @@ class Documents:
         self._parsed: ByteBoundedLRU[str, DocumentNode] = ByteBoundedLRU(cache_bytes)
         # Validation is a tenth of the budget: its errors are small next to a document.
         self._validated: ByteBoundedLRU[str, list[GraphQLError]] = ByteBoundedLRU(cache_bytes // 10)
+        # Trusted documents (PERSISTED_DOCUMENTS), parsed here once at start and kept for the
+        # process: the deployment's own file bounds them, not a client.
+        self._trusted: dict[str, DocumentNode] = {}
+        self._trusted_validated: dict[str, list[GraphQLError]] = {}
+
+    def trust(self, query: str) -> DocumentNode:
+        """Parses a trusted document (at start) and keeps it: it is never parsed again."""
+        document = self._trusted.get(query)
+        if document is None:
+            document = self.parse(query, cache=False)
+            self._trusted[query] = document
+        return document
+
+    def is_trusted(self, query: str) -> bool:
+        return query in self._trusted
 
     def parse(self, query: str, *, cache: bool) -> DocumentNode:
         """The document of `query`, or a GraphQLError (a limit's code, or the syntax error)."""
+        trusted = self._trusted.get(query)
+        if trusted is not None:
+            return trusted
         if cache:
             document = self._parsed.get(query)
             if document is not None:
@@ -61,9 +79,14 @@ class Documents:
         return document
 
     def validation(self, query: str) -> list[GraphQLError] | None:
-        return self._validated.get(query)
+        trusted = self._trusted_validated.get(query)
+        return trusted if trusted is not None else self._validated.get(query)
 
     def keep_validation(self, query: str, errors: list[GraphQLError]) -> None:
+        if query in self._trusted:
+            # Validated with the request's rules (depth, introspection) the first time it runs.
+            self._trusted_validated[query] = errors
+            return
         size = len(query) + VALIDATION_ERROR_BYTES * len(errors)
         self._validated.put(query, errors, size)
 
@@ -122,7 +145,9 @@ class DocumentGate(SchemaExtension):
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        cached = is_authenticated(context.context) and context.query is not None
+        cached = context.query is not None and (
+            is_authenticated(context.context) or self.documents.is_trusted(context.query)
+        )
         errors = self.documents.validation(context.query) if cached and context.query else None
         if errors is None:
             assert context.graphql_document is not None

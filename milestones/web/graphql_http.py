@@ -15,6 +15,7 @@ Follows the GraphQL-over-HTTP specification (checked in CI by the `graphql-http`
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,8 +26,10 @@ from strawberry.types import ExecutionResult
 
 from milestones.schema.errors import INTERNAL_SERVER_ERROR
 from milestones.schema.limits import BODY_TOO_LARGE
+from milestones.web.trusted_documents import DocumentRefused, TrustedDocuments
 
 JSON = "application/json"
+EVENT_STREAM = "text/event-stream"
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 BAD_REQUEST = "BAD_REQUEST"
 
@@ -50,10 +53,13 @@ class RequestRefused(Exception):
 
 @dataclass(frozen=True, slots=True)
 class GraphQLParams:
-    query: str
+    # None when the request names a trusted document instead (`document_id` or
+    # extensions.persistedQuery): `milestones.trusted_documents` resolves it.
+    query: str | None
     operation_name: str | None
     variables: dict[str, Any] | None
     extensions: dict[str, Any] | None
+    document_id: str | None = None
 
 
 def negotiate(accept: str | None) -> str | None:
@@ -77,6 +83,17 @@ def negotiate(accept: str | None) -> str | None:
         ):
             best, best_quality = candidate, quality
     return best
+
+
+def wants_event_stream(scope: MutableMapping[str, Any]) -> bool:
+    """GraphQL over SSE (`milestones.web.sse`): the client accepts `text/event-stream`."""
+    for name, value in scope["headers"]:
+        if name == b"accept":
+            return any(
+                part.split(b";", 1)[0].strip().lower() == EVENT_STREAM.encode()
+                for part in value.split(b",")
+            )
+    return False
 
 
 def _quality(parameters: list[str]) -> float:
@@ -166,9 +183,18 @@ def _get_parameters(request: Request) -> dict[str, Any]:
 
 def _params(payload: dict[str, Any]) -> GraphQLParams:
     query = payload.get("query")
+    document_id = payload.get("documentId")
+    if document_id is not None and not isinstance(document_id, str):
+        raise RequestRefused(400, "`documentId` must be a string.")
+    extensions = payload.get("extensions")
+    if extensions is not None and not isinstance(extensions, dict):
+        raise RequestRefused(400, "`extensions` must be an object or null.")
+    names_document = document_id is not None or "persistedQuery" in (extensions or {})
     if query is None or query == "":
-        raise RequestRefused(400, "Missing `query`: send the GraphQL document as a string.")
-    if not isinstance(query, str):
+        if not names_document:
+            raise RequestRefused(400, "Missing `query`: send the GraphQL document as a string.")
+        query = None
+    elif not isinstance(query, str):
         raise RequestRefused(400, "`query` must be a string.")
     operation_name = payload.get("operationName")
     if operation_name is not None and not isinstance(operation_name, str):
@@ -176,10 +202,7 @@ def _params(payload: dict[str, Any]) -> GraphQLParams:
     variables = payload.get("variables")
     if variables is not None and not isinstance(variables, dict):
         raise RequestRefused(400, "`variables` must be an object or null.")
-    extensions = payload.get("extensions")
-    if extensions is not None and not isinstance(extensions, dict):
-        raise RequestRefused(400, "`extensions` must be an object or null.")
-    return GraphQLParams(query, operation_name or None, variables, extensions)
+    return GraphQLParams(query, operation_name or None, variables, extensions, document_id)
 
 
 def is_request_error(result: ExecutionResult) -> bool:
@@ -222,3 +245,14 @@ def request_error(error: GraphQLError) -> ExecutionResult:
 
 def _code(error: GraphQLError) -> object:
     return (error.extensions or {}).get("code")
+
+
+def trusted_query(params: GraphQLParams, trusted: TrustedDocuments) -> str:
+    """The document to run: the request's own, or the trusted one it names."""
+    try:
+        query = trusted.resolve(params.query, params.document_id, params.extensions)
+    except DocumentRefused as refused:
+        raise RequestRefused(400, str(refused), code=refused.code) from None
+    if query is None:
+        raise RequestRefused(400, "Missing `query`: send the GraphQL document as a string.")
+    return query

@@ -1,8 +1,10 @@
 """The GraphQL endpoint: identity from the bearer token, per-request context.
 
 HTTP requests are served by `_serve_http` (the GraphQL-over-HTTP rules are in
-`milestones.web.graphql_http`); WebSockets go to strawberry's graphql-transport-ws handler, whose
-subscriptions are served by shared groups (`milestones.live.transport`).
+`milestones.web.graphql_http`), or as an event stream when they accept `text/event-stream`
+(`milestones.web.sse`); WebSockets go to strawberry's graphql-transport-ws handler.
+Subscriptions on both are served by shared groups (`milestones.live.fanout`), and every
+transport runs only trusted documents when told to (`milestones.web.trusted_documents`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.types.graphql import OperationType
 
 from milestones.auth import (
@@ -43,12 +46,41 @@ from milestones.schema.context import Context
 from milestones.schema.documents import PARSED_SCOPE_KEY, parsed_in
 from milestones.schema.root import MilestonesSchema
 from milestones.web import graphql_http
+from milestones.web.sse import EventStreams
+from milestones.web.trusted_documents import DocumentRefused, TrustedDocuments
 
 GRAPHIQL_PAGE = Path(__file__).parent / "static" / "graphiql" / "index.html"
 
 
+class TrustedDocumentsHandler(SharedSubscriptionsHandler):
+    """graphql-transport-ws with `subscribe` naming trusted documents (or limited to them)."""
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        payload: object = message["payload"]
+        # Who asks, and whether their token still holds, before the payload is looked at.
+        if (
+            self.connection_acknowledged
+            and not self._token_expired()
+            and isinstance(payload, dict)
+            and isinstance(payload.get("query"), str | None)
+        ):
+            trusted: TrustedDocuments = self.view.trusted_documents  # type: ignore[attr-defined]
+            try:
+                query = trusted.resolve(
+                    payload.get("query"), payload.get("documentId"), payload.get("extensions")
+                )
+            except DocumentRefused as refused:
+                await self.send_message(
+                    {"id": message["id"], "type": "error", "payload": [refused.error.formatted]}
+                )
+                return
+            if query is not None:
+                message = {**message, "payload": {**payload, "query": query}}  # type: ignore[typeddict-item]
+        await super().handle_subscribe(message)
+
+
 class MilestonesGraphQL(GraphQL[Context, None]):
-    graphql_transport_ws_handler_class = SharedSubscriptionsHandler
+    graphql_transport_ws_handler_class = TrustedDocumentsHandler
 
     def __init__(
         self,
@@ -57,6 +89,7 @@ class MilestonesGraphQL(GraphQL[Context, None]):
         bus: WakeupBus,
         verifier: TokenVerifier,
         rate_limiter: RateLimiter | None = None,
+        trusted_documents: TrustedDocuments | None = None,
     ) -> None:
         super().__init__(
             schema,
@@ -72,10 +105,15 @@ class MilestonesGraphQL(GraphQL[Context, None]):
         self.documents = schema.documents
         self.rate_limiter = rate_limiter
         self.shared_subscriptions = SharedSubscriptions(schema)
+        self.trusted_documents = trusted_documents or TrustedDocuments({}, only=False)
+        self.event_streams = EventStreams(self)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
+            return
+        if graphql_http.wants_event_stream(scope):
+            await self.event_streams.serve(scope, receive, send)
             return
         request = Request(scope, receive)
         response = await self._serve_http(request)
@@ -91,6 +129,7 @@ class MilestonesGraphQL(GraphQL[Context, None]):
                     406, "Accept application/graphql-response+json or application/json."
                 )
             params = await graphql_http.read_params(request, self.settings.max_body_bytes)
+            query = graphql_http.trusted_query(params, self.trusted_documents)
         except graphql_http.RequestRefused as refused:
             return self._respond(
                 graphql_http.refusal_body(refused.message, refused.code),
@@ -101,7 +140,7 @@ class MilestonesGraphQL(GraphQL[Context, None]):
             )
         sub_response = Response()
         context = await self.get_context(request, sub_response)
-        limit = self._gate(request, params.query, authenticated=context.viewer is not None)
+        limit = self._gate(request, query, authenticated=context.viewer is not None)
         if limit is not None:  # a limit: answered before strawberry parses anything
             return self._respond(
                 graphql_http.body_of(graphql_http.request_error(limit)),
@@ -114,7 +153,7 @@ class MilestonesGraphQL(GraphQL[Context, None]):
             allowed.add(OperationType.MUTATION)
         try:
             result = await self.schema.execute(
-                params.query,
+                query,
                 variable_values=params.variables,
                 context_value=context,
                 operation_name=params.operation_name,
@@ -131,7 +170,10 @@ class MilestonesGraphQL(GraphQL[Context, None]):
                     {"allow": "POST"},
                 )
             result = graphql_http.request_error(
-                GraphQLError("Subscriptions are served over WebSocket (graphql-transport-ws).")
+                GraphQLError(
+                    "Subscriptions are served over WebSocket (graphql-transport-ws) and over "
+                    "server-sent events (Accept: text/event-stream)."
+                )
             )
         except CannotGetOperationTypeError as error:
             result = graphql_http.request_error(GraphQLError(error.as_http_error_reason()))

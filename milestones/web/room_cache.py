@@ -39,6 +39,8 @@ from milestones.caches import ByteBoundedLRU
 from milestones.domain.access import role_among
 from milestones.rate_limits import Budget, RateLimiter, Refusal, identity
 from milestones.schema.documents import PARSED_SCOPE_KEY, Documents
+from milestones.web.graphql_http import wants_event_stream
+from milestones.web.trusted_documents import DocumentRefused, TrustedDocuments
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -104,6 +106,7 @@ class RoomCache:
         max_body: int = 100 * 1024,
         path: str = "/graphql",
         rate_limiter: RateLimiter | None = None,
+        trusted_documents: TrustedDocuments | None = None,
     ) -> None:
         self.app = app
         self.verifier = verifier
@@ -112,6 +115,8 @@ class RoomCache:
         self.rate_limiter = (
             rate_limiter if rate_limiter is not None and rate_limiter.enabled else None
         )
+        # A request may name its document by id (trusted documents): the room is the same.
+        self.trusted_documents = trusted_documents or TrustedDocuments({}, only=False)
         self.max_body = max_body
         self.path = path
         self._entries: ByteBoundedLRU[bytes, Entry] = ByteBoundedLRU(max_bytes)
@@ -123,7 +128,13 @@ class RoomCache:
         self.misses = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != self.path:
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or scope["path"] != self.path
+            # Event streams authenticate before their body is read, let alone parsed.
+            or wants_event_stream(scope)
+        ):
             await self.app(scope, receive, send)
             return
         body, complete = await _read_body(receive, self.max_body)
@@ -157,9 +168,21 @@ class RoomCache:
             request = orjson.loads(body)
         except orjson.JSONDecodeError:
             return None
-        if not isinstance(request, dict) or not isinstance(request.get("query"), str):
+        if not isinstance(request, dict):
             return None
-        query: str = request["query"]
+        query = request.get("query")
+        if not isinstance(query, str | None):
+            return None
+        try:
+            # A document that is not trusted (TRUSTED_DOCUMENTS_ONLY) is refused by the
+            # endpoint, never parsed here.
+            query = self.trusted_documents.resolve(
+                query, request.get("documentId"), request.get("extensions")
+            )
+        except DocumentRefused:
+            return None
+        if query is None:
+            return None
         operation_name = request.get("operationName")
         if operation_name is not None and not isinstance(operation_name, str):
             return None

@@ -26,6 +26,7 @@ from milestones.schema.limits import QueryLimits
 from milestones.schema.types import Notification
 from tests.conftest import TEST_JWT_SECRET, Actor
 from tests.helpers import create_contract_with_milestones, make_token
+from tests.subscriptions.sseclient import event_stream
 from tests.subscriptions.wsclient import GraphQLWS, graphql_ws, served_ws_url
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -355,3 +356,77 @@ async def test_every_limit_refusal_has_its_code_over_websocket(ws_url: str, clie
         await ws.subscribe("one-too-many", NOTIFICATIONS)
         error = await error_of(ws, "one-too-many")
         assert error["extensions"]["code"] == "TOO_MANY_SUBSCRIPTIONS", error
+
+
+# --- GraphQL over SSE: the same gate, verifier and codes -----------------------------------
+
+
+def _sse_base(ws_url: str) -> str:
+    return ws_url.replace("ws://", "http://").removesuffix("/graphql")
+
+
+async def test_every_limit_refusal_has_its_code_over_sse(
+    ws_url: str, client: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read = 0
+    original = lexer.Lexer.read_next_token
+
+    def counting(self: lexer.Lexer, start: int) -> Any:
+        nonlocal read
+        read += 1
+        return original(self, start)
+
+    monkeypatch.setattr(lexer.Lexer, "read_next_token", counting)
+    for document, code in (
+        (nested(LIMITS.max_depth + 1), "QUERY_TOO_DEEP"),
+        (aliased(LIMITS.max_aliases + 1), "TOO_MANY_ALIASES"),
+        (many_tokens(49_000), "TOO_MANY_TOKENS"),
+        ("subscription { " + "a " * 49_000 + "}", "TOO_MANY_TOKENS"),
+    ):
+        read = 0
+        async with event_stream(_sse_base(ws_url), document, token=client.token) as sse:
+            assert sse.response.status_code == 200
+            (refused,) = await sse.results(1)
+            complete = await sse.next()
+        # In the stream, as graphql-sse says, with the limit's code; then `complete`.
+        assert codes(refused.json()) == [code], refused
+        assert complete is not None and complete.event == "complete"
+        if code == "TOO_MANY_TOKENS":  # the one gate: the lexer stops at the limit
+            assert read <= LIMITS.max_tokens + 2, read
+
+
+async def test_a_token_without_exp_is_refused_over_sse_in_production(ws_url: str) -> None:
+    import jwt
+
+    token = jwt.encode({"sub": "cleo"}, TEST_JWT_SECRET, algorithm="HS256")
+    async with event_stream(_sse_base(ws_url), NOTIFICATIONS, token=token) as sse:
+        assert sse.response.status_code == 401
+        await sse.response.aread()
+        assert codes(sse.response.json()) == ["UNAUTHENTICATED"]
+        assert "exp" in sse.response.json()["errors"][0]["message"]
+
+
+async def test_an_sse_document_passes_the_gate_once(
+    app: Starlette, ws_url: str, client: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parses: list[str] = []
+    original = Documents.parse
+
+    def counting(self: Documents, query: str, *, cache: bool) -> Any:
+        parses.append(query)
+        return original(self, query, cache=cache)
+
+    monkeypatch.setattr(Documents, "parse", counting)
+    query = "query Once { me { id } }"
+    async with event_stream(_sse_base(ws_url), query, token=client.token) as sse:
+        (answer,) = await sse.results(1)
+    assert answer.json()["data"]["me"]["id"]
+    assert parses == [query]
+
+
+async def test_no_suggestions_over_sse_in_production(ws_url: str, client: Actor) -> None:
+    async with event_stream(_sse_base(ws_url), "{ mee { id } }", token=client.token) as sse:
+        (refused,) = await sse.results(1)
+    message = refused.json()["errors"][0]["message"]
+    assert "Cannot query field 'mee'" in message
+    assert "Did you mean" not in message, message

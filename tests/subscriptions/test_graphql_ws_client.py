@@ -22,19 +22,19 @@ from tests.helpers import (
 JS = Path(__file__).parent / "js"
 
 
-def _node_or_skip() -> str:
+def node_or_skip() -> str:
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
-        reason = "Node.js and npm are needed for the graphql-ws client test"
+        reason = "Node.js and npm are needed for the npm client tests"
         if in_ci():
             pytest.fail(f"{reason} (CI=true: a missing tool is a failure, not a skip)")
         pytest.skip(reason)
     return node
 
 
-async def _installed() -> None:
+async def installed() -> None:
     """`npm ci` into tests/subscriptions/js when a clean clone has no node_modules yet."""
-    if (JS / "node_modules" / "graphql-ws").is_dir():
+    if all((JS / "node_modules" / name).is_dir() for name in ("graphql-ws", "graphql-sse")):
         return
     process = await asyncio.create_subprocess_exec(
         "npm",
@@ -49,7 +49,7 @@ async def _installed() -> None:
     assert process.returncode == 0, f"npm ci failed:\n{output.decode(errors='replace')}"
 
 
-async def _line(stream: asyncio.StreamReader, within: float = 10.0) -> dict[str, Any]:
+async def line(stream: asyncio.StreamReader, within: float = 10.0) -> dict[str, Any]:
     line = await asyncio.wait_for(stream.readline(), within)
     assert line, "the Node client ended without output"
     parsed: dict[str, Any] = json.loads(line)
@@ -59,8 +59,8 @@ async def _line(stream: asyncio.StreamReader, within: float = 10.0) -> dict[str,
 async def test_graphql_ws_client_receives_a_notification(
     server_url: str, client: Actor, freelancer: Actor
 ) -> None:
-    node = _node_or_skip()
-    await _installed()
+    node = node_or_skip()
+    await installed()
     room = await create_contract_with_milestones(client, freelancer, ["100.00"])
     process = await asyncio.create_subprocess_exec(
         node,
@@ -74,10 +74,10 @@ async def test_graphql_ws_client_receives_a_notification(
     )
     try:
         assert process.stdout is not None and process.stderr is not None
-        assert await _line(process.stdout) == {"connected": True}
+        assert await line(process.stdout) == {"connected": True}
         await asyncio.sleep(0.3)  # the subscribe message reaches the server
         change_request_id = await pending_change_request(room)
-        result = await _line(process.stdout)
+        result = await line(process.stdout)
         assert await asyncio.wait_for(process.wait(), 10) == 0, await process.stderr.read()
     finally:
         if process.returncode is None:
@@ -94,8 +94,8 @@ async def test_graphql_ws_retry_resumes_from_the_cursor_kept_in_the_payload(
 ) -> None:
     """The README's pattern: the connection drops, two notifications happen meanwhile, and
     graphql-ws's own retry (token in `connectionParams.headers`) delivers exactly those two."""
-    node = _node_or_skip()
-    await _installed()
+    node = node_or_skip()
+    await installed()
     room = await create_contract_with_milestones(client, freelancer, [])
     process = await asyncio.create_subprocess_exec(
         node,
@@ -117,17 +117,17 @@ async def test_graphql_ws_retry_resumes_from_the_cursor_kept_in_the_payload(
             process.stdin.write(f"{line}\n".encode())
             await process.stdin.drain()
 
-        assert await _line(process.stdout) == {"connected": 1}
+        assert await line(process.stdout) == {"connected": 1}
         await asyncio.sleep(0.3)  # the subscribe message reaches the server
         await room.add("Before the drop", "10.00")
-        before = await _line(process.stdout)
+        before = await line(process.stdout)
         await command("drop")
-        assert await _line(process.stdout) == {"dropped": True}
+        assert await line(process.stdout) == {"dropped": True}
         await room.add("Missed one", "20.00")
         await room.add("Missed two", "30.00")
         await command("reconnect")
-        assert await _line(process.stdout) == {"connected": 2}
-        resumed = [await _line(process.stdout), await _line(process.stdout)]
+        assert await line(process.stdout) == {"connected": 2}
+        resumed = [await line(process.stdout), await line(process.stdout)]
         assert await asyncio.wait_for(process.wait(), 10) == 0, await process.stderr.read()
     finally:
         if process.returncode is None:
