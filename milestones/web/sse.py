@@ -41,8 +41,10 @@ from milestones.domain.users import user_from_claims
 from milestones.live import eager
 from milestones.live.fanout import Member, Request, subscription_field
 from milestones.observability.metrics import OPEN_EVENT_STREAMS
+from milestones.rate_limits import Budget
 from milestones.schema.context import Context
 from milestones.schema.documents import PARSED_SCOPE_KEY
+from milestones.schema.rate_limiting import caller, rate_limited_error
 from milestones.web import graphql_http
 
 if TYPE_CHECKING:
@@ -291,6 +293,13 @@ class EventStreams:
         if field is None:
             self._finish(stream, await self._execute(request, context, query, params))
             return None
+        rate_limiter = self.view.rate_limiter
+        if rate_limiter is not None and rate_limiter.enabled:
+            # A new subscription costs one from the caller's budget, as over WebSocket.
+            refusal = await rate_limiter.admit(caller(context), ((Budget.SUBSCRIPTIONS, 1),))
+            if refusal is not None:
+                self._finish(stream, {"errors": [rate_limited_error(refusal).formatted]})
+                return None
         cursor_kind = CURSOR_KINDS.get(field)
         resume_after: int | None = None
         last_event_id = request.headers.get("last-event-id", "").strip()

@@ -4,6 +4,7 @@ changes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -15,6 +16,7 @@ from milestones.rate_limits import LOCAL_ENTRY_BYTES, Budget, LocalCounters, Rat
 from milestones.schema.rate_limiting import mutation_charges, root_fields
 from tests.conftest import Actor
 from tests.helpers import create_contract_with_milestones, mutation_document
+from tests.subscriptions.sseclient import event_stream
 from tests.subscriptions.wsclient import graphql_ws, served_ws_url
 
 PER_MINUTE = 60.0
@@ -268,3 +270,30 @@ async def test_without_redis_the_instance_meters_alone() -> None:
         assert [result is None for result in results] == [True, True, False]
     finally:
         await limiter.close()
+
+
+# --- over server-sent events -----------------------------------------------------------
+
+
+async def test_subscriptions_over_sse_share_the_budget_and_a_refusal_ends_the_stream(
+    app: Starlette, client: Actor
+) -> None:
+    await client.user_id()
+    query = "subscription { notifications { cursor } }"
+    async with served_ws_url(app) as url:
+        base = url.replace("ws://", "http://").removesuffix("/graphql")
+        async with (
+            event_stream(base, query, token=client.token) as first,
+            event_stream(base, query, token=client.token) as second,
+            event_stream(base, query, token=client.token) as third,
+        ):
+            streams = (first, second, third)
+            assert [stream.response.status_code for stream in streams] == [200] * 3
+            firsts = await asyncio.gather(
+                *(stream.next(1.5) for stream in streams), return_exceptions=True
+            )
+    # Two subscriptions are admitted (and wait for news); one is refused in its stream.
+    refused = [event for event in firsts if not isinstance(event, BaseException)]
+    assert len(refused) == 1 and sum(isinstance(e, TimeoutError) for e in firsts) == 2, firsts
+    assert refused[0] is not None and refused[0].event == "next", refused
+    assert refused[0].json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
