@@ -24,6 +24,7 @@ ZERO_ESCROW: Final = {
     "totalFunded": "0.00",
     "totalReleased": "0.00",
     "totalRefunded": "0.00",
+    "totalBonus": "0.00",
 }
 
 
@@ -102,7 +103,7 @@ fragment ContractFields on Contract {
   freelancer { id }
   milestones { ...MilestoneFields }
   activeMilestone { id status }
-  escrow { held available totalFunded totalReleased totalRefunded }
+  escrow { held available totalFunded totalReleased totalRefunded totalBonus }
   pendingChangeRequest { ...ChangeRequestFields }
   pendingRefundRequest { ...RefundRequestFields }
 }
@@ -173,6 +174,7 @@ _PAYLOADS: Final[dict[str, tuple[str, str]]] = {
         " contract { ...ContractFields }",
     ),
     "endContract": ("EndContractInput", "contract { ...ContractFields }"),
+    "sendBonus": ("SendBonusInput", "contract { ...ContractFields }"),
     "requestMilestoneChanges": (
         "RequestMilestoneChangesInput",
         "changeRequest { ...ChangeRequestFields } contract { ...ContractFields }",

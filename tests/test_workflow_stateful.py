@@ -118,7 +118,14 @@ MILESTONE_VIEW = (
     "releasedAmount",
     "refundedAmount",
 )
-ESCROW_FIELDS = ("held", "available", "totalFunded", "totalReleased", "totalRefunded")
+ESCROW_FIELDS = (
+    "held",
+    "available",
+    "totalFunded",
+    "totalReleased",
+    "totalRefunded",
+    "totalBonus",
+)
 
 # --------------------------------------------------------------------------- documents
 
@@ -126,7 +133,7 @@ MILESTONE_SELECTION = (
     "id position title description dueDate amount status fundedAmount releasedAmount"
     " refundedAmount version updatedAt"
 )
-ESCROW_SELECTION = "escrow { held available totalFunded totalReleased totalRefunded }"
+ESCROW_SELECTION = "escrow { held available totalFunded totalReleased totalRefunded totalBonus }"
 CONTRACT_SELECTION = f"id status endedAt {ESCROW_SELECTION}"
 CHANGES_SELECTION = "changes { kind milestone { id } title description dueDate amount }"
 CHANGE_REQUEST_SELECTION = f"id status message responseMessage respondedAt {CHANGES_SELECTION}"
@@ -156,6 +163,7 @@ PAYLOADS: dict[str, str] = {
     "respondToRefundRequest": f"refundRequest {{ {REFUND_REQUEST_SELECTION} }}"
     f" milestone {{ {MILESTONE_SELECTION} }} contract {{ {CONTRACT_SELECTION} }}",
     "endContract": f"contract {{ {CONTRACT_SELECTION} }}",
+    "sendBonus": f"contract {{ {CONTRACT_SELECTION} }}",
     "requestMilestoneChanges": f"changeRequest {{ {CHANGE_REQUEST_SELECTION} }}"
     f" contract {{ {CONTRACT_SELECTION} }}",
     "respondToChangeRequest": f"changeRequest {{ {CHANGE_REQUEST_SELECTION} }}"
@@ -503,8 +511,9 @@ class WorkflowMachine(RuleBasedStateMachine):
         assert escrow["held"] == in_active + escrow["available"], (
             f"{where}: held != active remainder + available: {contract['escrow']}, {active}"
         )
-        assert escrow["totalReleased"] == sum(cents(m["releasedAmount"]) for m in milestones), (
-            f"{where}: totalReleased is not the sum of released amounts"
+        released = sum(cents(m["releasedAmount"]) for m in milestones)
+        assert escrow["totalReleased"] == released + escrow["totalBonus"], (
+            f"{where}: totalReleased is not the sum of released amounts and bonuses"
         )
         assert escrow["totalRefunded"] >= sum(cents(m["refundedAmount"]) for m in milestones)
         # milestones: positions and per-status amounts
@@ -1180,6 +1189,14 @@ class WorkflowMachine(RuleBasedStateMachine):
                 release, badly_formed = None, True
         too_much = release is not None and release > funded
         is_funded = target is not None and target["status"] in FUNDED
+        bonus_input = input_.get("bonusAmount")
+        bonus = 0
+        if bonus_input is not None:
+            try:
+                bonus = cents(bonus_input)
+            except AssertionError:
+                bonus = 0
+            badly_formed = badly_formed or bonus == 0
 
         def success(before: JSON, after: JSON, payload: JSON) -> None:
             assert target is not None and release is not None
@@ -1187,6 +1204,9 @@ class WorkflowMachine(RuleBasedStateMachine):
             escrow["totalReleased"] += release
             escrow["held"] -= release
             escrow["available"] += funded - release
+            escrow["totalFunded"] += bonus
+            escrow["totalReleased"] += bonus
+            escrow["totalBonus"] += bonus
             expected = [view(m) for m in before["milestones"]]
             for m in expected:
                 if m["id"] == target["id"]:
@@ -1203,7 +1223,8 @@ class WorkflowMachine(RuleBasedStateMachine):
             )
             assert after["events"][-len(kinds)]["milestone"]["id"] == target["id"]
 
-        kinds = ["MILESTONE_APPROVED", "CONTRACT_ENDED"] if end else ["MILESTONE_APPROVED"]
+        kinds = ["MILESTONE_APPROVED", *(["BONUS_PAID"] if bonus else [])]
+        kinds += ["CONTRACT_ENDED"] if end else []
         payload = self.act(
             role,
             "approveMilestone",
@@ -1222,7 +1243,7 @@ class WorkflowMachine(RuleBasedStateMachine):
             kinds=kinds,
             on_success=success,
             not_found_field="milestoneId",
-            maybe_bad_fields={"releaseAmount"},
+            maybe_bad_fields={"releaseAmount", "bonusAmount"},
             replay=replay,
             replay_or_conflict=ambiguous,
         )
@@ -1253,6 +1274,9 @@ class WorkflowMachine(RuleBasedStateMachine):
         release = data.draw(st.sampled_from(releases))
         if release is not None:
             input_["releaseAmount"] = release
+        bonus = data.draw(st.sampled_from([None] * 6 + ["10.00", "0.01", "0"]), label="bonus")
+        if bonus is not None:
+            input_["bonusAmount"] = bonus
         key = data.draw(st.sampled_from([None, None, *IDEMPOTENCY_KEYS]))
         if key is not None:
             input_["idempotencyKey"] = key
@@ -1547,6 +1571,42 @@ class WorkflowMachine(RuleBasedStateMachine):
             kinds=["CONTRACT_ENDED"],
             on_success=success,
             not_found_field="contractId",
+        )
+
+    @rule(data=st.data())
+    @counted
+    def send_bonus(self, data: st.DataObject) -> None:
+        role = self.draw_role(data, ("client",))
+        contract_ref, contract_id = self.draw_contract(data)
+        snap = self.snaps.get(contract_id) if contract_id else None
+        amount_input, amount = data.draw(amount_inputs())
+        input_: JSON = {"contractId": contract_ref, "amount": amount_input}
+        if data.draw(st.booleans(), label="bonus message"):
+            input_["message"] = data.draw(st.sampled_from(MESSAGES))
+
+        def success(before: JSON, after: JSON, payload: JSON) -> None:
+            assert amount is not None
+            escrow = escrow_cents(before)
+            escrow["totalFunded"] += amount
+            escrow["totalReleased"] += amount
+            escrow["totalBonus"] += amount
+            self.expect(before, after, escrow=escrow)
+
+        self.act(
+            role,
+            "sendBonus",
+            input_,
+            contract_id=contract_id,
+            possible=outcomes(
+                ("NOT_FOUND", role == "outsider" or contract_id is None, False),
+                ("FORBIDDEN", role != "client", False),
+                ("VALIDATION", amount is None, False),
+                ("CONTRACT_ENDED", is_ended(snap), False),
+            ),
+            kinds=["BONUS_PAID"],
+            on_success=success,
+            not_found_field="contractId",
+            bad_fields={"amount"} if amount is None else None,
         )
 
     # ------------------------------------------------------------------ change requests

@@ -54,6 +54,7 @@ _SENTENCES: dict[EventKind, str] = {
     EventKind.CHANGE_REQUEST_DECLINED: "{actor} declined your change request on “{contract}”",
     EventKind.CHANGE_REQUEST_WITHDRAWN: "{actor} withdrew the change request on “{contract}”",
     EventKind.CONTRACT_ENDED: "{actor} ended the contract “{contract}”",
+    EventKind.BONUS_PAID: "{actor} paid you a bonus of {amount} on “{contract}”",
 }
 
 

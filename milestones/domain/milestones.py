@@ -10,6 +10,7 @@ from tortoise.expressions import F
 from milestones.domain import escrow, rules
 from milestones.domain.access import Role
 from milestones.domain.acting import Act, contract_action, the_contract, the_milestone
+from milestones.domain.bonuses import pay_bonus
 from milestones.domain.commands import (
     ActivateMilestone,
     AddMilestone,
@@ -155,7 +156,8 @@ async def _release_within_funded(act: Act[ApproveMilestone, Milestone]) -> list[
     the_milestone, role=Role.CLIENT, doing="approve milestones", validate=_release_within_funded
 )
 async def approve_milestone(act: Act[ApproveMilestone, Milestone]) -> Outcome:
-    """Release all or part of the funds; the remainder becomes the available balance."""
+    """Release all or part of the funds (the remainder becomes the available balance), and
+    pay a bonus on top when asked."""
     contract, milestone, command = act.contract, act.target, act.command
     refuse_if(rules.approve_refusal(await act.room(), milestone))
     funded = (await act.money_of(milestone)).in_escrow
@@ -166,6 +168,8 @@ async def approve_milestone(act: Act[ApproveMilestone, Milestone]) -> Outcome:
     await act.record(
         EventKind.MILESTONE_APPROVED, milestone=milestone, amount=released, note=command.message
     )
+    if command.bonus_amount is not None:
+        await pay_bonus(act, command.bonus_amount, command.message, milestone)
     if command.end_contract:
         await end_contract_now(act)
     return Outcome(contract, milestone)

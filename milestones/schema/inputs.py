@@ -83,6 +83,17 @@ class ApproveMilestoneInput:
     release_amount: Decimal | None = strawberry.field(
         default=UNSET, description="Default: all of the funded amount."
     )
+    bonus_amount: Decimal | None = strawberry.field(
+        default=UNSET, description="Paid to the freelancer on top of the release (BONUS_PAID)."
+    )
+    message: str | None = UNSET
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
+
+
+@strawberry.input(description="A bonus from the client, deposited and released at once.")
+class SendBonusInput:
+    contract_id: strawberry.ID
+    amount: Decimal
     message: str | None = UNSET
     idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 

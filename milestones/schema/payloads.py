@@ -27,6 +27,12 @@ class ContractPayload:
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
+@strawberry.type(description="What `sendBonus` did: the contract, with the bonus in its escrow.")
+class BonusPayload:
+    contract: Contract | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
 @strawberry.type
 class MilestonePayload:
     milestone: Milestone | None = None

@@ -72,6 +72,9 @@ class Escrow:
     total_funded: Decimal
     total_released: Decimal
     total_refunded: Decimal
+    total_bonus: Decimal = strawberry.field(
+        description="Bonuses paid: part of totalFunded and of totalReleased, never held."
+    )
 
     @classmethod
     def of(cls, totals: EscrowTotals) -> Escrow:
@@ -81,6 +84,7 @@ class Escrow:
             total_funded=cents_to_decimal(totals.funded),
             total_released=cents_to_decimal(totals.released),
             total_refunded=cents_to_decimal(totals.refunded),
+            total_bonus=cents_to_decimal(totals.bonus),
         )
 
 
