@@ -17,9 +17,11 @@ from milestones.config import Settings, get_settings
 from milestones.database import database
 from milestones.domain.events import set_email_enabled
 from milestones.domain.transaction import set_publisher
+from milestones.domain.windows import set_windows
 from milestones.email_outbox import EmailOutboxSender
 from milestones.live.bus import WakeupBus
 from milestones.observability.metrics import metrics_response
+from milestones.scheduler import DeadlineScheduler
 from milestones.schema.limits import QueryLimits
 from milestones.schema.root import build_schema
 from milestones.web.graphql_view import MilestonesGraphQL
@@ -56,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with database(settings.database_url):
             set_email_enabled(settings.smtp_url is not None)
+            set_windows(settings.windows)
             await bus.start()
             set_publisher(bus.publish)
             emails = (
@@ -83,9 +86,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             )
             await webhooks.start()
             app.state.webhooks = webhooks
+            deadlines = DeadlineScheduler(bus)
+            await deadlines.start()
             try:
                 yield
             finally:
+                await deadlines.stop()
                 await webhooks.stop()
                 if emails is not None:
                     await emails.stop()

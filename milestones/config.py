@@ -5,8 +5,10 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from milestones.domain.windows import Windows, parse_duration
 
 DEFAULT_JWT_SECRET = "dev-secret-change-me-0123456789abcdef"
 MIN_PRODUCTION_SECRET_LENGTH = 32
@@ -46,6 +48,30 @@ class Settings(BaseSettings):
     max_tokens: int = Field(default=2000, ge=1)
     max_body_bytes: int = Field(default=100 * 1024, ge=1)
     max_subscriptions_per_connection: int = Field(default=20, ge=1)
+    # Fixed-price protection, as `<integer><s|m|h|d>`: the client's review of a submission, the
+    # freelancer's answer to a refund request, the client's answer to a dispute, and how long
+    # before each deadline whoever must act is reminded.
+    review_window: str = "14d"
+    refund_response_window: str = "7d"
+    dispute_response_window: str = "5d"
+    reminder_before: str = "2d"
+
+    @field_validator(
+        "review_window", "refund_response_window", "dispute_response_window", "reminder_before"
+    )
+    @classmethod
+    def _a_duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @property
+    def windows(self) -> Windows:
+        return Windows(
+            review=parse_duration(self.review_window),
+            refund_response=parse_duration(self.refund_response_window),
+            dispute_response=parse_duration(self.dispute_response_window),
+            reminder_before=parse_duration(self.reminder_before),
+        )
 
     @property
     def is_production(self) -> bool:

@@ -75,6 +75,7 @@ MILESTONE_FIELDS: Final = """
 fragment MilestoneFields on Milestone {
   id position title description dueDate amount status
   fundedAmount releasedAmount refundedAmount version createdAt updatedAt
+  activatedAt submittedAt reviewDeadline releasedAt
 }
 """
 
@@ -89,7 +90,7 @@ fragment ChangeRequestFields on ChangeRequest {
 
 REFUND_REQUEST_FIELDS: Final = """
 fragment RefundRequestFields on RefundRequest {
-  id status amount message createdAt respondedAt responseMessage
+  id status amount message createdAt respondedAt responseMessage respondBy
   requestedBy { id }
   contract { id }
   milestone { id }

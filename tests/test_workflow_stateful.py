@@ -23,6 +23,7 @@ while debugging). ``pytest -s`` prints how often each mutation/role/outcome was 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import json
 import os
@@ -47,6 +48,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from milestones.auth import issue_token
 from milestones.config import Settings
+from milestones.domain import clock, deadlines
 from tests.conftest import (
     TEST_JWT_SECRET,
     is_memory_database,
@@ -422,6 +424,7 @@ class WorkflowMachine(RuleBasedStateMachine):
         )
 
     def teardown(self) -> None:
+        clock.reset()
         if self.loop.is_closed():
             return
         OUTCOMES[f"~ examples with {self.step // 10 * 10}+ actions"] += 1
@@ -1321,10 +1324,58 @@ class WorkflowMachine(RuleBasedStateMachine):
             self.approve_milestone,
             self.approve_milestone,
             self.request_escrow_refund,
+            self.send_bonus,
+            self.time_passes,
         ]
         if self.refund_requests:
             actions.append(self.respond_to_refund_request)
         data.draw(st.sampled_from(actions), label="action")(data)
+
+    @counted
+    def time_passes(self, data: st.DataObject | None = None) -> None:
+        """The clock moves past every deadline: each one acts once, by itself (a pending refund
+        request first: it pauses the review of the submitted milestone). Drawn among the
+        funded milestone's actions, like `send_bonus`."""
+        self.step += 1
+        before = {cid: self.snaps[cid] for cid in self.contracts}
+        clock.advance(dt.timedelta(days=15))
+        self.loop.run_until_complete(self._deadlines_act())
+        for cid in self.contracts:
+            old, new = before[cid], self.refresh(cid)
+            escrow, active = escrow_cents(old), active_of(old)
+            expected = [view(m) for m in old["milestones"]]
+            kinds: list[str] = []
+            if active is not None and (
+                old["pendingRefundRequest"] or active["status"] == "SUBMITTED"
+            ):
+                held = cents(active["fundedAmount"]) - cents(active["releasedAmount"])
+                held -= cents(active["refundedAmount"])
+                escrow["held"] -= held
+                refunded = old["pendingRefundRequest"] is not None
+                escrow["totalRefunded" if refunded else "totalReleased"] += held
+                for m in expected:
+                    if m["id"] == active["id"]:
+                        column = "refundedAmount" if refunded else "releasedAmount"
+                        m.update(
+                            status="REFUNDED" if refunded else "RELEASED",
+                            **{column: money(cents(m[column]) + held)},
+                        )
+                kinds = ["REFUND_AUTO_ACCEPTED" if refunded else "MILESTONE_AUTO_RELEASED"]
+                OUTCOMES[f"deadline: {kinds[0]}"] += 1
+            self.expect(old, new, milestones=expected, escrow=escrow, pending_refund=None)
+            added = new["events"][len(old["events"]) :]
+            assert [event["kind"] for event in added] == kinds, f"step {self.step}: {added}"
+            assert all(event["actor"] is None for event in added), added
+        self.maybe_cross_check()
+
+    async def _deadlines_act(self) -> None:
+        """Until nothing is due (the app's own scheduler may be acting on some meanwhile)."""
+        for _ in range(100):
+            if not await deadlines.due_contracts(clock.now()):
+                return
+            await deadlines.act_on_due()
+            await asyncio.sleep(0.01)
+        raise AssertionError("deadlines still due after 100 rounds")
 
     def exists(self, statuses: tuple[str, ...]) -> bool:
         """Whether some milestone has one of these statuses (so the rule is worth drawing)."""
@@ -1573,9 +1624,10 @@ class WorkflowMachine(RuleBasedStateMachine):
             not_found_field="contractId",
         )
 
-    @rule(data=st.data())
     @counted
     def send_bonus(self, data: st.DataObject) -> None:
+        """Drawn among the funded milestone's actions (a rule of its own would take steps
+        from the rarer ones)."""
         role = self.draw_role(data, ("client",))
         contract_ref, contract_id = self.draw_contract(data)
         snap = self.snaps.get(contract_id) if contract_id else None
@@ -1939,7 +1991,8 @@ class WorkflowMachine(RuleBasedStateMachine):
             if role != "outsider":
                 for cid in self.contracts:
                     for event in self.snaps[cid]["events"]:
-                        if event["actor"]["id"] != me:
+                        # Nobody's action (a deadline acted): both parties are told.
+                        if event["actor"] is None or event["actor"]["id"] != me:
                             expected[(cid, event["kind"])] += 1
             got: Counter[tuple[str, str]] = Counter()
             after: str | None = None
@@ -1948,7 +2001,7 @@ class WorkflowMachine(RuleBasedStateMachine):
                 for edge in page["edges"]:
                     node = edge["node"]
                     assert edge["cursor"] == node["cursor"], edge
-                    assert node["actor"]["id"] != me, f"{role} notified of their own action"
+                    assert (node["actor"] or {}).get("id") != me, f"{role} notified of own action"
                     got[(node["contract"]["id"], node["kind"])] += 1
                 if not page["pageInfo"]["hasNextPage"]:
                     break

@@ -104,6 +104,15 @@ class Milestone(Node):
     version: int
     created_at: dt.datetime
     updated_at: dt.datetime
+    activated_at: dt.datetime | None = strawberry.field(description="When it was funded.")
+    submitted_at: dt.datetime | None = strawberry.field(
+        description="When work was last submitted on it."
+    )
+    review_deadline: dt.datetime | None = strawberry.field(
+        description="While SUBMITTED: unless the client approves or rejects by then (and no "
+        "refund request or dispute is pending), all it holds is released to the freelancer."
+    )
+    released_at: dt.datetime | None = strawberry.field(description="When it was released.")
 
     @strawberry.field
     async def contract(self, info: Info) -> Contract:
@@ -130,6 +139,10 @@ class Milestone(Node):
             version=milestone.version,
             created_at=milestone.created_at,
             updated_at=milestone.updated_at,
+            activated_at=milestone.activated_at,
+            submitted_at=milestone.submitted_at,
+            review_deadline=milestone.review_deadline,
+            released_at=milestone.released_at,
         )
 
 
@@ -215,6 +228,9 @@ class RefundRequest(Node):
     created_at: dt.datetime
     responded_at: dt.datetime | None
     response_message: str | None
+    respond_by: dt.datetime | None = strawberry.field(
+        description="Unanswered by then, the refund is accepted."
+    )
 
     @strawberry.field
     async def contract(self, info: Info) -> Contract:
@@ -247,13 +263,14 @@ class RefundRequest(Node):
             created_at=refund_request.created_at,
             responded_at=refund_request.responded_at,
             response_message=refund_request.response_message,
+            respond_by=refund_request.respond_by,
         )
 
 
 @strawberry.type(description="An entry of the contract room's log.")
 class ContractEvent(Node):
     contract_pk: Private[int]
-    actor_pk: Private[int]
+    actor_pk: Private[int | None]
     milestone_pk: Private[int | None]
     change_request_pk: Private[int | None]
     refund_request_pk: Private[int | None]
@@ -268,9 +285,9 @@ class ContractEvent(Node):
     async def contract(self, info: Info) -> Contract:
         return await load_contract(info, self.contract_pk)
 
-    @strawberry.field
-    async def actor(self, info: Info) -> User:
-        return await load_user(info, self.actor_pk)
+    @strawberry.field(description="Who acted; null when a deadline acted by itself.")
+    async def actor(self, info: Info) -> User | None:
+        return None if self.actor_pk is None else await load_user(info, self.actor_pk)
 
     @strawberry.field
     async def milestone(self, info: Info) -> Milestone | None:
@@ -307,7 +324,7 @@ class ContractEvent(Node):
 class Notification(Node):
     event_pk: Private[int]
     contract_pk: Private[int]
-    actor_pk: Private[int]
+    actor_pk: Private[int | None]
     cursor: str
     kind: EventKind
     message: str
@@ -321,9 +338,9 @@ class Notification(Node):
     async def contract(self, info: Info) -> Contract:
         return await load_contract(info, self.contract_pk)
 
-    @strawberry.field
-    async def actor(self, info: Info) -> User:
-        return await load_user(info, self.actor_pk)
+    @strawberry.field(description="Who acted; null when a deadline acted by itself.")
+    async def actor(self, info: Info) -> User | None:
+        return None if self.actor_pk is None else await load_user(info, self.actor_pk)
 
     # What it concerns is what its event concerns.
 
