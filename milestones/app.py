@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from tortoise import connections
 
+from milestones.auth import TokenVerifier
 from milestones.config import Settings, get_settings
 from milestones.database import database
 from milestones.domain.events import set_email_enabled
@@ -20,11 +21,12 @@ from milestones.domain.transaction import set_publisher
 from milestones.domain.windows import set_windows
 from milestones.email_outbox import EmailOutboxSender
 from milestones.live.bus import WakeupBus
-from milestones.observability.metrics import metrics_response
+from milestones.observability.metrics import BROKER_CONNECTED, metrics_response
 from milestones.scheduler import DeadlineScheduler
 from milestones.schema.limits import QueryLimits
 from milestones.schema.root import build_schema
 from milestones.web.graphql_view import MilestonesGraphQL
+from milestones.web.guard import ErrorGuard
 from milestones.web.request_observer import RequestObserver
 from milestones.web.room_cache import RoomCache
 from milestones.web.room_page import room_page_routes
@@ -44,13 +46,25 @@ def create_app(settings: Settings | None = None) -> Starlette:
     schema = build_schema(
         production=settings.is_production,
         limits=QueryLimits.from_settings(settings),
+        document_cache_bytes=settings.document_cache_bytes,
         tracing=tracing,
     )
-    graphql = MilestonesGraphQL(schema, settings, bus)
+    verifier = TokenVerifier(
+        settings.jwt_secret,
+        require_exp=settings.is_production,
+        cache_bytes=settings.token_cache_bytes,
+    )
+    graphql = MilestonesGraphQL(schema, settings, bus, verifier)
 
     room_cache = (
-        RoomCache(graphql, jwt_secret=settings.jwt_secret, max_entries=settings.room_cache_entries)
-        if settings.room_cache_entries > 0
+        RoomCache(
+            graphql,
+            verifier=verifier,
+            documents=schema.documents,
+            max_bytes=settings.room_cache_bytes,
+            max_body=settings.max_body_bytes,
+        )
+        if settings.room_cache_bytes > 0
         else None
     )
 
@@ -106,18 +120,30 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        checks: dict[str, str] = {}
+        # Ready means able to serve: the database is the truth. The broker only rings
+        # wake-ups (subscribers poll while it is away), so it is reported, never a reason to
+        # take every instance out of the load balancer at once.
         try:
             await connections.get("default").execute_query("SELECT 1")
-            checks["database"] = "ok"
+            database_state = "ok"
         except Exception as error:  # readiness reports, it does not raise
-            checks["database"] = f"error: {type(error).__name__}"
-        checks["broker"] = "ok" if bus.connected else "down"
-        ready = all(value == "ok" for value in checks.values())
+            database_state = f"error: {type(error).__name__}"
+        broker_state = "ok" if bus.connected else "down"
+        BROKER_CONNECTED.set(1 if bus.connected else 0)
+        ready = database_state == "ok"
         return JSONResponse(
-            {"status": "ready" if ready else "not ready", **checks},
+            {
+                "status": "ready" if ready else "not ready",
+                "database": database_state,
+                "broker": broker_state,
+            },
             status_code=200 if ready else 503,
+            headers={"cache-control": "no-store"},
         )
+
+    async def metrics(request: Request) -> Response:
+        BROKER_CONNECTED.set(1 if bus.connected else 0)
+        return await metrics_response(request)
 
     async def root(request: Request) -> Response:
         return RedirectResponse("/app/")
@@ -129,10 +155,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/readyz", readyz),
             Route("/graphql", room_cache or graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
-            Route("/metrics", metrics_response),
+            Route("/metrics", metrics),
             *room_page_routes(settings),
         ],
-        middleware=[*traced, Middleware(RequestObserver)],
+        # The guard inside the observer: its answers carry the request id too.
+        middleware=[*traced, Middleware(RequestObserver), Middleware(ErrorGuard)],
         lifespan=lifespan,
     )
     app.state.settings = settings

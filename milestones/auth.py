@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
-from functools import lru_cache
 
 import jwt
+
+from milestones.caches import ByteBoundedLRU
 
 
 class Unauthenticated(Exception):
@@ -18,6 +20,22 @@ class Claims:
     sub: str
     name: str | None
     email: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """A valid token's claims and when it stops being valid (None: never)."""
+
+    claims: Claims
+    expires_at: float | None
+
+    def expired(self, now: float | None = None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or time.time())
+
+
+# Control characters have no place in a name, and NUL is refused by PostgreSQL's text type.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+DEFAULT_TOKEN_CACHE_BYTES = 4 * 1024 * 1024
 
 
 def issue_token(
@@ -47,34 +65,62 @@ def parse_authorization(value: str | None) -> str:
     return token.strip()
 
 
-def verify_token(secret: str, token: str) -> Claims:
-    """The claims of a valid token. A token seen before is not verified again until it expires:
-    SPAs send the same token with every request, and HMAC plus JSON decoding is a fair share of
-    a cached room's cost."""
-    claims, expires_at = _verified(secret, token)
-    if expires_at is not None and expires_at <= time.time():
-        raise Unauthenticated("Token expired")
-    return claims
+class TokenVerifier:
+    """Verifies tokens; a token seen before is not verified again until it expires: SPAs send
+    the same token with every request, and HMAC plus JSON decoding is a fair share of a cached
+    room's cost. Only valid tokens are remembered, within a byte budget."""
+
+    def __init__(
+        self,
+        secret: str,
+        *,
+        require_exp: bool = False,
+        cache_bytes: int = DEFAULT_TOKEN_CACHE_BYTES,
+    ) -> None:
+        self.secret = secret
+        self.require_exp = require_exp
+        self._verified: ByteBoundedLRU[str, Verified] = ByteBoundedLRU(cache_bytes)
+
+    def verify(self, token: str) -> Verified:
+        verified = self._verified.get(token)
+        if verified is None:
+            verified = self._decode(token)
+            self._verified.put(token, verified, 2 * len(token) + 512)
+        if verified.expired():
+            raise Unauthenticated("Token expired")
+        return verified
+
+    def _decode(self, token: str) -> Verified:
+        required = ["sub", "exp"] if self.require_exp else ["sub"]
+        try:
+            payload = jwt.decode(
+                token, self.secret, algorithms=["HS256"], options={"require": required}
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthenticated("Token expired") from exc
+        except jwt.MissingRequiredClaimError as exc:
+            raise Unauthenticated(f"Token has no {exc.claim!r} claim") from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated("Invalid token") from exc
+        sub = payload.get("sub")
+        if (
+            not isinstance(sub, str)
+            or not sub.strip()
+            or len(sub) > 255
+            or _CONTROL.search(sub) is not None
+        ):
+            raise Unauthenticated("Invalid token subject")
+        exp = payload.get("exp")
+        claims = Claims(
+            sub=sub,
+            name=_optional_text(payload.get("name"), 200),
+            email=_optional_text(payload.get("email"), 320),
+        )
+        return Verified(claims, float(exp) if isinstance(exp, int | float) else None)
 
 
-@lru_cache(maxsize=4096)
-def _verified(secret: str, token: str) -> tuple[Claims, float | None]:
-    # Only valid tokens are remembered: an exception is not cached by lru_cache.
-    try:
-        payload = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["sub"]})
-    except jwt.ExpiredSignatureError as exc:
-        raise Unauthenticated("Token expired") from exc
-    except jwt.PyJWTError as exc:
-        raise Unauthenticated("Invalid token") from exc
-    sub = payload.get("sub")
-    if not isinstance(sub, str) or not sub.strip() or len(sub) > 255:
-        raise Unauthenticated("Invalid token subject")
-    name = payload.get("name")
-    email = payload.get("email")
-    exp = payload.get("exp")
-    claims = Claims(
-        sub=sub,
-        name=name[:200] if isinstance(name, str) else None,
-        email=email[:320] if isinstance(email, str) else None,
-    )
-    return claims, float(exp) if isinstance(exp, int | float) else None
+def _optional_text(value: object, limit: int) -> str | None:
+    """A profile claim as stored: text without control characters, else absent."""
+    if not isinstance(value, str) or _CONTROL.search(value) is not None:
+        return None
+    return value[:limit]

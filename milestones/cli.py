@@ -36,6 +36,10 @@ def _serve(args: argparse.Namespace) -> int:
         loop="auto",
         http="auto",
         ws_per_message_deflate=False,
+        # A frame is a request: no larger than a request body may be (uvicorn's default is
+        # 16 MiB), refused (1009) from its header, before its payload is read.
+        ws_max_size=settings.max_body_bytes,
+        ws_max_queue=8,
         log_level=args.log_level,
         log_config=logging_config(settings.log_format, args.log_level),
         access_log=False,  # RequestObserver logs each request, with its id and operation

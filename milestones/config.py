@@ -38,8 +38,19 @@ class Settings(BaseSettings):
     milestones_env: Literal["development", "production"] = "development"
     # Server logs: one JSON object per line, or plain text for a terminal.
     log_format: Literal["json", "text"] = "json"
+    # Caches are bounded by bytes (what a client sends decides an entry's size, not its count).
     # Contract-room responses kept per process (0 turns the cache off).
-    room_cache_entries: int = Field(default=4096, ge=0)
+    room_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
+    # Parsed and validated documents of signed-in callers.
+    document_cache_bytes: int = Field(default=32 * 1024 * 1024, ge=0)
+    # Tokens already verified (each is checked again for expiry on every use).
+    token_cache_bytes: int = Field(default=4 * 1024 * 1024, ge=0)
+    # Frames waiting to be sent on one WebSocket; past it the socket is closed (4429) and the
+    # client resumes by cursor.
+    websocket_backlog_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # A subscription retries a failing database read with backoff for this long before it
+    # ends with an `error` (SERVICE_UNAVAILABLE).
+    subscription_retry_seconds: float = Field(default=30.0, gt=0)
     # Subscriptions: how long a socket may wait before connection_init.
     connection_init_wait_timeout: float = Field(default=10.0, gt=0)
     # Limits on what one request may ask (refusals are GraphQL errors, 4xx where HTTP says so).

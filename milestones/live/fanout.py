@@ -13,7 +13,11 @@ Sends start eagerly (`eager.start`): a socket with room in its buffer takes the 
 the fan-out loop; one that has to wait gets a bounded backlog and its own task, and holds up
 nobody. A socket whose backlog fills up stops taking frames from its groups; once it drains,
 each of its subscriptions resumes from the database after the last event it was sent (a
-private replay), so a slow reader loses nothing and costs at most the backlog in memory.
+private replay), so a slow reader loses nothing and costs at most the backlog in memory. Every
+frame counts against one byte budget per socket (`WEBSOCKET_BACKLOG_BYTES`): a frame that can
+be read again later (an event) waits in the database instead; one that cannot (the result of a
+query or mutation sent over the socket) closes the socket with 4429, and the client resumes
+by cursor.
 
 Positions come from the resolvers (`Context.stream_position`: the seq of the row behind the
 result being executed, see `resolvers/subscriptions.py`); a resumed stream starts after
@@ -25,15 +29,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import functools
 import logging
 from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 import orjson
-from graphql import FieldNode, GraphQLError, OperationType, get_operation_ast, parse
-from graphql.error import GraphQLSyntaxError
+from graphql import DocumentNode, FieldNode, GraphQLError, OperationType, get_operation_ast
 from strawberry.schema import BaseSchema
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.utils.aio import aclosing
@@ -41,6 +43,12 @@ from strawberry.utils.aio import aclosing
 from milestones.live import eager
 from milestones.observability.metrics import ACTIVE_SUBSCRIPTIONS
 from milestones.schema.context import Context
+from milestones.schema.errors import (
+    INTERNAL_SERVER_ERROR,
+    SERVICE_UNAVAILABLE,
+    ServiceUnavailable,
+    internal_error,
+)
 from milestones.schema.loaders import Loaders
 
 logger = logging.getLogger(__name__)
@@ -51,14 +59,9 @@ MAX_BACKLOG = 256
 GroupKey = tuple[str, str | None, bytes, int]
 
 
-@functools.lru_cache(maxsize=512)
-def subscription_field(query: str, operation_name: str | None) -> str | None:
-    """The root field a document subscribes to; None when it is not a subscription that
-    parses (those take strawberry's own path, which answers them as it always has)."""
-    try:
-        document = parse(query)
-    except GraphQLSyntaxError:
-        return None
+def subscription_field(document: DocumentNode, operation_name: str | None) -> str | None:
+    """The root field a document subscribes to; None when it is not a subscription (those
+    take strawberry's own path, which answers them as it always has)."""
     operation = get_operation_ast(document, operation_name)
     if operation is None or operation.operation is not OperationType.SUBSCRIPTION:
         return None
@@ -158,6 +161,11 @@ class Group:
                         )
                         self._end("error", errors=[error])
                         return
+                    if _ended_by_failure(result):
+                        # The stream gave up (its database stayed away): an `error` with the
+                        # code, so the client knows to resubscribe from its last cursor.
+                        self._end("error", errors=result.errors or [])
+                        return
                     self.results += 1
                     self._fan_out(result)
                     if self.finished:  # its last member left during the fan-out
@@ -167,7 +175,7 @@ class Group:
             raise
         except Exception:
             logger.exception("a shared subscription failed")
-            self._end("complete")
+            self._end("error", errors=[internal_error(self.context.request_id)])
         finally:
             if not self.finished:
                 self.finished = True
@@ -197,6 +205,18 @@ class Group:
             if kind == "error":
                 message["payload"] = [error.formatted for error in errors or []]
             member.sink.operation_ended(member, orjson.dumps(message).decode())
+
+
+def _ended_by_failure(result: ExecutionResult) -> bool:
+    """The source stream raised: strawberry yields its error as a last result, then stops."""
+    return result.data is None and any(
+        isinstance(error, ServiceUnavailable)
+        or (
+            (error.extensions or {}).get("code") in (INTERNAL_SERVER_ERROR, SERVICE_UNAVAILABLE)
+            and error.path is None
+        )
+        for error in result.errors or ()
+    )
 
 
 class SharedSubscriptions:
@@ -244,16 +264,29 @@ def _group_context(context: Context, resume_after: int | None = None) -> Context
     )
 
 
+DEFAULT_BACKLOG_BYTES = 2 * 1024 * 1024
+
+
 class Outbox:
     """Ordered frames for one socket: sent at once while the socket keeps up, queued (up to
-    MAX_BACKLOG) while one send waits."""
+    MAX_BACKLOG frames and `max_bytes` bytes, the frame being sent included) while one send
+    waits. A frame that does not fit and cannot be read again later calls `on_overflow` (the
+    transport closes the socket) and everything queued is dropped."""
 
     def __init__(
-        self, send: Callable[[str], Coroutine[Any, Any, None]], on_drained: Callable[[], None]
+        self,
+        send: Callable[[str], Coroutine[Any, Any, None]],
+        on_drained: Callable[[], None],
+        *,
+        max_bytes: int = DEFAULT_BACKLOG_BYTES,
+        on_overflow: Callable[[], None] = lambda: None,
     ) -> None:
         self._send = send
         self._on_drained = on_drained
+        self._on_overflow = on_overflow
+        self.max_bytes = max_bytes
         self.backlog: deque[tuple[str, Member | None, int | None]] | None = None
+        self.queued_bytes = 0  # the backlog and the frame whose send is waiting
         self.flusher: asyncio.Future[None] | None = None
         self.closed = False
 
@@ -262,9 +295,14 @@ class Outbox:
         if self.closed:
             return True
         if self.backlog is not None:
-            if len(self.backlog) >= MAX_BACKLOG and member is not None:
+            full = self.queued_bytes + len(frame) > self.max_bytes
+            if member is not None and (full or len(self.backlog) >= MAX_BACKLOG):
                 return False
+            if full:
+                self.overflow()
+                return True
             self.backlog.append((frame, member, position))
+            self.queued_bytes += len(frame)
             return True
         try:
             pending = eager.start(self._send(frame))
@@ -275,16 +313,27 @@ class Outbox:
             member.position = position
         if pending is not None:
             self.backlog = deque()
-            self.flusher = asyncio.ensure_future(self._flush(pending))
+            self.queued_bytes = len(frame)
+            self.flusher = asyncio.ensure_future(self._flush(pending, len(frame)))
         return True
 
-    async def _flush(self, pending: asyncio.Future[None]) -> None:
+    def overflow(self) -> None:
+        """Too much for this socket: drop what waits, stop sending, let the transport close."""
+        self.closed = True
+        self.backlog = None
+        self.queued_bytes = 0
+        if self.flusher is not None and not self.flusher.done():
+            self.flusher.cancel()
+        self._on_overflow()
+
+    async def _flush(self, pending: asyncio.Future[None], pending_bytes: int) -> None:
         try:
             await pending
-            assert self.backlog is not None
+            self.queued_bytes -= pending_bytes
             while self.backlog:
                 frame, member, position = self.backlog.popleft()
-                await self._send(frame)
+                await self._send(frame)  # counted in queued_bytes until it is out
+                self.queued_bytes -= len(frame)
                 if member is not None:
                     member.position = position
         except asyncio.CancelledError:
@@ -293,6 +342,7 @@ class Outbox:
             self.closed = True
         finally:
             self.backlog = None
+            self.queued_bytes = 0
         if not self.closed:
             self._on_drained()
 

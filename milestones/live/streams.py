@@ -5,11 +5,17 @@ that the read misses rings the doorbell afterwards, and the next read picks it u
 Subscribers of one channel share a `Feed`: when a ring wakes ten thousand of them, one of them
 reads the new rows and the others take them from memory. A subscriber further behind than the
 feed remembers (a replay) reads the database itself. Rows go out in batches, so a slow
-subscriber holds at most one batch, never a growing queue."""
+subscriber holds at most one batch, never a growing queue.
+
+A database read that fails is retried with backoff (the subscriber misses nothing: the cursor
+has not moved); only an outage longer than the retry budget ends the stream, with
+`ServiceUnavailable` (an `error` with code `SERVICE_UNAVAILABLE`, never a silent `complete`)."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -17,6 +23,9 @@ from typing import Generic, TypeVar
 
 from milestones.live.bus import WakeupBus
 from milestones.models import Contract, ContractEvent, Notification, User
+from milestones.schema.errors import ServiceUnavailable
+
+logger = logging.getLogger(__name__)
 
 BATCH = 100
 FEED_KEEPS = 256
@@ -25,7 +34,13 @@ FEED_KEEPS = 256
 SAFETY_POLL_SECONDS = 15.0
 BROKER_DOWN_POLL_SECONDS = 2.0
 
+# Retrying a failed read: the first wait, doubling up to the last (the budget is a setting).
+RETRY_FIRST_SECONDS = 0.1
+RETRY_MAX_SECONDS = 5.0
+DEFAULT_RETRY_SECONDS = 30.0
+
 R = TypeVar("R")
+T = TypeVar("T")
 Fetch = Callable[[int, int], Awaitable[list[R]]]  # (after seq, limit) -> rows in seq order
 
 
@@ -92,6 +107,27 @@ class Feed(Generic[R]):
             return self._slice(after)
 
 
+async def retrying(read: Callable[[], Awaitable[T]], budget: float) -> T:
+    """`read()`, again after a failure (reads are idempotent) until `budget` seconds are spent."""
+    deadline = time.monotonic() + budget
+    delay = RETRY_FIRST_SECONDS
+    while True:
+        try:
+            return await read()
+        except Exception as error:
+            if time.monotonic() + delay > deadline:
+                logger.error("a subscription's database reads kept failing: %r", error)
+                raise ServiceUnavailable() from error
+            logger.warning(
+                "a subscription's database read failed (%s: %s); retrying in %.1fs",
+                type(error).__name__,
+                error,
+                delay,
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_SECONDS)
+
+
 def _poll_interval(bus: WakeupBus) -> float:
     return SAFETY_POLL_SECONDS if bus.connected or not bus.remote else BROKER_DOWN_POLL_SECONDS
 
@@ -103,15 +139,23 @@ async def _follow(
     fetch: Fetch[R],
     seq_of: Callable[[R], int],
     after_seq: int | None,
+    retry_seconds: float,
 ) -> AsyncIterator[R]:
     with bus.listen(channel) as listener:
         if after_seq is None:
-            after_seq = await start()
+            after_seq = await retrying(start, retry_seconds)
         feed: Feed[R] = bus.shared(channel, lambda: Feed(fetch, seq_of))
         read_since = 0.0
         while True:
-            rows = await feed.after(
-                after_seq, bus.rings(channel), lambda: bus.rings(channel), read_since
+            rows = await retrying(
+                functools.partial(
+                    feed.after,
+                    after_seq,
+                    bus.rings(channel),
+                    lambda: bus.rings(channel),
+                    read_since,
+                ),
+                retry_seconds,
             )
             for row in rows:
                 after_seq = seq_of(row)
@@ -123,7 +167,11 @@ async def _follow(
 
 
 async def contract_events(
-    bus: WakeupBus, contract_pk: int, after_seq: int | None, known_seq: int | None = None
+    bus: WakeupBus,
+    contract_pk: int,
+    after_seq: int | None,
+    known_seq: int | None = None,
+    retry_seconds: float = DEFAULT_RETRY_SECONDS,
 ) -> AsyncIterator[ContractEvent]:
     """`known_seq`: the contract's event_seq as read when the subscription began, if it was."""
 
@@ -141,13 +189,16 @@ async def contract_events(
         )
 
     async for row in _follow(
-        bus, f"contract:{contract_pk}", start, fetch, lambda row: row.seq, after_seq
+        bus, f"contract:{contract_pk}", start, fetch, lambda row: row.seq, after_seq, retry_seconds
     ):
         yield row
 
 
 async def notifications(
-    bus: WakeupBus, viewer_pk: int, after_seq: int | None
+    bus: WakeupBus,
+    viewer_pk: int,
+    after_seq: int | None,
+    retry_seconds: float = DEFAULT_RETRY_SECONDS,
 ) -> AsyncIterator[Notification]:
     async def start() -> int:
         user = await User.get(id=viewer_pk)
@@ -161,6 +212,6 @@ async def notifications(
         )
 
     async for row in _follow(
-        bus, f"user:{viewer_pk}", start, fetch, lambda row: row.seq, after_seq
+        bus, f"user:{viewer_pk}", start, fetch, lambda row: row.seq, after_seq, retry_seconds
     ):
         yield row

@@ -1,19 +1,34 @@
 """graphql-transport-ws, as strawberry speaks it, with subscriptions served by shared groups
 (`fanout.py`) instead of a task and a GraphQL stream per operation.
 
-Everything but `subscribe` for a subscription is strawberry's handler unchanged: the
-connection_init timeout and the close codes, ping/pong, queries and mutations over the socket,
-and documents that do not parse (strawberry answers them as before). Every frame to the socket,
-strawberry's own included, goes through one `Outbox`, so they leave in the order they were
-made.
+What this handler adds to strawberry's, for a socket open to anyone:
+
+- Nothing is parsed, cached or started before `connection_init` is accepted: a `subscribe`
+  before it closes the socket with 4401, unread. (Frames are bounded by the server's
+  `ws_max_size`, the request body limit.)
+- Every document passes the one gate (`Documents.parse`: token limit, then a cache bounded by
+  bytes); a refusal is the operation's `error` message with the limit's code, as is one
+  operation too many (`TOO_MANY_SUBSCRIPTIONS`).
+- The socket lives as long as its token: at `exp` it is closed with 4403, and an operation
+  that arrives after `exp` is never run.
+- Every frame to the socket, strawberry's own included, goes through one `Outbox` (in order,
+  within one byte budget; past it the socket is closed with 4429).
+
+Everything else is strawberry's handler unchanged: the connection_init timeout and close
+codes, ping/pong, queries and mutations over the socket, documents that do not parse.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import time
 from collections.abc import Coroutine
 from typing import Any
 
 from graphql import GraphQLError
+from graphql.error import GraphQLSyntaxError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
@@ -30,14 +45,30 @@ from milestones.live.fanout import (
     SharedSubscriptions,
     subscription_field,
 )
+from milestones.observability.metrics import WEBSOCKETS_CLOSED
 from milestones.schema.context import Context
+from milestones.schema.limits import subscription_limit_error
+
+logger = logging.getLogger(__name__)
+
+TOKEN_EXPIRED = (4403, "Token expired")
+UNAVAILABLE = (1011, "Service unavailable: try again shortly")
+BACKLOG_FULL = (4429, "Too many unread messages: reconnect and resume from your last cursor")
 
 
 class SharedSubscriptionsHandler(BaseGraphQLTransportWSHandler[Context, None]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.shared: SharedSubscriptions = self.view.shared_subscriptions  # type: ignore[attr-defined]
-        self.outbox = Outbox(self._send_frame, self._drained)
+        settings = self.view.settings  # type: ignore[attr-defined]
+        self.outbox = Outbox(
+            self._send_frame,
+            self._drained,
+            max_bytes=settings.websocket_backlog_bytes,
+            on_overflow=self._overflowed,
+        )
+        self.expiry_task: asyncio.Task[None] | None = None
+        self.closing: asyncio.Task[None] | None = None
 
     def _send_frame(self, frame: str) -> Coroutine[Any, Any, None]:
         socket = self.websocket.ws  # type: ignore[attr-defined]
@@ -46,38 +77,61 @@ class SharedSubscriptionsHandler(BaseGraphQLTransportWSHandler[Context, None]):
         )
         return coroutine
 
+    def _close_soon(self, code: int, reason: str) -> None:
+        """Close without waiting for the socket to take what is queued (it may never)."""
+        if self.closing is None:
+            self.closing = asyncio.ensure_future(self._close(code, reason))
+
+    async def _close(self, code: int, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.websocket.close(code=code, reason=reason)
+
     # --- strawberry's handler, routed through the outbox ---------------------------------
 
     async def send_message(self, message: Message) -> None:
         self.outbox.push(self.view.encode_json(message), None, None)  # type: ignore[arg-type]
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
-        await super().handle_connection_init(message)
+        try:
+            await super().handle_connection_init(message)
+        except Exception:
+            # Identifying the caller failed on our side (the database): a close the client
+            # retries (1011), not 4403, which would tell it its token is bad.
+            logger.exception("connection_init failed")
+            await self._close(*UNAVAILABLE)
+            return
         if self.connection_acknowledged:
             # An idle socket keeps nothing it no longer needs: the token was checked, and the
             # timeout task was cancelled by the init.
             self.context.connection_params = None
             self.connection_init_timeout_task = None
+            expires_at = self.context.token_expires_at
+            if expires_at is not None:
+                self.expiry_task = asyncio.create_task(self._expire_at(expires_at))
+
+    async def _expire_at(self, expires_at: float) -> None:
+        await asyncio.sleep(max(expires_at - time.time(), 0.0))
+        await self._expired()
+
+    async def _expired(self) -> None:
+        WEBSOCKETS_CLOSED.labels(reason="token_expired").inc()
+        await self._close(*TOKEN_EXPIRED)
+
+    def _token_expired(self) -> bool:
+        expires_at = self.context.token_expires_at
+        return expires_at is not None and expires_at <= time.time()
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        # Before anything of the message is looked at: who is asking.
+        if not self.connection_acknowledged:
+            await self.websocket.close(code=4401, reason="Unauthorized")
+            return
+        if self._token_expired():
+            await self._expired()
+            return
         payload = message["payload"]
         if not isinstance(payload, dict):
             await self.handle_invalid_message("Failed to parse message")
-            return
-        query, variables = payload["query"], payload.get("variables")
-        operation_name = payload.get("operationName")
-        field = (
-            subscription_field(query, operation_name)
-            if isinstance(query, str)
-            and isinstance(variables, dict | None)
-            and isinstance(operation_name, str | None)
-            else None
-        )
-        if field is None:  # not a subscription: strawberry's own path
-            await super().handle_subscribe(message)
-            return
-        if not self.connection_acknowledged:
-            await self.websocket.close(code=4401, reason="Unauthorized")
             return
         operation_id = message["id"]
         if operation_id in self.operations:
@@ -86,14 +140,35 @@ class SharedSubscriptionsHandler(BaseGraphQLTransportWSHandler[Context, None]):
             return
         limit = self.max_subscriptions_per_connection
         if limit is not None and len(self.operations) >= limit:
-            error = GraphQLError("Subscription limit reached")
-            await self.send_message(
-                {"id": operation_id, "type": "error", "payload": [error.formatted]}
-            )
+            await self._refuse(operation_id, subscription_limit_error(limit))
+            return
+        query, variables = payload["query"], payload.get("variables")
+        operation_name = payload.get("operationName")
+        if not (
+            isinstance(query, str)
+            and isinstance(variables, dict | None)
+            and isinstance(operation_name, str | None)
+        ):
+            await super().handle_subscribe(message)  # strawberry answers malformed payloads
+            return
+        try:
+            document = self.view.documents.parse(query, cache=True)  # type: ignore[attr-defined]
+        except GraphQLSyntaxError:
+            await super().handle_subscribe(message)  # closes with 4400, as the protocol says
+            return
+        except GraphQLError as refused:  # a limit: the operation's error, with its code
+            await self._refuse(operation_id, refused)
+            return
+        field = subscription_field(document, operation_name)
+        if field is None:  # not a subscription: strawberry's own path (the parse is cached)
+            await super().handle_subscribe(message)
             return
         member = Member(self, operation_id, field, Request(query, variables, operation_name))
         self.operations[operation_id] = member  # type: ignore[assignment]
         self.shared.join(member, self.context)
+
+    async def _refuse(self, operation_id: str, error: GraphQLError) -> None:
+        await self.send_message({"id": operation_id, "type": "error", "payload": [error.formatted]})
 
     async def cleanup_operation(self, operation_id: str) -> None:
         operation = self.operations.get(operation_id)
@@ -105,12 +180,16 @@ class SharedSubscriptionsHandler(BaseGraphQLTransportWSHandler[Context, None]):
             operation.group.remove(operation)
 
     async def shutdown(self) -> None:
+        if self.expiry_task is not None:
+            self.expiry_task.cancel()
         await super().shutdown()
         await self.outbox.close()
 
     # --- what the groups call ----------------------------------------------------------
 
     def deliver(self, member: Member, frame: str, position: int | None) -> None:
+        if self._token_expired():  # the timer closes the socket; nothing more goes out
+            return
         if self.outbox.push(frame, member, position):
             return
         # Too far behind to queue more: leave the group, read the rest from the database once
@@ -129,3 +208,7 @@ class SharedSubscriptionsHandler(BaseGraphQLTransportWSHandler[Context, None]):
             if isinstance(operation, Member) and operation.behind:
                 operation.behind = False
                 self.shared.resume(operation, self.context)
+
+    def _overflowed(self) -> None:
+        WEBSOCKETS_CLOSED.labels(reason="backlog").inc()
+        self._close_soon(*BACKLOG_FULL)

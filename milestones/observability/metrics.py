@@ -79,6 +79,20 @@ EMAIL_OUTBOX_SIZE = Gauge(
     registry=REGISTRY,
     multiprocess_mode="mostrecent",
 )
+WEBSOCKETS_CLOSED = Counter(
+    "milestones_websockets_closed",
+    "WebSockets the server closed on purpose, by reason (backlog: too much unread; "
+    "token_expired: its token's exp passed).",
+    ["reason"],
+    registry=REGISTRY,
+)
+BROKER_CONNECTED = Gauge(
+    "milestones_broker_connected",
+    "1 while the wake-up broker is connected, 0 while it is away (readiness does not depend "
+    "on it: subscribers poll the database meanwhile).",
+    registry=REGISTRY,
+    multiprocess_mode="mostrecent",
+)
 WEBHOOK_DELIVERIES = Counter(
     "milestones_webhook_deliveries",
     "Webhook delivery attempts by outcome: sent (2xx), failed (will retry), parked (gave up).",

@@ -74,10 +74,12 @@ def _starts_at(info: Info, seq: int) -> None:
 async def _notifications(
     info: Info, viewer_pk: int, after_seq: int | None
 ) -> AsyncGenerator[Notification, None]:
+    retry_seconds = info.context.settings.subscription_retry_seconds
     if after_seq is None:
-        after_seq = int((await UserModel.get(id=viewer_pk)).notification_seq)
+        user = await streams.retrying(lambda: UserModel.get(id=viewer_pk), retry_seconds)
+        after_seq = int(user.notification_seq)
     _starts_at(info, after_seq)
-    async for row in streams.notifications(_bus(info), viewer_pk, after_seq):
+    async for row in streams.notifications(_bus(info), viewer_pk, after_seq, retry_seconds):
         info.context.fresh_loaders()
         info.context.stream_position = row.seq
         observe_notification_delivery(row.created_at)
@@ -88,7 +90,13 @@ async def _contract_events(
     info: Info, contract_pk: int, after_seq: int | None, known_seq: int
 ) -> AsyncGenerator[ContractEvent, None]:
     _starts_at(info, known_seq if after_seq is None else after_seq)
-    async for row in streams.contract_events(_bus(info), contract_pk, after_seq, known_seq):
+    async for row in streams.contract_events(
+        _bus(info),
+        contract_pk,
+        after_seq,
+        known_seq,
+        info.context.settings.subscription_retry_seconds,
+    ):
         info.context.fresh_loaders()
         info.context.stream_position = row.seq
         yield _shared_event(row)

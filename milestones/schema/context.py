@@ -26,6 +26,8 @@ class Context:
     loaders: Loaders = field(default_factory=Loaders)
     # graphql-transport-ws: the connection_init payload (it carries the token).
     connection_params: Any = None
+    # graphql-transport-ws: when the socket's token expires (None: it does not).
+    token_expires_at: float | None = None
     # Subscriptions served to many sockets at once (subscriptions/fanout.py): where a resumed
     # stream starts, whether the stream replays history, and the seq of the row behind the
     # result being executed (stream_start before the first).

@@ -16,13 +16,33 @@ from collections.abc import Iterator
 from typing import Any
 
 from graphql import GraphQLError
+from graphql.error import GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
+
+from milestones.schema.limits import parser_limit_error
 
 logger = logging.getLogger("milestones.errors")
 
 INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 MASKED_MESSAGE = "Unexpected error."
+UNAVAILABLE_MESSAGE = "A service this request needs is unavailable; try again shortly."
 _SUGGESTION = re.compile(r" ?Did you mean [^?]*\?")
+
+
+class ServiceUnavailable(GraphQLError):
+    """A dependency stayed down longer than we wait for it (a stream's database reads)."""
+
+    def __init__(self) -> None:
+        super().__init__(UNAVAILABLE_MESSAGE, extensions={"code": SERVICE_UNAVAILABLE})
+
+
+def internal_error(request_id: str | None) -> GraphQLError:
+    """What a client reads of a failure of ours that has no GraphQL error of its own."""
+    extensions: dict[str, Any] = {"code": INTERNAL_SERVER_ERROR}
+    if request_id is not None:
+        extensions["requestId"] = request_id
+    return GraphQLError(MASKED_MESSAGE, extensions=extensions)
 
 
 def is_unexpected(error: GraphQLError) -> bool:
@@ -82,14 +102,27 @@ def without_suggestions(message: str) -> str:
 
 
 class ErrorPolicy(SchemaExtension):
-    """Codes unexpected errors; in production also masks them and drops suggestions."""
+    """Codes unexpected errors; in production also masks them and drops suggestions.
+
+    One policy for every transport: an HTTP result is presented when the operation ends; each
+    result a stream yields (WebSocket queries, mutations and every subscription event) as it
+    leaves."""
 
     def __init__(self, *, production: bool) -> None:
         self.production = production
+        self.streamed = False
 
     def on_operation(self) -> Iterator[None]:
         yield
-        result = self.execution_context.result
+        if not self.streamed:
+            self.present(self.execution_context.result)
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        self.streamed = True
+        self.present(result)
+        yield
+
+    def present(self, result: Any) -> None:
         errors = getattr(result, "errors", None)
         if result is None or not errors:
             return
@@ -97,6 +130,9 @@ class ErrorPolicy(SchemaExtension):
         result.errors = [self._present(error, request_id) for error in errors]
 
     def _present(self, error: GraphQLError, request_id: str | None) -> GraphQLError:
+        refused = parser_limit_error(error) if isinstance(error, GraphQLSyntaxError) else None
+        if refused is not None:
+            return refused
         if is_unexpected(error):
             extensions: dict[str, Any] = {"code": INTERNAL_SERVER_ERROR}
             if request_id is not None:

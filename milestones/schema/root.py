@@ -7,12 +7,7 @@ from collections.abc import Callable
 import strawberry
 from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import (
-    AddValidationRules,
-    ParserCache,
-    SchemaExtension,
-    ValidationCache,
-)
+from strawberry.extensions import AddValidationRules, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -20,6 +15,7 @@ from milestones.observability.operations import OperationObserver
 from milestones.resolvers.mutations import Mutation
 from milestones.resolvers.queries import Query
 from milestones.resolvers.subscriptions import Subscription
+from milestones.schema.documents import DocumentGate, Documents
 from milestones.schema.errors import ErrorPolicy, log_unexpected
 from milestones.schema.execution import SharedEventExecutionContext
 from milestones.schema.limits import QueryLimits
@@ -34,8 +30,13 @@ from milestones.schema.types import (
     User,
 )
 
+# Parsed and validated documents kept per process (SPAs send the same few operations).
+DEFAULT_DOCUMENT_CACHE_BYTES = 32 * 1024 * 1024
+
 
 class MilestonesSchema(strawberry.Schema):
+    documents: Documents
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -44,16 +45,21 @@ class MilestonesSchema(strawberry.Schema):
 
 
 def build_schema(
-    *, production: bool = False, limits: QueryLimits | None = None, tracing: bool = False
-) -> strawberry.Schema:
+    *,
+    production: bool = False,
+    limits: QueryLimits | None = None,
+    document_cache_bytes: int = DEFAULT_DOCUMENT_CACHE_BYTES,
+    tracing: bool = False,
+) -> MilestonesSchema:
+    limits = limits or QueryLimits()
+    documents = Documents(limits, document_cache_bytes)
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         # First in, first out: it sees each error before ErrorPolicy rewrites it.
         OperationObserver,
-        *(limits or QueryLimits()).extensions(),
+        *limits.extensions(),
         lambda: ErrorPolicy(production=production),
-        # Parsed and validated documents are reused: SPAs send the same few operations.
-        lambda: ParserCache(maxsize=512),
-        lambda: ValidationCache(maxsize=512),
+        # The only parser: limited before anything is allocated, cached for signed-in callers.
+        lambda: DocumentGate(documents),
     ]
     if production:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
@@ -61,7 +67,7 @@ def build_schema(
         from milestones.observability.tracing import GraphQLTracing
 
         extensions.insert(0, GraphQLTracing)
-    return MilestonesSchema(
+    schema = MilestonesSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -78,6 +84,8 @@ def build_schema(
         extensions=extensions,
         execution_context_class=SharedEventExecutionContext,
     )
+    schema.documents = documents
+    return schema
 
 
 def export_sdl() -> str:

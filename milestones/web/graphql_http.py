@@ -24,6 +24,7 @@ from starlette.requests import Request
 from strawberry.types import ExecutionResult
 
 from milestones.schema.errors import INTERNAL_SERVER_ERROR
+from milestones.schema.limits import BODY_TOO_LARGE
 
 JSON = "application/json"
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -33,11 +34,18 @@ BAD_REQUEST = "BAD_REQUEST"
 class RequestRefused(Exception):
     """The request is refused before any GraphQL runs: an HTTP status and one error."""
 
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        headers: dict[str, str] | None = None,
+        code: str = BAD_REQUEST,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = headers or {}
+        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +135,9 @@ def _check_content_type(content_type: str | None) -> None:
 
 async def read_body(request: Request, max_body_bytes: int) -> bytes:
     """The whole body, refusing (413) as soon as it is known to be too large."""
-    too_large = RequestRefused(413, f"The request body is larger than {max_body_bytes} bytes.")
+    too_large = RequestRefused(
+        413, f"The request body is larger than {max_body_bytes} bytes.", code=BODY_TOO_LARGE
+    )
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
         raise too_large
@@ -202,8 +212,8 @@ def body_of(result: ExecutionResult) -> dict[str, Any]:
     return body
 
 
-def refusal_body(message: str) -> dict[str, Any]:
-    return {"errors": [{"message": message, "extensions": {"code": BAD_REQUEST}}]}
+def refusal_body(message: str, code: str = BAD_REQUEST) -> dict[str, Any]:
+    return {"errors": [{"message": message, "extensions": {"code": code}}]}
 
 
 def request_error(error: GraphQLError) -> ExecutionResult:

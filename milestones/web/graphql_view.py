@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import strawberry
 from graphql import GraphQLError
+from graphql.error import GraphQLSyntaxError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -24,7 +24,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.graphql import OperationType
 
-from milestones.auth import Unauthenticated, parse_authorization, verify_token
+from milestones.auth import TokenVerifier, Unauthenticated, Verified, parse_authorization
 from milestones.config import Settings
 from milestones.domain.users import user_from_claims
 from milestones.live.bus import WakeupBus
@@ -33,6 +33,8 @@ from milestones.live.transport import SharedSubscriptionsHandler
 from milestones.models import User
 from milestones.observability.logs import current_request_id
 from milestones.schema.context import Context
+from milestones.schema.documents import PARSED_SCOPE_KEY, parsed_in
+from milestones.schema.root import MilestonesSchema
 from milestones.web import graphql_http
 
 GRAPHIQL_PAGE = Path(__file__).parent / "static" / "graphiql.html"
@@ -41,7 +43,13 @@ GRAPHIQL_PAGE = Path(__file__).parent / "static" / "graphiql.html"
 class MilestonesGraphQL(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = SharedSubscriptionsHandler
 
-    def __init__(self, schema: strawberry.Schema, settings: Settings, bus: WakeupBus) -> None:
+    def __init__(
+        self,
+        schema: MilestonesSchema,
+        settings: Settings,
+        bus: WakeupBus,
+        verifier: TokenVerifier,
+    ) -> None:
         super().__init__(
             schema,
             graphql_ide=None if settings.is_production else "graphiql",
@@ -52,6 +60,8 @@ class MilestonesGraphQL(GraphQL[Context, None]):
         )
         self.settings = settings
         self.bus = bus
+        self.verifier = verifier
+        self.documents = schema.documents
         self.shared_subscriptions = SharedSubscriptions(schema)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -74,7 +84,7 @@ class MilestonesGraphQL(GraphQL[Context, None]):
             params = await graphql_http.read_params(request, self.settings.max_body_bytes)
         except graphql_http.RequestRefused as refused:
             return self._respond(
-                graphql_http.refusal_body(refused.message),
+                graphql_http.refusal_body(refused.message, refused.code),
                 refused.status,
                 media_type or graphql_http.JSON,
                 None,
@@ -82,6 +92,14 @@ class MilestonesGraphQL(GraphQL[Context, None]):
             )
         sub_response = Response()
         context = await self.get_context(request, sub_response)
+        limit = self._gate(request, params.query, authenticated=context.viewer is not None)
+        if limit is not None:  # a limit: answered before strawberry parses anything
+            return self._respond(
+                graphql_http.body_of(graphql_http.request_error(limit)),
+                graphql_http.status_of(graphql_http.request_error(limit), media_type),
+                media_type,
+                context,
+            )
         allowed = {OperationType.QUERY}
         if request.method == "POST":
             allowed.add(OperationType.MUTATION)
@@ -119,6 +137,21 @@ class MilestonesGraphQL(GraphQL[Context, None]):
         )
         return response
 
+    def _gate(self, request: Request, query: str, *, authenticated: bool) -> GraphQLError | None:
+        """The document through the one gate, once per request: the schema takes the parsed
+        document from the scope. A limit's refusal is returned; a syntax error is left to
+        strawberry, which answers it as it always has."""
+        earlier = parsed_in(request.scope, query)
+        if earlier is None:
+            try:
+                earlier = self.documents.parse(query, cache=authenticated)
+            except GraphQLError as error:
+                earlier = error
+            request.scope[PARSED_SCOPE_KEY] = (query, earlier)
+        if isinstance(earlier, GraphQLError) and not isinstance(earlier, GraphQLSyntaxError):
+            return earlier
+        return None
+
     def _respond(
         self,
         body: object,
@@ -144,9 +177,9 @@ class MilestonesGraphQL(GraphQL[Context, None]):
         # in development the demo users' tokens are one click away.
         return GRAPHIQL_PAGE.read_text(encoding="utf-8")
 
-    async def _viewer(self, authorization: str | None) -> User:
-        claims = verify_token(self.settings.jwt_secret, parse_authorization(authorization))
-        return await user_from_claims(claims)
+    async def _viewer(self, authorization: str | None) -> tuple[User, Verified]:
+        verified = self.verifier.verify(parse_authorization(authorization))
+        return await user_from_claims(verified.claims), verified
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None
@@ -156,7 +189,7 @@ class MilestonesGraphQL(GraphQL[Context, None]):
         )
         if isinstance(request, Request):
             try:
-                context.viewer = await self._viewer(request.headers.get("authorization"))
+                context.viewer, _ = await self._viewer(request.headers.get("authorization"))
             except Unauthenticated as error:
                 context.auth_error = str(error)
         return context
@@ -165,11 +198,13 @@ class MilestonesGraphQL(GraphQL[Context, None]):
         params = context.connection_params
         authorization = params.get("authorization") if isinstance(params, dict) else None
         try:
-            context.viewer = await self._viewer(
+            context.viewer, verified = await self._viewer(
                 authorization if isinstance(authorization, str) else None
             )
         except Unauthenticated as error:
             raise ConnectionRejectionError({"reason": str(error)}) from error
+        # The socket lives as long as its token (the transport closes it at expiry).
+        context.token_expires_at = verified.expires_at
         return None
 
     def encode_json(self, data: object) -> str:

@@ -10,25 +10,34 @@ room: the next request misses and executes again. A room is never served stale, 
 instance, because every request checks the version in the database.
 
 It sits in front of the GraphQL app as ASGI middleware: a hit never reaches GraphQL execution.
+Nothing is parsed or kept for a request whose token does not verify, and both the responses and
+the plans are bounded by bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from graphql import FieldNode, OperationDefinitionNode, OperationType, StringValueNode, VariableNode
-from graphql import parse as parse_document
-from graphql.error import GraphQLSyntaxError
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    OperationType,
+    StringValueNode,
+    VariableNode,
+)
 from tortoise import connections
 
 from milestones import ids
-from milestones.auth import Unauthenticated, parse_authorization, verify_token
+from milestones.auth import TokenVerifier, Unauthenticated, parse_authorization
+from milestones.caches import ByteBoundedLRU
 from milestones.domain.access import role_among
+from milestones.schema.documents import PARSED_SCOPE_KEY, Documents
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -60,12 +69,8 @@ class Entry:
     body: bytes
 
 
-def plan_for(query: str, operation_name: str | None) -> RoomPlan | None:
+def plan_for(document: DocumentNode, operation_name: str | None) -> RoomPlan | None:
     """A plan when the operation's only root field is `contract(id:)`, else None."""
-    try:
-        document = parse_document(query, no_location=True)
-    except GraphQLSyntaxError:
-        return None
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if operation_name is not None:
         operations = [op for op in operations if op.name and op.name.value == operation_name]
@@ -91,18 +96,22 @@ class RoomCache:
         self,
         app: ASGIApp,
         *,
-        max_entries: int = 4096,
+        verifier: TokenVerifier,
+        documents: Documents,
+        max_bytes: int = 64 * 1024 * 1024,
         max_body: int = 100 * 1024,
-        jwt_secret: str,
         path: str = "/graphql",
     ) -> None:
         self.app = app
-        self.max_entries = max_entries
+        self.verifier = verifier
+        self.documents = documents
         self.max_body = max_body
-        self.jwt_secret = jwt_secret
         self.path = path
-        self._entries: OrderedDict[bytes, Entry] = OrderedDict()
-        self._plans: OrderedDict[tuple[str, str | None], RoomPlan | None] = OrderedDict()
+        self._entries: ByteBoundedLRU[bytes, Entry] = ByteBoundedLRU(max_bytes)
+        # Plans are small; the documents they come from are in `documents` (bounded there).
+        self._plans: ByteBoundedLRU[tuple[str, str | None], RoomPlan | None] = ByteBoundedLRU(
+            max(max_bytes // 16, 1)
+        )
         self.hits = 0
         self.misses = 0
 
@@ -119,7 +128,6 @@ class RoomCache:
         key, version = lookup
         entry = self._entries.get(key)
         if entry is not None and entry.version == version:
-            self._entries.move_to_end(key)
             self.hits += 1
             await send(
                 {"type": "http.response.start", "status": entry.status, "headers": entry.headers}
@@ -143,16 +151,17 @@ class RoomCache:
         operation_name = request.get("operationName")
         if operation_name is not None and not isinstance(operation_name, str):
             return None
-        plan = self._plan(query, operation_name)
+        # Who asks comes first: nothing is parsed or kept for a caller without a valid token.
+        authorization = headers.get(b"authorization", b"").decode("latin-1")
+        try:
+            claims = self.verifier.verify(parse_authorization(authorization)).claims
+        except Unauthenticated:
+            return None
+        plan = self._plan(scope, query, operation_name)
         if plan is None:
             return None
         contract_pk = ids.decode(plan.contract_id(request.get("variables")), "Contract")
         if contract_pk is None:
-            return None
-        authorization = headers.get(b"authorization", b"").decode("latin-1")
-        try:
-            claims = verify_token(self.jwt_secret, parse_authorization(authorization))
-        except Unauthenticated:
             return None
         version = await room_version(contract_pk)
         # Outsiders (and unknown rooms) go the ordinary way: they get null, uncached.
@@ -175,14 +184,17 @@ class RoomCache:
         ).digest()
         return key, version
 
-    def _plan(self, query: str, operation_name: str | None) -> RoomPlan | None:
+    def _plan(self, scope: Scope, query: str, operation_name: str | None) -> RoomPlan | None:
         cache_key = (query, operation_name)
         if cache_key in self._plans:
-            return self._plans[cache_key]
-        plan = plan_for(query, operation_name)
-        self._plans[cache_key] = plan
-        if len(self._plans) > self.max_entries:
-            self._plans.popitem(last=False)
+            return self._plans.get(cache_key)
+        try:
+            document = self.documents.parse(query, cache=True)
+        except GraphQLError as refused:  # GraphQL answers it (without parsing it again)
+            scope[PARSED_SCOPE_KEY] = (query, refused)
+            return None
+        plan = plan_for(document, operation_name)
+        self._plans.put(cache_key, plan, len(query) + len(operation_name or ""))
         return plan
 
     async def _execute_and_keep(
@@ -210,10 +222,8 @@ class RoomCache:
             for name, value in start.get("headers", [])
             if name.lower() not in (b"x-request-id", b"set-cookie", b"date")
         ]
-        self._entries[key] = Entry(version, 200, headers, body)
-        self._entries.move_to_end(key)
-        if len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        size = len(body) + sum(len(name) + len(value) for name, value in headers)
+        self._entries.put(key, Entry(version, 200, headers, body), size)
 
 
 _VERSION_SQL = (

@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -93,11 +94,31 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=10)
 
 
+@dataclass(frozen=True)
+class Server:
+    url: str
+    pid: int
+    log: Path
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http://", "ws://") + "/graphql"
+
+    def rss_bytes(self) -> int:
+        """The process's resident memory, from /proc/<pid>/status."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise AssertionError(f"no VmRSS for {self.pid}")
+
+
 @contextlib.asynccontextmanager
-async def serve(env: dict[str, str], logs: Path, count: int = 1) -> AsyncIterator[list[str]]:
+async def serve_servers(
+    env: dict[str, str], logs: Path, count: int = 1
+) -> AsyncIterator[list[Server]]:
     """`count` servers on one database, started one after the other (each migrates first)."""
     processes: list[subprocess.Popen[bytes]] = []
-    urls: list[str] = []
+    servers: list[Server] = []
     try:
         for index in range(count):
             port = free_port()
@@ -106,11 +127,18 @@ async def serve(env: dict[str, str], logs: Path, count: int = 1) -> AsyncIterato
             processes.append(process)
             url = f"http://127.0.0.1:{port}"
             await _wait_until_ready(url, process, log)
-            urls.append(url)
-        yield urls
+            servers.append(Server(url, process.pid, log))
+        yield servers
     finally:
         for process in processes:
             _stop(process)
+
+
+@contextlib.asynccontextmanager
+async def serve(env: dict[str, str], logs: Path, count: int = 1) -> AsyncIterator[list[str]]:
+    """`count` servers on one database, started one after the other (each migrates first)."""
+    async with serve_servers(env, logs, count) as servers:
+        yield [server.url for server in servers]
 
 
 @contextlib.contextmanager
