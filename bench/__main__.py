@@ -1,4 +1,4 @@
-"""`python -m bench [room] [mutations] [fanout] [--quick]`: run, print one table, write it.
+"""`python -m bench [room] [mutations] [fanout] [fairuse] [--quick]`: run, print one table.
 
 Needs PostgreSQL (BENCH_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres; a
 fresh database per run, dropped afterwards), Redis for fan-out (BENCH_REDIS_URL, default
@@ -19,6 +19,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from bench.api import JWT_SECRET, in_process
+from bench.fair_use import mutation_milestones, run_rate_limit_cost
 from bench.fanout import run_fanout
 from bench.mutations import milestones_needed, run_mutations
 from bench.plan import BENCHMARKS, Plan
@@ -75,6 +76,7 @@ async def run(plan: Plan, selected: list[str], keep_databases: bool) -> Report:
     print(f"database: {databases.prefix}_main; logs in {plan.run_dir}", flush=True)
     rooms: dict[int, SeededContract] = {}
     mutation_contract = fanout_contract = None
+    fair_use_contracts: dict[str, SeededContract] = {}
     try:
         print("seeding through the API (in-process) ...", flush=True)
         started = time.monotonic()
@@ -95,12 +97,19 @@ async def run(plan: Plan, selected: list[str], keep_databases: bool) -> Report:
                 )
             if "fanout" in selected:
                 fanout_contract = await seed_upcoming(api, "Fan-out", 2)
+            if "fairuse" in selected:
+                if plan.room_milestones not in rooms:
+                    rooms[plan.room_milestones] = await seed_room(api, plan.room_milestones)
+                for kind in ("off", "on"):
+                    fair_use_contracts[kind] = await seed_upcoming(
+                        api, f"Rate limits {kind}", mutation_milestones(plan)
+                    )
         print(f"  seeded in {time.monotonic() - started:.1f} s", flush=True)
 
-        if rooms or mutation_contract is not None:
+        if "room" in selected or mutation_contract is not None:
             project = start_project(plan.run_dir, database_url=main_url, jwt_secret=JWT_SECRET)
             with running(project):
-                if rooms:
+                if "room" in selected:
                     room_id = rooms[plan.room_milestones].contract_id
 
                     async def room_step() -> None:
@@ -114,6 +123,16 @@ async def run(plan: Plan, selected: list[str], keep_databases: bool) -> Report:
                         "Mutations",
                         lambda: run_mutations(plan, report, databases, project, ids),
                     )
+        if fair_use_contracts:
+            room_id = rooms[plan.room_milestones].contract_id
+            by_kind = {
+                kind: contract.milestone_ids for kind, contract in fair_use_contracts.items()
+            }
+            await _guarded(
+                report,
+                "Rate limits",
+                lambda: run_rate_limit_cost(plan, report, main_url, room_id, by_kind),
+            )
         if fanout_contract is not None:
             contract = fanout_contract
 

@@ -126,6 +126,11 @@ async def in_process(database_url: str) -> AsyncIterator[GraphQLClient]:
         jwt_secret=JWT_SECRET,
         smtp_url=None,
         milestones_env="production",
+        # Seeding is one user adding hundreds of milestones at once.
+        rate_limit_queries=None,
+        rate_limit_mutations=None,
+        rate_limit_notifying=None,
+        rate_limit_subscriptions=None,
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app) as state:

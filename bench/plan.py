@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-BENCHMARKS = ("room", "mutations", "fanout")
+BENCHMARKS = ("room", "mutations", "fanout", "fairuse")
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,7 @@ class Plan:
     fanout_connect_seconds: float = 120.0  # sockets not connected by then count as missed
     fanout_measure_seconds: float = 45.0  # no further rounds once this much has passed
     fanout_client_processes: int = 2
+    fair_use_requests: int = 3000  # room queries per app, limits off / on, interleaved
 
     @classmethod
     def full(cls, run_dir: Path) -> Plan:
@@ -42,4 +43,5 @@ class Plan:
             fanout_timeout_seconds=15.0,
             fanout_connect_seconds=45.0,
             fanout_measure_seconds=20.0,
+            fair_use_requests=300,
         )

@@ -129,6 +129,9 @@ def _start(
         time.sleep(0.1)
 
 
+RATE_LIMIT_BUDGETS = ("QUERIES", "MUTATIONS", "NOTIFYING", "SUBSCRIPTIONS")
+
+
 def start_project(
     log_dir: Path,
     *,
@@ -136,9 +139,11 @@ def start_project(
     jwt_secret: str,
     broadcast_url: str = "memory://",
     name: str = "project",
+    rate_limits: str = "off",
     extra_env: Mapping[str, str] | None = None,
 ) -> Server:
-    """`milestones serve` (one worker), production mode, as deployed (plus `extra_env`)."""
+    """`milestones serve` (one worker), production mode, as deployed (plus `extra_env`); rate
+    limits off unless asked (a benchmark client is one user going as fast as it can)."""
     port = free_port()
     argv = [
         str(VENV_BIN / "milestones"),
@@ -157,6 +162,7 @@ def start_project(
         "BROADCAST_URL": broadcast_url,
         "JWT_SECRET": jwt_secret,
         "MILESTONES_ENV": "production",
+        **{f"RATE_LIMIT_{budget}": rate_limits for budget in RATE_LIMIT_BUDGETS},
         **(extra_env or {}),
     }
     return _start(name, argv, port, env, log_dir, "/healthz")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
+import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -16,12 +18,15 @@ from tortoise import connections
 from milestones.auth import TokenVerifier
 from milestones.config import Settings, get_settings
 from milestones.database import database
+from milestones.domain import idempotency
 from milestones.domain.events import set_email_enabled
 from milestones.domain.transaction import set_publisher
 from milestones.domain.windows import set_windows
 from milestones.email_outbox import EmailOutboxSender
 from milestones.live.bus import WakeupBus
 from milestones.observability.metrics import BROKER_CONNECTED, metrics_response
+from milestones.pruning import Pruner
+from milestones.rate_limits import RateLimiter
 from milestones.scheduler import DeadlineScheduler
 from milestones.schema.limits import QueryLimits
 from milestones.schema.root import build_schema
@@ -32,10 +37,14 @@ from milestones.web.room_cache import RoomCache
 from milestones.web.room_page import room_page_routes
 from milestones.webhooks.sender import RetryPolicy, WebhookSender
 
+logger = logging.getLogger(__name__)
+
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     settings.check()
+    if settings.is_production and settings.metrics_token is None:
+        logger.warning("METRICS_TOKEN is not set: /metrics answers anyone who reaches the port")
     bus = WakeupBus(settings.broadcast_url)
     tracing = bool(settings.otel_exporter_otlp_endpoint)
     traced: list[Middleware] = []
@@ -43,10 +52,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         from milestones.observability import tracing as otel
 
         traced = otel.install(str(settings.otel_exporter_otlp_endpoint))
+    rate_limiter = RateLimiter.from_settings(settings)
     schema = build_schema(
         production=settings.is_production,
         limits=QueryLimits.from_settings(settings),
         document_cache_bytes=settings.document_cache_bytes,
+        rate_limiter=rate_limiter,
         tracing=tracing,
     )
     verifier = TokenVerifier(
@@ -54,7 +65,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         require_exp=settings.is_production,
         cache_bytes=settings.token_cache_bytes,
     )
-    graphql = MilestonesGraphQL(schema, settings, bus, verifier)
+    graphql = MilestonesGraphQL(schema, settings, bus, verifier, rate_limiter)
 
     room_cache = (
         RoomCache(
@@ -63,28 +74,22 @@ def create_app(settings: Settings | None = None) -> Starlette:
             documents=schema.documents,
             max_bytes=settings.room_cache_bytes,
             max_body=settings.max_body_bytes,
+            rate_limiter=rate_limiter,
         )
         if settings.room_cache_bytes > 0
         else None
     )
+    pruner = Pruner.from_settings(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with database(settings.database_url):
             set_email_enabled(settings.smtp_url is not None)
             set_windows(settings.windows)
+            idempotency.set_ttl(settings.idempotency_ttl)
             await bus.start()
             set_publisher(bus.publish)
-            emails = (
-                EmailOutboxSender(
-                    settings.smtp_url,
-                    settings.smtp_sender,
-                    bus,
-                    retry_seconds=settings.smtp_retry_seconds,
-                )
-                if settings.smtp_url
-                else None
-            )
+            emails = EmailOutboxSender.from_settings(settings, bus) if settings.smtp_url else None
             if emails is not None:
                 await emails.start()
             webhooks = WebhookSender(
@@ -100,17 +105,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
             )
             await webhooks.start()
             app.state.webhooks = webhooks
+            app.state.emails = emails
+            await pruner.start()
             deadlines = DeadlineScheduler(bus)
             await deadlines.start()
             try:
                 yield
             finally:
                 await deadlines.stop()
+                await pruner.stop()
                 await webhooks.stop()
                 if emails is not None:
                     await emails.stop()
                 set_publisher(None)
                 await bus.stop()
+                await rate_limiter.close()
                 if tracing:
                     from milestones.observability import tracing as otel
 
@@ -143,6 +152,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     async def metrics(request: Request) -> Response:
         BROKER_CONNECTED.set(1 if bus.connected else 0)
+        if settings.metrics_token is not None:
+            expected = f"Bearer {settings.metrics_token.get_secret_value()}".encode()
+            given = request.headers.get("authorization", "").encode("latin-1")
+            if not hmac.compare_digest(given, expected):
+                return JSONResponse(
+                    {"error": "/metrics needs Authorization: Bearer <METRICS_TOKEN>."},
+                    status_code=401,
+                    headers={"www-authenticate": "Bearer", "cache-control": "no-store"},
+                )
         return await metrics_response(request)
 
     async def root(request: Request) -> Response:
@@ -165,4 +183,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.settings = settings
     app.state.bus = bus
     app.state.room_cache = room_cache
+    app.state.rate_limiter = rate_limiter
+    app.state.pruner = pruner
     return app

@@ -65,6 +65,24 @@ def parse_authorization(value: str | None) -> str:
     return token.strip()
 
 
+def authorization_in_connection_params(params: object) -> str | None:
+    """The `Authorization` value of a graphql-transport-ws `connection_init` payload, as
+    clients write it: `authorization` or `Authorization` at the top, or inside a `headers`
+    object (any case there, as HTTP header names are)."""
+    if not isinstance(params, dict):
+        return None
+    for key in ("authorization", "Authorization"):
+        value = params.get(key)
+        if isinstance(value, str):
+            return value
+    headers = params.get("headers")
+    if isinstance(headers, dict):
+        for key, value in headers.items():
+            if isinstance(key, str) and key.lower() == "authorization" and isinstance(value, str):
+                return value
+    return None
+
+
 class TokenVerifier:
     """Verifies tokens; a token seen before is not verified again until it expires: SPAs send
     the same token with every request, and HMAC plus JSON decoding is a fair share of a cached

@@ -2,16 +2,67 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from milestones.domain.windows import Windows, parse_duration
+from milestones.domain.windows import Windows
+from milestones.domain.windows import parse_duration as parse_window
 
 DEFAULT_JWT_SECRET = "dev-secret-change-me-0123456789abcdef"
 MIN_PRODUCTION_SECRET_LENGTH = 32
+MIN_IDEMPOTENCY_TTL = dt.timedelta(hours=24)
+
+_PERIODS = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """`count` per `period_seconds`: `<count>/<second|minute|hour>` in the environment."""
+
+    count: int
+    period_seconds: float
+
+    @classmethod
+    def parse(cls, value: object) -> RateLimit | None:
+        if value is None or isinstance(value, RateLimit):
+            return value
+        text = str(value).strip().lower()
+        if text in {"off", "none", ""}:
+            return None  # no limit: for tests and for deployments that limit at the edge
+        count, _, period = text.partition("/")
+        if not count.strip().isdigit() or int(count) < 1 or period.strip() not in _PERIODS:
+            raise ValueError(
+                f"a rate limit looks like 600/minute (second, minute or hour): {value!r}"
+            )
+        return cls(int(count), _PERIODS[period.strip()])
+
+    def __str__(self) -> str:
+        unit = next(name for name, seconds in _PERIODS.items() if seconds == self.period_seconds)
+        return f"{self.count}/{unit}"
+
+
+def parse_duration(value: object) -> dt.timedelta:
+    """`90s`, `2m`, `24h`, `7d` (or a number of seconds)."""
+    if isinstance(value, dt.timedelta):
+        return value
+    if isinstance(value, int | float):
+        return dt.timedelta(seconds=value)
+    match = _DURATION.match(str(value))
+    if match is None:
+        raise ValueError(f"a duration looks like 90s, 2m, 24h or 7d: {value!r}")
+    return dt.timedelta(seconds=float(match[1]) * _DURATION_UNITS[match[2]])
+
+
+Limit = Annotated[RateLimit | None, BeforeValidator(RateLimit.parse)]
+Duration = Annotated[dt.timedelta, BeforeValidator(parse_duration)]
 
 
 class Settings(BaseSettings):
@@ -59,6 +110,35 @@ class Settings(BaseSettings):
     max_tokens: int = Field(default=2000, ge=1)
     max_body_bytes: int = Field(default=100 * 1024, ge=1)
     max_subscriptions_per_connection: int = Field(default=20, ge=1)
+    # Fair use (API.md): per user, per client address without a token; "off" turns one off.
+    rate_limit_queries: Limit = RateLimit(600, 60.0)
+    rate_limit_mutations: Limit = RateLimit(120, 60.0)
+    # Mutations that notify someone else (every mutation but the viewer's own bookkeeping).
+    rate_limit_notifying: Limit = RateLimit(30, 60.0)
+    rate_limit_subscriptions: Limit = RateLimit(60, 60.0)
+    # In-process counters (the embedded default): a byte budget, as clients rotate addresses.
+    rate_limit_table_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024)
+    # Shared counters on Redis live under this prefix.
+    rate_limit_key_prefix: str = "milestones:rate:"
+    # A WebSocket that keeps sending after this many refusals in a row is closed with 4429.
+    rate_limit_socket_refusals: int = Field(default=10, ge=1)
+    # Emails to one recipient within this window go out as one email listing them.
+    email_coalesce_window: Duration = dt.timedelta(minutes=2)
+    # A permanent failure (5xx, a message that cannot be built) parks the email after this many.
+    email_max_attempts: int = Field(default=5, ge=1)
+    # How long one instance holds an email it is sending; it is sent (or given up) before.
+    email_lease_seconds: float = Field(default=120.0, ge=1.0)
+    # Sent and parked emails are deleted after this long.
+    email_retention: Duration = dt.timedelta(days=30)
+    # Delivered and parked webhook deliveries are deleted after this long.
+    webhook_retention: Duration = dt.timedelta(days=30)
+    # Idempotency records live this long (24 h at least: API.md), then are deleted.
+    idempotency_ttl: Duration = dt.timedelta(hours=24)
+    # The pruning jobs run this often (on one instance at a time), this many rows a statement.
+    prune_interval: Duration = dt.timedelta(minutes=10)
+    prune_batch_size: int = Field(default=1000, ge=1)
+    # When set, /metrics needs `Authorization: Bearer <token>`.
+    metrics_token: SecretStr | None = None
     # Fixed-price protection, as `<integer><s|m|h|d>`: the client's review of a submission, the
     # freelancer's answer to a refund request, the client's answer to a dispute, and how long
     # before each deadline whoever must act is reminded.
@@ -72,16 +152,16 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _a_duration(cls, value: str) -> str:
-        parse_duration(value)
+        parse_window(value)
         return value
 
     @property
     def windows(self) -> Windows:
         return Windows(
-            review=parse_duration(self.review_window),
-            refund_response=parse_duration(self.refund_response_window),
-            dispute_response=parse_duration(self.dispute_response_window),
-            reminder_before=parse_duration(self.reminder_before),
+            review=parse_window(self.review_window),
+            refund_response=parse_window(self.refund_response_window),
+            dispute_response=parse_window(self.dispute_response_window),
+            reminder_before=parse_window(self.reminder_before),
         )
 
     @property
@@ -94,6 +174,10 @@ class Settings(BaseSettings):
 
     def check(self) -> None:
         """Refuse settings that are unsafe for the chosen environment."""
+        if self.idempotency_ttl < MIN_IDEMPOTENCY_TTL:
+            raise ValueError("IDEMPOTENCY_TTL must be at least 24h (API.md: a key lives 24 h)")
+        if self.prune_interval <= dt.timedelta(0):
+            raise ValueError("PRUNE_INTERVAL must be positive")
         if self.is_production and (
             self.jwt_secret == DEFAULT_JWT_SECRET
             or len(self.jwt_secret) < MIN_PRODUCTION_SECRET_LENGTH

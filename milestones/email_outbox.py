@@ -2,12 +2,26 @@
 
 An action writes the outbox row in its own transaction (so an email exists exactly when its
 notification does) and rings the bus's `email` channel after commit. Each instance runs one
-`EmailOutboxSender` (when SMTP_URL is set): it claims due rows, sends them, and marks them
-sent; a failure schedules a retry with exponential backoff, so an SMTP server that is down
-for a while only delays mail. Claiming sets a lease (`next_attempt_at` in the future) in a
-short transaction, on PostgreSQL with `SELECT … FOR UPDATE SKIP LOCKED`, so several
-instances never send the same row at once; a process that dies mid-send leaves the row to
-be retried when the lease runs out (at-least-once delivery; the Message-ID stays the same).
+`EmailOutboxSender` (when SMTP_URL is set). It claims one email at a time: the due rows of one
+recipient (several rows are one email listing them), under a lease (`next_attempt_at` set
+`EMAIL_LEASE_SECONDS` ahead) taken in a short transaction, on PostgreSQL with
+`SELECT … FOR UPDATE SKIP LOCKED`, so instances never send the same row at once (and an
+advisory lock per address, so two instances never both open a coalescing window). The email is
+sent within the lease or given up (a time limit of the lease minus a margin), and marked sent
+right after: a slow SMTP server cannot make a claim outlive its lease, so another instance
+never sends it again. A process that dies mid-send leaves the rows to be retried when the
+lease runs out (at-least-once delivery; the Message-ID stays the same).
+
+No floods: an email to an address that was emailed (claimed, on any instance) less than
+`EMAIL_COALESCE_WINDOW` ago waits for the window's end, and everything that arrived for that
+address meanwhile goes out as one email listing it (the in-app and live notifications stay one
+per event). A retry waits for the window too.
+
+Failures: a temporary one (connection, timeout, 4xx) is retried with exponential backoff, so
+an SMTP server that is down for a while only delays mail; a permanent one (5xx, a message that
+cannot be built) is parked (`failed_at`) after `EMAIL_MAX_ATTEMPTS` and counted in `/metrics`.
+Headers are built from any text (control characters become spaces). Logs name rows by id,
+never by address.
 SQLite is the single-process default: there is nobody to race with.
 """
 
@@ -16,17 +30,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import hashlib
 import logging
+import re
+import unicodedata
 from dataclasses import dataclass
 from email.message import EmailMessage
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
+from prometheus_client import Counter
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
+from milestones.background import BackgroundLoop
+from milestones.config import Settings
 from milestones.live.bus import WakeupBus
 from milestones.models import EmailOutbox
+from milestones.observability.metrics import REGISTRY
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +56,22 @@ SMTP_TIMEOUT_SECONDS = 10.0
 # Longest sleep between looks at the outbox when nothing rings (another instance's rows,
 # a lost wake-up).
 IDLE_SECONDS = 30.0
+# Most notifications one email lists; more go in the next one.
+MAX_LISTED = 100
+MAX_SUBJECT_CHARACTERS = 200
+
+EMAILS_SENT = Counter(
+    "milestones_emails_sent",
+    "Notification emails sent (one email may list several notifications).",
+    registry=REGISTRY,
+)
+EMAILS_PARKED = Counter(
+    "milestones_emails_parked",
+    "Notification emails given up after failing for a permanent reason.",
+    registry=REGISTRY,
+)
+
+_ADDRESS = re.compile(r"[^\s<>\"'(),;:]+@[^\s<>\"'(),;:]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +98,78 @@ class SmtpServer:
         )
 
 
+def describe(error: BaseException) -> str:
+    """An error for logs and `last_error`: its type and message, email addresses masked."""
+    text = _ADDRESS.sub("<address>", str(error)).strip()
+    return f"{type(error).__name__}: {text}"[:500] if text else repr(error)[:500]
+
+
+def one_line(text: str) -> str:
+    """Header-safe text: control and line-separator characters become one space."""
+    cleaned = "".join(
+        " " if unicodedata.category(char) in ("Cc", "Zl", "Zp") else char for char in text
+    )
+    return " ".join(cleaned.split())
+
+
+def body_text(text: str) -> str:
+    """Body-safe text: lines kept, other control characters dropped."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return "".join(
+        char
+        for char in text
+        if char in "\n\t" or unicodedata.category(char) not in ("Cc", "Zl", "Zp")
+    )
+
+
+def build_message(sender: str, address: str, rows: list[EmailOutbox]) -> EmailMessage:
+    """One email for one recipient: the notification itself, or a list of them."""
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = address
+    if len(rows) == 1:
+        subject = one_line(rows[0].subject)
+        body = body_text(rows[0].body)
+    else:
+        subject = f"{len(rows)} new notifications"
+        lines = "\n".join(f"- {one_line(row.subject)}" for row in rows)
+        body = f"{lines}\n\nOpen your contract rooms to see the details.\n"
+    message["Subject"] = subject[:MAX_SUBJECT_CHARACTERS] or "Notification"
+    # The same id on every attempt: a receiving server can drop a rare duplicate.
+    first = rows[0]
+    message["Message-ID"] = (
+        f"<notification-{first.notification_id}.{first.id}.{len(rows)}@milestones>"
+    )
+    message.set_content(body)
+    return message
+
+
+def is_permanent(error: BaseException) -> bool:
+    """5xx answers say that trying again will not help; 4xx and lost connections may."""
+    if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
+        return all(refusal.code >= 500 for refusal in error.recipients)
+    if isinstance(error, aiosmtplib.SMTPResponseException):
+        return 500 <= error.code < 600
+    return not isinstance(error, aiosmtplib.SMTPException | OSError | TimeoutError)
+
+
+class SmtpUnavailable(Exception):
+    """The SMTP server could not be reached: this round stops, the rows wait their retry."""
+
+
+def _address_lock_key(address: str) -> int:
+    """A stable 64-bit advisory lock key for one recipient address."""
+    digest = hashlib.blake2b(address.encode(), digest_size=8, person=b"email-lock").digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-class EmailOutboxSender:
+class EmailOutboxSender(BackgroundLoop):
+    task_name = "email-outbox"
+
     def __init__(
         self,
         smtp_url: str,
@@ -75,7 +179,8 @@ class EmailOutboxSender:
         retry_seconds: float = 10.0,
         max_retry_seconds: float = 3600.0,
         lease_seconds: float = 120.0,
-        batch_size: int = 20,
+        coalesce_window: dt.timedelta = dt.timedelta(minutes=2),
+        max_attempts: int = 5,
     ) -> None:
         self.server = SmtpServer.from_url(smtp_url)
         self.sender = sender
@@ -83,18 +188,24 @@ class EmailOutboxSender:
         self.retry_seconds = retry_seconds
         self.max_retry_seconds = max_retry_seconds
         self.lease_seconds = lease_seconds
-        self.batch_size = batch_size
-        self._task: asyncio.Task[None] | None = None
+        # Sending gives up this long before the lease ends: time to mark the rows sent.
+        self.send_seconds = lease_seconds - min(10.0, lease_seconds / 4)
+        self.coalesce_window = coalesce_window
+        self.max_attempts = max_attempts
+        self._smtp: aiosmtplib.SMTP | None = None
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="email-outbox")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
+    @classmethod
+    def from_settings(cls, settings: Settings, bus: WakeupBus) -> EmailOutboxSender:
+        assert settings.smtp_url is not None
+        return cls(
+            settings.smtp_url,
+            settings.smtp_sender,
+            bus,
+            retry_seconds=settings.smtp_retry_seconds,
+            lease_seconds=settings.email_lease_seconds,
+            coalesce_window=settings.email_coalesce_window,
+            max_attempts=settings.email_max_attempts,
+        )
 
     async def _run(self) -> None:
         with self.bus.listen(EMAIL_CHANNEL) as doorbell:
@@ -104,36 +215,87 @@ class EmailOutboxSender:
                     wait = await self._seconds_until_next_due()
                 except asyncio.CancelledError:
                     raise
-                except Exception:
-                    logger.exception("email outbox round failed")
+                except SmtpUnavailable:
+                    wait = self.retry_seconds
+                except Exception as error:
+                    logger.exception("email outbox round failed (%r)", error)
                     wait = self.retry_seconds
                 await doorbell.wait(wait)
 
     async def send_due(self) -> int:
-        """Send every row that is due now; how many were sent."""
+        """Send every email that is due now; how many were sent. SmtpUnavailable when the
+        server cannot be reached (the rows claimed wait their retry)."""
         sent = 0
-        while rows := await self._claim():
-            sent += await self._send(rows)
+        try:
+            while claimed := await self._claim():
+                if await self._send(*claimed):
+                    sent += 1
+        finally:
+            await self._disconnect()
         return sent
 
-    async def _claim(self) -> list[EmailOutbox]:
-        now = _now()
-        async with in_transaction():
-            rows = (
-                await EmailOutbox.filter(sent_at__isnull=True, next_attempt_at__lte=now)
-                .order_by("id")
-                .limit(self.batch_size)
-                .select_for_update(skip_locked=True)
-            )
-            if rows:
-                await EmailOutbox.filter(id__in=[row.id for row in rows]).update(
-                    next_attempt_at=now + dt.timedelta(seconds=self.lease_seconds)
+    def _pending(self) -> dict[str, object]:
+        return {"sent_at__isnull": True, "failed_at__isnull": True}
+
+    async def _claim(self) -> tuple[str, list[EmailOutbox]] | None:
+        """The due rows of one recipient, leased to this instance; None when nothing is due.
+
+        A recipient emailed less than the coalescing window ago is not claimed: their due rows
+        move to the window's end, to go out together."""
+        while True:
+            now = _now()
+            async with in_transaction() as connection:
+                due = EmailOutbox.filter(**self._pending(), next_attempt_at__lte=now)
+                # Which recipient is next (read only: the rows are locked below, under the
+                # address's lock, so a claim never holds rows another claim would skip).
+                address = await due.order_by("id").first().values_list("to_address", flat=True)
+                if not isinstance(address, str):
+                    return None
+                if connection.capabilities.dialect == "postgres":
+                    # One claim per address at a time across instances: the second sees the
+                    # first's claimed_at (the window) once the first commits.
+                    await connection.execute_query(
+                        "SELECT pg_advisory_xact_lock($1)", [_address_lock_key(address)]
+                    )
+                rows = list(
+                    await EmailOutbox.filter(
+                        **self._pending(), next_attempt_at__lte=now, to_address=address
+                    )
+                    .order_by("id")
+                    .limit(MAX_LISTED if self.coalesce_window else 1)
+                    .select_for_update(skip_locked=True)
                 )
-        return list(rows)
+                if not rows:
+                    return None  # another instance took them meanwhile: next round
+                ids = [row.id for row in rows]
+                hold_until = await self._held_until(address, now)
+                if hold_until is not None:
+                    await EmailOutbox.filter(id__in=ids).update(next_attempt_at=hold_until)
+                    continue
+                await EmailOutbox.filter(id__in=ids).update(
+                    next_attempt_at=now + dt.timedelta(seconds=self.lease_seconds),
+                    claimed_at=now,
+                )
+            return address, rows
+
+    async def _held_until(self, address: str, now: dt.datetime) -> dt.datetime | None:
+        if not self.coalesce_window:
+            return None
+        # The last claim, not the last send: an email in flight on another instance counts.
+        last_claimed = (
+            await EmailOutbox.filter(to_address=address, claimed_at__isnull=False)
+            .order_by("-claimed_at")
+            .first()
+            .values_list("claimed_at", flat=True)
+        )
+        if not isinstance(last_claimed, dt.datetime):
+            return None
+        hold_until = last_claimed + self.coalesce_window
+        return hold_until if hold_until > now else None
 
     async def _seconds_until_next_due(self) -> float:
         due = (
-            await EmailOutbox.filter(sent_at__isnull=True)
+            await EmailOutbox.filter(**self._pending())
             .order_by("next_attempt_at")
             .first()
             .values_list("next_attempt_at", flat=True)
@@ -142,17 +304,32 @@ class EmailOutboxSender:
             return IDLE_SECONDS
         return min(max((due - _now()).total_seconds(), 0.05), IDLE_SECONDS)
 
-    def _message(self, row: EmailOutbox) -> EmailMessage:
-        message = EmailMessage()
-        message["From"] = self.sender
-        message["To"] = row.to_address
-        message["Subject"] = row.subject
-        # The same id on every attempt: a receiving server can drop a rare duplicate.
-        message["Message-ID"] = f"<notification-{row.notification_id}.{row.id}@milestones>"
-        message.set_content(row.body)
-        return message
+    async def _send(self, address: str, rows: list[EmailOutbox]) -> bool:
+        try:
+            message = build_message(self.sender, address, rows)
+        except Exception as error:  # this text cannot become an email: trying again won't help
+            await self._failed(rows, error, permanent=True)
+            return False
+        try:
+            async with asyncio.timeout(self.send_seconds):
+                smtp = await self._connected()
+                await smtp.send_message(message)
+        except SmtpUnavailable as unavailable:
+            await self._failed(rows, unavailable.__cause__ or unavailable, permanent=False)
+            raise
+        except Exception as error:
+            await self._disconnect()  # the session's state is unknown: start the next afresh
+            await self._failed(rows, error, permanent=is_permanent(error))
+            return False
+        await EmailOutbox.filter(id__in=[row.id for row in rows], sent_at__isnull=True).update(
+            sent_at=_now(), attempts=F("attempts") + 1, last_error=None
+        )
+        EMAILS_SENT.inc()
+        return True
 
-    async def _send(self, rows: list[EmailOutbox]) -> int:
+    async def _connected(self) -> aiosmtplib.SMTP:
+        if self._smtp is not None and self._smtp.is_connected:
+            return self._smtp
         smtp = aiosmtplib.SMTP(
             hostname=self.server.hostname,
             port=self.server.port,
@@ -164,42 +341,45 @@ class EmailOutboxSender:
         try:
             await smtp.connect()
         except Exception as error:
-            for row in rows:
-                await self._failed(row, error)
-            return 0
-        sent = 0
-        try:
-            for index, row in enumerate(rows):
-                try:
-                    await smtp.send_message(self._message(row))
-                except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPConnectError) as error:
-                    for unsent in rows[index:]:
-                        await self._failed(unsent, error)
-                    break
-                except Exception as error:
-                    await self._failed(row, error)
-                else:
-                    await EmailOutbox.filter(id=row.id).update(
-                        sent_at=_now(), attempts=F("attempts") + 1, last_error=None
-                    )
-                    sent += 1
-        finally:
+            raise SmtpUnavailable() from error
+        self._smtp = smtp
+        return smtp
+
+    async def _disconnect(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
             with contextlib.suppress(Exception):
                 await smtp.quit()
-        return sent
 
-    async def _failed(self, row: EmailOutbox, error: BaseException) -> None:
-        delay = min(self.retry_seconds * 2**row.attempts, self.max_retry_seconds)
+    async def _failed(
+        self, rows: list[EmailOutbox], error: BaseException, *, permanent: bool
+    ) -> None:
+        attempts = max(row.attempts for row in rows) + 1
+        ids = [row.id for row in rows]
+        now = _now()
+        if permanent and attempts >= self.max_attempts:
+            await EmailOutbox.filter(id__in=ids).update(
+                attempts=F("attempts") + 1, last_error=describe(error), failed_at=now
+            )
+            EMAILS_PARKED.inc()
+            logger.warning(
+                "email (outbox rows %s) parked after %d attempts: %s",
+                ids,
+                attempts,
+                describe(error),
+            )
+            return
+        delay = min(self.retry_seconds * 2 ** (attempts - 1), self.max_retry_seconds)
         logger.warning(
-            "email %s to %s failed (attempt %s), retrying in %.0fs: %s",
-            row.id,
-            row.to_address,
-            row.attempts + 1,
+            "email (outbox rows %s) failed (attempt %d, %s), retrying in %.0fs: %s",
+            ids,
+            attempts,
+            "permanent" if permanent else "temporary",
             delay,
-            error,
+            describe(error),
         )
-        await EmailOutbox.filter(id=row.id).update(
+        await EmailOutbox.filter(id__in=ids).update(
             attempts=F("attempts") + 1,
-            last_error=f"{type(error).__name__}: {error}"[:2000],
-            next_attempt_at=_now() + dt.timedelta(seconds=delay),
+            last_error=describe(error),
+            next_attempt_at=now + dt.timedelta(seconds=delay),
         )

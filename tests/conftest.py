@@ -12,6 +12,9 @@ Fixtures:
     postgres_url, redis_url
                 URLs of the PostgreSQL / Redis servers for tests that need one
 
+Rate limits are off for the whole suite (the environment below, inherited by every `Settings()`
+and every `milestones serve` a test starts); the tests of the limits turn them on explicitly.
+
 Services: under ``CI=true`` a missing service fails the run (an unreachable PostgreSQL test
 database stops the session; tests marked ``postgres`` / ``redis`` fail); locally they skip.
 """
@@ -39,6 +42,13 @@ from milestones.auth import issue_token
 from milestones.config import Settings
 
 TEST_JWT_SECRET = "milestones-test-secret-not-for-production-0123456789"
+RATE_LIMITS_OFF = {
+    "RATE_LIMIT_QUERIES": "off",
+    "RATE_LIMIT_MUTATIONS": "off",
+    "RATE_LIMIT_NOTIFYING": "off",
+    "RATE_LIMIT_SUBSCRIPTIONS": "off",
+}
+os.environ.update(RATE_LIMITS_OFF)
 DEFAULT_TEST_DATABASE_URL = "sqlite://:memory:"
 DEFAULT_TEST_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/0"

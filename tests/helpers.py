@@ -188,7 +188,10 @@ _PAYLOADS: Final[dict[str, tuple[str, str]]] = {
         "WithdrawChangeRequestInput",
         "changeRequest { ...ChangeRequestFields } contract { ...ContractFields }",
     ),
-    "markNotificationsRead": ("MarkNotificationsReadInput", "count"),
+    "markNotificationsRead": (
+        "MarkNotificationsReadInput",
+        "count notifications { id readAt } unreadCount",
+    ),
     "createWebhookEndpoint": (
         "CreateWebhookEndpointInput",
         "webhookEndpoint { id url kinds contract { id } } secret",
@@ -309,6 +312,7 @@ query Notifications($first: Int, $after: String, $unreadOnly: Boolean) {
     + NOTIFICATION_FIELDS
     + """ } }
     pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    unreadCount
   }
 }
 """

@@ -4,11 +4,15 @@ One helper for every action. The key is scoped to the user and the action; what 
 is the parsed command (so `"50"` and `"50.00"` are the same input), problems included (so an
 invalid repeat of a used key is a conflict, as the contract's order says). A refusal is not
 remembered: the record is written only when the action's body completes.
+
+A key lives `IDEMPOTENCY_TTL` (24 h at least): past it, its record counts as gone (and is
+deleted on the spot, before the background pruning gets to it), so the key can be used again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -21,6 +25,15 @@ from milestones.domain.commands import Command
 from milestones.domain.errors import ErrorCode, refuse
 from milestones.domain.values import Omitted
 from milestones.models import IdempotencyRecord, User
+
+_ttl = dt.timedelta(hours=24)
+
+
+def set_ttl(ttl: dt.timedelta) -> None:
+    """How long a key is remembered (from IDEMPOTENCY_TTL, set at start-up)."""
+    global _ttl
+    _ttl = ttl
+
 
 # Part of every digest: records written by another shape of command never match.
 _DIGEST_VERSION = "command-v2"
@@ -68,6 +81,9 @@ async def idempotent(
     record = await IdempotencyRecord.get_or_none(
         user_id=viewer.id, operation=command.operation, key=key
     )
+    if record is not None and record.created_at < dt.datetime.now(dt.UTC) - _ttl:
+        await IdempotencyRecord.filter(id=record.id).delete()  # expired: the key is free again
+        record = None
     if record is not None and record.request_hash != digest:
         raise refuse(
             ErrorCode.IDEMPOTENCY_CONFLICT,

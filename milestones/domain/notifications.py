@@ -1,8 +1,14 @@
-"""The viewer's notifications: marking them read."""
+"""The viewer's notifications: marking them read, and how many are unread.
+
+Marking returns what it marked and the unread count after it, so that a client's cache can
+follow without asking again. The unread count is served by the partial index of migration
+0006 (recipient's unread rows only), so it costs the same whatever the history's length.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from milestones.domain.commands import MarkNotificationsRead
 from milestones.domain.errors import DomainError, ErrorCode, Problem
@@ -13,24 +19,58 @@ from milestones.models import Notification, User
 MAX_IDS = 100
 
 
-async def mark_notifications_read(viewer: User, command: MarkNotificationsRead) -> int:
-    """How many of the viewer's notifications went from unread to read."""
+@dataclass(frozen=True, slots=True)
+class MarkedRead:
+    """The notifications this call turned from unread to read (newest first), and how many of
+    the viewer's are still unread after it."""
+
+    notifications: list[Notification]
+    unread_count: int
+
+
+async def unread_count(recipient_id: int) -> int:
+    return await Notification.filter(recipient_id=recipient_id, read_at=None).count()
+
+
+async def mark_notifications_read(viewer: User, command: MarkNotificationsRead) -> MarkedRead:
+    """Mark some of the viewer's notifications (by id) or all of them read."""
     async with action(), idempotent(viewer, command, contract_locked=False) as keyed:
         if keyed.replayed is not None:
-            count: int = keyed.replayed["count"]
-            return count
+            # The first payload again: the same notifications (read ever since) and count.
+            ids: list[int] = keyed.replayed.get("ids", [])
+            rows = await Notification.filter(id__in=ids).order_by("-seq") if ids else []
+            return MarkedRead(list(rows), int(keyed.replayed.get("unread", 0)))
         if command.problems:
             raise DomainError(*command.problems)
-        count = await _mark(viewer, command)
+        marked = await _mark(viewer, command)
         if keyed.wanted:
-            keyed.keep({"count": count})
-    return count
+            keyed.keep(
+                {
+                    "count": len(marked.notifications),
+                    "ids": [row.id for row in marked.notifications],
+                    "unread": marked.unread_count,
+                }
+            )
+    return marked
 
 
-async def _mark(viewer: User, command: MarkNotificationsRead) -> int:
+async def _mark(viewer: User, command: MarkNotificationsRead) -> MarkedRead:
+    unread = Notification.filter(recipient_id=viewer.id, read_at=None)
+    if not command.all:
+        unread = unread.filter(id__in=await _own_notification_ids(viewer, command))
+    # Rows locked inside the action: two concurrent calls never both report the same one.
+    marked = await unread.select_for_update().order_by("-seq")
     now = dt.datetime.now(dt.UTC)
-    if command.all:
-        return await Notification.filter(recipient_id=viewer.id, read_at=None).update(read_at=now)
+    if marked:
+        # By the same filter, not by ids: `all` may cover more rows than a statement may have
+        # parameters. A recipient's seqs commit in order, so none newer slips in.
+        await unread.filter(seq__lte=marked[0].seq).update(read_at=now)
+    for row in marked:
+        row.read_at = now
+    return MarkedRead(notifications=list(marked), unread_count=await unread_count(viewer.id))
+
+
+async def _own_notification_ids(viewer: User, command: MarkNotificationsRead) -> list[int]:
     mine = {
         notification.id
         for notification in await Notification.filter(
@@ -45,6 +85,4 @@ async def _mark(viewer: User, command: MarkNotificationsRead) -> int:
     ]
     if missing:
         raise DomainError(*missing)
-    return await Notification.filter(
-        recipient_id=viewer.id, id__in=list(mine), read_at=None
-    ).update(read_at=now)
+    return list(mine)

@@ -152,7 +152,7 @@ class WakeupBus:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                logger.warning("wake-up bus lost its broker (%s); reconnecting", error)
+                logger.warning("wake-up bus lost its broker (%r); reconnecting", error)
             finally:
                 self._ready.clear()
                 self._broadcast = None
@@ -289,7 +289,7 @@ class WakeupBus:
                 except asyncio.CancelledError:
                     raise
                 except Exception as error:
-                    logger.warning("publishing wake-ups failed (%s); will wake everyone", error)
+                    logger.warning("publishing wake-ups failed (%r); will wake everyone", error)
                     self._owe_wake_all = True
                     await asyncio.sleep(self.reconnect_delay)
                     break

@@ -16,6 +16,11 @@ What this handler adds to strawberry's, for a socket open to anyone:
 
 Everything else is strawberry's handler unchanged: the connection_init timeout and close
 codes, ping/pong, queries and mutations over the socket, documents that do not parse.
+
+Rate limits: a new subscription costs one from the caller's `subscriptions` budget (queries
+and mutations over the socket are metered in execution, `schema/rate_limiting.py`); a refusal
+is an `error` message with `RATE_LIMITED`, and a socket that keeps going after
+`RATE_LIMIT_SOCKET_REFUSALS` refusals in a row is closed with 4429.
 """
 
 from __future__ import annotations
@@ -46,8 +51,10 @@ from milestones.live.fanout import (
     subscription_field,
 )
 from milestones.observability.metrics import WEBSOCKETS_CLOSED
+from milestones.rate_limits import RATE_LIMITED, Budget, RateLimiter
 from milestones.schema.context import Context
 from milestones.schema.limits import subscription_limit_error
+from milestones.schema.rate_limiting import caller, rate_limited_error
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +76,8 @@ class SharedSubscriptionsHandler(BaseGraphQLTransportWSHandler[Context, None]):
         )
         self.expiry_task: asyncio.Task[None] | None = None
         self.closing: asyncio.Task[None] | None = None
+        self.rate_limiter: RateLimiter | None = self.view.rate_limiter  # type: ignore[attr-defined]
+        self.refusals_in_a_row = 0
 
     def _send_frame(self, frame: str) -> Coroutine[Any, Any, None]:
         socket = self.websocket.ws  # type: ignore[attr-defined]
@@ -89,6 +98,13 @@ class SharedSubscriptionsHandler(BaseGraphQLTransportWSHandler[Context, None]):
     # --- strawberry's handler, routed through the outbox ---------------------------------
 
     async def send_message(self, message: Message) -> None:
+        if message["type"] == "error" and _rate_limited(message):
+            self.refusals_in_a_row += 1
+            if self.refusals_in_a_row > self.view.settings.rate_limit_socket_refusals:  # type: ignore[attr-defined]
+                await self.websocket.close(code=4429, reason="Rate limit: too many refusals")
+                return
+        elif message["type"] == "next":
+            self.refusals_in_a_row = 0
         self.outbox.push(self.view.encode_json(message), None, None)  # type: ignore[arg-type]
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
@@ -163,6 +179,20 @@ class SharedSubscriptionsHandler(BaseGraphQLTransportWSHandler[Context, None]):
         if field is None:  # not a subscription: strawberry's own path (the parse is cached)
             await super().handle_subscribe(message)
             return
+        if self.rate_limiter is not None:
+            refusal = await self.rate_limiter.admit(
+                caller(self.context), ((Budget.SUBSCRIPTIONS, 1),)
+            )
+            if refusal is not None:
+                await self.send_message(
+                    {
+                        "id": operation_id,
+                        "type": "error",
+                        "payload": [rate_limited_error(refusal).formatted],
+                    }
+                )
+                return
+            self.refusals_in_a_row = 0
         member = Member(self, operation_id, field, Request(query, variables, operation_name))
         self.operations[operation_id] = member  # type: ignore[assignment]
         self.shared.join(member, self.context)
@@ -212,3 +242,11 @@ class SharedSubscriptionsHandler(BaseGraphQLTransportWSHandler[Context, None]):
     def _overflowed(self) -> None:
         WEBSOCKETS_CLOSED.labels(reason="backlog").inc()
         self._close_soon(*BACKLOG_FULL)
+
+
+def _rate_limited(message: Message) -> bool:
+    payload = message.get("payload")
+    return isinstance(payload, list) and any(
+        isinstance(error, dict) and (error.get("extensions") or {}).get("code") == RATE_LIMITED
+        for error in payload
+    )

@@ -7,7 +7,7 @@ from tortoise.migrations import operations as ops
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0002_one_funded_one_pending")]
+    dependencies = [("models", "0003_fair_use")]
 
     initial = False
 

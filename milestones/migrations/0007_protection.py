@@ -9,7 +9,7 @@ from tortoise.migrations import operations as ops
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0005_domain")]
+    dependencies = [("models", "0006_unread_index")]
 
     operations = [
         ops.AlterField(

@@ -87,7 +87,7 @@ class Notification(Model):
 
 
 class EmailOutbox(Model):
-    # A notification email waiting to be sent, durable and retried until sent.
+    # A notification email waiting to be sent, durable and retried until sent (or parked).
 
     id = fields.IntField(primary_key=True)
     notification: fields.ForeignKeyRelation[Notification] = fields.ForeignKeyField(
@@ -99,6 +99,10 @@ class EmailOutbox(Model):
     attempts = fields.IntField(default=0)
     next_attempt_at = fields.DatetimeField(db_index=True)
     sent_at = fields.DatetimeField(null=True)
+    # When an instance last took it to send (the coalescing window of its address starts there).
+    claimed_at = fields.DatetimeField(null=True)
+    # Parked: it failed for a permanent reason EMAIL_MAX_ATTEMPTS times; never retried.
+    failed_at = fields.DatetimeField(null=True)
     last_error = fields.TextField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 

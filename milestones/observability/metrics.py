@@ -93,6 +93,12 @@ BROKER_CONNECTED = Gauge(
     registry=REGISTRY,
     multiprocess_mode="mostrecent",
 )
+EMAIL_OUTBOX_FAILED = Gauge(
+    "milestones_email_outbox_failed",
+    "Notification emails parked after failing for a permanent reason (read at scrape time).",
+    registry=REGISTRY,
+    multiprocess_mode="mostrecent",
+)
 WEBHOOK_DELIVERIES = Counter(
     "milestones_webhook_deliveries",
     "Webhook delivery attempts by outcome: sent (2xx), failed (will retry), parked (gave up).",
@@ -101,17 +107,21 @@ WEBHOOK_DELIVERIES = Counter(
 )
 
 
-async def _email_outbox_size() -> int:
+async def _email_outbox_size() -> tuple[int, int]:
+    """Emails waiting to be sent, and emails parked as failed."""
     from milestones.models import EmailOutbox
 
-    count: int = await EmailOutbox.filter(sent_at=None).count()
-    return count
+    waiting: int = await EmailOutbox.filter(sent_at=None, failed_at=None).count()
+    failed: int = await EmailOutbox.filter(failed_at__isnull=False).count()
+    return waiting, failed
 
 
 async def metrics_response(request: Request) -> Response:
     """The Prometheus text format; with PROMETHEUS_MULTIPROC_DIR, every worker's numbers."""
     try:
-        EMAIL_OUTBOX_SIZE.set(await _email_outbox_size())
+        waiting, failed = await _email_outbox_size()
+        EMAIL_OUTBOX_SIZE.set(waiting)
+        EMAIL_OUTBOX_FAILED.set(failed)
     except Exception:  # a scrape reports what it can; readiness reports the database
         request_logger.warning("could not read the email outbox size", exc_info=True)
     registry = REGISTRY

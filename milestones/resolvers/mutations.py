@@ -21,6 +21,7 @@ from milestones.models import User
 from milestones.models import WebhookEndpoint as WebhookEndpointModel
 from milestones.resolvers import parse
 from milestones.resolvers.mapping import contract_type, global_id, milestone_type, perform
+from milestones.schema.arguments import MutationInput
 from milestones.schema.context import Info
 from milestones.schema.enums import ChangeKind, Decision
 from milestones.schema.inputs import (
@@ -57,7 +58,7 @@ from milestones.schema.payloads import (
     RefundRequestPayload,
     UpdateWebhookEndpointPayload,
 )
-from milestones.schema.types import ChangeRequest, RefundRequest, WebhookEndpoint
+from milestones.schema.types import ChangeRequest, Notification, RefundRequest, WebhookEndpoint
 
 
 async def _contract_payload(outcome: Outcome, info: Info) -> ContractPayload:
@@ -101,8 +102,14 @@ async def _change_request_payload(outcome: Outcome, info: Info) -> ChangeRequest
     )
 
 
-async def _count_payload(count: int, info: Info) -> MarkNotificationsReadPayload:
-    return MarkNotificationsReadPayload(count=count)
+async def _marked_payload(
+    marked: notifications.MarkedRead, info: Info
+) -> MarkNotificationsReadPayload:
+    return MarkNotificationsReadPayload(
+        count=len(marked.notifications),
+        notifications=[Notification.of(row) for row in marked.notifications],
+        unread_count=marked.unread_count,
+    )
 
 
 def _milestone_id(raw: object) -> int | None:
@@ -153,10 +160,20 @@ def _change(index: int, change: MilestoneChangeInput, errors: Validation) -> com
     )
 
 
-@strawberry.type
+@strawberry.type(
+    description="What the viewer may do. Each mutation takes one `input` and returns a payload: "
+    "the objects it acted on, or null and `userErrors` when refused (a refusal changes "
+    "nothing). Every mutation needs a bearer token."
+)
 class Mutation:
-    @strawberry.mutation(description="Start a contract; the viewer becomes its client.")
-    async def create_contract(self, info: Info, input: CreateContractInput) -> ContractPayload:
+    @strawberry.mutation(
+        description="Start a contract with a freelancer; the viewer becomes its client. Refuses "
+        "VALIDATION (title, freelancerId: an existing user other than the viewer, "
+        "currency)."
+    )
+    async def create_contract(
+        self, info: Info, input: MutationInput[CreateContractInput]
+    ) -> ContractPayload:
         errors = Validation()
         command = commands.CreateContract(
             title=parse.title(input.title, "title", errors),
@@ -169,8 +186,13 @@ class Mutation:
             info, ContractPayload, contracts.create_contract, command, _contract_payload
         )
 
-    @strawberry.mutation(description="Client: add an upcoming milestone at the end.")
-    async def add_milestone(self, info: Info, input: AddMilestoneInput) -> MilestonePayload:
+    @strawberry.mutation(
+        description="Client: add an upcoming milestone at the end. Refuses FORBIDDEN (freelancer), "
+        "CONTRACT_ENDED, CHANGE_REQUEST_PENDING, VALIDATION."
+    )
+    async def add_milestone(
+        self, info: Info, input: MutationInput[AddMilestoneInput]
+    ) -> MilestonePayload:
         errors = Validation()
         command = commands.AddMilestone(
             contract_id=_contract_id(input.contract_id),
@@ -185,8 +207,14 @@ class Mutation:
             info, MilestonePayload, milestones.add_milestone, command, _milestone_payload
         )
 
-    @strawberry.mutation(description="Client: edit an upcoming milestone.")
-    async def edit_milestone(self, info: Info, input: EditMilestoneInput) -> MilestonePayload:
+    @strawberry.mutation(
+        description="Client: edit an upcoming milestone; omitted fields stay. Refuses FORBIDDEN, "
+        "CONTRACT_ENDED, MILESTONE_NOT_UPCOMING, CHANGE_REQUEST_PENDING, "
+        "VERSION_CONFLICT, VALIDATION."
+    )
+    async def edit_milestone(
+        self, info: Info, input: MutationInput[EditMilestoneInput]
+    ) -> MilestonePayload:
         errors = Validation()
         edit = parse.milestone_edit(
             errors,
@@ -209,9 +237,12 @@ class Mutation:
             info, MilestonePayload, milestones.edit_milestone, command, _milestone_payload
         )
 
-    @strawberry.mutation(description="Client: delete an upcoming milestone.")
+    @strawberry.mutation(
+        description="Client: delete an upcoming milestone; later positions close the gap. Refuses "
+        "FORBIDDEN, CONTRACT_ENDED, MILESTONE_NOT_UPCOMING, CHANGE_REQUEST_PENDING."
+    )
     async def delete_milestone(
-        self, info: Info, input: DeleteMilestoneInput
+        self, info: Info, input: MutationInput[DeleteMilestoneInput]
     ) -> DeleteMilestonePayload:
         errors = Validation()
         command = commands.DeleteMilestone(
@@ -223,9 +254,15 @@ class Mutation:
             info, DeleteMilestonePayload, milestones.delete_milestone, command, _deleted_payload
         )
 
-    @strawberry.mutation(description="Client: fund an upcoming milestone into escrow.")
+    @strawberry.mutation(
+        description="Client: fund an upcoming milestone into escrow (the contract's `available` "
+        "money first, a deposit for the rest); it becomes ACTIVE. Safe to retry with "
+        "the same `idempotencyKey`. Refuses FORBIDDEN, CONTRACT_ENDED, "
+        "MILESTONE_NOT_UPCOMING, ANOTHER_MILESTONE_ACTIVE, CHANGE_REQUEST_PENDING, "
+        "IDEMPOTENCY_CONFLICT."
+    )
     async def activate_milestone(
-        self, info: Info, input: ActivateMilestoneInput
+        self, info: Info, input: MutationInput[ActivateMilestoneInput]
     ) -> MilestonePayload:
         errors = Validation()
         command = commands.ActivateMilestone(
@@ -237,8 +274,14 @@ class Mutation:
             info, MilestonePayload, milestones.activate_milestone, command, _milestone_payload
         )
 
-    @strawberry.mutation(description="Freelancer: submit work on the active milestone.")
-    async def submit_milestone(self, info: Info, input: SubmitMilestoneInput) -> MilestonePayload:
+    @strawberry.mutation(
+        description="Freelancer: submit the work of the ACTIVE milestone for the client's review; "
+        "it becomes SUBMITTED. Refuses FORBIDDEN, CONTRACT_ENDED, "
+        "MILESTONE_NOT_ACTIVE, REFUND_REQUEST_PENDING."
+    )
+    async def submit_milestone(
+        self, info: Info, input: MutationInput[SubmitMilestoneInput]
+    ) -> MilestonePayload:
         errors = Validation()
         command = commands.SubmitMilestone(
             milestone_id=_milestone_id(input.milestone_id),
@@ -250,8 +293,14 @@ class Mutation:
             info, MilestonePayload, milestones.submit_milestone, command, _milestone_payload
         )
 
-    @strawberry.mutation(description="Client: send a submission back; the milestone stays active.")
-    async def reject_submission(self, info: Info, input: RejectSubmissionInput) -> MilestonePayload:
+    @strawberry.mutation(
+        description="Client: send a submission back; the milestone is ACTIVE again and keeps its "
+        "money. Refuses FORBIDDEN, CONTRACT_ENDED, MILESTONE_NOT_SUBMITTED, "
+        "REFUND_REQUEST_PENDING."
+    )
+    async def reject_submission(
+        self, info: Info, input: MutationInput[RejectSubmissionInput]
+    ) -> MilestonePayload:
         errors = Validation()
         command = commands.RejectSubmission(
             milestone_id=_milestone_id(input.milestone_id),
@@ -264,9 +313,16 @@ class Mutation:
         )
 
     @strawberry.mutation(
-        description="Client: release all or part of the funds; the rest becomes available."
+        description="Client: approve an ACTIVE or SUBMITTED milestone and release all of its funds "
+        "or `releaseAmount` of them to the freelancer; it becomes RELEASED and the "
+        "rest becomes the contract's `available` money. With `endContract: true` the "
+        "contract ends after it. Safe to retry with the same `idempotencyKey`. Refuses "
+        "FORBIDDEN, CONTRACT_ENDED, MILESTONE_NOT_ACTIVE, REFUND_REQUEST_PENDING, "
+        "IDEMPOTENCY_CONFLICT, VALIDATION."
     )
-    async def approve_milestone(self, info: Info, input: ApproveMilestoneInput) -> MilestonePayload:
+    async def approve_milestone(
+        self, info: Info, input: MutationInput[ApproveMilestoneInput]
+    ) -> MilestonePayload:
         errors = Validation()
         release = parse.optional(input.release_amount)
         bonus = parse.optional(input.bonus_amount)
@@ -288,7 +344,7 @@ class Mutation:
     @strawberry.mutation(
         description="Client: pay the freelancer a bonus, deposited and released at once."
     )
-    async def send_bonus(self, info: Info, input: SendBonusInput) -> BonusPayload:
+    async def send_bonus(self, info: Info, input: MutationInput[SendBonusInput]) -> BonusPayload:
         errors = Validation()
         command = commands.SendBonus(
             contract_id=_contract_id(input.contract_id),
@@ -299,9 +355,13 @@ class Mutation:
         )
         return await perform(info, BonusPayload, bonuses.send_bonus, command, _bonus_payload)
 
-    @strawberry.mutation(description="Client: ask for the active milestone's funds back.")
+    @strawberry.mutation(
+        description="Client: ask for the ACTIVE or SUBMITTED milestone's funds back; the "
+        "freelancer answers with `respondToRefundRequest`. Refuses FORBIDDEN, "
+        "CONTRACT_ENDED, MILESTONE_NOT_ACTIVE, REFUND_REQUEST_PENDING."
+    )
     async def request_escrow_refund(
-        self, info: Info, input: RequestEscrowRefundInput
+        self, info: Info, input: MutationInput[RequestEscrowRefundInput]
     ) -> RefundRequestPayload:
         errors = Validation()
         command = commands.RequestEscrowRefund(
@@ -314,9 +374,13 @@ class Mutation:
             info, RefundRequestPayload, refunds.request_escrow_refund, command, _refund_payload
         )
 
-    @strawberry.mutation(description="Freelancer: accept (refund) or decline a refund request.")
+    @strawberry.mutation(
+        description="Freelancer: answer a pending refund request. ACCEPT: the milestone becomes "
+        "REFUNDED and its funds go back to the client; DECLINE: nothing changes. "
+        "Refuses FORBIDDEN, NOT_PENDING."
+    )
     async def respond_to_refund_request(
-        self, info: Info, input: RespondToRefundRequestInput
+        self, info: Info, input: MutationInput[RespondToRefundRequestInput]
     ) -> RefundRequestPayload:
         errors = Validation()
         command = commands.RespondToRefundRequest(
@@ -330,8 +394,15 @@ class Mutation:
             info, RefundRequestPayload, refunds.respond_to_refund_request, command, _refund_payload
         )
 
-    @strawberry.mutation(description="Either party: end the contract; available funds go back.")
-    async def end_contract(self, info: Info, input: EndContractInput) -> ContractPayload:
+    @strawberry.mutation(
+        description="Either party: end the contract. Upcoming milestones stay as they are "
+        "(frozen), a pending change request is DECLINED, and `available` money goes "
+        "back to the client. Refuses CONTRACT_ENDED, FUNDS_IN_ESCROW (a milestone is "
+        "still funded)."
+    )
+    async def end_contract(
+        self, info: Info, input: MutationInput[EndContractInput]
+    ) -> ContractPayload:
         errors = Validation()
         command = commands.EndContract(
             contract_id=_contract_id(input.contract_id),
@@ -343,9 +414,14 @@ class Mutation:
             info, ContractPayload, contracts.end_contract, command, _contract_payload
         )
 
-    @strawberry.mutation(description="Freelancer: propose changes to upcoming milestones.")
+    @strawberry.mutation(
+        description="Freelancer: propose one or more changes (add, edit, delete) to the upcoming "
+        "milestones, for the client to accept or decline as a whole. Refuses "
+        "FORBIDDEN, CONTRACT_ENDED, CHANGE_REQUEST_PENDING, MILESTONE_NOT_UPCOMING, "
+        "VALIDATION (`changes.<index>.<field>`)."
+    )
     async def request_milestone_changes(
-        self, info: Info, input: RequestMilestoneChangesInput
+        self, info: Info, input: MutationInput[RequestMilestoneChangesInput]
     ) -> ChangeRequestPayload:
         errors = Validation()
         message = parse.text(input.message, "message", errors)
@@ -370,9 +446,13 @@ class Mutation:
             _change_request_payload,
         )
 
-    @strawberry.mutation(description="Client: accept (apply all changes) or decline.")
+    @strawberry.mutation(
+        description="Client: answer the pending change request. ACCEPT applies all its changes at "
+        "once; DECLINE changes nothing. Refuses FORBIDDEN, NOT_PENDING, "
+        "CONTRACT_ENDED."
+    )
     async def respond_to_change_request(
-        self, info: Info, input: RespondToChangeRequestInput
+        self, info: Info, input: MutationInput[RespondToChangeRequestInput]
     ) -> ChangeRequestPayload:
         errors = Validation()
         command = commands.RespondToChangeRequest(
@@ -390,9 +470,12 @@ class Mutation:
             _change_request_payload,
         )
 
-    @strawberry.mutation(description="Freelancer: withdraw a pending change request.")
+    @strawberry.mutation(
+        description="Freelancer: take back a pending change request; nothing changes. Refuses "
+        "FORBIDDEN, NOT_PENDING."
+    )
     async def withdraw_change_request(
-        self, info: Info, input: WithdrawChangeRequestInput
+        self, info: Info, input: MutationInput[WithdrawChangeRequestInput]
     ) -> ChangeRequestPayload:
         errors = Validation()
         command = commands.WithdrawChangeRequest(
@@ -408,9 +491,14 @@ class Mutation:
             _change_request_payload,
         )
 
-    @strawberry.mutation(description="Mark some (ids) or all of the viewer's notifications read.")
+    @strawberry.mutation(
+        description="Mark some (`ids`) or all of the viewer's notifications read. Returns those it "
+        "marked and the unread count after, so a client cache follows without a "
+        "refetch. Refuses NOT_FOUND (an id that is not the viewer's notification), "
+        "VALIDATION (neither ids nor all, more than 100 ids)."
+    )
     async def mark_notifications_read(
-        self, info: Info, input: MarkNotificationsReadInput
+        self, info: Info, input: MutationInput[MarkNotificationsReadInput]
     ) -> MarkNotificationsReadPayload:
         errors = Validation()
         mark_all = bool(parse.optional(input.all))
@@ -434,7 +522,7 @@ class Mutation:
             MarkNotificationsReadPayload,
             notifications.mark_notifications_read,
             command,
-            _count_payload,
+            _marked_payload,
         )
 
     @strawberry.mutation(
@@ -442,7 +530,7 @@ class Mutation:
         "secret is in the payload, this once."
     )
     async def create_webhook_endpoint(
-        self, info: Info, input: CreateWebhookEndpointInput
+        self, info: Info, input: MutationInput[CreateWebhookEndpointInput]
     ) -> CreateWebhookEndpointPayload:
         production = info.context.settings.is_production
 
@@ -466,7 +554,7 @@ class Mutation:
 
     @strawberry.mutation(description="Change a webhook endpoint's URL, kinds or contract.")
     async def update_webhook_endpoint(
-        self, info: Info, input: UpdateWebhookEndpointInput
+        self, info: Info, input: MutationInput[UpdateWebhookEndpointInput]
     ) -> UpdateWebhookEndpointPayload:
         production = info.context.settings.is_production
 
@@ -489,7 +577,7 @@ class Mutation:
 
     @strawberry.mutation(description="Delete a webhook endpoint; pending deliveries are dropped.")
     async def delete_webhook_endpoint(
-        self, info: Info, input: DeleteWebhookEndpointInput
+        self, info: Info, input: MutationInput[DeleteWebhookEndpointInput]
     ) -> DeleteWebhookEndpointPayload:
         async def act(viewer: User, _: None) -> int:
             return await webhooks.delete_webhook_endpoint(viewer, input.id)

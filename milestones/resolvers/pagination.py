@@ -8,7 +8,7 @@ from milestones.models import Notification as NotificationModel
 from milestones.models import User as UserModel
 from milestones.models.enums import ContractStatus
 from milestones.schema.relay import Connection, after_position, connection, page_size
-from milestones.schema.types import Contract, Notification
+from milestones.schema.types import Contract, Notification, NotificationConnection
 
 
 async def contracts_page(
@@ -35,7 +35,7 @@ async def contracts_page(
 
 async def notifications_page(
     viewer: UserModel, first: int | None, after: str | None, unread_only: bool
-) -> Connection[Notification]:
+) -> NotificationConnection:
     size = page_size(first)
     before_seq = after_position(after, "notification")
     query = NotificationModel.filter(recipient_id=viewer.id)
@@ -44,6 +44,9 @@ async def notifications_page(
     if before_seq is not None:
         query = query.filter(seq__lt=before_seq)
     rows = await query.order_by("-seq").limit(size + 1)
-    return connection(
+    page = connection(
         rows, size, after, Notification.of, lambda row: ids.encode_cursor("notification", row.seq)
+    )
+    return NotificationConnection(
+        edges=page.edges, page_info=page.page_info, recipient_pk=viewer.id
     )

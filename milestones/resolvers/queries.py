@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from tortoise.expressions import Q
 
@@ -18,6 +20,7 @@ from milestones.models import WebhookEndpoint as WebhookEndpointModel
 from milestones.resolvers.mapping import milestone_type
 from milestones.resolvers.pagination import contracts_page, notifications_page
 from milestones.resolvers.viewer import require_viewer
+from milestones.schema.arguments import After, First
 from milestones.schema.context import Info
 from milestones.schema.enums import ContractStatus
 from milestones.schema.relay import Connection
@@ -27,6 +30,7 @@ from milestones.schema.types import (
     ContractEvent,
     Node,
     Notification,
+    NotificationConnection,
     RefundRequest,
     User,
     WebhookDelivery,
@@ -103,13 +107,24 @@ async def resolve_node(info: Info, global_id: str) -> Node | None:
     return None
 
 
-@strawberry.type
+ANY_ID = "A global ID, as any object's `id` gives it."
+
+
+@strawberry.type(
+    description="What the viewer may read: their own contracts, notifications and identity. "
+    "Every field needs a bearer token."
+)
 class Query:
-    @strawberry.field(description="Any object by its global ID, if the viewer may see it.")
-    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+    @strawberry.field(
+        description="Any object by its global ID, if the viewer may see it; null otherwise "
+        "(never a hint that it exists)."
+    )
+    async def node(
+        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description=ANY_ID)]
+    ) -> Node | None:
         return await resolve_node(info, id)
 
-    @strawberry.field(description="The viewer.")
+    @strawberry.field(description="The viewer, as their token names them.")
     def me(self, info: Info) -> User:
         return User.of(require_viewer(info))
 
@@ -117,15 +132,22 @@ class Query:
     async def contracts(
         self,
         info: Info,
-        first: int | None = 20,
-        after: str | None = None,
-        status: ContractStatus | None = None,
+        first: First = 20,
+        after: After = None,
+        status: Annotated[
+            ContractStatus | None,
+            strawberry.argument(description="Only the contracts in this status; omitted: all."),
+        ] = None,
     ) -> Connection[Contract]:
         viewer = require_viewer(info)
         return await contracts_page(viewer, first, after, status)
 
     @strawberry.field(description="A contract the viewer is party to, else null.")
-    async def contract(self, info: Info, id: strawberry.ID) -> Contract | None:
+    async def contract(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The contract's ID.")],
+    ) -> Contract | None:
         viewer = require_viewer(info)
         contract = await _party_contract(info, ids.decode(id, "Contract"))
         return Contract.of(contract, viewer.id) if contract is not None else None
@@ -134,9 +156,12 @@ class Query:
     async def notifications(
         self,
         info: Info,
-        first: int | None = 20,
-        after: str | None = None,
-        unread_only: bool | None = False,
-    ) -> Connection[Notification]:
+        first: First = 20,
+        after: After = None,
+        unread_only: Annotated[
+            bool | None,
+            strawberry.argument(description="Only the unread ones (`readAt` null)."),
+        ] = False,
+    ) -> NotificationConnection:
         viewer = require_viewer(info)
         return await notifications_page(viewer, first, after, bool(unread_only))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from typing import Annotated
 
 import strawberry
 from graphql import GraphQLError
@@ -16,6 +17,7 @@ from milestones.models import ContractEvent as ContractEventModel
 from milestones.models import User as UserModel
 from milestones.observability.metrics import observe_notification_delivery
 from milestones.resolvers.viewer import require_viewer
+from milestones.schema.arguments import ResumeAfter
 from milestones.schema.context import Info
 from milestones.schema.relay import after_position
 from milestones.schema.types import ContractEvent, Notification
@@ -27,14 +29,18 @@ def _bus(info: Info) -> WakeupBus:
     return bus
 
 
-@strawberry.type
+@strawberry.type(
+    description="Live streams over WebSocket (graphql-transport-ws on /graphql, the token in "
+    "`connection_init`). Each item has a `cursor`: resubscribe with the last one as `after` "
+    "and nothing is missed or repeated, on any instance."
+)
 class Subscription:
     @strawberry.subscription(
         description="The viewer's notifications: with `after`, first everything after that "
         "cursor (oldest first), then live."
     )
     async def notifications(
-        self, info: Info, after: str | None = None
+        self, info: Info, after: ResumeAfter = None
     ) -> AsyncGenerator[Notification, None]:
         # Checks run before the stream exists, so a refusal is the operation's `error`
         # message rather than a `next` carrying errors.
@@ -47,7 +53,16 @@ class Subscription:
         "that cursor, then live."
     )
     async def contract_events(
-        self, info: Info, contract_id: strawberry.ID, after: str | None = None
+        self,
+        info: Info,
+        contract_id: Annotated[
+            strawberry.ID,
+            strawberry.argument(
+                description="The contract's ID; not a party: an `error` message with "
+                "`extensions.code` NOT_FOUND."
+            ),
+        ],
+        after: ResumeAfter = None,
     ) -> AsyncGenerator[ContractEvent, None]:
         viewer = require_viewer(info)
         pk = ids.decode(contract_id, "Contract")

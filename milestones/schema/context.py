@@ -12,6 +12,7 @@ from milestones.config import Settings
 from milestones.live.bus import WakeupBus
 from milestones.models import User
 from milestones.observability.logs import current_request_id
+from milestones.rate_limits import Refusal
 from milestones.schema.loaders import Loaders
 
 
@@ -35,6 +36,8 @@ class Context:
     stream_replays: bool = False
     stream_start: int | None = None
     stream_position: int | None = None
+    # Set when a rate limit refused the operation (the HTTP front answers 429).
+    rate_limited: Refusal | None = None
     # Names this request in the logs and in a masked error (and the X-Request-ID header).
     request_id: str = field(default_factory=lambda: current_request_id() or uuid.uuid4().hex)
 

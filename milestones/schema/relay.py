@@ -41,24 +41,38 @@ def after_position(after: str | None, prefix: str) -> int | None:
     return position
 
 
-@strawberry.type
+@strawberry.type(description="Where a page sits in its list (Relay cursor connections).")
 class PageInfo:
-    has_next_page: bool
-    has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
+    has_next_page: bool = strawberry.field(
+        description="More items follow: ask again with `after: endCursor`."
+    )
+    has_previous_page: bool = strawberry.field(
+        description="This page was asked for with `after` (items come before it)."
+    )
+    start_cursor: str | None = strawberry.field(
+        description="The first edge's cursor; null on an empty page."
+    )
+    end_cursor: str | None = strawberry.field(
+        description="The last edge's cursor: pass it as `after` for the next page; null on an "
+        "empty page."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="One item of a list, with its place in the list.")
 class Edge(Generic[T]):
-    cursor: str
-    node: T
+    cursor: str = strawberry.field(
+        description="The item's place in the list: pass it as `after` to get the items after it."
+    )
+    node: T = strawberry.field(description="The item.")
 
 
-@strawberry.type
+@strawberry.type(
+    description="A page of a list (a Relay cursor connection): `first` items after the "
+    "`after` cursor."
+)
 class Connection(Generic[T]):
-    edges: list[Edge[T]]
-    page_info: PageInfo
+    edges: list[Edge[T]] = strawberry.field(description="The page's items, in the list's order.")
+    page_info: PageInfo = strawberry.field(description="Whether more items follow, and cursors.")
 
 
 def connection(

@@ -12,6 +12,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from milestones.observability.operations import OperationObserver
+from milestones.rate_limits import RateLimiter
 from milestones.resolvers.mutations import Mutation
 from milestones.resolvers.queries import Query
 from milestones.resolvers.subscriptions import Subscription
@@ -19,6 +20,7 @@ from milestones.schema.documents import DocumentGate, Documents
 from milestones.schema.errors import ErrorPolicy, log_unexpected
 from milestones.schema.execution import SharedEventExecutionContext
 from milestones.schema.limits import QueryLimits
+from milestones.schema.rate_limiting import RateLimitGate
 from milestones.schema.scalars import SCALAR_MAP
 from milestones.schema.types import (
     ChangeRequest,
@@ -49,6 +51,7 @@ def build_schema(
     production: bool = False,
     limits: QueryLimits | None = None,
     document_cache_bytes: int = DEFAULT_DOCUMENT_CACHE_BYTES,
+    rate_limiter: RateLimiter | None = None,
     tracing: bool = False,
 ) -> MilestonesSchema:
     limits = limits or QueryLimits()
@@ -63,6 +66,8 @@ def build_schema(
     ]
     if production:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
+    if rate_limiter is not None and rate_limiter.enabled:
+        extensions.append(lambda: RateLimitGate(rate_limiter))
     if tracing:  # imported only when on: OpenTelemetry is an optional extra
         from milestones.observability.tracing import GraphQLTracing
 

@@ -14,8 +14,10 @@ from milestones import ids
 from milestones.domain.access import Role
 from milestones.domain.escrow import Escrow as EscrowTotals
 from milestones.domain.escrow import LedgerSummary, MilestoneMoney
+from milestones.domain.notifications import unread_count as unread_notifications
 from milestones.domain.values import cents_to_decimal
 from milestones.models import enums as stored
+from milestones.schema.arguments import After, First
 from milestones.schema.context import Info
 from milestones.schema.enums import (
     ChangeKind,
@@ -31,14 +33,21 @@ from milestones.schema.relay import Connection, after_position, connection, page
 
 @strawberry.interface(description="An object with a global ID.")
 class Node:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(
+        description="The object's global ID: opaque, stable; `node(id:)` finds it again."
+    )
 
 
 @strawberry.type(description="A party to contracts; created from token claims on first sight.")
 class User(Node):
     pk: Private[int]
-    name: str | None
-    email: str | None
+    name: str | None = strawberry.field(
+        description="The name from the user's token (`name` claim), if any."
+    )
+    email: str | None = strawberry.field(
+        description="The email address from the user's token (`email` claim), if any; notification "
+        "emails go there."
+    )
 
     @strawberry.field(
         description="The viewer's webhook endpoints, oldest first (on `me`; empty on anyone else)."
@@ -67,11 +76,20 @@ class User(Node):
 
 @strawberry.type(description="Money held for a contract; every figure derives from its ledger.")
 class Escrow:
-    held: Decimal
-    available: Decimal
-    total_funded: Decimal
-    total_released: Decimal
-    total_refunded: Decimal
+    held: Decimal = strawberry.field(
+        description="Money in escrow now: the active milestone's unreleased funds plus "
+        "`available`. held = totalFunded - totalReleased - totalRefunded."
+    )
+    available: Decimal = strawberry.field(
+        description="Money in escrow that no milestone holds (left over from a partial release): "
+        "it pays for the next milestone first, or goes back to the client when the "
+        "contract ends."
+    )
+    total_funded: Decimal = strawberry.field(
+        description="All the client ever deposited into this contract's escrow."
+    )
+    total_released: Decimal = strawberry.field(description="All that went to the freelancer.")
+    total_refunded: Decimal = strawberry.field(description="All that went back to the client.")
     total_bonus: Decimal = strawberry.field(
         description="Bonuses paid: part of totalFunded and of totalReleased, never held."
     )
@@ -92,18 +110,36 @@ class Escrow:
 class Milestone(Node):
     pk: Private[int]
     contract_pk: Private[int]
-    position: int
-    title: str
-    description: str | None
-    due_date: dt.date | None
-    amount: Decimal
-    status: MilestoneStatus
-    funded_amount: Decimal
-    released_amount: Decimal
-    refunded_amount: Decimal
-    version: int
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    position: int = strawberry.field(
+        description="Its place in the contract, from 1, contiguous: a delete closes the gap, an "
+        "add appends."
+    )
+    title: str = strawberry.field(description="What the work is, 1 to 200 characters.")
+    description: str | None = strawberry.field(
+        description="The work in more words, if the client gave any."
+    )
+    due_date: dt.date | None = strawberry.field(
+        description="When the work is due, if set (a calendar date)."
+    )
+    amount: Decimal = strawberry.field(
+        description="What the milestone pays, in the contract's currency."
+    )
+    status: MilestoneStatus = strawberry.field(
+        description="Where it stands: UPCOMING, ACTIVE, SUBMITTED, RELEASED or REFUNDED."
+    )
+    funded_amount: Decimal = strawberry.field(
+        description="Money put in escrow for it when it was activated (0 while UPCOMING)."
+    )
+    released_amount: Decimal = strawberry.field(
+        description="Money of it released to the freelancer."
+    )
+    refunded_amount: Decimal = strawberry.field(description="Money of it refunded to the client.")
+    version: int = strawberry.field(
+        description="Goes up by one on every change; pass it as `expectedVersion` to "
+        "`editMilestone` to refuse a lost update (VERSION_CONFLICT)."
+    )
+    created_at: dt.datetime = strawberry.field(description="When it was added.")
+    updated_at: dt.datetime = strawberry.field(description="When it last changed.")
     activated_at: dt.datetime | None = strawberry.field(description="When it was funded.")
     submitted_at: dt.datetime | None = strawberry.field(
         description="When work was last submitted on it."
@@ -114,7 +150,7 @@ class Milestone(Node):
     )
     released_at: dt.datetime | None = strawberry.field(description="When it was released.")
 
-    @strawberry.field
+    @strawberry.field(description="The contract it belongs to.")
     async def contract(self, info: Info) -> Contract:
         return await load_contract(info, self.contract_pk)
 
@@ -149,11 +185,19 @@ class Milestone(Node):
 @strawberry.type(description="One proposed change: add, edit or delete an upcoming milestone.")
 class MilestoneChange:
     milestone_pk: Private[int | None]
-    kind: ChangeKind
-    title: str | None
-    description: str | None
-    due_date: dt.date | None
-    amount: Decimal | None
+    kind: ChangeKind = strawberry.field(description="ADD a milestone, EDIT one or DELETE one.")
+    title: str | None = strawberry.field(
+        description="The new title (ADD, or EDIT when it changes)."
+    )
+    description: str | None = strawberry.field(
+        description="The new description (ADD, or EDIT when it changes)."
+    )
+    due_date: dt.date | None = strawberry.field(
+        description="The new due date (ADD, or EDIT when it changes)."
+    )
+    amount: Decimal | None = strawberry.field(
+        description="The new amount (ADD, or EDIT when it changes)."
+    )
 
     @strawberry.field(
         description="The milestone it edits or deletes, or the one an accepted ADD created."
@@ -169,21 +213,28 @@ class ChangeRequest(Node):
     pk: Private[int]
     contract_pk: Private[int]
     requested_by_pk: Private[int]
-    status: ChangeRequestStatus
-    message: str | None
-    created_at: dt.datetime
-    responded_at: dt.datetime | None
-    response_message: str | None
+    status: ChangeRequestStatus = strawberry.field(
+        description="PENDING until the client accepts or declines it, or the freelancer withdraws "
+        "it."
+    )
+    message: str | None = strawberry.field(description="What the freelancer wrote with it.")
+    created_at: dt.datetime = strawberry.field(description="When the freelancer sent it.")
+    responded_at: dt.datetime | None = strawberry.field(
+        description="When it was accepted, declined or withdrawn; null while PENDING."
+    )
+    response_message: str | None = strawberry.field(
+        description='What the client wrote with the answer (or "The contract ended.").'
+    )
 
-    @strawberry.field
+    @strawberry.field(description="The contract whose milestones it changes.")
     async def contract(self, info: Info) -> Contract:
         return await load_contract(info, self.contract_pk)
 
-    @strawberry.field
+    @strawberry.field(description="The freelancer who sent it.")
     async def requested_by(self, info: Info) -> User:
         return await load_user(info, self.requested_by_pk)
 
-    @strawberry.field
+    @strawberry.field(description="Its changes, in the order given; all apply at once on ACCEPT.")
     async def changes(self, info: Info) -> list[MilestoneChange]:
         rows = await info.context.loaders.changes_of_request.load(self.pk)
         return [
@@ -222,27 +273,35 @@ class RefundRequest(Node):
     contract_pk: Private[int]
     milestone_pk: Private[int]
     requested_by_pk: Private[int]
-    status: RefundRequestStatus
-    amount: Decimal
-    message: str | None
-    created_at: dt.datetime
-    responded_at: dt.datetime | None
-    response_message: str | None
+    status: RefundRequestStatus = strawberry.field(
+        description="PENDING until the freelancer accepts or declines it."
+    )
+    amount: Decimal = strawberry.field(
+        description="The money asked back: what the milestone holds in escrow."
+    )
+    message: str | None = strawberry.field(description="What the client wrote with it.")
+    created_at: dt.datetime = strawberry.field(description="When the client asked.")
+    responded_at: dt.datetime | None = strawberry.field(
+        description="When the freelancer answered; null while PENDING."
+    )
+    response_message: str | None = strawberry.field(
+        description="What the freelancer wrote with the answer."
+    )
     respond_by: dt.datetime | None = strawberry.field(
         description="Unanswered by then, the refund is accepted."
     )
 
-    @strawberry.field
+    @strawberry.field(description="The contract.")
     async def contract(self, info: Info) -> Contract:
         return await load_contract(info, self.contract_pk)
 
-    @strawberry.field
+    @strawberry.field(description="The milestone whose money is asked back.")
     async def milestone(self, info: Info) -> Milestone:
         milestone = await load_milestone(info, self.milestone_pk, include_deleted=True)
         assert milestone is not None
         return milestone
 
-    @strawberry.field
+    @strawberry.field(description="The client who asked.")
     async def requested_by(self, info: Info) -> User:
         return await load_user(info, self.requested_by_pk)
 
@@ -274,14 +333,19 @@ class ContractEvent(Node):
     milestone_pk: Private[int | None]
     change_request_pk: Private[int | None]
     refund_request_pk: Private[int | None]
-    cursor: str
-    kind: EventKind
+    cursor: str = strawberry.field(
+        description="Its place in the contract's log: pass it as `after` to `events` or to the "
+        "`contractEvents` subscription to get what came after it."
+    )
+    kind: EventKind = strawberry.field(description="What happened.")
     note: str | None = strawberry.field(
         description="What the actor wrote with the action (the mutation's `message`), if anything."
     )
-    occurred_at: dt.datetime
+    occurred_at: dt.datetime = strawberry.field(
+        description="When it happened (committed with the change itself)."
+    )
 
-    @strawberry.field
+    @strawberry.field(description="The contract whose log it is in.")
     async def contract(self, info: Info) -> Contract:
         return await load_contract(info, self.contract_pk)
 
@@ -289,15 +353,15 @@ class ContractEvent(Node):
     async def actor(self, info: Info) -> User | None:
         return None if self.actor_pk is None else await load_user(info, self.actor_pk)
 
-    @strawberry.field
+    @strawberry.field(description="The milestone it concerns, if any (shown even once deleted).")
     async def milestone(self, info: Info) -> Milestone | None:
         return await load_concerned_milestone(info, self.milestone_pk)
 
-    @strawberry.field
+    @strawberry.field(description="The change request it concerns, if any.")
     async def change_request(self, info: Info) -> ChangeRequest | None:
         return await load_change_request(info, self.change_request_pk)
 
-    @strawberry.field
+    @strawberry.field(description="The refund request it concerns, if any.")
     async def refund_request(self, info: Info) -> RefundRequest | None:
         return await load_refund_request(info, self.refund_request_pk)
 
@@ -325,36 +389,51 @@ class Notification(Node):
     event_pk: Private[int]
     contract_pk: Private[int]
     actor_pk: Private[int | None]
-    cursor: str
-    kind: EventKind
-    message: str
+    cursor: str = strawberry.field(
+        description="Its place among the viewer's notifications: pass it as `after` to the "
+        "`notifications` subscription to resume after it, or to the `notifications` "
+        "query for the next (older) page."
+    )
+    kind: EventKind = strawberry.field(
+        description="What happened (the kind of the event it tells about)."
+    )
+    message: str = strawberry.field(
+        description="A sentence a person can read, as an email subject would be, e.g. "
+        "`Fred Freelancer submitted work on “Prototype” of “Mobile app”`."
+    )
     note: str | None = strawberry.field(
         description="What the actor wrote with the action (the mutation's `message`), if anything."
     )
-    created_at: dt.datetime
-    read_at: dt.datetime | None
+    created_at: dt.datetime = strawberry.field(
+        description="When it was made (with the event it tells about)."
+    )
+    read_at: dt.datetime | None = strawberry.field(
+        description="When the viewer marked it read (`markNotificationsRead`); null while unread."
+    )
 
-    @strawberry.field
+    @strawberry.field(description="The contract it is about.")
     async def contract(self, info: Info) -> Contract:
         return await load_contract(info, self.contract_pk)
 
-    @strawberry.field(description="Who acted; null when a deadline acted by itself.")
+    @strawberry.field(
+        description="The other party, who did it; null when a deadline acted by itself."
+    )
     async def actor(self, info: Info) -> User | None:
         return None if self.actor_pk is None else await load_user(info, self.actor_pk)
 
     # What it concerns is what its event concerns.
 
-    @strawberry.field
+    @strawberry.field(description="The milestone it concerns, if any (shown even once deleted).")
     async def milestone(self, info: Info) -> Milestone | None:
         event = await info.context.loaders.event.load(self.event_pk)
         return await load_concerned_milestone(info, event.milestone_id if event else None)
 
-    @strawberry.field
+    @strawberry.field(description="The change request it concerns, if any.")
     async def change_request(self, info: Info) -> ChangeRequest | None:
         event = await info.context.loaders.event.load(self.event_pk)
         return await load_change_request(info, event.change_request_id if event else None)
 
-    @strawberry.field
+    @strawberry.field(description="The refund request it concerns, if any.")
     async def refund_request(self, info: Info) -> RefundRequest | None:
         event = await info.context.loaders.event.load(self.event_pk)
         return await load_refund_request(info, event.refund_request_id if event else None)
@@ -378,6 +457,18 @@ class Notification(Node):
         )
 
 
+@strawberry.type(description="A page of the viewer's notifications, newest first.")
+class NotificationConnection(Connection[Notification]):
+    recipient_pk: Private[int]
+
+    @strawberry.field(
+        description="How many of the viewer's notifications are unread: all of them, not only "
+        "this page's (the badge count)."
+    )
+    async def unread_count(self) -> int:
+        return await unread_notifications(self.recipient_pk)
+
+
 @strawberry.type(description="A contract between a client, who pays, and a freelancer.")
 class Contract(Node):
     pk: Private[int]
@@ -386,18 +477,22 @@ class Contract(Node):
     # The log as this contract row knows it: a room (or a replayed payload) lists the events
     # up to it, consistent with every other field it shows.
     event_seq: Private[int]
-    title: str
-    currency: str
-    status: ContractStatus
-    viewer_role: ContractRole
-    created_at: dt.datetime
-    ended_at: dt.datetime | None
+    title: str = strawberry.field(description="What the contract is for, 1 to 200 characters.")
+    currency: str = strawberry.field(
+        description="The ISO 4217 code of every amount of the contract, e.g. USD."
+    )
+    status: ContractStatus = strawberry.field(description="ACTIVE, or ENDED once a party ended it.")
+    viewer_role: ContractRole = strawberry.field(
+        description="The viewer's side: CLIENT or FREELANCER."
+    )
+    created_at: dt.datetime = strawberry.field(description="When the client started it.")
+    ended_at: dt.datetime | None = strawberry.field(description="When it ended; null while ACTIVE.")
 
-    @strawberry.field
+    @strawberry.field(description="The party who pays.")
     async def client(self, info: Info) -> User:
         return await load_user(info, self.client_pk)
 
-    @strawberry.field
+    @strawberry.field(description="The party who works.")
     async def freelancer(self, info: Info) -> User:
         return await load_user(info, self.freelancer_pk)
 
@@ -413,30 +508,34 @@ class Contract(Node):
         milestones: list[Milestone] = await self.milestones(info)
         return next((m for m in milestones if m.status in stored.FUNDED_STATUSES), None)
 
-    @strawberry.field
+    @strawberry.field(description="The money held for the contract, and what went in and out.")
     async def escrow(self, info: Info) -> Escrow:
         ledger: LedgerSummary = await info.context.loaders.ledger.load(self.pk)
         return Escrow.of(ledger.escrow)
 
-    @strawberry.field
+    @strawberry.field(
+        description="The change request waiting for the client's answer, if any (at most one)."
+    )
     async def pending_change_request(self, info: Info) -> ChangeRequest | None:
         found = await info.context.loaders.pending_change_request.load(self.pk)
         return ChangeRequest.of(found) if found is not None else None
 
-    @strawberry.field
+    @strawberry.field(
+        description="The refund request waiting for the freelancer's answer, if any (at most one)."
+    )
     async def pending_refund_request(self, info: Info) -> RefundRequest | None:
         found = await info.context.loaders.pending_refund_request.load(self.pk)
         return RefundRequest.of(found) if found is not None else None
 
-    @strawberry.field(description="Newest first.")
+    @strawberry.field(description="The contract's change requests, newest first.")
     async def change_requests(
-        self, info: Info, first: int | None = 20, after: str | None = None
+        self, info: Info, first: First = 20, after: After = None
     ) -> Connection[ChangeRequest]:
         return await change_requests_page(self.pk, first, after)
 
     @strawberry.field(description="The contract room's log, oldest first.")
     async def events(
-        self, info: Info, first: int | None = 20, after: str | None = None
+        self, info: Info, first: First = 20, after: After = None
     ) -> Connection[ContractEvent]:
         return await events_page(self.pk, first, after, up_to=self.event_seq)
 

@@ -24,7 +24,13 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.graphql import OperationType
 
-from milestones.auth import TokenVerifier, Unauthenticated, Verified, parse_authorization
+from milestones.auth import (
+    TokenVerifier,
+    Unauthenticated,
+    Verified,
+    authorization_in_connection_params,
+    parse_authorization,
+)
 from milestones.config import Settings
 from milestones.domain.users import user_from_claims
 from milestones.live.bus import WakeupBus
@@ -32,12 +38,13 @@ from milestones.live.fanout import SharedSubscriptions
 from milestones.live.transport import SharedSubscriptionsHandler
 from milestones.models import User
 from milestones.observability.logs import current_request_id
+from milestones.rate_limits import RateLimiter
 from milestones.schema.context import Context
 from milestones.schema.documents import PARSED_SCOPE_KEY, parsed_in
 from milestones.schema.root import MilestonesSchema
 from milestones.web import graphql_http
 
-GRAPHIQL_PAGE = Path(__file__).parent / "static" / "graphiql.html"
+GRAPHIQL_PAGE = Path(__file__).parent / "static" / "graphiql" / "index.html"
 
 
 class MilestonesGraphQL(GraphQL[Context, None]):
@@ -49,6 +56,7 @@ class MilestonesGraphQL(GraphQL[Context, None]):
         settings: Settings,
         bus: WakeupBus,
         verifier: TokenVerifier,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         super().__init__(
             schema,
@@ -62,6 +70,7 @@ class MilestonesGraphQL(GraphQL[Context, None]):
         self.bus = bus
         self.verifier = verifier
         self.documents = schema.documents
+        self.rate_limiter = rate_limiter
         self.shared_subscriptions = SharedSubscriptions(schema)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -126,11 +135,13 @@ class MilestonesGraphQL(GraphQL[Context, None]):
             )
         except CannotGetOperationTypeError as error:
             result = graphql_http.request_error(GraphQLError(error.as_http_error_reason()))
+        refusal = context.rate_limited
         response = self._respond(
             graphql_http.body_of(result),
-            graphql_http.status_of(result, media_type),
+            429 if refusal is not None else graphql_http.status_of(result, media_type),
             media_type,
             context,
+            {"retry-after": str(refusal.retry_after)} if refusal is not None else None,
         )
         response.headers.raw.extend(
             (name, value) for name, value in sub_response.headers.raw if name != b"content-length"
@@ -195,12 +206,9 @@ class MilestonesGraphQL(GraphQL[Context, None]):
         return context
 
     async def on_ws_connect(self, context: Context) -> dict[str, Any] | None:
-        params = context.connection_params
-        authorization = params.get("authorization") if isinstance(params, dict) else None
+        authorization = authorization_in_connection_params(context.connection_params)
         try:
-            context.viewer, verified = await self._viewer(
-                authorization if isinstance(authorization, str) else None
-            )
+            context.viewer, verified = await self._viewer(authorization)
         except Unauthenticated as error:
             raise ConnectionRejectionError({"reason": str(error)}) from error
         # The socket lives as long as its token (the transport closes it at expiry).

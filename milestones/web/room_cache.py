@@ -37,6 +37,7 @@ from milestones import ids
 from milestones.auth import TokenVerifier, Unauthenticated, parse_authorization
 from milestones.caches import ByteBoundedLRU
 from milestones.domain.access import role_among
+from milestones.rate_limits import Budget, RateLimiter, Refusal, identity
 from milestones.schema.documents import PARSED_SCOPE_KEY, Documents
 
 Scope = MutableMapping[str, Any]
@@ -46,6 +47,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 Version = tuple[Any, ...]
+QUERY_CHARGE = ((Budget.QUERIES, 1),)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,10 +103,15 @@ class RoomCache:
         max_bytes: int = 64 * 1024 * 1024,
         max_body: int = 100 * 1024,
         path: str = "/graphql",
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         self.app = app
         self.verifier = verifier
         self.documents = documents
+        # A hit never reaches GraphQL (where misses are metered), so hits are metered here.
+        self.rate_limiter = (
+            rate_limiter if rate_limiter is not None and rate_limiter.enabled else None
+        )
         self.max_body = max_body
         self.path = path
         self._entries: ByteBoundedLRU[bytes, Entry] = ByteBoundedLRU(max_bytes)
@@ -125,9 +132,14 @@ class RoomCache:
         if lookup is None:
             await self.app(scope, replay, send)
             return
-        key, version = lookup
+        key, version, sub = lookup
         entry = self._entries.get(key)
         if entry is not None and entry.version == version:
+            if self.rate_limiter is not None:
+                refusal = await self.rate_limiter.admit(identity(sub, None), QUERY_CHARGE)
+                if refusal is not None:
+                    await _refuse(send, refusal)
+                    return
             self.hits += 1
             await send(
                 {"type": "http.response.start", "status": entry.status, "headers": entry.headers}
@@ -137,7 +149,7 @@ class RoomCache:
         self.misses += 1
         await self._execute_and_keep(scope, replay, send, key, version)
 
-    async def _lookup(self, scope: Scope, body: bytes) -> tuple[bytes, Version] | None:
+    async def _lookup(self, scope: Scope, body: bytes) -> tuple[bytes, Version, str] | None:
         headers = dict(scope["headers"])
         if not headers.get(b"content-type", b"").startswith(b"application/json"):
             return None
@@ -182,7 +194,7 @@ class RoomCache:
             ),
             digest_size=20,
         ).digest()
-        return key, version
+        return key, version, claims.sub
 
     def _plan(self, scope: Scope, query: str, operation_name: str | None) -> RoomPlan | None:
         cache_key = (query, operation_name)
@@ -247,6 +259,21 @@ async def room_version(contract_pk: int) -> Version | None:
         return tuple(record) if record is not None else None
     _, rows = await connection.execute_query(_SQLITE_VERSION_SQL, [contract_pk])
     return tuple(rows[0]) if rows else None
+
+
+async def _refuse(send: Send, refusal: Refusal) -> None:
+    """The 429 the GraphQL endpoint would answer for a refused query."""
+    body = orjson.dumps(
+        {"errors": [{"message": refusal.message, "extensions": refusal.extensions}]}
+    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"cache-control", b"no-store"),
+        (b"retry-after", str(refusal.retry_after).encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": 429, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _read_body(receive: Receive, limit: int) -> tuple[bytes, bool]:

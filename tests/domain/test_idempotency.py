@@ -102,6 +102,10 @@ async def test_keys_serve_actions_without_a_contract_too(
     again = await contracts.create_contract(people.client, create)
     assert again.contract.id == first.contract.id
     mark = commands.MarkNotificationsRead(all=True, idempotency_key="r")
-    assert await notifications.mark_notifications_read(people.freelancer, mark) == 1
+    first_mark = await notifications.mark_notifications_read(people.freelancer, mark)
+    assert (len(first_mark.notifications), first_mark.unread_count) == (1, 0)
     await make_room(5)  # more notifications
-    assert await notifications.mark_notifications_read(people.freelancer, mark) == 1
+    replayed = await notifications.mark_notifications_read(people.freelancer, mark)
+    # The first payload again: the same notification, and the unread count as it was then.
+    assert [row.id for row in replayed.notifications] == [first_mark.notifications[0].id]
+    assert replayed.unread_count == 0

@@ -30,8 +30,10 @@ async def test_marking_read_answers_someone_elses_notification_as_not_found(
         (ErrorCode.NOT_FOUND, "ids.1"),
     ]
     own = commands.MarkNotificationsRead(ids=(mine.id,))
-    assert await notifications.mark_notifications_read(people.freelancer, own) == 1
-    assert await notifications.mark_notifications_read(people.freelancer, own) == 0
+    marked = await notifications.mark_notifications_read(people.freelancer, own)
+    assert [row.id for row in marked.notifications] == [mine.id]
+    again = await notifications.mark_notifications_read(people.freelancer, own)
+    assert (again.notifications, again.unread_count) == ([], 0)
 
 
 async def test_the_email_carries_the_note(

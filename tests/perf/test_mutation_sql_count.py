@@ -35,7 +35,8 @@ MOST: dict[str, int] = {
     "respondToChangeRequest": 20,
     "withdrawChangeRequest": 16,
     "endContract": 17,
-    "markNotificationsRead": 2,
+    # The marked rows are read back (the payload lists them) and the unread count follows.
+    "markNotificationsRead": 4,
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 from collections.abc import AsyncIterator, Callable
 from email import message_from_bytes, policy
@@ -64,6 +65,8 @@ def settings(request: pytest.FixtureRequest, smtp_port: int) -> Settings:
         smtp_url=f"smtp://127.0.0.1:{smtp_port}" if with_smtp else None,
         smtp_sender="milestones@example.com",
         smtp_retry_seconds=RETRY_SECONDS,
+        # One email per notification here; coalescing has its own tests.
+        email_coalesce_window=dt.timedelta(0),
         milestones_env="development",
     )
 

@@ -51,11 +51,7 @@ const ROOM = `query Room($id: ID!) {
 ${CHANGE_REQUEST_FIELDS}`;
 
 const NOTIFICATIONS = `query Notifications {
-  recent: notifications(first: 30) { edges { cursor node { ...NotificationFields } } }
-  unread: notifications(first: 100, unreadOnly: true) {
-    edges { cursor }
-    pageInfo { hasNextPage }
-  }
+  notifications(first: 30) { edges { cursor node { ...NotificationFields } } unreadCount }
 }
 ${NOTIFICATION_FIELDS}`;
 
@@ -85,7 +81,9 @@ const APPROVE_MILESTONE = `mutation ApproveMilestone($input: ApproveMilestoneInp
   approveMilestone(input: $input) { milestone { id status } ${USER_ERRORS} }
 }`;
 const MARK_ALL_READ = `mutation MarkNotificationsRead {
-  markNotificationsRead(input: { all: true }) { count ${USER_ERRORS} }
+  markNotificationsRead(input: { all: true }) {
+    count notifications { id readAt } unreadCount ${USER_ERRORS}
+  }
 }`;
 
 // --- state -------------------------------------------------------------------------------
@@ -101,7 +99,6 @@ const state = {
   notifications: [], // newest first
   seen: new Set(),
   unread: 0,
-  unreadCapped: false,
   lastCursor: null, // the newest notification cursor this page has: where a resubscribe resumes
   draftChanges: null,
   formErrors: {},
@@ -321,6 +318,13 @@ function startLive() {
   state.live.subscribe({
     query: LIVE_NOTIFICATIONS,
     // Asked again on every (re)subscribe: resume after the newest notification we have.
+    // With graphql-ws instead, which resubscribes with the payload object it was given, keep
+    // the cursor in that object (README, "Resuming with graphql-ws"):
+    //   const request = { query: LIVE_NOTIFICATIONS, variables: { after: state.lastCursor } };
+    //   client.subscribe(request, { next: ({ data }) => {
+    //     request.variables.after = data.notifications.cursor; // the automatic retry resumes here
+    //     receiveNotification(data.notifications);
+    //   } });
     variables: () => (state.lastCursor ? { after: state.lastCursor } : {}),
     onNext: (data) => receiveNotification(data.notifications),
     onError: (errors) => toast("Live updates stopped", errors?.[0]?.message ?? "error", { error: true }),
@@ -344,20 +348,19 @@ function receiveNotification(notification) {
 
 async function loadNotifications() {
   const data = await state.api.request(NOTIFICATIONS);
-  const edges = data.recent.edges;
+  const edges = data.notifications.edges;
   state.notifications = edges.map((edge) => edge.node);
   state.seen = new Set(state.notifications.map((n) => n.id));
   // Newest first: the first cursor is where a live subscription picks up.
   if (edges.length && !state.lastCursor) state.lastCursor = edges[0].cursor;
-  state.unread = data.unread.edges.length;
-  state.unreadCapped = data.unread.pageInfo.hasNextPage;
+  state.unread = data.notifications.unreadCount;
   renderNotifications();
 }
 
 function renderNotifications() {
   const badge = $("#unread-count");
   badge.hidden = state.unread === 0;
-  badge.textContent = state.unreadCapped && state.unread >= 100 ? "99+" : String(state.unread);
+  badge.textContent = state.unread > 99 ? "99+" : String(state.unread);
   $("#notification-list").innerHTML =
     state.notifications
       .map(
@@ -370,10 +373,10 @@ function renderNotifications() {
 async function markAllRead() {
   const payload = await mutate("notifications", MARK_ALL_READ, {});
   if (!payload) return;
-  const now = new Date().toISOString();
-  state.notifications.forEach((n) => (n.readAt ??= now));
-  state.unread = 0;
-  state.unreadCapped = false;
+  // The payload says what it marked and what is left: no refetch.
+  const readAt = new Map(payload.notifications.map((n) => [n.id, n.readAt]));
+  state.notifications.forEach((n) => (n.readAt ??= readAt.get(n.id) ?? null));
+  state.unread = payload.unreadCount;
   renderNotifications();
 }
 
