@@ -38,6 +38,15 @@ class Migration(migrations.Migration):
                 on_delete=OnDelete.RESTRICT,
             ),
         ),
+        # SQLite alters a column by rebuilding the table, which drops the hand-written partial
+        # index of 0006: made again (PostgreSQL alters in place and keeps it).
+        ops.RunSQL(
+            [
+                "CREATE INDEX IF NOT EXISTS idx_notifications_unread_by_recipient "
+                "ON notifications (recipient_id, seq) WHERE read_at IS NULL",
+            ],
+            reverse_sql=[],
+        ),
         ops.AddField(
             model_name="Milestone", name="activated_at", field=fields.DatetimeField(null=True)
         ),
