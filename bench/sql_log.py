@@ -6,14 +6,27 @@ bare script), from the method that runs it (`execute_query`, `execute_insert`, .
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from milestones.scheduler import TASK_NAME as DEADLINE_SCHEDULER
+
 DB_CLIENT_LOGGER = "tortoise.db_client"
 _NOT_STATEMENTS = ("Created connection pool", "Closed connection pool")
+# Background work of the app that runs beside requests on its own clock: not a request's cost.
+BACKGROUND_TASKS = (DEADLINE_SCHEDULER,)
+
+
+def _in_background_task() -> bool:
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # no running loop
+        return False
+    return task is not None and task.get_name() in BACKGROUND_TASKS
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +42,8 @@ class StatementLog(logging.Handler):
         self.statements: list[Statement] = []
 
     def emit(self, record: logging.LogRecord) -> None:
+        if _in_background_task():
+            return
         args = record.args if isinstance(record.args, tuple) else ()
         if record.msg == "%s: %s" and len(args) == 2 and isinstance(args[0], str):
             sql, values = args

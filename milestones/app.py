@@ -21,11 +21,13 @@ from milestones.database import database
 from milestones.domain import idempotency
 from milestones.domain.events import set_email_enabled
 from milestones.domain.transaction import set_publisher
+from milestones.domain.windows import set_windows
 from milestones.email_outbox import EmailOutboxSender
 from milestones.live.bus import WakeupBus
 from milestones.observability.metrics import BROKER_CONNECTED, metrics_response
 from milestones.pruning import Pruner
 from milestones.rate_limits import RateLimiter
+from milestones.scheduler import DeadlineScheduler
 from milestones.schema.limits import QueryLimits
 from milestones.schema.root import build_schema
 from milestones.web.graphql_view import MilestonesGraphQL
@@ -99,6 +101,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with database(settings.database_url):
             set_email_enabled(settings.smtp_url is not None)
+            set_windows(settings.windows)
             idempotency.set_ttl(settings.idempotency_ttl)
             await bus.start()
             set_publisher(bus.publish)
@@ -120,9 +123,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             app.state.webhooks = webhooks
             app.state.emails = emails
             await pruner.start()
+            deadlines = DeadlineScheduler(bus)
+            await deadlines.start()
             try:
                 yield
             finally:
+                await deadlines.stop()
                 await pruner.stop()
                 await webhooks.stop()
                 if emails is not None:

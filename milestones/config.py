@@ -9,8 +9,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, SecretStr
+from pydantic import BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from milestones.domain.windows import Windows
+from milestones.domain.windows import parse_duration as parse_window
 
 DEFAULT_JWT_SECRET = "dev-secret-change-me-0123456789abcdef"
 MIN_PRODUCTION_SECRET_LENGTH = 32
@@ -151,6 +154,30 @@ class Settings(BaseSettings):
     # trusted_documents_only, nothing else runs.
     persisted_documents: Path | None = None
     trusted_documents_only: bool = False
+    # Fixed-price protection, as `<integer><s|m|h|d>`: the client's review of a submission, the
+    # freelancer's answer to a refund request, the client's answer to a dispute, and how long
+    # before each deadline whoever must act is reminded.
+    review_window: str = "14d"
+    refund_response_window: str = "7d"
+    dispute_response_window: str = "5d"
+    reminder_before: str = "2d"
+
+    @field_validator(
+        "review_window", "refund_response_window", "dispute_response_window", "reminder_before"
+    )
+    @classmethod
+    def _a_duration(cls, value: str) -> str:
+        parse_window(value)
+        return value
+
+    @property
+    def windows(self) -> Windows:
+        return Windows(
+            review=parse_window(self.review_window),
+            refund_response=parse_window(self.refund_response_window),
+            dispute_response=parse_window(self.dispute_response_window),
+            reminder_before=parse_window(self.reminder_before),
+        )
 
     @property
     def is_production(self) -> bool:

@@ -60,6 +60,7 @@ class _Money:
     allocate: int = 0
     release: int = 0
     refund: int = 0
+    bonus: int = 0
 
 
 async def _rows(sql: str) -> list[dict[str, Any]]:
@@ -158,10 +159,16 @@ def _check_ledger_rows(
                 f"contract {row['contract_id']}, milestone of {row['milestone_contract_id']}",
             )
         attribute = kind.lower()
-        if attribute not in ("deposit", "allocate", "release", "refund"):
+        if attribute not in ("deposit", "allocate", "release", "refund", "bonus"):
             report.breach(subject, "known kinds", f"unknown kind {kind!r}")
             continue
         money = by_contract[row["contract_id"]]
+        if kind == "BONUS":
+            # Deposited and released at once: in the contract's totals, no milestone's money.
+            money.deposit += amount
+            money.release += amount
+            money.bonus += amount
+            continue
         setattr(money, attribute, getattr(money, attribute) + amount)
         if milestone_id is not None:
             per_milestone = by_milestone[milestone_id]
@@ -201,7 +208,7 @@ def _check_escrow(
     money: _Money,
     funded: list[dict[str, Any]],
     by_milestone: dict[int, _Money],
-    reported: tuple[int, int, int, int] | None,
+    reported: tuple[int, int, int, int, int] | None,
 ) -> int:
     """Checks the contract's escrow; returns what it holds."""
     held = money.deposit - money.release - money.refund
@@ -220,12 +227,12 @@ def _check_escrow(
         )
     if available < 0:
         report.breach(subject, "available >= 0", f"available is {available}")
-    derived = (money.deposit, money.release, money.refund, available)
+    derived = (money.deposit, money.release, money.refund, available, money.bonus)
     if reported is not None and reported != derived:
         report.breach(
             subject,
             "the API's escrow matches the ledger",
-            f"API (funded, released, refunded, available) {reported}, ledger {derived}",
+            f"API (funded, released, refunded, available, bonus) {reported}, ledger {derived}",
         )
     return held
 
@@ -249,14 +256,22 @@ async def _counts(sql: str) -> dict[int, int]:
     return {int(row["contract_id"]): int(row["n"]) for row in await _rows(sql)}
 
 
-async def _reported_escrow(contract_ids: list[int]) -> dict[int, tuple[int, int, int, int]]:
+async def _reported_escrow(
+    contract_ids: list[int],
+) -> dict[int, tuple[int, int, int, int, int]]:
     from milestones.domain.escrow import ledger_summary
     from milestones.models import Contract
 
-    reported: dict[int, tuple[int, int, int, int]] = {}
+    reported: dict[int, tuple[int, int, int, int, int]] = {}
     for contract in await Contract.filter(id__in=contract_ids):
         escrow = (await ledger_summary(contract)).escrow
-        reported[contract.id] = (escrow.funded, escrow.released, escrow.refunded, escrow.available)
+        reported[contract.id] = (
+            escrow.funded,
+            escrow.released,
+            escrow.refunded,
+            escrow.available,
+            escrow.bonus,
+        )
     return reported
 
 

@@ -25,6 +25,7 @@ ZERO_ESCROW: Final = {
     "totalFunded": "0.00",
     "totalReleased": "0.00",
     "totalRefunded": "0.00",
+    "totalBonus": "0.00",
 }
 
 
@@ -78,6 +79,7 @@ MILESTONE_FIELDS: Final = """
 fragment MilestoneFields on Milestone {
   id position title description dueDate amount status
   fundedAmount releasedAmount refundedAmount version createdAt updatedAt
+  activatedAt submittedAt reviewDeadline releasedAt
 }
 """
 
@@ -92,7 +94,7 @@ fragment ChangeRequestFields on ChangeRequest {
 
 REFUND_REQUEST_FIELDS: Final = """
 fragment RefundRequestFields on RefundRequest {
-  id status amount message createdAt respondedAt responseMessage
+  id status amount message createdAt respondedAt responseMessage respondBy
   requestedBy { id }
   contract { id }
   milestone { id }
@@ -106,7 +108,7 @@ fragment ContractFields on Contract {
   freelancer { id }
   milestones { ...MilestoneFields }
   activeMilestone { id status }
-  escrow { held available totalFunded totalReleased totalRefunded }
+  escrow { held available totalFunded totalReleased totalRefunded totalBonus }
   pendingChangeRequest { ...ChangeRequestFields }
   pendingRefundRequest { ...RefundRequestFields }
 }
@@ -177,6 +179,7 @@ _PAYLOADS: Final[dict[str, tuple[str, str]]] = {
         " contract { ...ContractFields }",
     ),
     "endContract": ("EndContractInput", "contract { ...ContractFields }"),
+    "sendBonus": ("SendBonusInput", "contract { ...ContractFields }"),
     "requestMilestoneChanges": (
         "RequestMilestoneChangesInput",
         "changeRequest { ...ChangeRequestFields } contract { ...ContractFields }",

@@ -23,6 +23,7 @@ while debugging). ``pytest -s`` prints how often each mutation/role/outcome was 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import json
 import os
@@ -47,6 +48,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from milestones.auth import issue_token
 from milestones.config import Settings
+from milestones.domain import clock, deadlines
 from tests.conftest import (
     TEST_JWT_SECRET,
     is_memory_database,
@@ -118,7 +120,14 @@ MILESTONE_VIEW = (
     "releasedAmount",
     "refundedAmount",
 )
-ESCROW_FIELDS = ("held", "available", "totalFunded", "totalReleased", "totalRefunded")
+ESCROW_FIELDS = (
+    "held",
+    "available",
+    "totalFunded",
+    "totalReleased",
+    "totalRefunded",
+    "totalBonus",
+)
 
 # --------------------------------------------------------------------------- documents
 
@@ -126,7 +135,7 @@ MILESTONE_SELECTION = (
     "id position title description dueDate amount status fundedAmount releasedAmount"
     " refundedAmount version updatedAt"
 )
-ESCROW_SELECTION = "escrow { held available totalFunded totalReleased totalRefunded }"
+ESCROW_SELECTION = "escrow { held available totalFunded totalReleased totalRefunded totalBonus }"
 CONTRACT_SELECTION = f"id status endedAt {ESCROW_SELECTION}"
 CHANGES_SELECTION = "changes { kind milestone { id } title description dueDate amount }"
 CHANGE_REQUEST_SELECTION = f"id status message responseMessage respondedAt {CHANGES_SELECTION}"
@@ -156,6 +165,7 @@ PAYLOADS: dict[str, str] = {
     "respondToRefundRequest": f"refundRequest {{ {REFUND_REQUEST_SELECTION} }}"
     f" milestone {{ {MILESTONE_SELECTION} }} contract {{ {CONTRACT_SELECTION} }}",
     "endContract": f"contract {{ {CONTRACT_SELECTION} }}",
+    "sendBonus": f"contract {{ {CONTRACT_SELECTION} }}",
     "requestMilestoneChanges": f"changeRequest {{ {CHANGE_REQUEST_SELECTION} }}"
     f" contract {{ {CONTRACT_SELECTION} }}",
     "respondToChangeRequest": f"changeRequest {{ {CHANGE_REQUEST_SELECTION} }}"
@@ -414,6 +424,7 @@ class WorkflowMachine(RuleBasedStateMachine):
         )
 
     def teardown(self) -> None:
+        clock.reset()
         if self.loop.is_closed():
             return
         OUTCOMES[f"~ examples with {self.step // 10 * 10}+ actions"] += 1
@@ -503,8 +514,9 @@ class WorkflowMachine(RuleBasedStateMachine):
         assert escrow["held"] == in_active + escrow["available"], (
             f"{where}: held != active remainder + available: {contract['escrow']}, {active}"
         )
-        assert escrow["totalReleased"] == sum(cents(m["releasedAmount"]) for m in milestones), (
-            f"{where}: totalReleased is not the sum of released amounts"
+        released = sum(cents(m["releasedAmount"]) for m in milestones)
+        assert escrow["totalReleased"] == released + escrow["totalBonus"], (
+            f"{where}: totalReleased is not the sum of released amounts and bonuses"
         )
         assert escrow["totalRefunded"] >= sum(cents(m["refundedAmount"]) for m in milestones)
         # milestones: positions and per-status amounts
@@ -1180,6 +1192,14 @@ class WorkflowMachine(RuleBasedStateMachine):
                 release, badly_formed = None, True
         too_much = release is not None and release > funded
         is_funded = target is not None and target["status"] in FUNDED
+        bonus_input = input_.get("bonusAmount")
+        bonus = 0
+        if bonus_input is not None:
+            try:
+                bonus = cents(bonus_input)
+            except AssertionError:
+                bonus = 0
+            badly_formed = badly_formed or bonus == 0
 
         def success(before: JSON, after: JSON, payload: JSON) -> None:
             assert target is not None and release is not None
@@ -1187,6 +1207,9 @@ class WorkflowMachine(RuleBasedStateMachine):
             escrow["totalReleased"] += release
             escrow["held"] -= release
             escrow["available"] += funded - release
+            escrow["totalFunded"] += bonus
+            escrow["totalReleased"] += bonus
+            escrow["totalBonus"] += bonus
             expected = [view(m) for m in before["milestones"]]
             for m in expected:
                 if m["id"] == target["id"]:
@@ -1203,7 +1226,8 @@ class WorkflowMachine(RuleBasedStateMachine):
             )
             assert after["events"][-len(kinds)]["milestone"]["id"] == target["id"]
 
-        kinds = ["MILESTONE_APPROVED", "CONTRACT_ENDED"] if end else ["MILESTONE_APPROVED"]
+        kinds = ["MILESTONE_APPROVED", *(["BONUS_PAID"] if bonus else [])]
+        kinds += ["CONTRACT_ENDED"] if end else []
         payload = self.act(
             role,
             "approveMilestone",
@@ -1222,7 +1246,7 @@ class WorkflowMachine(RuleBasedStateMachine):
             kinds=kinds,
             on_success=success,
             not_found_field="milestoneId",
-            maybe_bad_fields={"releaseAmount"},
+            maybe_bad_fields={"releaseAmount", "bonusAmount"},
             replay=replay,
             replay_or_conflict=ambiguous,
         )
@@ -1253,6 +1277,9 @@ class WorkflowMachine(RuleBasedStateMachine):
         release = data.draw(st.sampled_from(releases))
         if release is not None:
             input_["releaseAmount"] = release
+        bonus = data.draw(st.sampled_from([None] * 6 + ["10.00", "0.01", "0"]), label="bonus")
+        if bonus is not None:
+            input_["bonusAmount"] = bonus
         key = data.draw(st.sampled_from([None, None, *IDEMPOTENCY_KEYS]))
         if key is not None:
             input_["idempotencyKey"] = key
@@ -1297,10 +1324,58 @@ class WorkflowMachine(RuleBasedStateMachine):
             self.approve_milestone,
             self.approve_milestone,
             self.request_escrow_refund,
+            self.send_bonus,
+            self.time_passes,
         ]
         if self.refund_requests:
             actions.append(self.respond_to_refund_request)
         data.draw(st.sampled_from(actions), label="action")(data)
+
+    @counted
+    def time_passes(self, data: st.DataObject | None = None) -> None:
+        """The clock moves past every deadline: each one acts once, by itself (a pending refund
+        request first: it pauses the review of the submitted milestone). Drawn among the
+        funded milestone's actions, like `send_bonus`."""
+        self.step += 1
+        before = {cid: self.snaps[cid] for cid in self.contracts}
+        clock.advance(dt.timedelta(days=15))
+        self.loop.run_until_complete(self._deadlines_act())
+        for cid in self.contracts:
+            old, new = before[cid], self.refresh(cid)
+            escrow, active = escrow_cents(old), active_of(old)
+            expected = [view(m) for m in old["milestones"]]
+            kinds: list[str] = []
+            if active is not None and (
+                old["pendingRefundRequest"] or active["status"] == "SUBMITTED"
+            ):
+                held = cents(active["fundedAmount"]) - cents(active["releasedAmount"])
+                held -= cents(active["refundedAmount"])
+                escrow["held"] -= held
+                refunded = old["pendingRefundRequest"] is not None
+                escrow["totalRefunded" if refunded else "totalReleased"] += held
+                for m in expected:
+                    if m["id"] == active["id"]:
+                        column = "refundedAmount" if refunded else "releasedAmount"
+                        m.update(
+                            status="REFUNDED" if refunded else "RELEASED",
+                            **{column: money(cents(m[column]) + held)},
+                        )
+                kinds = ["REFUND_AUTO_ACCEPTED" if refunded else "MILESTONE_AUTO_RELEASED"]
+                OUTCOMES[f"deadline: {kinds[0]}"] += 1
+            self.expect(old, new, milestones=expected, escrow=escrow, pending_refund=None)
+            added = new["events"][len(old["events"]) :]
+            assert [event["kind"] for event in added] == kinds, f"step {self.step}: {added}"
+            assert all(event["actor"] is None for event in added), added
+        self.maybe_cross_check()
+
+    async def _deadlines_act(self) -> None:
+        """Until nothing is due (the app's own scheduler may be acting on some meanwhile)."""
+        for _ in range(100):
+            if not await deadlines.due_contracts(clock.now()):
+                return
+            await deadlines.act_on_due()
+            await asyncio.sleep(0.01)
+        raise AssertionError("deadlines still due after 100 rounds")
 
     def exists(self, statuses: tuple[str, ...]) -> bool:
         """Whether some milestone has one of these statuses (so the rule is worth drawing)."""
@@ -1547,6 +1622,43 @@ class WorkflowMachine(RuleBasedStateMachine):
             kinds=["CONTRACT_ENDED"],
             on_success=success,
             not_found_field="contractId",
+        )
+
+    @counted
+    def send_bonus(self, data: st.DataObject) -> None:
+        """Drawn among the funded milestone's actions (a rule of its own would take steps
+        from the rarer ones)."""
+        role = self.draw_role(data, ("client",))
+        contract_ref, contract_id = self.draw_contract(data)
+        snap = self.snaps.get(contract_id) if contract_id else None
+        amount_input, amount = data.draw(amount_inputs())
+        input_: JSON = {"contractId": contract_ref, "amount": amount_input}
+        if data.draw(st.booleans(), label="bonus message"):
+            input_["message"] = data.draw(st.sampled_from(MESSAGES))
+
+        def success(before: JSON, after: JSON, payload: JSON) -> None:
+            assert amount is not None
+            escrow = escrow_cents(before)
+            escrow["totalFunded"] += amount
+            escrow["totalReleased"] += amount
+            escrow["totalBonus"] += amount
+            self.expect(before, after, escrow=escrow)
+
+        self.act(
+            role,
+            "sendBonus",
+            input_,
+            contract_id=contract_id,
+            possible=outcomes(
+                ("NOT_FOUND", role == "outsider" or contract_id is None, False),
+                ("FORBIDDEN", role != "client", False),
+                ("VALIDATION", amount is None, False),
+                ("CONTRACT_ENDED", is_ended(snap), False),
+            ),
+            kinds=["BONUS_PAID"],
+            on_success=success,
+            not_found_field="contractId",
+            bad_fields={"amount"} if amount is None else None,
         )
 
     # ------------------------------------------------------------------ change requests
@@ -1879,7 +1991,8 @@ class WorkflowMachine(RuleBasedStateMachine):
             if role != "outsider":
                 for cid in self.contracts:
                     for event in self.snaps[cid]["events"]:
-                        if event["actor"]["id"] != me:
+                        # Nobody's action (a deadline acted): both parties are told.
+                        if event["actor"] is None or event["actor"]["id"] != me:
                             expected[(cid, event["kind"])] += 1
             got: Counter[tuple[str, str]] = Counter()
             after: str | None = None
@@ -1888,7 +2001,7 @@ class WorkflowMachine(RuleBasedStateMachine):
                 for edge in page["edges"]:
                     node = edge["node"]
                     assert edge["cursor"] == node["cursor"], edge
-                    assert node["actor"]["id"] != me, f"{role} notified of their own action"
+                    assert (node["actor"] or {}).get("id") != me, f"{role} notified of own action"
                     got[(node["contract"]["id"], node["kind"])] += 1
                 if not page["pageInfo"]["hasNextPage"]:
                     break

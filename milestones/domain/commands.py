@@ -115,6 +115,15 @@ class ApproveMilestone(Command):
     milestone_id: int | None
     end_contract: bool
     release_amount: int | None = None  # None: all of the funded amount
+    bonus_amount: int | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendBonus(Command):
+    operation = "sendBonus"
+    contract_id: int | None
+    amount: int
     message: str | None = None
 
 

@@ -33,6 +33,7 @@ class Escrow:
     released: int
     refunded: int
     available: int
+    bonus: int = 0  # part of `funded` and of `released`
 
     @property
     def held(self) -> int:
@@ -66,8 +67,9 @@ def summarize(rows: Iterable[LedgerRow], funded_milestone_ids: Iterable[int]) ->
         )
         for milestone_id, sums in per_milestone.items()
     }
-    funded = totals[LedgerKind.DEPOSIT]
-    released = totals[LedgerKind.RELEASE]
+    bonus = totals[LedgerKind.BONUS]
+    funded = totals[LedgerKind.DEPOSIT] + bonus
+    released = totals[LedgerKind.RELEASE] + bonus
     refunded = totals[LedgerKind.REFUND]
     in_milestones = sum(
         by_milestone[m].in_escrow for m in funded_milestone_ids if m in by_milestone
@@ -77,6 +79,7 @@ def summarize(rows: Iterable[LedgerRow], funded_milestone_ids: Iterable[int]) ->
         released=released,
         refunded=refunded,
         available=funded - released - refunded - in_milestones,
+        bonus=bonus,
     )
     return LedgerSummary(escrow=escrow, by_milestone=by_milestone)
 
@@ -185,6 +188,11 @@ async def fund_milestone(contract: Contract, milestone: Milestone) -> int:
 
 async def release_to_freelancer(contract: Contract, milestone: Milestone, amount: int) -> None:
     await _append(contract, LedgerKind.RELEASE, amount, milestone.id)
+
+
+async def pay_bonus(contract: Contract, amount: int, milestone: Milestone | None = None) -> None:
+    """Deposit and release `amount` at once: one row, so escrow never holds a bonus."""
+    await _append(contract, LedgerKind.BONUS, amount, milestone.id if milestone else None)
 
 
 async def refund_milestone(contract: Contract, milestone: Milestone) -> int:

@@ -54,6 +54,12 @@ _SENTENCES: dict[EventKind, str] = {
     EventKind.CHANGE_REQUEST_DECLINED: "{actor} declined your change request on “{contract}”",
     EventKind.CHANGE_REQUEST_WITHDRAWN: "{actor} withdrew the change request on “{contract}”",
     EventKind.CONTRACT_ENDED: "{actor} ended the contract “{contract}”",
+    EventKind.BONUS_PAID: "{actor} paid you a bonus of {amount} on “{contract}”",
+    # Automatic actions: a deadline acted, nobody did.
+    EventKind.MILESTONE_AUTO_RELEASED: "The review window of “{milestone}” of “{contract}” "
+    "ended without an answer: {amount} was released",
+    EventKind.REFUND_AUTO_ACCEPTED: "The refund request of {amount} on “{milestone}” of "
+    "“{contract}” was not answered in time: it is accepted",
 }
 
 
@@ -63,14 +69,14 @@ def display_name(user: User) -> str:
 
 def notification_message(
     kind: EventKind,
-    actor: User,
+    actor: User | None,
     contract: Contract,
     milestone: Milestone | None,
     amount: int | None = None,
 ) -> str:
     return (
         _SENTENCES[kind].format(
-            actor=display_name(actor),
+            actor=display_name(actor) if actor is not None else "",
             contract=contract.title,
             milestone=milestone.title if milestone is not None else "",
             amount=f"{cents_to_decimal(amount or 0)} {contract.currency}",
@@ -83,7 +89,7 @@ async def record(
     action: Action,
     contract: Contract,
     kind: EventKind,
-    actor: User,
+    actor: User | None,
     *,
     milestone: Milestone | None = None,
     change_request: ChangeRequest | None = None,
@@ -91,7 +97,8 @@ async def record(
     amount: int | None = None,
     note: str | None = None,
 ) -> ContractEvent:
-    """Append the event (next seq of the locked contract) and notify the other party.
+    """Append the event (next seq of the locked contract) and notify the other party (both
+    parties when `actor` is None: an automatic action).
 
     `amount` (minor units) is the money the event moved, for the notification's sentence;
     `note` is what the actor wrote with the action, kept on the event, the notification and
@@ -102,24 +109,42 @@ async def record(
         contract_id=contract.id,
         seq=contract.event_seq,
         kind=kind,
-        actor_id=actor.id,
+        actor_id=actor.id if actor is not None else None,
         milestone_id=milestone.id if milestone else None,
         change_request_id=change_request.id if change_request else None,
         refund_request_id=refund_request.id if refund_request else None,
         note=note,
     )
     action.wake(f"contract:{contract.id}", event.seq)
-
-    recipient_id = other_party_id(contract, actor.id)
-    notification_seq, recipient_email, has_webhooks = await _next_notification_seq(recipient_id)
     message = notification_message(kind, actor, contract, milestone, amount)
+    recipients = (
+        [contract.client_id, contract.freelancer_id]
+        if actor is None
+        else [other_party_id(contract, actor.id)]
+    )
+    for recipient_id in recipients:
+        await _notify(action, event, recipient_id, message, milestone, amount, note)
+    return event
+
+
+async def _notify(
+    action: Action,
+    event: ContractEvent,
+    recipient_id: int,
+    message: str,
+    milestone: Milestone | None,
+    amount: int | None,
+    note: str | None,
+) -> None:
+    """The recipient's notification of `event`, its webhook deliveries and its email."""
+    notification_seq, recipient_email, has_webhooks = await _next_notification_seq(recipient_id)
     notification = await Notification.create(
         recipient_id=recipient_id,
         seq=notification_seq,
         event_id=event.id,
-        kind=kind,
-        contract_id=contract.id,
-        actor_id=actor.id,
+        kind=event.kind,
+        contract_id=event.contract_id,
+        actor_id=event.actor_id,
         message=message,
         note=note,
     )
@@ -135,7 +160,6 @@ async def record(
             next_attempt_at=dt.datetime.now(dt.UTC),
         )
         action.wake("email", email.id)  # the outbox sender sends it after commit
-    return event
 
 
 def email_body(message: str, note: str | None) -> str:

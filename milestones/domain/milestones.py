@@ -7,9 +7,10 @@ from typing import Any
 
 from tortoise.expressions import F
 
-from milestones.domain import escrow, rules
+from milestones.domain import clock, escrow, rules
 from milestones.domain.access import Role
 from milestones.domain.acting import Act, contract_action, the_contract, the_milestone
+from milestones.domain.bonuses import pay_bonus
 from milestones.domain.commands import (
     ActivateMilestone,
     AddMilestone,
@@ -22,6 +23,7 @@ from milestones.domain.commands import (
 from milestones.domain.contracts import end_contract_now
 from milestones.domain.errors import Problem, refuse_if
 from milestones.domain.outcome import Outcome
+from milestones.domain.windows import DEADLINES_CHANNEL, windows
 from milestones.models import Contract, Milestone
 from milestones.models.enums import EventKind, MilestoneStatus
 
@@ -65,10 +67,21 @@ async def remove_milestone(milestone: Milestone) -> None:
     ).update(position=F("position") - 1)
 
 
-async def set_status(milestone: Milestone, status: MilestoneStatus) -> None:
+async def set_status(milestone: Milestone, status: MilestoneStatus, **columns: Any) -> None:
+    """Move the milestone to `status`, writing `columns` (its times) with it."""
     milestone.status = status
+    for name, value in columns.items():
+        setattr(milestone, name, value)
     milestone.version += 1
-    await milestone.save(update_fields=["status", "version", "updated_at"])
+    await milestone.save(update_fields=["status", *columns, "version", "updated_at"])
+
+
+async def settle(milestone: Milestone, status: MilestoneStatus) -> None:
+    """RELEASED or REFUNDED: no review deadline any more."""
+    released_at = clock.now() if status is MilestoneStatus.RELEASED else None
+    await set_status(
+        milestone, status, released_at=released_at, review_deadline=None, review_remind_at=None
+    )
 
 
 # The actions.
@@ -111,7 +124,7 @@ async def activate_milestone(act: Act[ActivateMilestone, Milestone]) -> Outcome:
     contract, milestone = act.contract, act.target
     refuse_if(rules.activate_refusal(await act.room(), milestone))
     await escrow.fund_milestone(contract, milestone)
-    await set_status(milestone, MilestoneStatus.ACTIVE)
+    await set_status(milestone, MilestoneStatus.ACTIVE, activated_at=clock.now())
     await escrow.assert_conserved(contract, milestone)
     await act.record(EventKind.MILESTONE_ACTIVATED, milestone=milestone, amount=milestone.amount)
     return Outcome(contract, milestone)
@@ -123,9 +136,20 @@ async def _move(
     status: MilestoneStatus,
     kind: EventKind,
 ) -> Outcome:
-    """Move the funded milestone between ACTIVE and SUBMITTED; the message is the note."""
+    """Move the funded milestone between ACTIVE and SUBMITTED; the message is the note.
+    Submitting starts the client's review window; rejecting stops it."""
     refuse_if(refusal)
-    await set_status(act.target, status)
+    times: dict[str, Any] = {"review_deadline": None, "review_remind_at": None}
+    if status is MilestoneStatus.SUBMITTED:
+        now, window = clock.now(), windows().review
+        deadline = now + window
+        times = {
+            "submitted_at": now,
+            "review_deadline": deadline,
+            "review_remind_at": windows().remind_at(deadline, window),
+        }
+        act.transaction.wake(DEADLINES_CHANNEL, 0)
+    await set_status(act.target, status, **times)
     await act.record(kind, milestone=act.target, note=act.command.message)
     return Outcome(act.contract, act.target)
 
@@ -155,17 +179,20 @@ async def _release_within_funded(act: Act[ApproveMilestone, Milestone]) -> list[
     the_milestone, role=Role.CLIENT, doing="approve milestones", validate=_release_within_funded
 )
 async def approve_milestone(act: Act[ApproveMilestone, Milestone]) -> Outcome:
-    """Release all or part of the funds; the remainder becomes the available balance."""
+    """Release all or part of the funds (the remainder becomes the available balance), and
+    pay a bonus on top when asked."""
     contract, milestone, command = act.contract, act.target, act.command
     refuse_if(rules.approve_refusal(await act.room(), milestone))
     funded = (await act.money_of(milestone)).in_escrow
     released = funded if command.release_amount is None else command.release_amount
     await escrow.release_to_freelancer(contract, milestone, released)
-    await set_status(milestone, MilestoneStatus.RELEASED)
+    await settle(milestone, MilestoneStatus.RELEASED)
     await escrow.assert_conserved(contract, milestone)
     await act.record(
         EventKind.MILESTONE_APPROVED, milestone=milestone, amount=released, note=command.message
     )
+    if command.bonus_amount is not None:
+        await pay_bonus(act, command.bonus_amount, command.message, milestone)
     if command.end_contract:
         await end_contract_now(act)
     return Outcome(contract, milestone)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
-from milestones.domain import escrow, rules
+from milestones.domain import clock, escrow, rules
 from milestones.domain.access import Role
 from milestones.domain.acting import Act, contract_action, the_milestone, the_refund_request
 from milestones.domain.commands import RequestEscrowRefund, RespondToRefundRequest
 from milestones.domain.errors import refuse_if
-from milestones.domain.milestones import set_status
+from milestones.domain.milestones import settle
 from milestones.domain.outcome import Outcome
+from milestones.domain.windows import DEADLINES_CHANNEL, windows
 from milestones.models import Milestone, RefundRequest
 from milestones.models.enums import EventKind, MilestoneStatus, RefundRequestStatus
 
@@ -20,13 +19,18 @@ async def request_escrow_refund(act: Act[RequestEscrowRefund, Milestone]) -> Out
     milestone, message = act.target, act.command.message
     refuse_if(rules.request_refund_refusal(await act.room(), milestone))
     held = (await act.money_of(milestone)).in_escrow
+    window = windows().refund_response
+    respond_by = clock.now() + window
     refund_request = await RefundRequest.create(
+        respond_by=respond_by,
+        remind_at=windows().remind_at(respond_by, window),
         contract_id=act.contract.id,
         milestone_id=milestone.id,
         requested_by_id=act.viewer.id,
         amount=held,
         message=message,
     )
+    act.transaction.wake(DEADLINES_CHANNEL, 0)
     await act.record(
         EventKind.REFUND_REQUESTED,
         milestone=milestone,
@@ -44,13 +48,14 @@ async def respond_to_refund_request(act: Act[RespondToRefundRequest, RefundReque
     milestone = await Milestone.get(id=refund_request.milestone_id)
     if command.accept:
         await escrow.refund_milestone(contract, milestone)
-        await set_status(milestone, MilestoneStatus.REFUNDED)
+        await settle(milestone, MilestoneStatus.REFUNDED)
         await escrow.assert_conserved(contract, milestone)
     refund_request.status = (
         RefundRequestStatus.ACCEPTED if command.accept else RefundRequestStatus.DECLINED
     )
-    refund_request.responded_at = dt.datetime.now(dt.UTC)
+    refund_request.responded_at = clock.now()
     refund_request.response_message = command.message
+    refund_request.remind_at = None
     await refund_request.save()
     await act.record(
         EventKind.REFUND_ACCEPTED if command.accept else EventKind.REFUND_DECLINED,

@@ -252,6 +252,10 @@ def end_contract_refusal(room: RoomState) -> Problem | None:
     return first(contract_open(room.contract), nothing_funded_to_end(room))
 
 
+def send_bonus_refusal(room: RoomState) -> Problem | None:
+    return contract_open(room.contract)
+
+
 def request_changes_refusal(
     room: RoomState, changed: Iterable[tuple[int, Milestone]] = ()
 ) -> Problem | None:

@@ -85,6 +85,7 @@ async def capture(outcome: Outcome) -> dict[str, Any]:
             summary.escrow.released,
             summary.escrow.refunded,
             summary.escrow.available,
+            summary.escrow.bonus,
         ],
         "money": {
             str(pk): [m.funded, m.released, m.refunded] for pk, m in summary.by_milestone.items()
@@ -104,7 +105,8 @@ async def capture(outcome: Outcome) -> dict[str, Any]:
 
 def restore(data: dict[str, Any]) -> Outcome:
     """The outcome of the first request, with its room for the payload to answer from."""
-    funded, released, refunded, available = data["escrow"]
+    # Snapshots kept before bonuses existed have four figures.
+    funded, released, refunded, available, *bonus = data["escrow"]
     milestones = [thaw_row(Milestone, row) for row in data["milestones"]]
     others = [thaw_row(Milestone, row) for row in data["other_milestones"]]
     change_requests = {
@@ -117,7 +119,7 @@ def restore(data: dict[str, Any]) -> Outcome:
         contract=thaw_row(Contract, data["contract"]),
         milestones=milestones,
         summary=LedgerSummary(
-            escrow=Escrow(funded, released, refunded, available),
+            escrow=Escrow(funded, released, refunded, available, *bonus),
             by_milestone={
                 int(pk): MilestoneMoney(*amounts) for pk, amounts in data["money"].items()
             },

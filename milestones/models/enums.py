@@ -45,6 +45,8 @@ class LedgerKind(StrEnum):
     ALLOCATE = "ALLOCATE"
     RELEASE = "RELEASE"
     REFUND = "REFUND"
+    # Deposited and released at once: counts in funded and released, never held.
+    BONUS = "BONUS"
 
 
 class EventKind(StrEnum):
@@ -64,3 +66,6 @@ class EventKind(StrEnum):
     CHANGE_REQUEST_DECLINED = "CHANGE_REQUEST_DECLINED"
     CHANGE_REQUEST_WITHDRAWN = "CHANGE_REQUEST_WITHDRAWN"
     CONTRACT_ENDED = "CONTRACT_ENDED"
+    BONUS_PAID = "BONUS_PAID"
+    MILESTONE_AUTO_RELEASED = "MILESTONE_AUTO_RELEASED"
+    REFUND_AUTO_ACCEPTED = "REFUND_AUTO_ACCEPTED"

@@ -24,8 +24,9 @@ class ContractEvent(Model):
     )
     seq = fields.BigIntField()
     kind = fields.CharEnumField(EventKind, max_length=32)
-    actor: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
-        "models.User", related_name="events", on_delete=fields.RESTRICT
+    # None: an automatic action (a deadline acted), not a person's.
+    actor: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="events", null=True, on_delete=fields.RESTRICT
     )
     milestone: fields.ForeignKeyNullableRelation[Milestone] = fields.ForeignKeyField(
         "models.Milestone", related_name="events", null=True, on_delete=fields.SET_NULL
@@ -41,7 +42,7 @@ class ContractEvent(Model):
     occurred_at = fields.DatetimeField(auto_now_add=True)
 
     contract_id: int
-    actor_id: int
+    actor_id: int | None
     milestone_id: int | None
     change_request_id: int | None
     refund_request_id: int | None
@@ -67,8 +68,8 @@ class Notification(Model):
     contract: fields.ForeignKeyRelation[Contract] = fields.ForeignKeyField(
         "models.Contract", related_name="notifications", on_delete=fields.CASCADE
     )
-    actor: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
-        "models.User", related_name="notifications_caused", on_delete=fields.RESTRICT
+    actor: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="notifications_caused", null=True, on_delete=fields.RESTRICT
     )
     message = fields.TextField()
     note = fields.TextField(null=True)
@@ -78,7 +79,7 @@ class Notification(Model):
     recipient_id: int
     event_id: int
     contract_id: int
-    actor_id: int
+    actor_id: int | None
 
     class Meta:
         table = "notifications"

@@ -23,6 +23,13 @@ class Milestone(Model):
     amount = fields.BigIntField()  # minor units
     status = fields.CharEnumField(MilestoneStatus, max_length=16, default=MilestoneStatus.UPCOMING)
     version = fields.IntField(default=1)
+    activated_at = fields.DatetimeField(null=True)
+    submitted_at = fields.DatetimeField(null=True)  # the latest submission
+    # Set while SUBMITTED: the client's silence releases the money then (the scheduler acts).
+    review_deadline = fields.DatetimeField(null=True)
+    # When the client is reminded of the review deadline; cleared once reminded (or moot).
+    review_remind_at = fields.DatetimeField(null=True)
+    released_at = fields.DatetimeField(null=True)
     # Deleted milestones stay for the history (events and change requests point at them).
     deleted_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -32,4 +39,4 @@ class Milestone(Model):
 
     class Meta:
         table = "milestones"
-        indexes = (("contract_id", "position"),)
+        indexes = (("contract_id", "position"), ("review_deadline",), ("review_remind_at",))

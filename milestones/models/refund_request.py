@@ -30,6 +30,10 @@ class RefundRequest(Model):
     amount = fields.BigIntField()
     message = fields.TextField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # Set while PENDING: unanswered by then, the refund is accepted (the scheduler acts).
+    respond_by = fields.DatetimeField(null=True)
+    # When the freelancer is reminded; cleared once reminded (or answered).
+    remind_at = fields.DatetimeField(null=True)
     responded_at = fields.DatetimeField(null=True)
     response_message: str | None = fields.TextField(null=True)
 
@@ -39,4 +43,4 @@ class RefundRequest(Model):
 
     class Meta:
         table = "refund_requests"
-        indexes = (("contract_id", "id"),)
+        indexes = (("contract_id", "id"), ("respond_by",), ("remind_at",))

@@ -9,6 +9,7 @@ import strawberry
 from strawberry import UNSET
 
 from milestones.domain import (
+    bonuses,
     change_requests,
     commands,
     contracts,
@@ -43,11 +44,13 @@ from milestones.schema.inputs import (
     RequestMilestoneChangesInput,
     RespondToChangeRequestInput,
     RespondToRefundRequestInput,
+    SendBonusInput,
     SubmitMilestoneInput,
     UpdateWebhookEndpointInput,
     WithdrawChangeRequestInput,
 )
 from milestones.schema.payloads import (
+    BonusPayload,
     ChangeRequestPayload,
     ContractPayload,
     CreateWebhookEndpointPayload,
@@ -63,6 +66,10 @@ from milestones.schema.types import ChangeRequest, Notification, RefundRequest, 
 
 async def _contract_payload(outcome: Outcome, info: Info) -> ContractPayload:
     return ContractPayload(contract=await contract_type(info, outcome.contract))
+
+
+async def _bonus_payload(outcome: Outcome, info: Info) -> BonusPayload:
+    return BonusPayload(contract=await contract_type(info, outcome.contract))
 
 
 async def _milestone_payload(outcome: Outcome, info: Info) -> MilestonePayload:
@@ -321,6 +328,7 @@ class Mutation:
     ) -> MilestonePayload:
         errors = Validation()
         release = parse.optional(input.release_amount)
+        bonus = parse.optional(input.bonus_amount)
         command = commands.ApproveMilestone(
             milestone_id=_milestone_id(input.milestone_id),
             end_contract=input.end_contract,
@@ -329,11 +337,26 @@ class Mutation:
             release_amount=(
                 None if release is None else parse.amount(release, "release_amount", errors)
             ),
+            bonus_amount=None if bonus is None else parse.amount(bonus, "bonus_amount", errors),
             problems=errors.found,
         )
         return await perform(
             info, MilestonePayload, milestones.approve_milestone, command, _milestone_payload
         )
+
+    @strawberry.mutation(
+        description="Client: pay the freelancer a bonus, deposited and released at once."
+    )
+    async def send_bonus(self, info: Info, input: MutationInput[SendBonusInput]) -> BonusPayload:
+        errors = Validation()
+        command = commands.SendBonus(
+            contract_id=_contract_id(input.contract_id),
+            amount=parse.amount(input.amount, "amount", errors),
+            message=parse.text(input.message, "message", errors),
+            idempotency_key=parse.idempotency_key(input.idempotency_key, errors),
+            problems=errors.found,
+        )
+        return await perform(info, BonusPayload, bonuses.send_bonus, command, _bonus_payload)
 
     @strawberry.mutation(
         description="Client: ask for the ACTIVE or SUBMITTED milestone's funds back; the "

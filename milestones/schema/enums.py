@@ -105,6 +105,11 @@ describe(
         "CHANGE_REQUEST_DECLINED": "The client declined the change request.",
         "CHANGE_REQUEST_WITHDRAWN": "The freelancer withdrew the change request.",
         "CONTRACT_ENDED": "A party ended the contract.",
+        "BONUS_PAID": "The client paid the freelancer a bonus (deposited and released at once).",
+        "MILESTONE_AUTO_RELEASED": "The review window ended without an answer from the client: "
+        "the milestone's money was released (no actor).",
+        "REFUND_AUTO_ACCEPTED": "The freelancer did not answer the refund request in time: it "
+        "was accepted (no actor).",
     },
 )
 describe(

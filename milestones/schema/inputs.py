@@ -115,6 +115,23 @@ class ApproveMilestoneInput:
         description="How much of the milestone's funded amount goes to the freelancer: positive, "
         "at most the funded amount; omitted: all of it.",
     )
+    bonus_amount: Decimal | None = strawberry.field(
+        default=UNSET,
+        description="Paid to the freelancer on top of the release (BONUS_PAID): positive, "
+        "deposited and released at once.",
+    )
+    message: str | None = strawberry.field(
+        default=UNSET, description="What you want to tell the other party, at most 5000 characters."
+    )
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
+
+
+@strawberry.input(description="A bonus from the client, deposited and released at once.")
+class SendBonusInput:
+    contract_id: strawberry.ID = strawberry.field(description="The ACTIVE contract's ID.")
+    amount: Decimal = strawberry.field(
+        description="The bonus: positive, at most 9999999.99, in the contract's currency."
+    )
     message: str | None = strawberry.field(
         default=UNSET, description="What you want to tell the other party, at most 5000 characters."
     )

@@ -36,6 +36,12 @@ class ContractPayload:
     user_errors: list[UserError] = strawberry.field(default_factory=list, description=USER_ERRORS)
 
 
+@strawberry.type(description="What `sendBonus` did: the contract, with the bonus in its escrow.")
+class BonusPayload:
+    contract: Contract | None = strawberry.field(default=None, description=CONTRACT)
+    user_errors: list[UserError] = strawberry.field(default_factory=list, description=USER_ERRORS)
+
+
 @strawberry.type(description="The result of a mutation on a milestone.")
 class MilestonePayload:
     milestone: Milestone | None = strawberry.field(

@@ -90,6 +90,9 @@ class Escrow:
     )
     total_released: Decimal = strawberry.field(description="All that went to the freelancer.")
     total_refunded: Decimal = strawberry.field(description="All that went back to the client.")
+    total_bonus: Decimal = strawberry.field(
+        description="Bonuses paid: part of totalFunded and of totalReleased, never held."
+    )
 
     @classmethod
     def of(cls, totals: EscrowTotals) -> Escrow:
@@ -99,6 +102,7 @@ class Escrow:
             total_funded=cents_to_decimal(totals.funded),
             total_released=cents_to_decimal(totals.released),
             total_refunded=cents_to_decimal(totals.refunded),
+            total_bonus=cents_to_decimal(totals.bonus),
         )
 
 
@@ -136,6 +140,15 @@ class Milestone(Node):
     )
     created_at: dt.datetime = strawberry.field(description="When it was added.")
     updated_at: dt.datetime = strawberry.field(description="When it last changed.")
+    activated_at: dt.datetime | None = strawberry.field(description="When it was funded.")
+    submitted_at: dt.datetime | None = strawberry.field(
+        description="When work was last submitted on it."
+    )
+    review_deadline: dt.datetime | None = strawberry.field(
+        description="While SUBMITTED: unless the client approves or rejects by then (and no "
+        "refund request or dispute is pending), all it holds is released to the freelancer."
+    )
+    released_at: dt.datetime | None = strawberry.field(description="When it was released.")
 
     @strawberry.field(description="The contract it belongs to.")
     async def contract(self, info: Info) -> Contract:
@@ -162,6 +175,10 @@ class Milestone(Node):
             version=milestone.version,
             created_at=milestone.created_at,
             updated_at=milestone.updated_at,
+            activated_at=milestone.activated_at,
+            submitted_at=milestone.submitted_at,
+            review_deadline=milestone.review_deadline,
+            released_at=milestone.released_at,
         )
 
 
@@ -270,6 +287,9 @@ class RefundRequest(Node):
     response_message: str | None = strawberry.field(
         description="What the freelancer wrote with the answer."
     )
+    respond_by: dt.datetime | None = strawberry.field(
+        description="Unanswered by then, the refund is accepted."
+    )
 
     @strawberry.field(description="The contract.")
     async def contract(self, info: Info) -> Contract:
@@ -302,13 +322,14 @@ class RefundRequest(Node):
             created_at=refund_request.created_at,
             responded_at=refund_request.responded_at,
             response_message=refund_request.response_message,
+            respond_by=refund_request.respond_by,
         )
 
 
 @strawberry.type(description="An entry of the contract room's log.")
 class ContractEvent(Node):
     contract_pk: Private[int]
-    actor_pk: Private[int]
+    actor_pk: Private[int | None]
     milestone_pk: Private[int | None]
     change_request_pk: Private[int | None]
     refund_request_pk: Private[int | None]
@@ -328,9 +349,9 @@ class ContractEvent(Node):
     async def contract(self, info: Info) -> Contract:
         return await load_contract(info, self.contract_pk)
 
-    @strawberry.field(description="Who did it.")
-    async def actor(self, info: Info) -> User:
-        return await load_user(info, self.actor_pk)
+    @strawberry.field(description="Who acted; null when a deadline acted by itself.")
+    async def actor(self, info: Info) -> User | None:
+        return None if self.actor_pk is None else await load_user(info, self.actor_pk)
 
     @strawberry.field(description="The milestone it concerns, if any (shown even once deleted).")
     async def milestone(self, info: Info) -> Milestone | None:
@@ -367,7 +388,7 @@ class ContractEvent(Node):
 class Notification(Node):
     event_pk: Private[int]
     contract_pk: Private[int]
-    actor_pk: Private[int]
+    actor_pk: Private[int | None]
     cursor: str = strawberry.field(
         description="Its place among the viewer's notifications: pass it as `after` to the "
         "`notifications` subscription to resume after it, or to the `notifications` "
@@ -394,9 +415,11 @@ class Notification(Node):
     async def contract(self, info: Info) -> Contract:
         return await load_contract(info, self.contract_pk)
 
-    @strawberry.field(description="The other party, who did it.")
-    async def actor(self, info: Info) -> User:
-        return await load_user(info, self.actor_pk)
+    @strawberry.field(
+        description="The other party, who did it; null when a deadline acted by itself."
+    )
+    async def actor(self, info: Info) -> User | None:
+        return None if self.actor_pk is None else await load_user(info, self.actor_pk)
 
     # What it concerns is what its event concerns.
 

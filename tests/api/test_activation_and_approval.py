@@ -40,6 +40,7 @@ async def test_activating_milestone_funds_it_into_escrow(client: Actor, freelanc
         "totalFunded": "1000.00",
         "totalReleased": "0.00",
         "totalRefunded": "0.00",
+        "totalBonus": "0.00",
     }
     state = await room.read()
     assert_escrow_consistent(state)
@@ -329,6 +330,7 @@ async def test_approving_releases_all_funds_by_default(client: Actor, freelancer
         "totalFunded": "1000.00",
         "totalReleased": "1000.00",
         "totalRefunded": "0.00",
+        "totalBonus": "0.00",
     }
     state = await room.read()
     assert_escrow_consistent(state)
@@ -366,6 +368,7 @@ async def test_partial_release_remainder_becomes_available_and_funds_next_activa
         "totalFunded": "1000.00",
         "totalReleased": "600.00",
         "totalRefunded": "0.00",
+        "totalBonus": "0.00",
     }
     assert_escrow_consistent(await room.read())
 
@@ -379,6 +382,7 @@ async def test_partial_release_remainder_becomes_available_and_funds_next_activa
         "totalFunded": "1100.00",
         "totalReleased": "600.00",
         "totalRefunded": "0.00",
+        "totalBonus": "0.00",
     }
     assert_escrow_consistent(await room.read())
 
@@ -390,6 +394,7 @@ async def test_partial_release_remainder_becomes_available_and_funds_next_activa
         "totalFunded": "1100.00",
         "totalReleased": "1100.00",
         "totalRefunded": "0.00",
+        "totalBonus": "0.00",
     }
     assert_escrow_consistent(await room.read())
 
@@ -409,6 +414,7 @@ async def test_available_balance_larger_than_next_milestone_needs_no_deposit(
         "totalFunded": "1000.00",
         "totalReleased": "200.00",
         "totalRefunded": "0.00",
+        "totalBonus": "0.00",
     }
     assert_escrow_consistent(await room.read())
     approved = await room.approve(1, release="499.99")
@@ -418,6 +424,7 @@ async def test_available_balance_larger_than_next_milestone_needs_no_deposit(
         "totalFunded": "1000.00",
         "totalReleased": "699.99",
         "totalRefunded": "0.00",
+        "totalBonus": "0.00",
     }
     assert_escrow_consistent(await room.read())
 

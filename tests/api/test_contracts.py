@@ -195,6 +195,7 @@ async def test_end_contract_allowed_after_active_milestone_refunded(
         "totalFunded": "100.00",
         "totalReleased": "0.00",
         "totalRefunded": "100.00",
+        "totalBonus": "0.00",
     }
 
 
@@ -216,6 +217,7 @@ async def test_ending_contract_refunds_available_to_client(
         "totalFunded": "1000.00",
         "totalReleased": "700.00",
         "totalRefunded": "300.00",
+        "totalBonus": "0.00",
     }
     assert_escrow_consistent(await room.read())
     # The upcoming milestone is left as it was.
@@ -260,6 +262,7 @@ async def test_approve_with_end_contract_ends_it(client: Actor, freelancer: Acto
         "totalFunded": "1000.00",
         "totalReleased": "600.00",
         "totalRefunded": "400.00",
+        "totalBonus": "0.00",
     }
     assert contract["milestones"][1]["status"] == "UPCOMING"
     state = await room.read()

@@ -175,6 +175,7 @@ async def test_accepted_refund_returns_funds_to_client(client: Actor, freelancer
         "totalFunded": "1000.00",
         "totalReleased": "0.00",
         "totalRefunded": "1000.00",
+        "totalBonus": "0.00",
     }
     state = await room.read()
     assert_escrow_consistent(state)
@@ -202,6 +203,7 @@ async def test_accepted_refund_of_milestone_paid_from_available(
         "totalFunded": "1000.00",
         "totalReleased": "200.00",
         "totalRefunded": "500.00",
+        "totalBonus": "0.00",
     }
     assert_escrow_consistent(await room.read())
 

@@ -68,6 +68,7 @@ MATRIX: Final[dict[str, dict[str, str]]] = {
     "requestEscrowRefund": CLIENT_ONLY,
     "respondToRefundRequest": FREELANCER_ONLY,
     "endContract": row(OK, OK, NOT_FOUND),
+    "sendBonus": CLIENT_ONLY,
     "requestMilestoneChanges": FREELANCER_ONLY,
     "respondToChangeRequest": CLIENT_ONLY,
     "withdrawChangeRequest": FREELANCER_ONLY,
@@ -143,6 +144,10 @@ async def _contract(room: Room, api: Any) -> dict[str, Any]:
     return {"contractId": room.contract_id}
 
 
+async def _bonus(room: Room, api: Any) -> dict[str, Any]:
+    return {"contractId": room.contract_id, "amount": "25.00"}
+
+
 async def _changes(room: Room, api: Any) -> dict[str, Any]:
     return {
         "contractId": room.contract_id,
@@ -201,6 +206,7 @@ MUTATION_SETUPS: Final[dict[str, Setup]] = {
     "requestEscrowRefund": _active_milestone,
     "respondToRefundRequest": _refund_request,
     "endContract": _contract,
+    "sendBonus": _bonus,
     "requestMilestoneChanges": _changes,
     "respondToChangeRequest": _respond_to_changes,
     "withdrawChangeRequest": _withdraw,

@@ -21,7 +21,7 @@ from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from milestones.invariants import Breach, check_invariants
-from tests.helpers import Room, create_contract_with_milestones
+from tests.helpers import Room, create_contract_with_milestones, ok
 from tests.security.servers import server_environment
 
 
@@ -32,10 +32,11 @@ async def _sql(statement: str) -> None:
 async def _ended_and_open_rooms(client: Any, freelancer: Any) -> tuple[Room, Room]:
     """Every kind of money movement: deposits, allocations, full and partial releases, an
     accepted refund, the available balance paying for the next milestone, a refund of the
-    available balance on ending; plus change requests, deletions and notifications."""
+    available balance on ending, bonuses (with an approval and on their own); plus change
+    requests, deletions and notifications."""
     ended = await create_contract_with_milestones(client, freelancer, ["100.00", "80.00", "50"])
     await ended.activate(0)
-    await ended.approve(0, release="60.00")  # 40.00 stays available
+    await ended.approve(0, release="60.00", bonusAmount="5.00")  # 40.00 stays available
     await ended.activate(1)  # the available 40.00 pays first
     refund = await ended.request_refund(1)
     await ended.respond_to_refund(refund["refundRequest"]["id"], "ACCEPT")
@@ -47,6 +48,7 @@ async def _ended_and_open_rooms(client: Any, freelancer: Any) -> tuple[Room, Roo
     await open_room.submit(0)
     await open_room.approve(0, release="4.00")  # 6.00 available
     await open_room.activate(1)
+    await ok(client, "sendBonus", {"contractId": open_room.contract_id, "amount": "2.50"})
     await open_room.request_changes([{"kind": "ADD", "title": "Extra", "amount": "1.00"}])
     return ended, open_room
 

@@ -246,6 +246,7 @@ async def test_the_same_idempotency_key_sent_concurrently_has_one_effect(
         "totalFunded": "300.00",
         "totalReleased": "120.00",
         "totalRefunded": "0.00",
+        "totalBonus": "0.00",
     }
     assert_escrow_consistent(state)
     cluster.check_invariants()

@@ -603,7 +603,7 @@ function renderTimeline(room) {
     .map((edge) => edge.node)
     .reverse()
     .map(
-      (e) => `<li><time>${esc(when(e.occurredAt))}</time><span><strong>${esc(e.actor.name ?? "Someone")}</strong> · ${esc(humanKind(e.kind))}${e.milestone ? ` · ${esc(e.milestone.title)}` : ""}</span></li>`,
+      (e) => `<li><time>${esc(when(e.occurredAt))}</time><span><strong>${esc(e.actor ? e.actor.name ?? "Someone" : "Automatic")}</strong> · ${esc(humanKind(e.kind))}${e.milestone ? ` · ${esc(e.milestone.title)}` : ""}</span></li>`,
     )
     .join("");
   return `<div class="card" data-testid="timeline"><div class="card-head"><h2>Activity</h2></div><ul class="timeline">${items}</ul></div>`;

@@ -1,0 +1,199 @@
+"""Deadlines at scale: N review deadlines falling due at once, two `milestones serve` instances
+on one PostgreSQL database; then the scheduler's idle load.
+
+    python -m bench.deadlines [--count 10000] [--postgres postgres://postgres@127.0.0.1:5432]
+
+Seeds N contracts, each with a SUBMITTED milestone whose review deadline has passed (rows
+written directly: the API would take longer than the run), starts two servers, and times
+until every deadline acted; checks each acted exactly once (one MILESTONE_AUTO_RELEASED per
+contract, escrow all released). Then, with nothing due, counts the transactions the two idle
+schedulers run per second (`pg_stat_database.xact_commit` of the bench database). Prints a
+table; the goal is under 60 s for 10,000 on the 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+
+SECRET = "milestones-bench-secret-0123456789abcdef-not-for-production"
+IDLE_SECONDS = 10.0
+SERVE = (sys.executable, "-m", "milestones.cli", "serve", "--host", "127.0.0.1")
+LOGS = Path(tempfile.gettempdir()) / "milestones-bench-deadlines"
+GOAL_SECONDS = 60.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def _servers(database_url: str, count: int, logs: Path) -> Iterator[list[str]]:
+    logs.mkdir(exist_ok=True)
+    env = {**os.environ, "DATABASE_URL": database_url, "JWT_SECRET": SECRET}
+    env.update(BROADCAST_URL="memory://", MILESTONES_ENV="development")
+    processes, urls = [], []
+    try:
+        for index in range(count):
+            port = _free_port()
+            log = (logs / f"server-{index}.log").open("wb")
+            processes.append(
+                subprocess.Popen(
+                    [*SERVE, "--port", str(port), "--log-level", "warning"],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+            urls.append(f"http://127.0.0.1:{port}")
+        yield urls
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
+
+
+async def _ready(urls: list[str]) -> None:
+    async with httpx.AsyncClient(timeout=2.0) as http:
+        for url in urls:
+            for _ in range(600):
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await http.get(f"{url}/readyz")).status_code == 200:
+                        break
+                await asyncio.sleep(0.1)
+            else:
+                raise RuntimeError(f"{url} did not become ready")
+
+
+async def _migrate(database_url: str) -> None:
+    from milestones.database import database
+
+    async with database(database_url):
+        pass
+
+
+async def _seed(dsn: str, count: int) -> None:
+    """`count` contracts, each with one SUBMITTED milestone of 100.00 due a minute ago."""
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    connection = await asyncpg.connect(dsn)
+    try:
+        client, freelancer = [
+            await connection.fetchval(
+                "INSERT INTO users (sub, name, notification_seq, created_at, updated_at) "
+                "VALUES ($1, $1, 0, now(), now()) RETURNING id",
+                sub,
+            )
+            for sub in ("bench-client", "bench-freelancer")
+        ]
+        contracts = await connection.fetch(
+            "INSERT INTO contracts (title, currency, status, client_id, freelancer_id, event_seq,"
+            " created_at) SELECT 'Bench ' || n, 'USD', 'ACTIVE', $1, $2, 0, now()"
+            " FROM generate_series(1, $3) AS n RETURNING id",
+            client,
+            freelancer,
+            count,
+        )
+        ids = [row["id"] for row in contracts]
+        milestones = await connection.fetch(
+            "INSERT INTO milestones (contract_id, position, title, amount, status, version,"
+            " created_at, updated_at, activated_at, submitted_at, review_deadline)"
+            " SELECT c, 1, 'Work', 10000, 'SUBMITTED', 3, now(), now(), $2, $2, $2"
+            " FROM unnest($1::int[]) AS c RETURNING id, contract_id",
+            ids,
+            past,
+        )
+        await connection.executemany(
+            "INSERT INTO ledger_entries (contract_id, milestone_id, kind, amount, created_at)"
+            " VALUES ($1, $2, $3, 10000, now())",
+            [(row["contract_id"], None, "DEPOSIT") for row in milestones]
+            + [(row["contract_id"], row["id"], "ALLOCATE") for row in milestones],
+        )
+    finally:
+        await connection.close()
+
+
+async def _run(server_url: str, count: int, instances: int) -> None:
+    parts = urlsplit(server_url)
+    admin = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
+    name = f"milestones_bench_deadlines_{uuid.uuid4().hex[:8]}"
+    connection = await asyncpg.connect(admin)
+    await connection.execute(f'CREATE DATABASE "{name}"')
+    dsn = urlunsplit(parts._replace(scheme="postgresql", path=f"/{name}"))
+    database_url = urlunsplit(parts._replace(scheme="postgres", path=f"/{name}"))
+    try:
+        await _migrate(database_url)
+        await _seed(dsn, count)
+        bench = await asyncpg.connect(dsn)
+        with _servers(database_url, instances, LOGS) as urls:
+            started = time.monotonic()
+            await _ready(urls)
+            for _ in range(int(10 * GOAL_SECONDS * 5)):  # gives up at five times the goal
+                if not await bench.fetchval(
+                    "SELECT count(*) FROM milestones WHERE status = 'SUBMITTED'"
+                ):
+                    break
+                await asyncio.sleep(0.1)
+            cleared = time.monotonic() - started
+            events = await bench.fetchval(
+                "SELECT count(*) FROM contract_events WHERE kind = 'MILESTONE_AUTO_RELEASED'"
+            )
+            per_contract = await bench.fetchval(
+                "SELECT max(n) FROM (SELECT count(*) AS n FROM contract_events"
+                " WHERE kind = 'MILESTONE_AUTO_RELEASED' GROUP BY contract_id) AS x"
+            )
+            released = await bench.fetchval(
+                "SELECT count(*) FROM ledger_entries WHERE kind = 'RELEASE'"
+            )
+            stat = "SELECT xact_commit FROM pg_stat_database WHERE datname = $1"
+            await asyncio.sleep(2.0)  # the last round's statistics
+            before = await bench.fetchval(stat, name)
+            await asyncio.sleep(IDLE_SECONDS)
+            idle = (await bench.fetchval(stat, name) - before) / IDLE_SECONDS
+        await bench.close()
+        exactly_once = events == count and per_contract == 1 and released == count
+        print(
+            "| deadlines | instances | cleared in (s, from server start) | per second |"
+            f" exactly once | idle transactions/s ({instances} instances) |"
+        )
+        print("| --- | --- | --- | --- | --- | --- |")
+        print(
+            f"| {count} | {instances} | {cleared:.1f} | {count / cleared:.0f} | "
+            f"{'yes' if exactly_once else f'NO ({events} events, {released} releases)'} | "
+            f"{idle:.1f} |"
+        )
+        print(f"\ngoal: under {GOAL_SECONDS:.0f} s; ratio to goal {cleared / GOAL_SECONDS:.2f}")
+    finally:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await connection.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=10_000)
+    parser.add_argument("--instances", type=int, default=2)
+    parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/postgres")
+    args = parser.parse_args()
+    asyncio.run(_run(args.postgres, args.count, args.instances))
+
+
+if __name__ == "__main__":
+    main()
