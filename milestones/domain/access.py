@@ -6,6 +6,7 @@ subscriptions, the room cache, which knows users by their token's `sub`) asks it
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -45,6 +46,18 @@ def role_refusal(role: Role | None, required: Role | None, doing: str) -> Proble
         return None
     who = "client" if required is Role.CLIENT else "freelancer"
     return Problem(ErrorCode.FORBIDDEN, f"Only the {who} can {doing}.")
+
+
+@dataclass(frozen=True, slots=True)
+class Permit:
+    """Who may take an action: a party of `role` (None: either party). One per action, read
+    by the action itself and by the viewer's "could I?" flags."""
+
+    role: Role | None
+    doing: str  # the refusal's words: "Only the client can <doing>."
+
+    def refusal(self, role: Role | None) -> Problem | None:
+        return role_refusal(role, self.role, self.doing)
 
 
 def other_party_id(contract: Contract, actor_id: int) -> int:

@@ -21,13 +21,13 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from milestones.domain import events, snapshots
 from milestones.domain.access import (
+    Permit,
     Role,
     lock_contract,
     lock_contract_of_change_request,
     lock_contract_of_milestone,
     lock_contract_of_refund_request,
     role_of,
-    role_refusal,
 )
 from milestones.domain.commands import Command
 from milestones.domain.errors import DomainError, Problem, refuse_if
@@ -141,21 +141,34 @@ Validate = Callable[[Act[C, T]], Awaitable[Iterable[Problem]]]
 Locate = Callable[[User, Any], Awaitable[tuple[Contract, T]]]
 
 
+@dataclass(frozen=True, slots=True)
+class ContractAction(Generic[C]):
+    """An action, called as `await action(viewer, command)`; `permit` says who may take it
+    (the viewer's flags ask it too, with the same state rule the body raises)."""
+
+    permit: Permit
+    run: Callable[[User, C], Awaitable[Outcome]]
+
+    async def __call__(self, viewer: User, command: C) -> Outcome:
+        return await self.run(viewer, command)
+
+
 def contract_action(
     locate: Locate[T],
     *,
     role: Role | None,
     doing: str,
     validate: Validate[C, T] | None = None,
-) -> Callable[[Body[C, T]], Callable[[User, C], Awaitable[Outcome]]]:
+) -> Callable[[Body[C, T]], ContractAction[C]]:
     """Make `body` an action run by `viewer` with `command` (see the module's steps)."""
+    permit = Permit(role, doing)
 
-    def decorate(body: Body[C, T]) -> Callable[[User, C], Awaitable[Outcome]]:
+    def decorate(body: Body[C, T]) -> ContractAction[C]:
         @functools.wraps(body)
         async def run(viewer: User, command: C) -> Outcome:
             async with action() as transaction:
                 contract, target = await locate(viewer, command)
-                refuse_if(role_refusal(role_of(viewer, contract), role, doing))
+                refuse_if(permit.refusal(role_of(viewer, contract)))
                 act = Act(viewer, command, contract, target, transaction)
                 async with idempotent(viewer, command, contract_locked=True) as keyed:
                     if keyed.replayed is not None:
@@ -170,6 +183,6 @@ def contract_action(
                         keyed.keep(await snapshots.capture(outcome))
             return outcome
 
-        return run
+        return ContractAction(permit, run)
 
     return decorate

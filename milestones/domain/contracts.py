@@ -53,9 +53,12 @@ async def create_contract(viewer: User, command: CreateContract) -> Outcome:
 
 
 async def end_contract_now(act: Act[Any, Any]) -> None:
-    """Refund the available balance, close a pending change request, freeze the rest."""
+    """Refund the available balance, close a pending change request, freeze the rest.
+
+    The event carries the refunded amount, and the milestone it was left over from when it
+    came from one."""
     contract = act.contract
-    await escrow.refund_available(contract)
+    refunded, source = await escrow.refund_available(contract)
     pending = (await act.room()).pending_change_request_id
     now = dt.datetime.now(dt.UTC)
     if pending is not None:
@@ -69,7 +72,7 @@ async def end_contract_now(act: Act[Any, Any]) -> None:
     await Contract.filter(id=contract.id).update(status=ContractStatus.ENDED, ended_at=now)
     await escrow.assert_conserved(contract)
     note = act.command.message if isinstance(act.command, EndContract) else None
-    await act.record(EventKind.CONTRACT_ENDED, note=note)
+    await act.record(EventKind.CONTRACT_ENDED, milestone=source, amount=refunded or None, note=note)
 
 
 @contract_action(the_contract, role=None, doing="end the contract")

@@ -11,7 +11,7 @@ from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from milestones.models import Contract, LedgerEntry, Milestone
-from milestones.models.enums import FUNDED_STATUSES, LedgerKind
+from milestones.models.enums import FUNDED_STATUSES, LedgerKind, MilestoneStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,10 +202,32 @@ async def refund_milestone(contract: Contract, milestone: Milestone) -> int:
     return held
 
 
-async def refund_available(contract: Contract) -> int:
-    available = (await ledger_summary(contract, about=())).escrow.available
+async def refund_available(contract: Contract) -> tuple[int, Milestone | None]:
+    """Give the client back the available balance; returns it, and the milestone it came
+    from when it all came from one (see `leftover_source`)."""
+    summary = await ledger_summary(contract)
+    available = summary.escrow.available
     await _append(contract, LedgerKind.REFUND, available, None)
-    return available
+    source = await leftover_source(contract, summary) if available > 0 else None
+    return available, source
+
+
+async def leftover_source(contract: Contract, summary: LedgerSummary) -> Milestone | None:
+    """The milestone whose partial release left the whole available balance, if one did.
+
+    What a released milestone did not release stays in its ledger (funded - released); a
+    later activation takes the available balance first, oldest leftover first, so what is
+    still available is the newest leftovers: it came from one milestone when the newest
+    leftover covers all of it."""
+    available = summary.escrow.available
+    settled = await Milestone.filter(contract_id=contract.id, status=MilestoneStatus.RELEASED)
+    # Newest release first (those released before `released_at` existed count as oldest).
+    settled.sort(key=lambda m: (m.released_at is not None, m.released_at, m.id), reverse=True)
+    for milestone in settled:
+        leftover = summary.of(milestone.id).in_escrow
+        if leftover > 0:
+            return milestone if leftover >= available else None
+    return None
 
 
 async def assert_conserved(contract: Contract, milestone: Milestone | None = None) -> None:

@@ -100,7 +100,8 @@ async def record(
     """Append the event (next seq of the locked contract) and notify the other party (both
     parties when `actor` is None: an automatic action).
 
-    `amount` (minor units) is the money the event moved, for the notification's sentence;
+    `amount` (minor units) is the money the event moved, kept on the event and its
+    notifications and said in the notification's sentence;
     `note` is what the actor wrote with the action, kept on the event, the notification and
     the email."""
     contract.event_seq += 1
@@ -114,6 +115,7 @@ async def record(
         change_request_id=change_request.id if change_request else None,
         refund_request_id=refund_request.id if refund_request else None,
         note=note,
+        amount=amount,
     )
     action.wake(f"contract:{contract.id}", event.seq)
     message = notification_message(kind, actor, contract, milestone, amount)
@@ -147,6 +149,7 @@ async def _notify(
         actor_id=event.actor_id,
         message=message,
         note=note,
+        amount=amount,
     )
     action.wake(f"user:{recipient_id}", notification.seq)
     if has_webhooks:

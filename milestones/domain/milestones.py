@@ -57,11 +57,12 @@ async def change_milestone(milestone: Milestone, changes: dict[str, Any]) -> Non
 
 
 async def remove_milestone(milestone: Milestone) -> None:
-    """Soft-delete (history keeps pointing at it) and close the gap in positions."""
+    """Soft-delete (history keeps pointing at it, as DELETED) and close the gap in positions."""
     await milestone.refresh_from_db(fields=["position"])  # earlier changes may have moved it
     milestone.deleted_at = dt.datetime.now(dt.UTC)
+    milestone.status = MilestoneStatus.DELETED
     milestone.version += 1
-    await milestone.save(update_fields=["deleted_at", "version", "updated_at"])
+    await milestone.save(update_fields=["deleted_at", "status", "version", "updated_at"])
     await Milestone.filter(
         contract_id=milestone.contract_id, deleted_at=None, position__gt=milestone.position
     ).update(position=F("position") - 1)

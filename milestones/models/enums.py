@@ -16,6 +16,8 @@ class MilestoneStatus(StrEnum):
     SUBMITTED = "SUBMITTED"
     RELEASED = "RELEASED"
     REFUNDED = "REFUNDED"
+    # Written with `deleted_at` when an upcoming milestone is deleted (its history stays).
+    DELETED = "DELETED"
 
 
 FUNDED_STATUSES = (MilestoneStatus.ACTIVE, MilestoneStatus.SUBMITTED)

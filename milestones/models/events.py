@@ -39,6 +39,8 @@ class ContractEvent(Model):
     )
     # What the actor wrote with the action (a mutation's `message`), if anything.
     note = fields.TextField(null=True)
+    # The money the action moved (minor units): funded, released, refunded, paid as a bonus.
+    amount = fields.BigIntField(null=True)
     occurred_at = fields.DatetimeField(auto_now_add=True)
 
     contract_id: int
@@ -73,6 +75,7 @@ class Notification(Model):
     )
     message = fields.TextField()
     note = fields.TextField(null=True)
+    amount = fields.BigIntField(null=True)  # its event's
     created_at = fields.DatetimeField(auto_now_add=True)
     read_at = fields.DatetimeField(null=True)
 

@@ -44,7 +44,7 @@ describe(
 describe(
     MilestoneStatus,
     "Where a milestone stands. UPCOMING -> ACTIVE (funded) -> SUBMITTED -> RELEASED, or "
-    "REFUNDED from ACTIVE or SUBMITTED.",
+    "REFUNDED from ACTIVE or SUBMITTED; UPCOMING -> DELETED.",
     {
         "UPCOMING": "Not funded yet: the client may still edit or delete it, or activate it.",
         "ACTIVE": "Funded into escrow and being worked on (one per contract at a time).",
@@ -52,6 +52,9 @@ describe(
         "money is still in escrow.",
         "RELEASED": "Approved: its money (all or part) went to the freelancer. Final.",
         "REFUNDED": "Its money went back to the client through an accepted refund request. Final.",
+        "DELETED": "Deleted while upcoming (by the client, or by an accepted change request). "
+        "Final: it is no longer among `Contract.milestones` and has no position (0), but "
+        "history (events, notifications, change requests, `node`) still shows it.",
     },
 )
 describe(
@@ -154,6 +157,18 @@ describe(
 )
 
 
+@strawberry.enum(description="A field of a milestone that a change of a change request sets.")
+class MilestoneField(Enum):
+    TITLE = strawberry.enum_value("TITLE", description="`title`.")
+    DESCRIPTION = strawberry.enum_value(
+        "DESCRIPTION", description="`description` (null there: the description is cleared)."
+    )
+    DUE_DATE = strawberry.enum_value(
+        "DUE_DATE", description="`dueDate` (null there: the due date is cleared)."
+    )
+    AMOUNT = strawberry.enum_value("AMOUNT", description="`amount`.")
+
+
 @strawberry.enum(description="An answer to a change request or a refund request.")
 class Decision(Enum):
     ACCEPT = strawberry.enum_value("ACCEPT", description="Accept: the request takes effect.")
@@ -168,6 +183,7 @@ __all__ = [
     "Decision",
     "ErrorCode",
     "EventKind",
+    "MilestoneField",
     "MilestoneStatus",
     "RefundRequestStatus",
 ]

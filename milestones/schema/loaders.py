@@ -11,6 +11,7 @@ from strawberry.dataloader import DataLoader
 from tortoise.models import Model
 
 from milestones.domain.escrow import LedgerSummary, ledger_rows, summarize
+from milestones.domain.rules import RoomState, load_room_states
 from milestones.domain.snapshots import Room
 from milestones.models import (
     ChangeRequest,
@@ -118,6 +119,18 @@ class Loaders:
     def pending_refund_request(self) -> DataLoader[int, RefundRequest | None]:
         return DataLoader(_pending_refund_requests)
 
+    @cached_property
+    def room_state(self) -> DataLoader[int, RoomState]:
+        """What is pending or funded in each contract, as the actions' rules read it: once per
+        contract and request, however many flags ask."""
+        return DataLoader(self._room_states)
+
+    async def _room_states(self, keys: Sequence[int]) -> list[RoomState]:
+        found = await self.contract.load_many(list(keys))
+        contracts = [contract for contract in found if contract is not None]
+        assert len(contracts) == len(keys), "a room's state is asked only of a shown contract"
+        return await load_room_states(contracts)
+
     def prime_room(self, room: Room) -> None:
         """Answer from a frozen room (an idempotent replay): every path through the contract
         shows it as it was, whatever changed since."""
@@ -135,6 +148,14 @@ class Loaders:
             self.refund_request.prime(refund_request.id, refund_request, force=True)
         for change_request_pk, changes in room.changes.items():
             self.changes_of_request.prime(change_request_pk, list(changes), force=True)
+        funded = next((m.id for m in room.milestones if m.status in FUNDED_STATUSES), None)
+        state = RoomState(
+            room.contract,
+            room.pending_change_request.id if room.pending_change_request else None,
+            room.pending_refund_request.id if room.pending_refund_request else None,
+            funded,
+        )
+        self.room_state.prime(contract_pk, state, force=True)
 
     @cached_property
     def ledger(self) -> DataLoader[int, LedgerSummary]:

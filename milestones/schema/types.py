@@ -11,7 +11,13 @@ import strawberry
 from strawberry import Private
 
 from milestones import ids
-from milestones.domain.access import Role
+from milestones.domain.abilities import (
+    ContractAbilities,
+    MilestoneAbilities,
+    contract_abilities,
+    milestone_abilities,
+)
+from milestones.domain.access import Role, role_of
 from milestones.domain.escrow import Escrow as EscrowTotals
 from milestones.domain.escrow import LedgerSummary, MilestoneMoney
 from milestones.domain.notifications import unread_count as unread_notifications
@@ -25,6 +31,7 @@ from milestones.schema.enums import (
     ContractRole,
     ContractStatus,
     EventKind,
+    MilestoneField,
     MilestoneStatus,
     RefundRequestStatus,
 )
@@ -106,13 +113,85 @@ class Escrow:
         )
 
 
+FLAG = (
+    "True exactly when `{mutation}`, sent now by the viewer with valid input, would not be "
+    "refused for the viewer's role or the state of the contract{extra}."
+)
+
+
+@strawberry.type(
+    description="What the viewer could do to this milestone now: each flag is decided by the "
+    "same rules as its mutation (all false once the milestone is DELETED)."
+)
+class MilestoneViewerCan:
+    edit: bool = strawberry.field(description=FLAG.format(mutation="editMilestone", extra=""))
+    delete: bool = strawberry.field(description=FLAG.format(mutation="deleteMilestone", extra=""))
+    activate: bool = strawberry.field(
+        description=FLAG.format(mutation="activateMilestone", extra="")
+    )
+    submit: bool = strawberry.field(description=FLAG.format(mutation="submitMilestone", extra=""))
+    approve: bool = strawberry.field(description=FLAG.format(mutation="approveMilestone", extra=""))
+    reject_submission: bool = strawberry.field(
+        description=FLAG.format(mutation="rejectSubmission", extra="")
+    )
+    request_refund: bool = strawberry.field(
+        description=FLAG.format(mutation="requestEscrowRefund", extra="")
+    )
+    open_dispute: bool = strawberry.field(
+        description=FLAG.format(mutation="openDispute", extra=" (with this `milestoneId`)")
+    )
+
+    @classmethod
+    def of(cls, abilities: MilestoneAbilities) -> MilestoneViewerCan:
+        return cls(**{name: getattr(abilities, name) for name in abilities.__slots__})
+
+
+@strawberry.type(
+    description="What the viewer could do in this contract now: each flag is decided by the "
+    "same rules as its mutation."
+)
+class ContractViewerCan:
+    add_milestone: bool = strawberry.field(
+        description=FLAG.format(mutation="addMilestone", extra="")
+    )
+    request_changes: bool = strawberry.field(
+        description=FLAG.format(mutation="requestMilestoneChanges", extra=" (e.g. with one ADD)")
+    )
+    respond_to_change_request: bool = strawberry.field(
+        description=FLAG.format(
+            mutation="respondToChangeRequest", extra=" (naming the pending change request)"
+        )
+    )
+    withdraw_change_request: bool = strawberry.field(
+        description=FLAG.format(
+            mutation="withdrawChangeRequest", extra=" (naming the pending change request)"
+        )
+    )
+    end_contract: bool = strawberry.field(description=FLAG.format(mutation="endContract", extra=""))
+    send_bonus: bool = strawberry.field(description=FLAG.format(mutation="sendBonus", extra=""))
+    accept_contract: bool = strawberry.field(
+        description=FLAG.format(mutation="acceptContract", extra="")
+    )
+    open_dispute: bool = strawberry.field(
+        description=FLAG.format(
+            mutation="openDispute",
+            extra=" (on the pending refund request or the active milestone)",
+        )
+    )
+
+    @classmethod
+    def of(cls, abilities: ContractAbilities) -> ContractViewerCan:
+        return cls(**{name: getattr(abilities, name) for name in abilities.__slots__})
+
+
 @strawberry.type(description="A piece of work and its payment.")
 class Milestone(Node):
     pk: Private[int]
     contract_pk: Private[int]
+    row: Private[object]  # the stored milestone, as the rules read it
     position: int = strawberry.field(
         description="Its place in the contract, from 1, contiguous: a delete closes the gap, an "
-        "add appends."
+        "add appends. 0 once DELETED: it left the order (the others closed the gap)."
     )
     title: str = strawberry.field(description="What the work is, 1 to 200 characters.")
     description: str | None = strawberry.field(
@@ -125,7 +204,8 @@ class Milestone(Node):
         description="What the milestone pays, in the contract's currency."
     )
     status: MilestoneStatus = strawberry.field(
-        description="Where it stands: UPCOMING, ACTIVE, SUBMITTED, RELEASED or REFUNDED."
+        description="Where it stands: UPCOMING, ACTIVE, SUBMITTED, RELEASED, REFUNDED, or "
+        "DELETED (then only history points at it)."
     )
     funded_amount: Decimal = strawberry.field(
         description="Money put in escrow for it when it was activated (0 while UPCOMING)."
@@ -149,10 +229,24 @@ class Milestone(Node):
         "refund request or dispute is pending), all it holds is released to the freelancer."
     )
     released_at: dt.datetime | None = strawberry.field(description="When it was released.")
+    deleted_at: dt.datetime | None = strawberry.field(
+        description="When it was deleted (status DELETED); null otherwise."
+    )
 
     @strawberry.field(description="The contract it belongs to.")
     async def contract(self, info: Info) -> Contract:
         return await load_contract(info, self.contract_pk)
+
+    @strawberry.field(
+        description="What the viewer could do to it now (the same rules as the mutations)."
+    )
+    async def viewer_can(self, info: Info) -> MilestoneViewerCan:
+        from milestones.models import Milestone as MilestoneModel
+
+        assert isinstance(self.row, MilestoneModel)
+        room = await info.context.loaders.room_state.load(self.contract_pk)
+        role = viewer_role_in(info, room.contract)
+        return MilestoneViewerCan.of(milestone_abilities(role, room, self.row))
 
     @classmethod
     def of(cls, milestone: object, money: MilestoneMoney) -> Milestone:
@@ -163,12 +257,18 @@ class Milestone(Node):
             id=strawberry.ID(ids.encode("Milestone", milestone.id)),
             pk=milestone.id,
             contract_pk=milestone.contract_id,
-            position=milestone.position,
+            row=milestone,
+            # A deleted milestone keeps the position it had, which another may hold now.
+            position=0 if milestone.deleted_at is not None else milestone.position,
             title=milestone.title,
             description=milestone.description,
             due_date=milestone.due_date,
             amount=cents_to_decimal(milestone.amount),
-            status=milestone.status,
+            status=(
+                stored.MilestoneStatus.DELETED
+                if milestone.deleted_at is not None
+                else milestone.status
+            ),
             funded_amount=cents_to_decimal(money.funded),
             released_amount=cents_to_decimal(money.released),
             refunded_amount=cents_to_decimal(money.refunded),
@@ -179,6 +279,7 @@ class Milestone(Node):
             submitted_at=milestone.submitted_at,
             review_deadline=milestone.review_deadline,
             released_at=milestone.released_at,
+            deleted_at=milestone.deleted_at,
         )
 
 
@@ -198,6 +299,11 @@ class MilestoneChange:
     amount: Decimal | None = strawberry.field(
         description="The new amount (ADD, or EDIT when it changes)."
     )
+    changed_fields: list[MilestoneField] = strawberry.field(
+        description="The fields it sets: an ADD lists those it gives a value (always TITLE and "
+        "AMOUNT), an EDIT those it names (a field listed with a null value is cleared), a "
+        "DELETE none. A field not listed stays as it is."
+    )
 
     @strawberry.field(
         description="The milestone it edits or deletes, or the one an accepted ADD created."
@@ -206,6 +312,26 @@ class MilestoneChange:
         if self.milestone_pk is None:
             return None
         return await load_milestone(info, self.milestone_pk, include_deleted=True)
+
+
+def changed_fields(change: object) -> list[MilestoneField]:
+    """What a stored change sets: title and amount are never cleared, so a value there means
+    the change names them; description and due date say whether it names them."""
+    from milestones.models import MilestoneChange as Model
+
+    assert isinstance(change, Model)
+    if change.kind is stored.ChangeKind.DELETE:
+        return []
+    adding = change.kind is stored.ChangeKind.ADD
+    named = {
+        MilestoneField.TITLE: change.title is not None,
+        MilestoneField.DESCRIPTION: change.description is not None
+        if adding
+        else change.sets_description,
+        MilestoneField.DUE_DATE: change.due_date is not None if adding else change.sets_due_date,
+        MilestoneField.AMOUNT: change.amount is not None,
+    }
+    return [field for field, listed in named.items() if listed]
 
 
 @strawberry.type(description="The freelancer's proposal to change upcoming milestones.")
@@ -245,6 +371,7 @@ class ChangeRequest(Node):
                 description=row.description,
                 due_date=row.due_date,
                 amount=cents_to_decimal(row.amount) if row.amount is not None else None,
+                changed_fields=changed_fields(row),
             )
             for row in rows
         ]
@@ -326,6 +453,17 @@ class RefundRequest(Node):
         )
 
 
+MOVED_AMOUNT = (
+    "The money the action moved, in the contract's currency; null when it moved none. "
+    "MILESTONE_ACTIVATED: funded into escrow (the available balance pays first, the client "
+    "deposits the rest); MILESTONE_APPROVED, MILESTONE_AUTO_RELEASED: released to the "
+    "freelancer (a bonus paid with an approval is its own BONUS_PAID); REFUND_ACCEPTED, "
+    "REFUND_AUTO_ACCEPTED: refunded to the client; REFUND_REQUESTED: asked back; BONUS_PAID: "
+    "the bonus; CONTRACT_ENDED: the available balance refunded to the client (its `milestone` "
+    "is the one it was left over from, when it all came from one)."
+)
+
+
 @strawberry.type(description="An entry of the contract room's log.")
 class ContractEvent(Node):
     contract_pk: Private[int]
@@ -341,6 +479,7 @@ class ContractEvent(Node):
     note: str | None = strawberry.field(
         description="What the actor wrote with the action (the mutation's `message`), if anything."
     )
+    amount: Decimal | None = strawberry.field(description=MOVED_AMOUNT)
     occurred_at: dt.datetime = strawberry.field(
         description="When it happened (committed with the change itself)."
     )
@@ -380,6 +519,7 @@ class ContractEvent(Node):
             cursor=ids.encode_cursor("event", event.seq),
             kind=event.kind,
             note=event.note,
+            amount=cents_to_decimal(event.amount) if event.amount is not None else None,
             occurred_at=event.occurred_at,
         )
 
@@ -404,6 +544,7 @@ class Notification(Node):
     note: str | None = strawberry.field(
         description="What the actor wrote with the action (the mutation's `message`), if anything."
     )
+    amount: Decimal | None = strawberry.field(description=MOVED_AMOUNT)
     created_at: dt.datetime = strawberry.field(
         description="When it was made (with the event it tells about)."
     )
@@ -452,6 +593,9 @@ class Notification(Node):
             kind=notification.kind,
             message=notification.message,
             note=notification.note,
+            amount=(
+                cents_to_decimal(notification.amount) if notification.amount is not None else None
+            ),
             created_at=notification.created_at,
             read_at=notification.read_at,
         )
@@ -533,6 +677,18 @@ class Contract(Node):
     ) -> Connection[ChangeRequest]:
         return await change_requests_page(self.pk, first, after)
 
+    @strawberry.field(
+        description="What the viewer could do in it now (the same rules as the mutations)."
+    )
+    async def viewer_can(self, info: Info) -> ContractViewerCan:
+        loaders = info.context.loaders
+        room = await loaders.room_state.load(self.pk)
+        pending = None
+        if room.pending_change_request_id is not None:
+            pending = await loaders.pending_change_request.load(self.pk)
+        role = viewer_role_in(info, room.contract)
+        return ContractViewerCan.of(contract_abilities(role, room, pending))
+
     @strawberry.field(description="The contract room's log, oldest first.")
     async def events(
         self, info: Info, first: First = 20, after: After = None
@@ -557,6 +713,14 @@ class Contract(Node):
             created_at=contract.created_at,
             ended_at=contract.ended_at,
         )
+
+
+def viewer_role_in(info: Info, contract: object) -> Role | None:
+    from milestones.models import Contract as ContractModel
+
+    viewer = info.context.viewer
+    assert viewer is not None and isinstance(contract, ContractModel)
+    return role_of(viewer, contract)
 
 
 async def load_user(info: Info, pk: int) -> User:

@@ -261,8 +261,14 @@ async def test_delete_milestone_closes_the_gap_in_positions(
     state = await room.read()
     assert positions(state) == [(1, "M1"), (2, "M3")]
     assert event_kinds(state)[-1] == "MILESTONE_DELETED"
-    node = await client.gql("query($id: ID!) { node(id: $id) { id } }", {"id": room.milestone(1)})
-    assert node["node"] is None
+    node = await client.gql(
+        "query($id: ID!) { node(id: $id) { ... on Milestone { id status position deletedAt } } }",
+        {"id": room.milestone(1)},
+    )
+    # History still finds it, as DELETED and out of the order (M3 holds position 2 now).
+    assert node["node"]["status"] == "DELETED"
+    assert node["node"]["position"] == 0
+    assert node["node"]["deletedAt"] is not None
 
 
 async def test_positions_stay_contiguous_after_delete_then_add(
