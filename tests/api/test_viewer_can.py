@@ -35,7 +35,9 @@ WITHOUT_FLAGS = """
 query ViewerCan($id: ID!) { contract(id: $id) { id milestones { id } } }
 """
 MILESTONE_NODE = f"""
-query Node($id: ID!) {{ node(id: $id) {{ ... on Milestone {{ viewerCan {{ {MILESTONE_FLAGS} }} }} }} }}
+query Node($id: ID!) {{
+  node(id: $id) {{ ... on Milestone {{ viewerCan {{ {MILESTONE_FLAGS} }} }} }}
+}}
 """
 
 
