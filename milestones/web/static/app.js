@@ -17,7 +17,7 @@ const CHANGE_REQUEST_FIELDS = `
   fragment ChangeRequestFields on ChangeRequest {
     id status message createdAt respondedAt responseMessage
     requestedBy { id name }
-    changes { kind title description dueDate amount milestone { id title position } }
+    changes { kind changedFields title description dueDate amount milestone { id title position status } }
   }`;
 
 const ME = `query Me { me { id name email } }`;
@@ -38,9 +38,11 @@ const ROOM = `query Room($id: ID!) {
     id title status currency viewerRole createdAt endedAt
     client { id name email } freelancer { id name email }
     escrow { held available totalFunded totalReleased totalRefunded }
+    viewerCan { requestChanges respondToChangeRequest withdrawChangeRequest }
     milestones {
       id position title description dueDate amount status
       fundedAmount releasedAmount refundedAmount version
+      viewerCan { activate submit approve }
     }
     pendingChangeRequest { ...ChangeRequestFields }
     changeRequests(first: 1) { edges { node { ...ChangeRequestFields } } }
@@ -470,23 +472,22 @@ function renderRoom() {
       ${room.pendingRefundRequest ? `<p class="small" data-testid="pending-refund">Refund of ${money(room.pendingRefundRequest.amount, room.currency)} for “${esc(room.pendingRefundRequest.milestone.title)}” is waiting for the freelancer.</p>` : ""}
     </div>
     ${renderMilestones(room, isClient)}
-    ${renderChangeRequest(room, isClient)}
-    ${!isClient && room.status === "ACTIVE" && !room.pendingChangeRequest ? renderChangeForm(room) : ""}
+    ${renderChangeRequest(room)}
+    ${room.viewerCan.requestChanges ? renderChangeForm(room) : ""}
     ${renderTimeline(room)}`;
 }
 
 function renderMilestones(room, isClient) {
   const blocked = Boolean(room.pendingChangeRequest);
-  const anyActive = room.milestones.some((m) => m.status === "ACTIVE" || m.status === "SUBMITTED");
-  const open = room.status === "ACTIVE";
   const rows = room.milestones
     .map((m) => {
+      // The server decides what the viewer may do (viewerCan: the mutations' own rules).
       let action = "";
-      if (open && isClient && m.status === "UPCOMING" && !anyActive && !blocked) {
+      if (m.viewerCan.activate) {
         action = `<button class="btn btn-small" data-action="activate" data-id="${esc(m.id)}">Fund &amp; activate</button>`;
-      } else if (open && isClient && (m.status === "ACTIVE" || m.status === "SUBMITTED") && !room.pendingRefundRequest) {
+      } else if (m.viewerCan.approve) {
         action = `<button class="btn btn-small btn-ok" data-action="approve" data-id="${esc(m.id)}">Approve &amp; release</button>`;
-      } else if (open && !isClient && m.status === "ACTIVE" && !room.pendingRefundRequest) {
+      } else if (m.viewerCan.submit) {
         action = `<button class="btn btn-small" data-action="submit" data-id="${esc(m.id)}">Submit work</button>`;
       }
       return `<tr data-testid="milestone-row">
@@ -511,24 +512,32 @@ function renderMilestones(room, isClient) {
 }
 
 function describeChange(change, currency) {
-  const target = change.milestone ? `#${change.milestone.position} ${change.milestone.title}` : "";
+  const milestone = change.milestone;
+  const target = !milestone
+    ? ""
+    : milestone.status === "DELETED"
+      ? `${milestone.title} (deleted)`
+      : `#${milestone.position} ${milestone.title}`;
+  const sets = new Set(change.changedFields);
   const parts = [];
   if (change.kind === "ADD") parts.push(`<strong>${esc(change.title)}</strong>`);
   else parts.push(`<strong>${esc(target)}</strong>`);
-  if (change.kind === "EDIT" && change.title) parts.push(`title → “${esc(change.title)}”`);
-  if (change.amount) parts.push(`${change.kind === "EDIT" ? "amount → " : ""}${money(change.amount, currency)}`);
-  if (change.dueDate) parts.push(`due ${esc(change.dueDate)}`);
-  if (change.description) parts.push(`<span class="muted">${esc(change.description)}</span>`);
+  if (change.kind === "EDIT" && sets.has("TITLE")) parts.push(`title → “${esc(change.title)}”`);
+  if (sets.has("AMOUNT")) parts.push(`${change.kind === "EDIT" ? "amount → " : ""}${money(change.amount, currency)}`);
+  if (sets.has("DUE_DATE")) parts.push(change.dueDate ? `due ${esc(change.dueDate)}` : "due date cleared");
+  if (sets.has("DESCRIPTION")) {
+    parts.push(change.description ? `<span class="muted">${esc(change.description)}</span>` : "description cleared");
+  }
   return `<li><span class="kind kind-${esc(change.kind)}">${esc(change.kind)}</span><span>${parts.join(" · ")}</span></li>`;
 }
 
-function renderChangeRequest(room, isClient) {
+function renderChangeRequest(room) {
   const pending = room.pendingChangeRequest;
   const latest = pending ?? room.changeRequests.edges[0]?.node;
   if (!latest) return "";
   const changes = latest.changes.map((c) => describeChange(c, room.currency)).join("");
   let actions = "";
-  if (pending && isClient) {
+  if (pending && room.viewerCan.respondToChangeRequest) {
     actions = `
       <label for="response-message">Reply (optional)</label>
       <input id="response-message" data-testid="response-message" placeholder="Thanks, looks good" />
@@ -537,9 +546,12 @@ function renderChangeRequest(room, isClient) {
         <button class="btn btn-bad" data-action="decline" data-id="${esc(pending.id)}" data-testid="decline-change-request">Decline</button>
       </div>`;
   } else if (pending) {
+    const withdraw = room.viewerCan.withdrawChangeRequest
+      ? `<button class="btn btn-quiet btn-small" data-action="withdraw" data-id="${esc(pending.id)}">Withdraw</button>`
+      : "";
     actions = `<div class="actions">
         <span class="muted small">Waiting for ${esc(room.client.name ?? "the client")} to respond.</span>
-        <button class="btn btn-quiet btn-small" data-action="withdraw" data-id="${esc(pending.id)}">Withdraw</button>
+        ${withdraw}
       </div>`;
   }
   const heading = pending ? "Pending change request" : "Latest change request";
