@@ -156,3 +156,31 @@ async def test_flags_add_no_statement_per_milestone(client: Actor, freelancer: A
         # The room's state once, and the pending change request an answer would name.
         assert counts["with", size] - counts["without", size] <= 2, counts
     assert counts["with", 5] == counts["with", 50], counts
+
+
+async def test_a_page_of_contracts_reads_every_rooms_state_in_one_statement(
+    client: Actor, freelancer: Actor
+) -> None:
+    quiet = await create_contract_with_milestones(client, freelancer, ["10.00"])
+    busy = await create_contract_with_milestones(client, freelancer, ["10.00"])
+    await pending_change_request(busy)
+    ended = await create_contract_with_milestones(client, freelancer, ["10.00"])
+    await ended.end()
+    document = f"""
+    query {{
+      contracts(first: 10) {{ edges {{ node {{ id viewerCan {{ {CONTRACT_FLAGS} }} }} }} }}
+    }}
+    """
+    await client.gql(ME_QUERY)
+    with statement_log() as log:
+        log.take()
+        edges = (await client.gql(document))["contracts"]["edges"]
+        statements = log.take()
+    flags = {edge["node"]["id"]: _true(edge["node"]["viewerCan"]) for edge in edges}
+    assert flags == {
+        quiet.contract_id: {"addMilestone", "endContract", "sendBonus"},
+        busy.contract_id: {"respondToChangeRequest", "endContract", "sendBonus"},
+        ended.contract_id: set(),
+    }
+    room_state_reads = [s for s in statements if "refund_requests" in str(s)]
+    assert len(room_state_reads) == 1, statements
