@@ -548,3 +548,23 @@ async def test_an_unanswered_dispute_is_resolved_for_the_freelancer_once(
         client, "respondToDispute", {"disputeId": dispute_id, "decision": "REJECT"}
     )
     assert [e["code"] for e in payload["userErrors"]] == ["NOT_PENDING"]
+
+
+async def test_check_invariants_holds_with_open_disputes_and_rests_asked_back(
+    api: ApiClient, client: Actor, freelancer: Actor, mediator: Actor
+) -> None:
+    from milestones.invariants import check_invariants
+
+    await mediator.user_id()
+    in_mediation = await _submitted(client, freelancer)
+    await _escalated(in_mediation)
+    paid_in_part = await _submitted(client, freelancer, "1000.00")
+    refund = (await paid_in_part.end(payAmount="300.00"))["contract"]["pendingRefundRequest"]
+    disputed_rest = await _submitted(client, freelancer, "700.00")
+    rest = (await disputed_rest.end(payAmount="100.00"))["contract"]["pendingRefundRequest"]
+    await disputed_rest.open_dispute(refundRequestId=rest["id"])
+
+    report = await check_invariants()
+
+    assert report.breaches == []
+    assert refund["amount"] == "700.00" and rest["amount"] == "600.00"
