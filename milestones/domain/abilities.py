@@ -11,11 +11,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from milestones.domain import bonuses, change_requests, contracts, milestones, refunds, rules
+from milestones.domain import (
+    bonuses,
+    change_requests,
+    contracts,
+    disputes,
+    milestones,
+    refunds,
+    rules,
+)
 from milestones.domain.access import Role
 from milestones.domain.acting import ContractAction
 from milestones.domain.errors import Problem
-from milestones.models import ChangeRequest, Milestone
+from milestones.models import ChangeRequest, Milestone, RefundRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +62,21 @@ def contract_abilities(
     role: Role | None,
     room: rules.RoomState,
     pending_change_request: ChangeRequest | None,
+    pending_refund_request: RefundRequest | None,
+    funded_milestone: Milestone | None,
 ) -> ContractAbilities:
-    """The contract's flags; `pending_change_request` is the one `room` names (the only
-    change request an answer or a withdrawal could name without NOT_PENDING)."""
+    """The contract's flags; the pending requests and the funded milestone are the ones
+    `room` names (the only ones an answer, a withdrawal or a dispute could name without
+    NOT_PENDING or NOT_DISPUTABLE)."""
     pending = pending_change_request
     answerable = pending is not None and rules.answer_refusal(room.contract, pending) is None
+    disputable = (
+        pending_refund_request is not None
+        and rules.open_dispute_refusal(room, refund_request=pending_refund_request) is None
+    ) or (
+        funded_milestone is not None
+        and rules.open_dispute_refusal(room, milestone=funded_milestone) is None
+    )
     return ContractAbilities(
         add_milestone=allowed(milestones.add_milestone, role, rules.add_milestone_refusal(room)),
         # Valid input: a change that needs no milestone (an ADD).
@@ -71,9 +89,9 @@ def contract_abilities(
         and change_requests.withdraw_change_request.permit.refusal(role) is None,
         end_contract=allowed(contracts.end_contract, role, rules.end_contract_refusal(room)),
         send_bonus=allowed(bonuses.send_bonus, role, rules.send_bonus_refusal(room)),
-        # No contract is an offer and no dispute can be opened yet: nothing to accept or open.
+        # No contract is an offer yet: nothing to accept.
         accept_contract=False,
-        open_dispute=False,
+        open_dispute=disputable and disputes.open_dispute.permit.refusal(role) is None,
     )
 
 
@@ -101,5 +119,7 @@ def milestone_abilities(
         request_refund=allowed(
             refunds.request_escrow_refund, role, rules.request_refund_refusal(room, milestone)
         ),
-        open_dispute=False,
+        open_dispute=allowed(
+            disputes.open_dispute, role, rules.open_dispute_refusal(room, milestone=milestone)
+        ),
     )

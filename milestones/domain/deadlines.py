@@ -1,7 +1,9 @@
 """Deadlines that act by themselves: a review window that ends releases the milestone, an
-unanswered refund request is accepted.
+unanswered refund request is accepted, a dispute the client leaves unanswered releases its
+amount to the freelancer.
 
-Deadlines are columns (`Milestone.review_deadline`, `RefundRequest.respond_by`), so they
+Deadlines are columns (`Milestone.review_deadline`, `RefundRequest.respond_by`,
+`Dispute.respond_by`), so they
 survive restarts and any instance may act on a due one. Acting is an ordinary action with no
 actor: the contract is locked (PostgreSQL: `SKIP LOCKED`, so instances share the work instead
 of queueing on one contract; SQLite: the process lock), the state is read again under the
@@ -15,17 +17,33 @@ import datetime as dt
 from typing import cast
 
 from milestones.domain import clock, escrow, events
-from milestones.domain.milestones import settle
+from milestones.domain.disputes import resolve
+from milestones.domain.refunds import concerned_milestone, give_back, milestone_of
 from milestones.domain.rules import load_room_state
+from milestones.domain.settlement import settle
 from milestones.domain.transaction import Action, action
-from milestones.models import Contract, Milestone, RefundRequest
-from milestones.models.enums import EventKind, MilestoneStatus, RefundRequestStatus
+from milestones.models import Contract, Dispute, Milestone, RefundRequest
+from milestones.models.enums import (
+    OPEN_DISPUTE_STATUSES,
+    ContractStatus,
+    DisputeResolutionKind,
+    DisputeStatus,
+    EventKind,
+    MilestoneStatus,
+    RefundRequestStatus,
+)
 
 
 async def due_contracts(now: dt.datetime, limit: int = 100) -> list[int]:
     """Contracts with a deadline that passed and can act (oldest first, at most `limit`)."""
     refunds = await (
         RefundRequest.filter(status=RefundRequestStatus.PENDING, respond_by__lte=now)
+        .order_by("respond_by")
+        .limit(limit)
+        .values_list("contract_id", flat=True)
+    )
+    disputes = await (
+        Dispute.filter(status=DisputeStatus.AWAITING_CLIENT, respond_by__lte=now)
         .order_by("respond_by")
         .limit(limit)
         .values_list("contract_id", flat=True)
@@ -39,14 +57,19 @@ async def due_contracts(now: dt.datetime, limit: int = 100) -> list[int]:
         .values_list("contract_id", flat=True)
     )
     if reviews:
-        # A pending refund request pauses the review deadline (until answered or expired).
+        # A pending refund request or an open dispute pauses the review deadline (until
+        # answered, expired or resolved).
         paused = set(
             await RefundRequest.filter(
                 contract_id__in=reviews, status=RefundRequestStatus.PENDING
             ).values_list("contract_id", flat=True)
+        ) | set(
+            await Dispute.filter(
+                contract_id__in=reviews, status__in=OPEN_DISPUTE_STATUSES
+            ).values_list("contract_id", flat=True)
         )
         reviews = [pk for pk in reviews if pk not in paused]
-    due = dict.fromkeys(cast(list[int], [*refunds, *reviews]))
+    due = dict.fromkeys(cast(list[int], [*disputes, *refunds, *reviews]))
     return list(due)[:limit]
 
 
@@ -54,7 +77,7 @@ async def act_on_deadlines(contract_id: int, now: dt.datetime | None = None) -> 
     """Act on what is due in one contract; how many deadlines acted (0 when another instance
     holds the contract, or nothing is due any more)."""
     acted = 0
-    while True:  # an expired refund request may unpause a passed review deadline
+    while True:  # an expired refund request or dispute may unpause a passed review deadline
         async with action() as transaction:
             contract = await Contract.select_for_update(skip_locked=True).get_or_none(
                 id=contract_id
@@ -63,7 +86,24 @@ async def act_on_deadlines(contract_id: int, now: dt.datetime | None = None) -> 
                 return acted
             moment = now or clock.now()
             room = await load_room_state(contract)
-            if room.pending_refund_request_id is not None:
+            if room.open_dispute_id is not None:
+                dispute = await Dispute.get(id=room.open_dispute_id)
+                if (
+                    dispute.status is not DisputeStatus.AWAITING_CLIENT
+                    or dispute.respond_by is None
+                    or dispute.respond_by > moment
+                ):
+                    return acted  # waiting for the client or a mediator: money frozen
+                await resolve(
+                    transaction,
+                    contract,
+                    dispute,
+                    release=dispute.amount,
+                    kind=DisputeResolutionKind.AUTO_RESOLVED,
+                    event=EventKind.DISPUTE_AUTO_RESOLVED,
+                    actor=None,
+                )
+            elif room.pending_refund_request_id is not None:
                 refund = await RefundRequest.get(id=room.pending_refund_request_id)
                 if refund.respond_by is None or refund.respond_by > moment:
                     return acted
@@ -71,8 +111,12 @@ async def act_on_deadlines(contract_id: int, now: dt.datetime | None = None) -> 
             elif room.funded_milestone_id is not None:
                 milestone = await Milestone.get(id=room.funded_milestone_id)
                 deadline = milestone.review_deadline
-                if milestone.status is not MilestoneStatus.SUBMITTED or (
-                    deadline is None or deadline > moment
+                if (
+                    milestone.status is not MilestoneStatus.SUBMITTED
+                    or deadline is None
+                    or deadline > moment
+                    # On an ended contract only its refund request or dispute moves money.
+                    or contract.status is ContractStatus.ENDED
                 ):
                     return acted
                 await _release(transaction, contract, milestone)
@@ -101,10 +145,9 @@ async def _accept_refund(
     transaction: Action, contract: Contract, refund: RefundRequest, moment: dt.datetime
 ) -> None:
     """The freelancer stayed silent: the refund request is accepted."""
-    milestone = await Milestone.get(id=refund.milestone_id)
-    await escrow.refund_milestone(contract, milestone)
-    await settle(milestone, MilestoneStatus.REFUNDED)
-    await escrow.assert_conserved(contract, milestone)
+    milestone = await milestone_of(refund)
+    concerns = await concerned_milestone(contract, milestone)
+    await give_back(contract, refund, milestone)
     refund.status = RefundRequestStatus.ACCEPTED
     refund.responded_at = moment
     refund.remind_at = None
@@ -114,7 +157,7 @@ async def _accept_refund(
         contract,
         EventKind.REFUND_AUTO_ACCEPTED,
         None,
-        milestone=milestone,
+        milestone=concerns,
         refund_request=refund,
         amount=refund.amount,
     )

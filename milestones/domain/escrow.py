@@ -202,14 +202,29 @@ async def refund_milestone(contract: Contract, milestone: Milestone) -> int:
     return held
 
 
-async def refund_available(contract: Contract) -> tuple[int, Milestone | None]:
-    """Give the client back the available balance; returns it, and the milestone it came
-    from when it all came from one (see `leftover_source`)."""
-    summary = await ledger_summary(contract)
-    available = summary.escrow.available
-    await _append(contract, LedgerKind.REFUND, available, None)
-    source = await leftover_source(contract, summary) if available > 0 else None
-    return available, source
+async def append_release(contract: Contract, amount: int, milestone_id: int | None) -> None:
+    """Pay the freelancer `amount` of a milestone's funds (None: of `available`)."""
+    await _append(contract, LedgerKind.RELEASE, amount, milestone_id)
+
+
+async def append_refund(contract: Contract, amount: int, milestone_id: int | None) -> None:
+    """Give the client back `amount` of a milestone's funds (None: of `available`)."""
+    await _append(contract, LedgerKind.REFUND, amount, milestone_id)
+
+
+async def source_of_held(
+    contract: Contract, funded: Milestone | None, summary: LedgerSummary | None = None
+) -> Milestone | None:
+    """The one milestone all the money escrow holds came from, if one did: the funded
+    milestone when no `available` money is held beside it, else (nothing funded) the one the
+    available balance was left over from. What an ending or a refund of it moves is
+    attributed to it on its event. `summary`: the contract's, of every milestone."""
+    summary = summary or await ledger_summary(contract)
+    if funded is not None and funded.status in FUNDED_STATUSES:
+        return funded if summary.escrow.available == 0 else None
+    if summary.escrow.available == 0:
+        return None
+    return await leftover_source(contract, summary)
 
 
 async def leftover_source(contract: Contract, summary: LedgerSummary) -> Milestone | None:

@@ -7,7 +7,7 @@ from tortoise.migrations import operations as ops
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0007_protection")]
+    dependencies = [("models", "0008_disputes")]
 
     operations = [
         ops.AddField(

@@ -203,7 +203,10 @@ async def test_every_money_move_carries_its_amount_on_event_and_notification(
     await ok(client, "sendBonus", {"contractId": room.contract_id, "amount": "3.00"})
     await room.activate(2)
     await room.approve(2, release="25.00")  # 5.00 left over from M3
-    await room.end()
+    await room.end()  # the client ends: the 5.00 held is asked back...
+    (rest,) = [n for n in await _notifications(freelancer) if n["kind"] == "REFUND_REQUESTED"][1:]
+    pending = (await room.read())["pendingRefundRequest"]
+    await room.respond_to_refund(pending["id"], "ACCEPT")  # ...and given back
 
     events = _events(await _history(room))
     moved = [(e["kind"], e["amount"]) for e in events if e["amount"] is not None]
@@ -217,17 +220,20 @@ async def test_every_money_move_carries_its_amount_on_event_and_notification(
         ("BONUS_PAID", "3.00"),
         ("MILESTONE_ACTIVATED", "30.00"),
         ("MILESTONE_APPROVED", "25.00"),
-        ("CONTRACT_ENDED", "5.00"),
+        ("REFUND_REQUESTED", "5.00"),
+        ("REFUND_ACCEPTED", "5.00"),
     ]
     assert {e["kind"]: e["amount"] for e in events if e["amount"] is None}.keys() == {
         "CONTRACT_CREATED",
         "MILESTONE_ADDED",
         "MILESTONE_SUBMITTED",
+        "CONTRACT_ENDED",  # the client paid nothing more when ending
     }
-    # The leftover refunded at the end came from M3's partial release.
-    ended = events[-1]
-    assert ended["kind"] == "CONTRACT_ENDED"
-    assert ended["milestone"]["id"] == room.milestone(2)
+    # The leftover asked back and refunded at the end came from M3's partial release (the
+    # refund request itself is for `available` money: no milestone).
+    assert [e["milestone"]["id"] for e in events[-2:]] == [room.milestone(2)] * 2
+    assert pending["milestone"] is None
+    assert rest["milestone"] == {"id": room.milestone(2), "status": "RELEASED"}
 
     # Each party's notifications carry the amount of the other party's action.
     to_freelancer = [n for n in await _notifications(freelancer) if n["amount"] is not None]
@@ -240,10 +246,10 @@ async def test_every_money_move_carries_its_amount_on_event_and_notification(
         ("BONUS_PAID", "3.00"),
         ("MILESTONE_ACTIVATED", "30.00"),
         ("MILESTONE_APPROVED", "25.00"),
-        ("CONTRACT_ENDED", "5.00"),
+        ("REFUND_REQUESTED", "5.00"),
     ]
     to_client = [n for n in await _notifications(client) if n["amount"] is not None]
-    assert _amounts(to_client) == [("REFUND_ACCEPTED", "50.00")]
+    assert _amounts(to_client) == [("REFUND_ACCEPTED", "50.00"), ("REFUND_ACCEPTED", "5.00")]
 
 
 async def test_ending_names_the_milestone_the_leftover_came_from(
@@ -253,11 +259,42 @@ async def test_ending_names_the_milestone_the_leftover_came_from(
     await room.activate(0)
     await room.approve(0, release="90.00")  # 10.00 available, from M1
     await room.activate(1)  # takes the 10.00, deposits 10.00
-    await room.approve(1, release="15.00", end_contract=True)  # 5.00 left over from M2
+    await room.approve(1, release="15.00")  # 5.00 left over from M2
+    await room.end(freelancer)  # the freelancer ending gives it back at once
 
     events = _events(await _history(room))
     assert (events[-1]["kind"], events[-1]["amount"]) == ("CONTRACT_ENDED", "5.00")
     assert events[-1]["milestone"]["id"] == room.milestone(1)
+
+
+async def test_approving_and_ending_asks_the_leftover_back_naming_its_milestone(
+    client: Actor, freelancer: Actor
+) -> None:
+    room = await create_contract_with_milestones(client, freelancer, ["100.00"])
+    await room.activate(0)
+    await room.approve(0, release="70.00", end_contract=True)  # 30.00 left over
+
+    events = _events(await _history(room))
+    assert [(e["kind"], e["amount"]) for e in events[-3:]] == [
+        ("MILESTONE_APPROVED", "70.00"),
+        ("CONTRACT_ENDED", None),
+        ("REFUND_REQUESTED", "30.00"),
+    ]
+    assert events[-1]["milestone"]["id"] == room.milestone(0)
+
+
+async def test_a_client_paying_when_ending_moves_that_amount(
+    client: Actor, freelancer: Actor
+) -> None:
+    room = await create_contract_with_milestones(client, freelancer, ["100.00"])
+    await room.activate(0)
+    await ok(client, "endContract", {"contractId": room.contract_id, "payAmount": "40.00"})
+
+    events = _events(await _history(room))
+    assert [(e["kind"], e["amount"], e["milestone"]["id"]) for e in events[-2:]] == [
+        ("CONTRACT_ENDED", "40.00", room.milestone(0)),
+        ("REFUND_REQUESTED", "60.00", room.milestone(0)),
+    ]
 
 
 async def test_ending_with_a_leftover_of_several_milestones_names_none(
@@ -268,7 +305,7 @@ async def test_ending_with_a_leftover_of_several_milestones_names_none(
     await room.approve(0, release="90.00")  # 10.00 available, from M1
     await room.activate(1)  # 5.00 of it: 5.00 of M1's leftover stays
     await room.approve(1, release="3.00")  # 2.00 more, from M2
-    await room.end()
+    await room.end(freelancer)
 
     events = _events(await _history(room))
     assert (events[-1]["kind"], events[-1]["amount"], events[-1]["milestone"]) == (

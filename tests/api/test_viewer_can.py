@@ -62,24 +62,40 @@ async def test_flags_follow_role_and_state_through_the_workflow(
 
     await room.activate(0)
     assert await _flags(client, room) == (
-        {"addMilestone", "sendBonus"},  # ending waits for the funded milestone
+        {"addMilestone", "endContract", "sendBonus"},
         [{"approve", "requestRefund"}, {"edit", "delete"}],  # one funded at a time
     )
-    assert await _flags(freelancer, room) == ({"requestChanges"}, [{"submit"}, set()])
+    # Nothing submitted yet: nothing to dispute.
+    assert await _flags(freelancer, room) == (
+        {"requestChanges", "endContract"},
+        [{"submit"}, set()],
+    )
 
     await room.submit(0)
     assert (await _flags(client, room))[1][0] == {"approve", "rejectSubmission", "requestRefund"}
-    assert (await _flags(freelancer, room))[1][0] == set()
+    assert await _flags(freelancer, room) == (
+        {"requestChanges", "endContract", "openDispute"},
+        [{"openDispute"}, set()],
+    )
 
     await pending_change_request(room)
     assert await _flags(client, room) == (
-        {"respondToChangeRequest", "sendBonus"},  # no adding while a request is pending
+        {"respondToChangeRequest", "endContract", "sendBonus"},  # no adding meanwhile
         [{"approve", "rejectSubmission", "requestRefund"}, set()],
     )
-    assert await _flags(freelancer, room) == ({"withdrawChangeRequest"}, [set(), set()])
+    assert await _flags(freelancer, room) == (
+        {"withdrawChangeRequest", "endContract", "openDispute"},
+        [{"openDispute"}, set()],
+    )
 
     refund = await room.request_refund(0)
-    assert (await _flags(client, room))[1][0] == set()  # frozen while the refund is pending
+    # Frozen while the refund is pending; the freelancer may dispute the refund request
+    # itself, not the milestone.
+    assert await _flags(client, room) == ({"respondToChangeRequest", "sendBonus"}, [set(), set()])
+    assert await _flags(freelancer, room) == (
+        {"withdrawChangeRequest", "openDispute"},
+        [set(), set()],
+    )
     await room.respond_to_refund(refund["refundRequest"]["id"], "ACCEPT")
     await room.end(freelancer)
     assert await _flags(client, room) == (set(), [set(), set()])
@@ -150,11 +166,12 @@ async def test_flags_add_no_statement_per_milestone(client: Actor, freelancer: A
             contract_flags, milestone_flags = await _flags(client, room)
             counts["with", size] = len(log.take())
             assert len(milestone_flags) == size
-            assert contract_flags == {"respondToChangeRequest", "sendBonus"}
+            assert contract_flags == {"respondToChangeRequest", "endContract", "sendBonus"}
     print(f"SQL statements of a room of {sizes} milestones, without/with viewerCan: {counts}")
     for size in sizes:
-        # The room's state once, and the pending change request an answer would name.
-        assert counts["with", size] - counts["without", size] <= 2, counts
+        # The room's state once, the pending change request an answer would name and the
+        # funded milestone a dispute would.
+        assert counts["with", size] - counts["without", size] <= 3, counts
     assert counts["with", 5] == counts["with", 50], counts
 
 

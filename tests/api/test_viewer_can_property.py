@@ -5,8 +5,9 @@ States are driven through the API (random sequences of every workflow mutation b
 party, refusals and all). Then, for each flag of the contract and of each milestone (deleted
 ones too, through `node`), the mutation's domain action (what its resolver calls with the
 parsed input) actually runs as that viewer inside a transaction that is rolled back
-afterwards, and its outcome is compared with the flag. `acceptContract` and `openDispute`
-have no mutation on this branch: they must be false everywhere.
+afterwards, and its outcome is compared with the flag (`Contract.viewerCan.openDispute`:
+on the pending refund request or on the active milestone). `acceptContract` has no mutation
+on this branch: it must be false everywhere.
 """
 
 from __future__ import annotations
@@ -20,12 +21,20 @@ from hypothesis import strategies as st
 from tortoise.transactions import in_transaction
 
 from milestones import ids
-from milestones.domain import bonuses, change_requests, commands, contracts, milestones, refunds
+from milestones.domain import (
+    bonuses,
+    change_requests,
+    commands,
+    contracts,
+    disputes,
+    milestones,
+    refunds,
+)
 from milestones.domain.errors import DomainError
 from milestones.domain.outcome import Outcome
 from milestones.domain.values import OMITTED
-from milestones.models import ChangeRequest, User
-from milestones.models.enums import ChangeKind
+from milestones.models import ChangeRequest, Milestone, User
+from milestones.models.enums import FUNDED_STATUSES, ChangeKind
 from tests.helpers import JSON, Actor, Room, create_contract_with_milestones, mutate
 
 EXAMPLES = int(os.environ.get("MILESTONES_VIEWER_CAN_EXAMPLES", "20"))
@@ -42,6 +51,7 @@ query Flags($id: ID!) {{
     milestones {{ id }}
     pendingChangeRequest {{ id }}
     pendingRefundRequest {{ id }}
+    openDispute {{ id }}
   }}
 }}
 """
@@ -72,22 +82,28 @@ STEPS = (
     "withdraw_changes",
     "bonus",
     "end_by_client",
+    "end_by_client_paying",
     "end_by_freelancer",
+    "dispute_refund",
+    "dispute_milestone",
+    "accept_dispute",
+    "reject_dispute",
 )
 
 
-async def _pending(room: Room) -> tuple[str | None, str | None]:
+async def _pending(room: Room) -> tuple[str | None, str | None, str | None]:
     contract = (await room.client.gql(FLAGS, {"id": room.contract_id}))["contract"]
-    change = contract["pendingChangeRequest"]
-    refund = contract["pendingRefundRequest"]
-    return (change["id"] if change else None), (refund["id"] if refund else None)
+    found = [contract[name] for name in ("pendingChangeRequest", "pendingRefundRequest")]
+    found.append(contract["openDispute"])
+    change, refund, dispute = (item["id"] if item else None for item in found)
+    return change, refund, dispute
 
 
 async def _step(room: Room, name: str, index: int) -> None:
     """One workflow mutation; a refusal is as good a step as any (it must change nothing)."""
     client, freelancer = room.client, room.freelancer
     milestone = room.milestone(index % len(room.milestone_ids)) if room.milestone_ids else None
-    change_request, refund_request = await _pending(room)
+    change_request, refund_request, dispute = await _pending(room)
     by_milestone: dict[str, tuple[Actor, str, JSON]] = {
         "edit": (client, "editMilestone", {"title": f"Edited {index}"}),
         "delete": (client, "deleteMilestone", {}),
@@ -108,6 +124,7 @@ async def _step(room: Room, name: str, index: int) -> None:
         "refund": (client, "requestEscrowRefund", {}),
         "request_edit": (freelancer, "requestMilestoneChanges", {}),
         "request_delete": (freelancer, "requestMilestoneChanges", {}),
+        "dispute_milestone": (freelancer, "openDispute", {}),
     }
     if name in by_milestone:
         if milestone is None:
@@ -157,6 +174,13 @@ async def _step(room: Room, name: str, index: int) -> None:
             room.milestone_ids += [
                 m["id"] for m in payload["contract"]["milestones"] if m["id"] not in known
             ]
+    elif name == "dispute_refund" and refund_request is not None:
+        await mutate(freelancer, "openDispute", {"refundRequestId": refund_request})
+    elif name in ("accept_dispute", "reject_dispute") and dispute is not None:
+        decision = "ACCEPT" if name == "accept_dispute" else "REJECT"
+        await mutate(client, "respondToDispute", {"disputeId": dispute, "decision": decision})
+    elif name == "end_by_client_paying":
+        await mutate(client, "endContract", {"contractId": room.contract_id, "payAmount": "1.00"})
     elif name == "withdraw_changes" and change_request is not None:
         await mutate(freelancer, "withdrawChangeRequest", {"changeRequestId": change_request})
     elif name == "bonus":
@@ -192,42 +216,49 @@ def _pk(global_id: str | None, type_name: str) -> int | None:
     return ids.decode(global_id, type_name) if global_id is not None else None
 
 
+Attempt = tuple[Callable[[User, Any], Awaitable[Outcome]], Any]
+
+
 async def _contract_actions(
-    room: Room, change_request: str | None
-) -> dict[str, tuple[Callable[[User, Any], Awaitable[Outcome]], Any] | None]:
-    """Each contract flag's action, with a valid input (None: no input could be valid)."""
+    room: Room, change_request: str | None, refund_request: str | None
+) -> dict[str, list[Attempt]]:
+    """Each contract flag's action with the valid inputs to try: the flag is true when one of
+    them is taken (none: no input could be valid)."""
     contract_pk = _pk(room.contract_id, "Contract")
     request_pk = _pk(change_request, "ChangeRequest")
     if request_pk is None:  # none pending: the latest one (NOT_PENDING), if there is any
         latest = await ChangeRequest.filter(contract_id=contract_pk).order_by("-id").first()
         request_pk = latest.id if latest is not None else None
     add = commands.Change(kind=ChangeKind.ADD, edit=commands.MilestoneEdit(title="New", amount=500))
-    answerable = request_pk is not None
+    answered: list[Attempt] = []
+    withdrawn: list[Attempt] = []
+    if request_pk is not None:
+        answer = commands.RespondToChangeRequest(change_request_id=request_pk, accept=True)
+        answered.append((change_requests.respond_to_change_request, answer))
+        withdraw = commands.WithdrawChangeRequest(change_request_id=request_pk)
+        withdrawn.append((change_requests.withdraw_change_request, withdraw))
+    disputed: list[Attempt] = []
+    refund_pk = _pk(refund_request, "RefundRequest")
+    if refund_pk is not None:
+        disputed.append((disputes.open_dispute, commands.OpenDispute(refund_request_id=refund_pk)))
+    funded = await Milestone.filter(
+        contract_id=contract_pk, status__in=FUNDED_STATUSES, deleted_at=None
+    ).first()
+    if funded is not None:
+        disputed.append((disputes.open_dispute, commands.OpenDispute(milestone_id=funded.id)))
+    adding = commands.AddMilestone(contract_id=contract_pk, title="New", amount=500)
+    requesting = commands.RequestMilestoneChanges(contract_id=contract_pk, changes=(add,))
     return {
-        "addMilestone": (
-            milestones.add_milestone,
-            commands.AddMilestone(contract_id=contract_pk, title="New", amount=500),
-        ),
-        "requestChanges": (
-            change_requests.request_milestone_changes,
-            commands.RequestMilestoneChanges(contract_id=contract_pk, changes=(add,)),
-        ),
-        "respondToChangeRequest": (
-            change_requests.respond_to_change_request,
-            commands.RespondToChangeRequest(change_request_id=request_pk, accept=True),
-        )
-        if answerable
-        else None,
-        "withdrawChangeRequest": (
-            change_requests.withdraw_change_request,
-            commands.WithdrawChangeRequest(change_request_id=request_pk),
-        )
-        if answerable
-        else None,
-        "endContract": (contracts.end_contract, commands.EndContract(contract_id=contract_pk)),
-        "sendBonus": (bonuses.send_bonus, commands.SendBonus(contract_id=contract_pk, amount=100)),
-        "acceptContract": None,
-        "openDispute": None,
+        "addMilestone": [(milestones.add_milestone, adding)],
+        "requestChanges": [(change_requests.request_milestone_changes, requesting)],
+        "respondToChangeRequest": answered,
+        "withdrawChangeRequest": withdrawn,
+        "endContract": [(contracts.end_contract, commands.EndContract(contract_id=contract_pk))],
+        "sendBonus": [
+            (bonuses.send_bonus, commands.SendBonus(contract_id=contract_pk, amount=100))
+        ],
+        "acceptContract": [],
+        "openDispute": disputed,
     }
 
 
@@ -257,18 +288,22 @@ def _milestone_actions(
             refunds.request_escrow_refund,
             commands.RequestEscrowRefund(milestone_id=pk),
         ),
-        "openDispute": None,
+        "openDispute": (disputes.open_dispute, commands.OpenDispute(milestone_id=pk)),
     }
 
 
 async def _check_flags(room: Room, actor: Actor, trail: list[tuple[str, int]]) -> None:
     viewer = await User.get(sub=actor.sub)
     contract = (await actor.gql(FLAGS, {"id": room.contract_id}))["contract"]
-    change_request = contract["pendingChangeRequest"]
-    actions = await _contract_actions(room, change_request["id"] if change_request else None)
+    change_request, refund_request = (
+        contract[name]["id"] if contract[name] else None
+        for name in ("pendingChangeRequest", "pendingRefundRequest")
+    )
+    actions = await _contract_actions(room, change_request, refund_request)
     for flag, shown in contract["viewerCan"].items():
-        action = actions[flag]
-        taken = action is not None and await _succeeds(action[0], viewer, action[1])
+        taken = False
+        for run, command in actions[flag]:
+            taken = taken or await _succeeds(run, viewer, command)
         assert shown == taken, f"{actor.sub}: Contract.viewerCan.{flag} is {shown} after {trail}"
     for milestone in room.milestone_ids:  # the deleted ones too
         node = (await actor.gql(MILESTONE_NODE, {"id": milestone}))["node"]
