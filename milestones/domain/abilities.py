@@ -89,7 +89,7 @@ def contract_abilities(
         and change_requests.withdraw_change_request.permit.refusal(role) is None,
         end_contract=allowed(contracts.end_contract, role, rules.end_contract_refusal(room)),
         send_bonus=allowed(bonuses.send_bonus, role, rules.send_bonus_refusal(room)),
-        # No contract is an offer yet: nothing to accept.
+        # No contract is an offer on this branch: nothing to accept (offers brings the rule).
         accept_contract=False,
         open_dispute=disputable and disputes.open_dispute.permit.refusal(role) is None,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from milestones.domain import clock, events, rules
+from milestones.domain import clock, escrow, events, rules
 from milestones.domain.access import (
     Role,
     lock_contract_of_milestone,
@@ -175,6 +175,8 @@ async def resolve(
     """Settle the disputed amount: `release` to the freelancer, the rest back to the client
     (the milestone's money first), and record who decided (None: the deadline did)."""
     milestone = await _milestone(dispute.milestone_id)
+    # An ended contract's `available` money: its event names the milestone it came from.
+    concerns = milestone or await escrow.source_of_held(contract, None)
     refunded = dispute.amount - release
     await move_held(contract, milestone, release=release, refund=refunded)
     dispute.status = DisputeStatus.RESOLVED
@@ -203,7 +205,7 @@ async def resolve(
         contract,
         event,
         actor,
-        milestone=milestone,
+        milestone=concerns,
         refund_request=await _refund_request(dispute.refund_request_id),
         dispute=dispute,
         amount=release,

@@ -464,8 +464,13 @@ MOVED_AMOUNT = (
     "deposits the rest); MILESTONE_APPROVED, MILESTONE_AUTO_RELEASED: released to the "
     "freelancer (a bonus paid with an approval is its own BONUS_PAID); REFUND_ACCEPTED, "
     "REFUND_AUTO_ACCEPTED: refunded to the client; REFUND_REQUESTED: asked back; BONUS_PAID: "
-    "the bonus; CONTRACT_ENDED: the available balance refunded to the client (its `milestone` "
-    "is the one it was left over from, when it all came from one)."
+    "the bonus; CONTRACT_ENDED: what ending moved at once (the client's `payAmount`, or all "
+    "that was held given back when the freelancer ends); DISPUTE_OPENED: the disputed amount; "
+    "DISPUTE_ESCALATED: the amount in mediation; DISPUTE_ACCEPTED, DISPUTE_RESOLVED, "
+    "DISPUTE_AUTO_RESOLVED: released to the freelancer (the rest went back to the client: "
+    "`Dispute.resolution`). Money of the contract's available balance (left over from a "
+    "partial release) is attributed to the milestone it was left over from, when it all came "
+    "from one: the event's `milestone`."
 )
 
 

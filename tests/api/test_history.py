@@ -370,3 +370,21 @@ async def test_automatic_money_moves_carry_their_amount(
             ("MILESTONE_AUTO_RELEASED", "100.00"),
             ("REFUND_AUTO_ACCEPTED", "40.00"),
         ]
+
+
+async def test_a_disputed_leftover_released_names_the_milestone_it_came_from(
+    client: Actor, freelancer: Actor
+) -> None:
+    room = await create_contract_with_milestones(client, freelancer, ["100.00"])
+    await room.activate(0)
+    await room.approve(0, release="70.00", end_contract=True)  # 30.00 asked back
+    pending = (await room.read())["pendingRefundRequest"]
+    opened = await room.open_dispute(refundRequestId=pending["id"])
+    await room.respond_to_dispute(opened["dispute"]["id"], "ACCEPT")  # released after all
+
+    events = _events(await _history(room))
+    assert [(e["kind"], e["amount"]) for e in events[-2:]] == [
+        ("DISPUTE_OPENED", "30.00"),
+        ("DISPUTE_ACCEPTED", "30.00"),
+    ]
+    assert events[-1]["milestone"]["id"] == room.milestone(0)
