@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import strawberry
-from tortoise.expressions import Q
 
 from milestones import ids
-from milestones.domain.access import may_see
+from milestones.domain.access import may_see, shared_by
 from milestones.models import ChangeRequest as ChangeRequestModel
 from milestones.models import Contract as ContractModel
 from milestones.models import ContractEvent as ContractEventModel
@@ -51,9 +50,7 @@ async def _party_contract(info: Info, contract_pk: int | None) -> ContractModel 
 async def _visible_user(viewer: UserModel, pk: int) -> UserModel | None:
     if pk == viewer.id:
         return viewer
-    shares_contract = await ContractModel.filter(
-        Q(client_id=viewer.id, freelancer_id=pk) | Q(client_id=pk, freelancer_id=viewer.id)
-    ).exists()
+    shares_contract = await ContractModel.filter(shared_by(viewer.id, pk)).exists()
     return await UserModel.get_or_none(id=pk) if shares_contract else None
 
 
