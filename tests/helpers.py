@@ -109,7 +109,7 @@ fragment RefundRequestFields on RefundRequest {
 
 CONTRACT_FIELDS: Final = """
 fragment ContractFields on Contract {
-  id title currency status viewerRole createdAt endedAt
+  id title currency status viewerRole createdAt acceptedAt endedAt invitedEmail
   client { id }
   freelancer { id }
   milestones { ...MilestoneFields }
@@ -210,6 +210,8 @@ _PAYLOADS: Final[dict[str, tuple[str, str]]] = {
         "ResolveDisputeInput",
         "dispute { ...DisputeFields } contract { ...ContractFields openDispute { id } }",
     ),
+    "acceptContract": ("AcceptContractInput", "contract { ...ContractFields }"),
+    "declineContract": ("DeclineContractInput", "contract { ...ContractFields }"),
     "sendBonus": ("SendBonusInput", "contract { ...ContractFields }"),
     "requestMilestoneChanges": (
         "RequestMilestoneChangesInput",
@@ -641,6 +643,43 @@ class Room:
         )
 
 
+async def offer_contract(
+    client: Actor,
+    freelancer: Actor | None = None,
+    *,
+    email: str | None = None,
+    title: str = "Website redesign",
+    currency: str | None = None,
+    **extra: Any,
+) -> JSON:
+    """The client's `createContract`: an OFFERED contract to `freelancer` (by user id) or to
+    `email`; return its payload's contract."""
+    party = (
+        {"freelancerEmail": email}
+        if email is not None
+        else {"freelancerId": await freelancer.user_id()}  # type: ignore[union-attr]
+    )
+    payload = await ok(
+        client,
+        "createContract",
+        {"title": title, **party, **variables(currency=currency), **extra},
+    )
+    contract: JSON = payload["contract"]
+    assert contract["status"] == "OFFERED", contract
+    return contract
+
+
+async def accept_offer(freelancer: Actor, contract_id: str, message: str | None = None) -> JSON:
+    """The freelancer party's `acceptContract`; return the (now ACTIVE) contract."""
+    payload = await ok(
+        freelancer,
+        "acceptContract",
+        {"contractId": contract_id, **variables(message=message)},
+    )
+    contract: JSON = payload["contract"]
+    return contract
+
+
 async def create_contract(
     client: Actor,
     freelancer: Actor,
@@ -648,17 +687,12 @@ async def create_contract(
     title: str = "Website redesign",
     currency: str | None = None,
 ) -> JSON:
-    """Create a contract (the client's `createContract`); return its payload's contract."""
-    payload = await ok(
-        client,
-        "createContract",
-        {
-            "title": title,
-            "freelancerId": await freelancer.user_id(),
-            **variables(currency=currency),
-        },
-    )
-    contract: JSON = payload["contract"]
+    """An ACTIVE contract: the client's offer (`createContract`), accepted by the freelancer
+    (`acceptContract`); return the contract as the client sees it then."""
+    offer = await offer_contract(client, freelancer, title=title, currency=currency)
+    await accept_offer(freelancer, offer["id"])
+    contract = await read_contract(client, offer["id"])
+    assert contract is not None and contract["status"] == "ACTIVE", contract
     return contract
 
 

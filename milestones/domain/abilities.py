@@ -87,10 +87,11 @@ def contract_abilities(
         and change_requests.respond_to_change_request.permit.refusal(role) is None,
         withdraw_change_request=answerable
         and change_requests.withdraw_change_request.permit.refusal(role) is None,
-        end_contract=allowed(contracts.end_contract, role, rules.end_contract_refusal(room)),
+        end_contract=allowed(contracts.end_contract, role, rules.end_contract_refusal(room, role)),
         send_bonus=allowed(bonuses.send_bonus, role, rules.send_bonus_refusal(room)),
-        # No contract is an offer on this branch: nothing to accept (offers brings the rule).
-        accept_contract=False,
+        accept_contract=allowed(
+            contracts.accept_contract, role, rules.accept_contract_refusal(room.contract)
+        ),
         open_dispute=disputable and disputes.open_dispute.permit.refusal(role) is None,
     )
 

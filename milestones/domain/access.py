@@ -2,8 +2,13 @@
 see (read-only) the rooms whose disputes went to mediation, and decide those disputes.
 
 `role_among` is the one rule of who is a party; every reader (the domain's locks, queries,
-subscriptions, the room cache, which knows users by their token's `sub`) asks it. `role_of`
-adds the mediator: the room cache never serves a mediator (it caches parties only).
+subscriptions, the room cache, which knows users by their token's `sub`) asks it, and
+`contracts_of` is the same rule as a database filter (lists, shared-contract checks).
+`role_of` adds the mediator: the room cache never serves a mediator (it caches parties only).
+
+The freelancer party is `Contract.freelancer_id`: the person the client named, or, for an
+offer made by email, the first user whose token's email matched it (null until then: nobody
+but the client sees such an offer).
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
+
+from tortoise.expressions import Q
 
 from milestones.domain.errors import ErrorCode, Problem, not_found
 from milestones.models import ChangeRequest, Contract, Dispute, Milestone, RefundRequest, User
@@ -26,13 +33,28 @@ class Role(StrEnum):
 K = TypeVar("K")
 
 
-def role_among(who: K, client: K, freelancer: K) -> Role | None:
-    """The role of `who` in a contract between `client` and `freelancer` (ids or subs)."""
+def role_among(who: K, client: K, freelancer: K | None) -> Role | None:
+    """The role of `who` in a contract between `client` and `freelancer` (ids or subs; the
+    freelancer is None while an offer by email waits for its person)."""
+    if who is None:
+        return None
     if who == client:
         return Role.CLIENT
-    if who == freelancer:
+    if freelancer is not None and who == freelancer:
         return Role.FREELANCER
     return None
+
+
+def contracts_of(user_id: int) -> Q:
+    """The contracts `user_id` is a party to, as a filter."""
+    return Q(client_id=user_id) | Q(freelancer_id=user_id)
+
+
+def shared_by(user_id: int, other_id: int) -> Q:
+    """The contracts joining `user_id` and `other_id`, as a filter."""
+    return Q(client_id=user_id, freelancer_id=other_id) | Q(
+        client_id=other_id, freelancer_id=user_id
+    )
 
 
 def role_of(viewer: User, contract: Contract) -> Role | None:
@@ -72,8 +94,17 @@ class Permit:
         return role_refusal(role, self.role, self.doing)
 
 
-def other_party_id(contract: Contract, actor_id: int) -> int:
+def other_party_id(contract: Contract, actor_id: int) -> int | None:
+    """Who hears of what `actor_id` did (None: an offer by email nobody matched yet)."""
     return contract.freelancer_id if actor_id == contract.client_id else contract.client_id
+
+
+def shown_freelancer_id(contract: Contract) -> int | None:
+    """`Contract.freelancer`: the person on the freelancer side, once they are known to the
+    client: named by the client, or having accepted an offer made by email."""
+    if contract.invited_email is not None and contract.accepted_at is None:
+        return None
+    return contract.freelancer_id
 
 
 async def lock_contract(viewer: User, contract_pk: int | None, field: str) -> Contract:

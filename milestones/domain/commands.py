@@ -52,10 +52,27 @@ class MilestoneEdit:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CreateContract(Command):
+    """An offer to the freelancer named by id or (normalised) email: exactly one is given."""
+
     operation = "createContract"
     title: str
     freelancer_id: int | None
     currency: str = DEFAULT_CURRENCY
+    freelancer_email: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AcceptContract(Command):
+    operation = "acceptContract"
+    contract_id: int | None
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeclineContract(Command):
+    operation = "declineContract"
+    contract_id: int | None
+    message: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,4 +1,5 @@
-"""Contract actions: create (the viewer becomes the client) and end.
+"""Contract actions: offer (the viewer becomes the client), accept or decline an offer, end
+(or, on an offer, withdraw).
 
 Ending settles the money still held. The client pays what they choose (`payAmount`, the
 active milestone's funds first) and asks the rest back with a refund request to the
@@ -13,7 +14,8 @@ from typing import Any
 from milestones.domain import clock, escrow, events, rules, snapshots
 from milestones.domain.access import Role, role_of
 from milestones.domain.acting import Act, contract_action, the_contract
-from milestones.domain.commands import CreateContract, EndContract
+from milestones.domain.commands import AcceptContract, CreateContract, DeclineContract, EndContract
+from milestones.domain.emails import email_key
 from milestones.domain.errors import DomainError, ErrorCode, Problem, refuse_if
 from milestones.domain.idempotency import idempotent
 from milestones.domain.outcome import Outcome
@@ -41,24 +43,54 @@ def _freelancer_problems(viewer: User, freelancer: User | None) -> list[Problem]
     return [Problem(ErrorCode.VALIDATION, message, "freelancer_id")]
 
 
+_PARTY_FIELDS = ("freelancer_id", "freelancer_email")
+
+
+async def _freelancer_party(
+    viewer: User, command: CreateContract
+) -> tuple[int | None, str | None, list[Problem]]:
+    """(freelancer id, invited email, problems). An offer by email goes to the first user whose
+    token carried that address: someone already known now, or whoever signs in with it."""
+    invited = command.freelancer_email
+    if any(problem.field in _PARTY_FIELDS for problem in command.problems):
+        return None, None, []  # the input named nobody usable: already said
+    if invited is None:
+        pk = command.freelancer_id
+        freelancer = await User.get_or_none(id=pk) if pk is not None else None
+        return pk, None, _freelancer_problems(viewer, freelancer)
+    if invited == email_key(viewer.email):
+        problem = Problem(
+            ErrorCode.VALIDATION, "You cannot send an offer to yourself.", "freelancer_email"
+        )
+        return None, invited, [problem]
+    known = await User.filter(email_key=invited).order_by("id").first()
+    if known is not None and known.id == viewer.id:  # viewer's stored key may lag a claim
+        problem = Problem(
+            ErrorCode.VALIDATION, "You cannot send an offer to yourself.", "freelancer_email"
+        )
+        return None, invited, [problem]
+    return (known.id if known is not None else None), invited, []
+
+
 async def create_contract(viewer: User, command: CreateContract) -> Outcome:
-    """The one action without a contract to lock: the viewer starts one."""
+    """The one action without a contract to lock: the viewer offers one."""
     async with action() as transaction:
         async with idempotent(viewer, command, contract_locked=False) as keyed:
             if keyed.replayed is not None:
                 return snapshots.restore(keyed.replayed)
-            pk = command.freelancer_id
-            freelancer = await User.get_or_none(id=pk) if pk is not None else None
-            problems = [*command.problems, *_freelancer_problems(viewer, freelancer)]
+            freelancer_id, invited, party_problems = await _freelancer_party(viewer, command)
+            problems = [*command.problems, *party_problems]
             if problems:
                 raise DomainError(*problems)
             contract = await Contract.create(
                 title=command.title,
                 currency=command.currency,
+                status=ContractStatus.OFFERED,
                 client_id=viewer.id,
-                freelancer_id=pk,
+                freelancer_id=freelancer_id,
+                invited_email=invited,
             )
-            await events.record(transaction, contract, EventKind.CONTRACT_CREATED, viewer)
+            await events.record(transaction, contract, EventKind.CONTRACT_OFFERED, viewer)
             outcome = Outcome(contract)
             if keyed.wanted:
                 keyed.keep(await snapshots.capture(outcome))
@@ -151,8 +183,39 @@ async def _pay_within_held(act: Act[EndContract, Contract]) -> list[Problem]:
     return [problem] if problem is not None else []
 
 
+async def _close_offer(act: Act[Any, Contract], note: str | None) -> None:
+    """Declined by the freelancer party, or withdrawn by the client: DECLINED, final."""
+    now = clock.now()
+    act.contract.status = ContractStatus.DECLINED
+    act.contract.ended_at = now
+    await Contract.filter(id=act.contract.id).update(status=ContractStatus.DECLINED, ended_at=now)
+    await act.record(EventKind.CONTRACT_DECLINED, note=note)
+
+
 @contract_action(the_contract, role=None, doing="end the contract", validate=_pay_within_held)
 async def end_contract(act: Act[EndContract, Contract]) -> Outcome:
-    refuse_if(rules.end_contract_refusal(await act.room()))
-    await end_contract_now(act, pay_amount=act.command.pay_amount)
+    role = role_of(act.viewer, act.contract)
+    refuse_if(rules.end_contract_refusal(await act.room(), role))
+    if act.contract.status is ContractStatus.OFFERED:  # the client withdraws the offer
+        await _close_offer(act, act.command.message)
+    else:
+        await end_contract_now(act, pay_amount=act.command.pay_amount)
+    return Outcome(act.contract)
+
+
+@contract_action(the_contract, role=Role.FREELANCER, doing="accept the offer")
+async def accept_contract(act: Act[AcceptContract, Contract]) -> Outcome:
+    refuse_if(rules.accept_contract_refusal(act.contract))
+    now = clock.now()
+    act.contract.status = ContractStatus.ACTIVE
+    act.contract.accepted_at = now
+    await Contract.filter(id=act.contract.id).update(status=ContractStatus.ACTIVE, accepted_at=now)
+    await act.record(EventKind.CONTRACT_ACCEPTED, note=act.command.message)
+    return Outcome(act.contract)
+
+
+@contract_action(the_contract, role=Role.FREELANCER, doing="decline the offer")
+async def decline_contract(act: Act[DeclineContract, Contract]) -> Outcome:
+    refuse_if(rules.decline_contract_refusal(act.contract))
+    await _close_offer(act, act.command.message)
     return Outcome(act.contract)

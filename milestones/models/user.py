@@ -11,6 +11,8 @@ class User(Model):
     email = fields.CharField(max_length=320, null=True)
     # From the token's `roles` claim on every sight: mediators decide escalated disputes.
     is_mediator = fields.BooleanField(default=False)
+    # `email` compared the way invitations are (milestones.domain.emails.email_key).
+    email_key = fields.CharField(max_length=320, null=True, db_index=True)
     # Last notification sequence number handed out to this user (notification cursors).
     notification_seq = fields.BigIntField(default=0)
     created_at = fields.DatetimeField(auto_now_add=True)

@@ -30,11 +30,13 @@ from milestones.schema.arguments import MutationInput
 from milestones.schema.context import Info
 from milestones.schema.enums import ChangeKind, Decision, DisputeDecision
 from milestones.schema.inputs import (
+    AcceptContractInput,
     ActivateMilestoneInput,
     AddMilestoneInput,
     ApproveMilestoneInput,
     CreateContractInput,
     CreateWebhookEndpointInput,
+    DeclineContractInput,
     DeleteMilestoneInput,
     DeleteWebhookEndpointInput,
     EditMilestoneInput,
@@ -191,23 +193,72 @@ def _change(index: int, change: MilestoneChangeInput, errors: Validation) -> com
 )
 class Mutation:
     @strawberry.mutation(
-        description="Start a contract with a freelancer; the viewer becomes its client. Refuses "
-        "VALIDATION (title, freelancerId: an existing user other than the viewer, "
-        "currency)."
+        description="Offer a contract to a freelancer (status OFFERED, event CONTRACT_OFFERED); "
+        "the viewer becomes its client. The freelancer party answers with acceptContract or "
+        "declineContract. Refuses VALIDATION (title; exactly one of freelancerId, an existing "
+        "user other than the viewer, and freelancerEmail, an address other than the "
+        "viewer's; currency)."
     )
     async def create_contract(
         self, info: Info, input: MutationInput[CreateContractInput]
     ) -> ContractPayload:
         errors = Validation()
+        by_id = parse.optional(input.freelancer_id) is not None
+        by_email = parse.optional(input.freelancer_email) is not None
+        if by_id == by_email:
+            errors.add("freelancer_id", "Give exactly one of freelancerId or freelancerEmail.")
         command = commands.CreateContract(
             title=parse.title(input.title, "title", errors),
-            freelancer_id=parse.node_id(input.freelancer_id, "User"),
+            freelancer_id=parse.node_id(input.freelancer_id, "User") if by_id else None,
+            freelancer_email=(
+                parse.freelancer_email(input.freelancer_email, "freelancer_email", errors)
+                if by_email and not by_id
+                else None
+            ),
             currency=parse.currency(input.currency, "currency", errors),
             idempotency_key=parse.idempotency_key(input.idempotency_key, errors),
             problems=errors.found,
         )
         return await perform(
             info, ContractPayload, contracts.create_contract, command, _contract_payload
+        )
+
+    @strawberry.mutation(
+        description="Freelancer party: accept an offer; the contract becomes ACTIVE (event "
+        "CONTRACT_ACCEPTED, the client is notified). Refuses NOT_FOUND, FORBIDDEN (the "
+        "client), NOT_PENDING (already accepted, declined or withdrawn)."
+    )
+    async def accept_contract(
+        self, info: Info, input: MutationInput[AcceptContractInput]
+    ) -> ContractPayload:
+        errors = Validation()
+        command = commands.AcceptContract(
+            contract_id=_contract_id(input.contract_id),
+            message=parse.text(input.message, "message", errors),
+            idempotency_key=parse.idempotency_key(input.idempotency_key, errors),
+            problems=errors.found,
+        )
+        return await perform(
+            info, ContractPayload, contracts.accept_contract, command, _contract_payload
+        )
+
+    @strawberry.mutation(
+        description="Freelancer party: decline an offer; the contract becomes DECLINED, final "
+        "(event CONTRACT_DECLINED, the client is notified). Refuses NOT_FOUND, FORBIDDEN "
+        "(the client), NOT_PENDING (already accepted, declined or withdrawn)."
+    )
+    async def decline_contract(
+        self, info: Info, input: MutationInput[DeclineContractInput]
+    ) -> ContractPayload:
+        errors = Validation()
+        command = commands.DeclineContract(
+            contract_id=_contract_id(input.contract_id),
+            message=parse.text(input.message, "message", errors),
+            idempotency_key=parse.idempotency_key(input.idempotency_key, errors),
+            problems=errors.found,
+        )
+        return await perform(
+            info, ContractPayload, contracts.decline_contract, command, _contract_payload
         )
 
     @strawberry.mutation(
@@ -281,7 +332,7 @@ class Mutation:
     @strawberry.mutation(
         description="Client: fund an upcoming milestone into escrow (the contract's `available` "
         "money first, a deposit for the rest); it becomes ACTIVE. Safe to retry with "
-        "the same `idempotencyKey`. Refuses FORBIDDEN, CONTRACT_ENDED, "
+        "the same `idempotencyKey`. Refuses FORBIDDEN, CONTRACT_ENDED, CONTRACT_NOT_ACCEPTED, "
         "MILESTONE_NOT_UPCOMING, ANOTHER_MILESTONE_ACTIVE, CHANGE_REQUEST_PENDING, "
         "IDEMPOTENCY_CONFLICT."
     )
@@ -300,7 +351,7 @@ class Mutation:
 
     @strawberry.mutation(
         description="Freelancer: submit the work of the ACTIVE milestone for the client's review; "
-        "it becomes SUBMITTED. Refuses FORBIDDEN, CONTRACT_ENDED, "
+        "it becomes SUBMITTED. Refuses FORBIDDEN, CONTRACT_ENDED, CONTRACT_NOT_ACCEPTED, "
         "MILESTONE_NOT_ACTIVE, REFUND_REQUEST_PENDING."
     )
     async def submit_milestone(
@@ -319,7 +370,7 @@ class Mutation:
 
     @strawberry.mutation(
         description="Client: send a submission back; the milestone is ACTIVE again and keeps its "
-        "money. Refuses FORBIDDEN, CONTRACT_ENDED, MILESTONE_NOT_SUBMITTED, "
+        "money. Refuses FORBIDDEN, CONTRACT_ENDED, CONTRACT_NOT_ACCEPTED, MILESTONE_NOT_SUBMITTED, "
         "REFUND_REQUEST_PENDING."
     )
     async def reject_submission(
@@ -341,8 +392,8 @@ class Mutation:
         "or `releaseAmount` of them to the freelancer; it becomes RELEASED and the "
         "rest becomes the contract's `available` money. With `endContract: true` the "
         "contract ends after it. Safe to retry with the same `idempotencyKey`. Refuses "
-        "FORBIDDEN, CONTRACT_ENDED, MILESTONE_NOT_ACTIVE, REFUND_REQUEST_PENDING, "
-        "IDEMPOTENCY_CONFLICT, VALIDATION."
+        "FORBIDDEN, CONTRACT_ENDED, CONTRACT_NOT_ACCEPTED, MILESTONE_NOT_ACTIVE, "
+        "REFUND_REQUEST_PENDING, IDEMPOTENCY_CONFLICT, VALIDATION."
     )
     async def approve_milestone(
         self, info: Info, input: MutationInput[ApproveMilestoneInput]
@@ -382,7 +433,7 @@ class Mutation:
     @strawberry.mutation(
         description="Client: ask for the ACTIVE or SUBMITTED milestone's funds back; the "
         "freelancer answers with `respondToRefundRequest`. Refuses FORBIDDEN, "
-        "CONTRACT_ENDED, MILESTONE_NOT_ACTIVE, REFUND_REQUEST_PENDING."
+        "CONTRACT_ENDED, CONTRACT_NOT_ACCEPTED, MILESTONE_NOT_ACTIVE, REFUND_REQUEST_PENDING."
     )
     async def request_escrow_refund(
         self, info: Info, input: MutationInput[RequestEscrowRefundInput]
@@ -423,8 +474,10 @@ class Mutation:
         "(frozen) and a pending change request is DECLINED. Money still held: the client pays "
         "`payAmount` to the freelancer at once (the active milestone's funds first) and the "
         "rest becomes a refund request to the freelancer; the freelancer ending gives it all "
-        "back to the client at once. Refuses CONTRACT_ENDED, REFUND_REQUEST_PENDING, "
-        "DISPUTE_OPEN, VALIDATION (payAmount above `escrow.held`, or from the freelancer)."
+        "back to the client at once. On an offer, the client withdraws it (DECLINED, event "
+        "CONTRACT_DECLINED). Refuses CONTRACT_ENDED, CONTRACT_NOT_ACCEPTED (the freelancer on "
+        "an offer: accept or decline it), REFUND_REQUEST_PENDING, DISPUTE_OPEN, VALIDATION "
+        "(payAmount above `escrow.held`, or from the freelancer)."
     )
     async def end_contract(
         self, info: Info, input: MutationInput[EndContractInput]
@@ -515,8 +568,8 @@ class Mutation:
     @strawberry.mutation(
         description="Freelancer: propose one or more changes (add, edit, delete) to the upcoming "
         "milestones, for the client to accept or decline as a whole. Refuses "
-        "FORBIDDEN, CONTRACT_ENDED, CHANGE_REQUEST_PENDING, MILESTONE_NOT_UPCOMING, "
-        "VALIDATION (`changes.<index>.<field>`)."
+        "FORBIDDEN, CONTRACT_ENDED, CONTRACT_NOT_ACCEPTED, CHANGE_REQUEST_PENDING, "
+        "MILESTONE_NOT_UPCOMING, VALIDATION (`changes.<index>.<field>`)."
     )
     async def request_milestone_changes(
         self, info: Info, input: MutationInput[RequestMilestoneChangesInput]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from milestones import ids
+from milestones.domain.access import contracts_of
 from milestones.models import Contract as ContractModel
 from milestones.models import Notification as NotificationModel
 from milestones.models import User as UserModel
@@ -16,9 +17,7 @@ async def contracts_page(
 ) -> Connection[Contract]:
     size = page_size(first)
     before_id = after_position(after, "contract")
-    from tortoise.expressions import Q
-
-    query = ContractModel.filter(Q(client_id=viewer.id) | Q(freelancer_id=viewer.id))
+    query = ContractModel.filter(contracts_of(viewer.id))
     if status is not None:
         query = query.filter(status=status)
     if before_id is not None:

@@ -8,7 +8,7 @@ import strawberry
 from tortoise.expressions import Q
 
 from milestones import ids
-from milestones.domain.access import may_see
+from milestones.domain.access import may_see, shared_by
 from milestones.models import ChangeRequest as ChangeRequestModel
 from milestones.models import Contract as ContractModel
 from milestones.models import ContractEvent as ContractEventModel
@@ -68,9 +68,7 @@ def _visible_disputes(viewer: UserModel) -> Q:
 async def _visible_user(viewer: UserModel, pk: int) -> UserModel | None:
     if pk == viewer.id:
         return viewer
-    shares_contract = await ContractModel.filter(
-        Q(client_id=viewer.id, freelancer_id=pk) | Q(client_id=pk, freelancer_id=viewer.id)
-    ).exists()
+    shares_contract = await ContractModel.filter(shared_by(viewer.id, pk)).exists()
     return await UserModel.get_or_none(id=pk) if shares_contract else None
 
 

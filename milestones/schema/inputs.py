@@ -17,14 +17,24 @@ KEY_DESCRIPTION = (
 )
 
 
-@strawberry.input(description="Start a contract with a freelancer.")
+@strawberry.input(
+    description="Offer a contract to a freelancer, named by exactly one of freelancerId or "
+    "freelancerEmail."
+)
 class CreateContractInput:
     title: str = strawberry.field(
         description="What the contract is for, 1 to 200 characters after trimming."
     )
-    freelancer_id: strawberry.ID = strawberry.field(
+    freelancer_id: strawberry.ID | None = strawberry.field(
+        default=UNSET,
         description="The freelancer's user ID (`me.id` on their side; they must have signed in "
-        "once)."
+        "once).",
+    )
+    freelancer_email: str | None = strawberry.field(
+        default=UNSET,
+        description="The freelancer's email address, for someone who may not have signed in "
+        "yet: the offer goes to the first user whose token's `email` claim is this address "
+        "(compared case-insensitively, trimmed); until then only the client sees it.",
     )
     currency: str | None = strawberry.field(default=UNSET, description="ISO 4217, default USD.")
     idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
@@ -217,6 +227,24 @@ class ResolveDisputeInput:
     )
     message: str | None = strawberry.field(
         default=UNSET, description="The reasons, for both parties, at most 5000 characters."
+    )
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
+
+
+@strawberry.input(description="The freelancer party accepts an offer: the contract is ACTIVE.")
+class AcceptContractInput:
+    contract_id: strawberry.ID = strawberry.field(description="The offered contract's ID.")
+    message: str | None = strawberry.field(
+        default=UNSET, description="What you want to tell the client, at most 5000 characters."
+    )
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
+
+
+@strawberry.input(description="The freelancer party declines an offer: the contract is DECLINED.")
+class DeclineContractInput:
+    contract_id: strawberry.ID = strawberry.field(description="The offered contract's ID.")
+    message: str | None = strawberry.field(
+        default=UNSET, description="Why, for the client, at most 5000 characters."
     )
     idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 

@@ -263,7 +263,7 @@ class RoomCache:
 
 _VERSION_SQL = (
     "SELECT c.event_seq, uc.sub, uc.updated_at, uf.sub, uf.updated_at FROM contracts c "
-    "JOIN users uc ON uc.id = c.client_id JOIN users uf ON uf.id = c.freelancer_id "
+    "JOIN users uc ON uc.id = c.client_id LEFT JOIN users uf ON uf.id = c.freelancer_id "
     "WHERE c.id = {placeholder}"
 )
 

@@ -6,8 +6,8 @@ party, refusals and all). Then, for each flag of the contract and of each milest
 ones too, through `node`), the mutation's domain action (what its resolver calls with the
 parsed input) actually runs as that viewer inside a transaction that is rolled back
 afterwards, and its outcome is compared with the flag (`Contract.viewerCan.openDispute`:
-on the pending refund request or on the active milestone). `acceptContract` has no mutation
-on this branch: it must be false everywhere.
+on the pending refund request or on the active milestone). Some contracts start as offers
+not accepted yet.
 """
 
 from __future__ import annotations
@@ -35,7 +35,14 @@ from milestones.domain.outcome import Outcome
 from milestones.domain.values import OMITTED
 from milestones.models import ChangeRequest, Milestone, User
 from milestones.models.enums import FUNDED_STATUSES, ChangeKind
-from tests.helpers import JSON, Actor, Room, create_contract_with_milestones, mutate
+from tests.helpers import (
+    JSON,
+    Actor,
+    Room,
+    create_contract_with_milestones,
+    mutate,
+    offer_contract,
+)
 
 EXAMPLES = int(os.environ.get("MILESTONES_VIEWER_CAN_EXAMPLES", "20"))
 
@@ -88,6 +95,8 @@ STEPS = (
     "dispute_milestone",
     "accept_dispute",
     "reject_dispute",
+    "accept_offer",
+    "decline_offer",
 )
 
 
@@ -179,6 +188,9 @@ async def _step(room: Room, name: str, index: int) -> None:
     elif name in ("accept_dispute", "reject_dispute") and dispute is not None:
         decision = "ACCEPT" if name == "accept_dispute" else "REJECT"
         await mutate(client, "respondToDispute", {"disputeId": dispute, "decision": decision})
+    elif name in ("accept_offer", "decline_offer"):
+        mutation = "acceptContract" if name == "accept_offer" else "declineContract"
+        await mutate(freelancer, mutation, {"contractId": room.contract_id})
     elif name == "end_by_client_paying":
         await mutate(client, "endContract", {"contractId": room.contract_id, "payAmount": "1.00"})
     elif name == "withdraw_changes" and change_request is not None:
@@ -257,7 +269,9 @@ async def _contract_actions(
         "sendBonus": [
             (bonuses.send_bonus, commands.SendBonus(contract_id=contract_pk, amount=100))
         ],
-        "acceptContract": [],
+        "acceptContract": [
+            (contracts.accept_contract, commands.AcceptContract(contract_id=contract_pk))
+        ],
         "openDispute": disputed,
     }
 
@@ -321,15 +335,24 @@ async def _check_flags(room: Room, actor: Actor, trail: list[tuple[str, int]]) -
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
+    offered=st.booleans(),
     steps=st.lists(
         st.tuples(st.sampled_from(STEPS), st.integers(min_value=0, max_value=3)), max_size=14
-    )
+    ),
 )
 async def test_each_flag_is_true_exactly_when_its_mutation_is_not_refused(
-    client: Actor, freelancer: Actor, steps: list[tuple[str, int]]
+    client: Actor, freelancer: Actor, offered: bool, steps: list[tuple[str, int]]
 ) -> None:
-    # A new contract per example (the app and its database live for the whole test).
-    room = await create_contract_with_milestones(client, freelancer, ["100.00", "50.00", "20.00"])
+    # A new contract per example (the app and its database live for the whole test): an
+    # accepted one, or an offer the steps may accept or decline.
+    amounts = ["100.00", "50.00", "20.00"]
+    if offered:
+        offer = await offer_contract(client, freelancer)
+        room = Room(client, freelancer, offer["id"], [])
+        for number, amount in enumerate(amounts, start=1):
+            room.milestone_ids.append((await room.add(f"M{number}", amount))["milestone"]["id"])
+    else:
+        room = await create_contract_with_milestones(client, freelancer, amounts)
     for name, index in steps:
         await _step(room, name, index)
     before = await room.read()
