@@ -224,7 +224,8 @@ async def test_every_money_move_carries_its_amount_on_event_and_notification(
         ("REFUND_ACCEPTED", "5.00"),
     ]
     assert {e["kind"]: e["amount"] for e in events if e["amount"] is None}.keys() == {
-        "CONTRACT_CREATED",
+        "CONTRACT_OFFERED",
+        "CONTRACT_ACCEPTED",
         "MILESTONE_ADDED",
         "MILESTONE_SUBMITTED",
         "CONTRACT_ENDED",  # the client paid nothing more when ending

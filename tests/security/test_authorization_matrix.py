@@ -76,9 +76,9 @@ MATRIX: Final[dict[str, dict[str, str]]] = {
     "disputes": row(OK, OK, EMPTY, mediator=OK, watching=OK),
     # mutations
     "createContract": row(OK, OK, OK, watching=OK),
-    # on an offer: the freelancer party answers it
-    "acceptContract": row(FORBIDDEN, OK, NOT_FOUND),
-    "declineContract": row(FORBIDDEN, OK, NOT_FOUND),
+    # on an offer: the freelancer party answers it (no mediator watches an offer)
+    "acceptContract": row(FORBIDDEN, OK, NOT_FOUND, watching=NOT_FOUND),
+    "declineContract": row(FORBIDDEN, OK, NOT_FOUND, watching=NOT_FOUND),
     "addMilestone": CLIENT_ONLY,
     "editMilestone": CLIENT_ONLY,
     "deleteMilestone": CLIENT_ONLY,
