@@ -1,9 +1,9 @@
 """Random sequences of every workflow action, with the contract's invariants checked after each.
 
-A hypothesis ``RuleBasedStateMachine`` plays a client, a freelancer and an outsider against the
-HTTP GraphQL API (``/work/shared/API.md``, ``docs/DESIGN.md``): every mutation of the
-milestone workflow, by the right party, the wrong party and a stranger, with valid and invalid
-inputs, idempotency keys and their replays.
+A hypothesis ``RuleBasedStateMachine`` plays a client, a freelancer, an outsider and a mediator
+(disputes in mediation) against the HTTP GraphQL API (``/work/shared/API.md``,
+``docs/DESIGN.md``): every mutation of the milestone workflow, by the right party, the wrong
+party and a stranger, with valid and invalid inputs, idempotency keys and their replays.
 
 For each step the machine knows, from the contract as it was just before (read through the
 API), which outcomes the contract allows: the ordered error checks (``NOT_FOUND``,
@@ -12,7 +12,9 @@ the set of acceptable codes, and a success must have exactly the effects the wor
 describes (milestones, escrow, requests, and the events it appends). A refusal must change
 nothing at all. After every step the escrow identities, money formats, positions, the "one
 funded milestone / one pending request" rules and the immutability of the active milestone
-are checked on the contract as the API shows it.
+are checked on the contract as the API shows it; while a dispute stays open, no money of its
+contract moves. The clock is the app's injectable one: `time_passes` moves it past every
+deadline (review, refund answer, dispute answer) and each acts once.
 
 The app runs in-process on an event loop owned by the machine (one app, one fresh database per
 example). ``MILESTONES_STATEFUL_EXAMPLES`` (default 50) / ``MILESTONES_STATEFUL_STEPS``
@@ -71,6 +73,7 @@ STEPS = int(os.environ.get("MILESTONES_STATEFUL_STEPS", "30"))
 MIN_RULE_RUNS = max(1, EXAMPLES * STEPS // 1500)
 
 ROLES = ("client", "freelancer", "outsider")
+MEDIATOR = "mediator"  # a token whose `roles` claim holds "mediator" (not one of ROLES)
 OUTCOMES: Counter[str] = Counter()  # "<mutation> by <role>: <ok|replay|CODE>", printed at the end
 RULES_RUN: Counter[str] = Counter()  # how often each rule ran: each must run (see the test)
 PARTIES = ("client", "freelancer")
@@ -133,13 +136,17 @@ ESCROW_FIELDS = (
 
 MILESTONE_SELECTION = (
     "id position title description dueDate amount status fundedAmount releasedAmount"
-    " refundedAmount version updatedAt"
+    " refundedAmount version updatedAt submittedAt"
 )
 ESCROW_SELECTION = "escrow { held available totalFunded totalReleased totalRefunded totalBonus }"
 CONTRACT_SELECTION = f"id status endedAt {ESCROW_SELECTION}"
 CHANGES_SELECTION = "changes { kind milestone { id } title description dueDate amount }"
 CHANGE_REQUEST_SELECTION = f"id status message responseMessage respondedAt {CHANGES_SELECTION}"
 REFUND_REQUEST_SELECTION = "id status amount message responseMessage milestone { id }"
+DISPUTE_SELECTION = (
+    "id status amount milestone { id } refundRequest { id status }"
+    " resolution { kind releasedAmount refundedAmount decidedBy { id } }"
+)
 EVENT_SELECTION = (
     "id cursor kind actor { id } milestone { id } changeRequest { id } refundRequest { id }"
 )
@@ -165,8 +172,6 @@ PAYLOADS: dict[str, str] = {
     "respondToRefundRequest": f"refundRequest {{ {REFUND_REQUEST_SELECTION} }}"
     f" milestone {{ {MILESTONE_SELECTION} }} contract {{ {CONTRACT_SELECTION} }}",
     "endContract": f"contract {{ {CONTRACT_SELECTION} }}",
-    "acceptContract": f"contract {{ {CONTRACT_SELECTION} }}",
-    "declineContract": f"contract {{ {CONTRACT_SELECTION} }}",
     "sendBonus": f"contract {{ {CONTRACT_SELECTION} }}",
     "requestMilestoneChanges": f"changeRequest {{ {CHANGE_REQUEST_SELECTION} }}"
     f" contract {{ {CONTRACT_SELECTION} }}",
@@ -174,6 +179,9 @@ PAYLOADS: dict[str, str] = {
     f" contract {{ {CONTRACT_SELECTION} }}",
     "withdrawChangeRequest": f"changeRequest {{ {CHANGE_REQUEST_SELECTION} }}"
     f" contract {{ {CONTRACT_SELECTION} }}",
+    "openDispute": f"dispute {{ {DISPUTE_SELECTION} }} contract {{ {CONTRACT_SELECTION} }}",
+    "respondToDispute": f"dispute {{ {DISPUTE_SELECTION} }} contract {{ {CONTRACT_SELECTION} }}",
+    "resolveDispute": f"dispute {{ {DISPUTE_SELECTION} }} contract {{ {CONTRACT_SELECTION} }}",
 }
 
 
@@ -198,6 +206,7 @@ query Snapshot($id: ID!) {{
     {ESCROW_SELECTION}
     pendingChangeRequest {{ id status }}
     pendingRefundRequest {{ {REFUND_REQUEST_SELECTION} }}
+    openDispute {{ {DISPUTE_SELECTION} }}
     changeRequests(first: 100) {{
       edges {{ node {{ {CHANGE_REQUEST_SELECTION} }} }}
       pageInfo {{ hasNextPage }}
@@ -278,13 +287,7 @@ def active_of(contract: JSON | None) -> JSON | None:
 
 
 def is_ended(contract: JSON | None) -> bool:
-    """Ended, or an offer declined or withdrawn: final, changes answer CONTRACT_ENDED."""
-    return contract is not None and contract["status"] in ("ENDED", "DECLINED")
-
-
-def is_offered(contract: JSON | None) -> bool:
-    """An offer not answered yet: money and work answer CONTRACT_NOT_ACCEPTED."""
-    return contract is not None and contract["status"] == "OFFERED"
+    return contract is not None and contract["status"] == "ENDED"
 
 
 def has_pending_change(contract: JSON | None) -> bool:
@@ -293,6 +296,39 @@ def has_pending_change(contract: JSON | None) -> bool:
 
 def has_pending_refund(contract: JSON | None) -> bool:
     return contract is not None and contract["pendingRefundRequest"] is not None
+
+
+def has_open_dispute(contract: JSON | None) -> bool:
+    return contract is not None and contract["openDispute"] is not None
+
+
+def without_bonus(contract: JSON) -> dict[str, int]:
+    escrow = escrow_cents(contract)
+    bonus = escrow.pop("totalBonus")
+    escrow["totalFunded"] -= bonus
+    escrow["totalReleased"] -= bonus
+    return escrow
+
+
+def held_of(milestone: JSON | None) -> int:
+    """What a milestone still holds in escrow."""
+    if milestone is None:
+        return 0
+    return (
+        cents(milestone["fundedAmount"])
+        - cents(milestone["releasedAmount"])
+        - cents(milestone["refundedAmount"])
+    )
+
+
+def parse_zero_or_more(value: str | None) -> int | None:
+    """A payAmount / releaseAmount that may be 0: its cents, or None when invalid."""
+    if value is None or value == "0":
+        return 0
+    try:
+        return cents(value)
+    except AssertionError:
+        return None
 
 
 # which milestones an action is likely to succeed on (drawn more often than the others)
@@ -307,21 +343,31 @@ def changeable(milestone: JSON, contract: JSON) -> bool:
 
 
 def activatable(milestone: JSON, contract: JSON) -> bool:
-    return (
-        changeable(milestone, contract) and active_of(contract) is None and not is_offered(contract)
-    )
+    return changeable(milestone, contract) and active_of(contract) is None
 
 
 def payable(milestone: JSON, contract: JSON) -> bool:
-    return milestone["status"] in FUNDED and not has_pending_refund(contract)
+    return (
+        milestone["status"] in FUNDED
+        and not has_pending_refund(contract)
+        and not has_open_dispute(contract)
+    )
 
 
 def submittable(milestone: JSON, contract: JSON) -> bool:
-    return milestone["status"] == "ACTIVE" and not has_pending_refund(contract)
+    return milestone["status"] == "ACTIVE" and payable(milestone, contract)
 
 
 def rejectable(milestone: JSON, contract: JSON) -> bool:
-    return milestone["status"] == "SUBMITTED" and not has_pending_refund(contract)
+    return milestone["status"] == "SUBMITTED" and payable(milestone, contract)
+
+
+def disputable(milestone: JSON, contract: JSON) -> bool:
+    return (
+        payable(milestone, contract)
+        and milestone["submittedAt"] is not None
+        and not is_ended(contract)
+    )
 
 
 def with_lifespan_state(app: ASGIApp, state: Any) -> ASGIApp:
@@ -392,9 +438,15 @@ class WorkflowMachine(RuleBasedStateMachine):
                 role: issue_token(TEST_JWT_SECRET, f"{role}-{suffix}", name=role.title())
                 for role in ROLES
             }
+            self.tokens[MEDIATOR] = issue_token(
+                TEST_JWT_SECRET, f"mediator-{suffix}", name="Mediator", roles=("mediator",)
+            )
             self.user_ids = {
-                role: str(self.gql(role, "query { me { id } }")["me"]["id"]) for role in ROLES
+                role: str(self.gql(role, "query { me { id } }")["me"]["id"])
+                for role in (*ROLES, MEDIATOR)
             }
+            self.disputes: dict[str, tuple[str, int]] = {}  # id -> (contract id, amount)
+            self.mediated: set[str] = set()  # contracts a dispute of which went to mediation
             self.contracts: list[str] = []
             self.snaps: dict[str, JSON] = {}
             self.deleted: list[str] = []
@@ -497,6 +549,19 @@ class WorkflowMachine(RuleBasedStateMachine):
     def refresh(self, contract_id: str) -> JSON:
         contract = self.read(contract_id)
         self.check_contract(contract)
+        old = self.snaps.get(contract_id)
+        if old is not None and old["openDispute"] and contract["openDispute"]:
+            if old["openDispute"]["id"] == contract["openDispute"]["id"]:
+                # A dispute that stays open freezes its money: nothing of escrow moved (a
+                # bonus is deposited and paid at once: it never touches the money held).
+                assert without_bonus(contract) == without_bonus(old), (
+                    f"step {self.step}: money moved while dispute {old['openDispute']['id']} "
+                    f"was open: {old['escrow']} -> {contract['escrow']}"
+                )
+                frozen, now = active_of(old), active_of(contract)
+                assert (frozen and view(frozen)) == (now and view(now)), (
+                    f"step {self.step}: the disputed milestone moved: {frozen} -> {now}"
+                )
         self.snaps[contract_id] = contract
         return contract
 
@@ -518,15 +583,15 @@ class WorkflowMachine(RuleBasedStateMachine):
         assert escrow["totalFunded"] == (
             escrow["totalReleased"] + escrow["totalRefunded"] + escrow["held"]
         ), f"{where}: totalFunded != released + refunded + held: {contract['escrow']}"
-        in_active = 0
-        if active is not None:
-            in_active = cents(active["fundedAmount"]) - cents(active["releasedAmount"])
+        in_active = held_of(active)
+        ended = contract["status"] == "ENDED"
         assert escrow["held"] == in_active + escrow["available"], (
             f"{where}: held != active remainder + available: {contract['escrow']}, {active}"
         )
         released = sum(cents(m["releasedAmount"]) for m in milestones)
-        assert escrow["totalReleased"] == released + escrow["totalBonus"], (
-            f"{where}: totalReleased is not the sum of released amounts and bonuses"
+        # An ending's payment or a dispute may pay out of `available` (no milestone's money).
+        assert escrow["totalReleased"] >= released + escrow["totalBonus"], (
+            f"{where}: totalReleased is less than the released amounts and bonuses"
         )
         assert escrow["totalRefunded"] >= sum(cents(m["refundedAmount"]) for m in milestones)
         # milestones: positions and per-status amounts
@@ -539,12 +604,15 @@ class WorkflowMachine(RuleBasedStateMachine):
             if m["status"] == "UPCOMING":
                 assert (funded_amount, released, refunded) == (0, 0, 0), m
             elif m["status"] in FUNDED:
-                assert (funded_amount, released, refunded) == (amount, 0, 0), m
+                # Paid in part when the contract ended, it holds the rest until that is decided.
+                assert (funded_amount, refunded) == (amount, 0), m
+                assert released == 0 or (ended and 0 < released < funded_amount), m
             elif m["status"] == "RELEASED":
-                assert 0 < released <= funded_amount == amount and refunded == 0, m
+                assert 0 < released <= funded_amount == amount, m
+                assert released + refunded <= funded_amount, m
             else:
                 assert m["status"] == "REFUNDED", m
-                assert refunded == funded_amount - released > 0, m
+                assert refunded == funded_amount > 0 and released == 0, m
         # an active milestone's terms never change while it is funded
         for m in milestones:
             terms = (m["title"], m["description"], m["dueDate"], m["amount"], m["fundedAmount"])
@@ -564,33 +632,37 @@ class WorkflowMachine(RuleBasedStateMachine):
                 if change["amount"] is not None:
                     cents(change["amount"])
         refund = contract["pendingRefundRequest"]
+        dispute = contract["openDispute"]
+        assert refund is None or dispute is None, f"{where}: a refund pending and a dispute open"
+        # What a pending refund request or an open dispute decides: on an active contract the
+        # funded milestone's money, on an ended one everything still held.
+        decided = escrow["held"] if ended else in_active
+        for request in (refund, dispute):
+            if request is None:
+                continue
+            assert cents(request["amount"]) == decided, f"{where}: {request}, held {escrow}"
+            milestone_id = (request["milestone"] or {}).get("id")
+            assert milestone_id == (active or {}).get("id"), (
+                f"{where}: {request} is not for the funded milestone {active}"
+            )
         if refund is not None:
             assert refund["status"] == "PENDING", refund
-            assert active is not None and refund["milestone"]["id"] == active["id"], (
-                f"{where}: pending refund request {refund} is not for the funded milestone"
-            )
-            assert cents(refund["amount"]) == in_active, refund
+        if dispute is not None:
+            assert dispute["status"] in ("AWAITING_CLIENT", "IN_MEDIATION"), dispute
+            assert dispute["resolution"] is None, dispute
         # status
-        kinds = [event["kind"] for event in contract["events"]]
-        if contract["status"] in ("ENDED", "DECLINED"):
+        if ended:
             assert contract["endedAt"] is not None, where
-            assert active is None and not pending and refund is None, where
-            assert escrow["available"] == 0 and escrow["held"] == 0, contract["escrow"]
+            assert not pending, where
+            if refund is None and dispute is None:
+                assert active is None, where
+                assert escrow["available"] == 0 and escrow["held"] == 0, contract["escrow"]
         else:
-            assert contract["status"] in ("OFFERED", "ACTIVE"), where
-            assert contract["endedAt"] is None, where
-        if contract["status"] in ("OFFERED", "DECLINED") or "CONTRACT_ACCEPTED" not in kinds:
-            # an offer (or one declined) never moved money nor had requests
-            assert contract["status"] in ("OFFERED", "DECLINED"), where
-            assert set(contract["escrow"].values()) == {"0.00"}, contract["escrow"]
-            assert not contract["changeRequests"] and refund is None, where
-            assert all(m["status"] == "UPCOMING" for m in milestones), where
+            assert contract["status"] == "ACTIVE" and contract["endedAt"] is None, where
         # the log
         event_ids = [event["id"] for event in contract["events"]]
         assert len(set(event_ids)) == len(event_ids), f"{where}: repeated events"
-        assert kinds and kinds[0] == "CONTRACT_OFFERED", kinds
-        answers = [k for k in kinds if k in ("CONTRACT_ACCEPTED", "CONTRACT_DECLINED")]
-        assert len(answers) <= 1, f"{where}: an offer answered twice: {kinds}"
+        assert contract["events"] and contract["events"][0]["kind"] == "CONTRACT_CREATED"
 
     # ------------------------------------------------------------------ running one action
 
@@ -713,6 +785,7 @@ class WorkflowMachine(RuleBasedStateMachine):
         status: str | None = None,
         pending_change: str | bool | None = True,
         pending_refund: str | bool | None = True,
+        open_dispute: str | bool | None = True,
     ) -> None:
         """`after` is `before` with the given differences (True: unchanged; id None: any)."""
         expected = milestones if milestones is not None else [view(m) for m in before["milestones"]]
@@ -743,13 +816,51 @@ class WorkflowMachine(RuleBasedStateMachine):
         if pending_refund is not False:
             got_id = (after["pendingRefundRequest"] or {}).get("id")
             assert got_id == pending_refund, f"step {self.step}: pendingRefundRequest {got_id}"
+        if open_dispute is True:
+            open_dispute = (before["openDispute"] or {}).get("id")
+        if open_dispute is not False:
+            got_id = (after["openDispute"] or {}).get("id")
+            assert got_id == open_dispute, f"step {self.step}: openDispute {got_id}"
 
-    def expect_ended(self, before: JSON, after: JSON, escrow: dict[str, int]) -> None:
-        """Ending: `available` back to the client, a pending change request declined."""
-        escrow["totalRefunded"] += escrow["available"]
-        escrow["held"] -= escrow["available"]
-        escrow["available"] = 0
+    def expect_moved(
+        self, before: JSON, milestone_id: str | None, *, release: int, refund: int
+    ) -> tuple[list[JSON], dict[str, int]]:
+        """The milestones and escrow after paying `release` and giving back `refund` out of
+        the money held: the milestone's first, then `available`; a milestone left holding
+        nothing ends RELEASED if anything of it was released, else REFUNDED."""
+        escrow = escrow_cents(before)
+        expected = [view(m) for m in before["milestones"]]
+        target = next((m for m in expected if m["id"] == milestone_id), None)
+        in_milestone = held_of(target) if target and target["status"] in FUNDED else 0
+        from_milestone = min(release, in_milestone)
+        refund_from_milestone = min(refund, in_milestone - from_milestone)
+        if target is not None and in_milestone:
+            for column, moved in (
+                ("releasedAmount", from_milestone),
+                ("refundedAmount", refund_from_milestone),
+            ):
+                target[column] = money(cents(target[column]) + moved)
+            if in_milestone == from_milestone + refund_from_milestone:
+                released = cents(target["releasedAmount"]) > 0
+                target["status"] = "RELEASED" if released else "REFUNDED"
+        escrow["available"] -= release - from_milestone + refund - refund_from_milestone
+        escrow["held"] -= release + refund
+        escrow["totalReleased"] += release
+        escrow["totalRefunded"] += refund
+        return expected, escrow
+
+    def expect_ended(self, before: JSON, after: JSON, rest: int) -> None:
+        """Ending: a pending change request declined; the `rest` still held (after what the
+        ending paid or gave back) is asked back by a refund request to the freelancer."""
         assert after["endedAt"] is not None
+        refund = after["pendingRefundRequest"]
+        if rest:
+            assert refund is not None and cents(refund["amount"]) == rest, (
+                f"step {self.step}: the rest {rest} is not asked back: {refund}"
+            )
+            self.refund_requests[refund["id"]] = after["id"]
+        else:
+            assert refund is None, f"step {self.step}: nothing left, yet {refund}"
         pending = before["pendingChangeRequest"]
         if pending is not None:
             closed = [cr for cr in after["changeRequests"] if cr["id"] == pending["id"]]
@@ -859,7 +970,7 @@ class WorkflowMachine(RuleBasedStateMachine):
             return None
         assert payload["userErrors"] == [], f"{step}: refused: {payload['userErrors']}"
         contract = payload["contract"]
-        assert contract["title"] == title and contract["status"] == "OFFERED", contract
+        assert contract["title"] == title and contract["status"] == "ACTIVE", contract
         assert contract["currency"] == (currency or "USD"), contract
         assert contract["viewerRole"] == "CLIENT" and contract["endedAt"] is None, contract
         assert contract["client"]["id"] == self.user_ids["client"], contract
@@ -870,7 +981,7 @@ class WorkflowMachine(RuleBasedStateMachine):
         assert listed_after[0]["node"]["id"] == contract["id"], f"{step}: newest first"
         self.contracts.append(contract["id"])
         snap = self.refresh(contract["id"])
-        assert [e["kind"] for e in snap["events"]] == ["CONTRACT_OFFERED"], snap["events"]
+        assert [e["kind"] for e in snap["events"]] == ["CONTRACT_CREATED"], snap["events"]
         assert snap["events"][0]["actor"]["id"] == self.user_ids["client"]
         return str(contract["id"])
 
@@ -883,18 +994,26 @@ class WorkflowMachine(RuleBasedStateMachine):
         contract_id = self.create_contract_as(title="Website redesign", currency=None)
         assert contract_id is not None
         self.seed_milestones(data, contract_id, 1)
-        self.answer_offer("freelancer", contract_id, contract_id, "acceptContract")
         # Some examples start with a change request sent, or a milestone funded, submitted or
         # with a refund asked: the rules that need one (answers, submit, reject, approve,
         # refunds) are then reachable from the first step, not only after a lucky sequence.
         start = data.draw(
             st.sampled_from(
-                ["upcoming", "change requested", "funded", "submitted", "refund asked"]
+                [
+                    "upcoming",
+                    "change requested",
+                    "funded",
+                    "submitted",
+                    "refund asked",
+                    "disputed",
+                    "in mediation",
+                    "in mediation",
+                ]
             ),
             label="start",
         )
-        if start in ("funded", "submitted", "refund asked"):
-            first = self.snaps[contract_id]["milestones"][0]["id"]
+        first = self.snaps[contract_id]["milestones"][0]["id"]
+        if start in ("funded", "submitted", "refund asked", "disputed", "in mediation"):
             self.activate("client", {"milestoneId": first})
         if start == "change requested":
             self.request_milestone_changes(data)
@@ -902,6 +1021,27 @@ class WorkflowMachine(RuleBasedStateMachine):
             self.submit_milestone(data)
         if start == "refund asked":
             self.request_escrow_refund(data)
+        if start in ("disputed", "in mediation"):
+            self.act(
+                "freelancer",
+                "submitMilestone",
+                {"milestoneId": first},
+                contract_id=contract_id,
+                possible=frozenset({None}),
+                kinds=["MILESTONE_SUBMITTED"],
+            )
+            self.open_dispute_with("freelancer", {"milestoneId": first})
+        if start == "in mediation":
+            dispute = self.snaps[contract_id]["openDispute"]
+            self.act(
+                "client",
+                "respondToDispute",
+                {"disputeId": dispute["id"], "decision": "REJECT"},
+                contract_id=contract_id,
+                possible=frozenset({None}),
+                kinds=["DISPUTE_ESCALATED"],
+            )
+            self.mediated.add(contract_id)
 
     @precondition(
         lambda self: (
@@ -1160,7 +1300,6 @@ class WorkflowMachine(RuleBasedStateMachine):
                 ("FORBIDDEN", role != "client", False),
                 ("IDEMPOTENCY_CONFLICT", conflict, False),
                 ("CONTRACT_ENDED", is_ended(snap), False),
-                ("CONTRACT_NOT_ACCEPTED", is_offered(snap), False),
                 (
                     "MILESTONE_NOT_UPCOMING",
                     target is not None and target["status"] != "UPCOMING",
@@ -1214,6 +1353,10 @@ class WorkflowMachine(RuleBasedStateMachine):
                 release, badly_formed = None, True
         too_much = release is not None and release > funded
         is_funded = target is not None and target["status"] in FUNDED
+        # Ending after the release asks back what is left (`available` then).
+        leftover = 0
+        if snap is not None and release is not None and is_funded:
+            leftover = escrow_cents(snap)["available"] + funded - release
         bonus_input = input_.get("bonusAmount")
         bonus = 0
         if bonus_input is not None:
@@ -1237,7 +1380,7 @@ class WorkflowMachine(RuleBasedStateMachine):
                 if m["id"] == target["id"]:
                     m.update(status="RELEASED", releasedAmount=money(release))
             if end:
-                self.expect_ended(before, after, escrow)
+                self.expect_ended(before, after, leftover)
             self.expect(
                 before,
                 after,
@@ -1245,11 +1388,13 @@ class WorkflowMachine(RuleBasedStateMachine):
                 escrow=escrow,
                 status="ENDED" if end else None,
                 pending_change=None if end else True,
+                pending_refund=False if end else True,
             )
-            assert after["events"][-len(kinds)]["milestone"]["id"] == target["id"]
+            assert after["events"][len(before["events"])]["milestone"]["id"] == target["id"]
 
         kinds = ["MILESTONE_APPROVED", *(["BONUS_PAID"] if bonus else [])]
         kinds += ["CONTRACT_ENDED"] if end else []
+        kinds += ["REFUND_REQUESTED"] if end and leftover else []
         payload = self.act(
             role,
             "approveMilestone",
@@ -1262,9 +1407,9 @@ class WorkflowMachine(RuleBasedStateMachine):
                 ("VALIDATION", badly_formed or (too_much and is_funded), False),
                 ("VALIDATION", too_much, True),
                 ("CONTRACT_ENDED", is_ended(snap), False),
-                ("CONTRACT_NOT_ACCEPTED", is_offered(snap), False),
                 ("MILESTONE_NOT_ACTIVE", not is_funded, False),
                 ("REFUND_REQUEST_PENDING", has_pending_refund(snap), False),
+                ("DISPUTE_OPEN", has_open_dispute(snap), False),
             ),
             kinds=kinds,
             on_success=success,
@@ -1349,7 +1494,12 @@ class WorkflowMachine(RuleBasedStateMachine):
             self.request_escrow_refund,
             self.send_bonus,
             self.time_passes,
+            self.open_dispute,
         ]
+        if self.disputes:
+            actions.append(self.respond_to_dispute)
+        if self.mediated:
+            actions.append(self.resolve_dispute)
         if self.refund_requests:
             actions.append(self.respond_to_refund_request)
         data.draw(st.sampled_from(actions), label="action")(data)
@@ -1365,27 +1515,46 @@ class WorkflowMachine(RuleBasedStateMachine):
         self.loop.run_until_complete(self._deadlines_act())
         for cid in self.contracts:
             old, new = before[cid], self.refresh(cid)
-            escrow, active = escrow_cents(old), active_of(old)
-            expected = [view(m) for m in old["milestones"]]
+            active, refund, dispute = (
+                active_of(old),
+                old["pendingRefundRequest"],
+                old["openDispute"],
+            )
+            expected, escrow = [view(m) for m in old["milestones"]], escrow_cents(old)
             kinds: list[str] = []
-            if active is not None and (
-                old["pendingRefundRequest"] or active["status"] == "SUBMITTED"
-            ):
-                held = cents(active["fundedAmount"]) - cents(active["releasedAmount"])
-                held -= cents(active["refundedAmount"])
-                escrow["held"] -= held
-                refunded = old["pendingRefundRequest"] is not None
-                escrow["totalRefunded" if refunded else "totalReleased"] += held
-                for m in expected:
-                    if m["id"] == active["id"]:
-                        column = "refundedAmount" if refunded else "releasedAmount"
-                        m.update(
-                            status="REFUNDED" if refunded else "RELEASED",
-                            **{column: money(cents(m[column]) + held)},
-                        )
-                kinds = ["REFUND_AUTO_ACCEPTED" if refunded else "MILESTONE_AUTO_RELEASED"]
+            if dispute is not None:
+                if dispute["status"] == "AWAITING_CLIENT":  # in mediation: it waits
+                    expected, escrow = self.expect_moved(
+                        old,
+                        (dispute["milestone"] or {}).get("id"),
+                        release=cents(dispute["amount"]),
+                        refund=0,
+                    )
+                    kinds = ["DISPUTE_AUTO_RESOLVED"]
+            elif refund is not None:
+                expected, escrow = self.expect_moved(
+                    old,
+                    (refund["milestone"] or {}).get("id"),
+                    release=0,
+                    refund=cents(refund["amount"]),
+                )
+                kinds = ["REFUND_AUTO_ACCEPTED"]
+            elif active is not None and active["status"] == "SUBMITTED" and not is_ended(old):
+                expected, escrow = self.expect_moved(
+                    old, active["id"], release=held_of(active), refund=0
+                )
+                kinds = ["MILESTONE_AUTO_RELEASED"]
+            if kinds:
                 OUTCOMES[f"deadline: {kinds[0]}"] += 1
-            self.expect(old, new, milestones=expected, escrow=escrow, pending_refund=None)
+            still_open = dispute if dispute and dispute["status"] == "IN_MEDIATION" else None
+            self.expect(
+                old,
+                new,
+                milestones=expected,
+                escrow=escrow,
+                pending_refund=None,
+                open_dispute=(still_open or {}).get("id"),
+            )
             added = new["events"][len(old["events"]) :]
             assert [event["kind"] for event in added] == kinds, f"step {self.step}: {added}"
             assert all(event["actor"] is None for event in added), added
@@ -1450,13 +1619,13 @@ class WorkflowMachine(RuleBasedStateMachine):
                 ("NOT_FOUND", role == "outsider" or contract_id is None, False),
                 ("FORBIDDEN", role != role_allowed, False),
                 ("CONTRACT_ENDED", is_ended(snap), False),
-                ("CONTRACT_NOT_ACCEPTED", is_offered(snap), False),
                 (
                     wrong_status,
                     target is not None and target["status"] != from_status,
                     False,
                 ),
                 ("REFUND_REQUEST_PENDING", has_pending_refund(snap), False),
+                ("DISPUTE_OPEN", has_open_dispute(snap), False),
             ),
             kinds=[kind],
             on_success=success,
@@ -1530,13 +1699,13 @@ class WorkflowMachine(RuleBasedStateMachine):
                 ("FORBIDDEN", role != "client", False),
                 ("VALIDATION", not message_ok, False),
                 ("CONTRACT_ENDED", is_ended(snap), False),
-                ("CONTRACT_NOT_ACCEPTED", is_offered(snap), False),
                 (
                     "MILESTONE_NOT_ACTIVE",
                     target is not None and target["status"] not in FUNDED,
                     False,
                 ),
                 ("REFUND_REQUEST_PENDING", has_pending_refund(snap), False),
+                ("DISPUTE_OPEN", has_open_dispute(snap), False),
             ),
             kinds=["REFUND_REQUESTED"],
             on_success=success,
@@ -1572,24 +1741,20 @@ class WorkflowMachine(RuleBasedStateMachine):
         if message is not None:
             input_["message"] = message
 
+        declined_on_ended = decision == "DECLINE" and is_ended(snap) and is_pending
+
         def success(before: JSON, after: JSON, payload: JSON) -> None:
             request = before["pendingRefundRequest"]
-            target = active_of(before)
-            assert target is not None
             assert payload["refundRequest"]["id"] == ref
             assert payload["refundRequest"]["status"] == PAST[decision]
             assert payload["refundRequest"]["responseMessage"] == message
             if decision == "DECLINE":
                 self.expect(before, after, pending_refund=None)
                 return
-            amount = cents(request["amount"])
-            escrow = escrow_cents(before)
-            escrow["totalRefunded"] += amount
-            escrow["held"] -= amount
-            expected = [view(m) for m in before["milestones"]]
-            for m in expected:
-                if m["id"] == target["id"]:
-                    m.update(status="REFUNDED", refundedAmount=money(amount))
+            milestone_id = (request["milestone"] or {}).get("id")
+            expected, escrow = self.expect_moved(
+                before, milestone_id, release=0, refund=cents(request["amount"])
+            )
             self.expect(before, after, milestones=expected, escrow=escrow, pending_refund=None)
 
         self.act(
@@ -1600,61 +1765,17 @@ class WorkflowMachine(RuleBasedStateMachine):
             possible=outcomes(
                 ("NOT_FOUND", role == "outsider" or contract_id is None, False),
                 ("FORBIDDEN", role != "freelancer", False),
-                ("VALIDATION", not message_ok, False),
-                ("CONTRACT_ENDED", is_ended(snap), False),
-                ("CONTRACT_NOT_ACCEPTED", is_offered(snap), False),
+                ("VALIDATION", not message_ok or declined_on_ended, False),
+                # A pending one is answered even on an ended contract (its escrow's rest).
+                ("CONTRACT_ENDED", is_ended(snap) and not is_pending, False),
                 ("NOT_PENDING", not is_pending, False),
             ),
             kinds=["REFUND_ACCEPTED" if decision == "ACCEPT" else "REFUND_DECLINED"],
             on_success=success,
             not_found_field="refundRequestId",
-            bad_fields=set() if message_ok else {"message"},
+            bad_fields=(set() if message_ok else {"message"})
+            | ({"decision"} if declined_on_ended else set()),
         )
-
-    # ------------------------------------------------------------------ answering an offer
-
-    def answer_offer(
-        self, role: str, contract_ref: str, contract_id: str | None, mutation: str
-    ) -> None:
-        snap = self.snaps.get(contract_id) if contract_id else None
-        accept = mutation == "acceptContract"
-        status = "ACTIVE" if accept else "DECLINED"
-
-        def success(before: JSON, after: JSON, payload: JSON) -> None:
-            self.expect(before, after, status=status)
-            assert (after["endedAt"] is None) == accept, after["endedAt"]
-
-        self.act(
-            role,
-            mutation,
-            {"contractId": contract_ref},
-            contract_id=contract_id,
-            possible=outcomes(
-                ("NOT_FOUND", role == "outsider" or contract_id is None, False),
-                ("FORBIDDEN", role != "freelancer", False),
-                ("NOT_PENDING", not is_offered(snap), False),
-            ),
-            kinds=["CONTRACT_ACCEPTED" if accept else "CONTRACT_DECLINED"],
-            on_success=success,
-            not_found_field="contractId",
-        )
-
-    @precondition(lambda self: any(is_offered(self.snaps[cid]) for cid in self.contracts))
-    @rule(data=st.data())
-    @counted
-    def answer_an_offer(self, data: st.DataObject) -> None:
-        role = self.draw_role(data, ("freelancer",))
-        offers = [cid for cid in self.contracts if is_offered(self.snaps[cid])]
-        choice = data.draw(st.integers(0, 9), label="offer pick")
-        if choice < 8:
-            contract_ref = data.draw(st.sampled_from(offers), label="offer")
-            contract_id: str | None = contract_ref
-        else:
-            contract_ref, contract_id = self.draw_contract(data)
-        mutation = data.draw(
-            st.sampled_from(["acceptContract"] * 3 + ["declineContract"]), label="answer"
-        )
-        self.answer_offer(role, contract_ref, contract_id, mutation)
 
     # ------------------------------------------------------------------ ending
 
@@ -1667,8 +1788,8 @@ class WorkflowMachine(RuleBasedStateMachine):
         would_end = (
             snap is not None
             and not is_ended(snap)
-            and active_of(snap) is None
-            and not (is_offered(snap) and role == "freelancer")
+            and not has_pending_refund(snap)
+            and not has_open_dispute(snap)
         )
         if (
             would_end
@@ -1678,30 +1799,65 @@ class WorkflowMachine(RuleBasedStateMachine):
             # ending is final: keep it rarer than the rest, and do something else instead
             self.add_drawn(data, "client", contract_ref, contract_id)
             return
-
-        withdrawing = is_offered(snap) and role == "client"
+        held = escrow_cents(snap)["held"] if snap is not None else 0
+        pays: list[str | None] = [None, None, "0", "0.00"]
+        if held:
+            pays += [money(held), money(max(1, held // 2)), "0.01"]
+        if data.draw(st.integers(0, 5), label="bad pay") == 5:
+            pays = ["-1.00", "1.234", money(held + 1)]
+        pay_input = data.draw(st.sampled_from(pays), label="payAmount")
+        input_: JSON = {"contractId": contract_ref}
+        if pay_input is not None:
+            input_["payAmount"] = pay_input
+        pay = parse_zero_or_more(pay_input)
+        bad_pay = pay is None or pay > held or (role == "freelancer" and pay > 0)
+        active = active_of(snap)
+        by_client = role == "client"
+        rest = held - (pay or 0) if by_client else 0
 
         def success(before: JSON, after: JSON, payload: JSON) -> None:
-            escrow = escrow_cents(before)
-            self.expect_ended(before, after, escrow)
-            status = "DECLINED" if withdrawing else "ENDED"
-            self.expect(before, after, escrow=escrow, status=status, pending_change=None)
+            assert pay is not None
+            expected, escrow = self.expect_moved(
+                before,
+                (active or {}).get("id"),
+                release=pay if by_client else 0,
+                refund=0 if by_client else held,
+            )
+            self.expect_ended(before, after, rest)
+            self.expect(
+                before,
+                after,
+                milestones=expected,
+                escrow=escrow,
+                status="ENDED",
+                pending_change=None,
+                pending_refund=False,
+            )
+            refund = after["pendingRefundRequest"]
+            if refund is not None:
+                still = next((m for m in expected if m["id"] == (active or {}).get("id")), None)
+                holds = still is not None and still["status"] in FUNDED
+                assert (refund["milestone"] or {}).get("id") == (
+                    still["id"] if holds and still else None
+                ), f"step {self.step}: {refund} for {still}"
+                OUTCOMES["endContract: the rest asked back"] += 1
 
         self.act(
             role,
             "endContract",
-            {"contractId": contract_ref},
+            input_,
             contract_id=contract_id,
             possible=outcomes(
                 ("NOT_FOUND", role == "outsider" or contract_id is None, False),
+                ("VALIDATION", bad_pay, False),
                 ("CONTRACT_ENDED", is_ended(snap), False),
-                ("CONTRACT_NOT_ACCEPTED", is_offered(snap) and role != "client", False),
-                ("REFUND_REQUEST_PENDING", has_pending_refund(snap), True),
-                ("FUNDS_IN_ESCROW", active_of(snap) is not None, False),
+                ("REFUND_REQUEST_PENDING", has_pending_refund(snap), False),
+                ("DISPUTE_OPEN", has_open_dispute(snap), False),
             ),
-            kinds=["CONTRACT_DECLINED" if withdrawing else "CONTRACT_ENDED"],
+            kinds=["CONTRACT_ENDED", *(["REFUND_REQUESTED"] if rest else [])],
             on_success=success,
             not_found_field="contractId",
+            bad_fields={"payAmount"} if bad_pay else None,
         )
 
     @counted
@@ -1734,7 +1890,6 @@ class WorkflowMachine(RuleBasedStateMachine):
                 ("FORBIDDEN", role != "client", False),
                 ("VALIDATION", amount is None, False),
                 ("CONTRACT_ENDED", is_ended(snap), False),
-                ("CONTRACT_NOT_ACCEPTED", is_offered(snap), False),
             ),
             kinds=["BONUS_PAID"],
             on_success=success,
@@ -1890,7 +2045,6 @@ class WorkflowMachine(RuleBasedStateMachine):
                 ("VALIDATION", bool(bad), False),
                 ("VALIDATION", bool(maybe_bad), True),
                 ("CONTRACT_ENDED", is_ended(snap), False),
-                ("CONTRACT_NOT_ACCEPTED", is_offered(snap), False),
                 ("MILESTONE_NOT_UPCOMING", not_upcoming, False),
                 ("CHANGE_REQUEST_PENDING", has_pending_change(snap), False),
             ),
@@ -1994,7 +2148,6 @@ class WorkflowMachine(RuleBasedStateMachine):
                 ("FORBIDDEN", role != "client", False),
                 ("VALIDATION", not message_ok, False),
                 ("CONTRACT_ENDED", is_ended(snap), False),
-                ("CONTRACT_NOT_ACCEPTED", is_offered(snap), False),
                 ("NOT_PENDING", not is_pending, False),
             ),
             kinds=[f"CHANGE_REQUEST_{PAST[decision]}"],
@@ -2041,12 +2194,229 @@ class WorkflowMachine(RuleBasedStateMachine):
                 ("NOT_FOUND", role == "outsider" or contract_id is None, False),
                 ("FORBIDDEN", role != "freelancer", False),
                 ("CONTRACT_ENDED", is_ended(snap), False),
-                ("CONTRACT_NOT_ACCEPTED", is_offered(snap), False),
                 ("NOT_PENDING", not is_pending, False),
             ),
             kinds=["CHANGE_REQUEST_WITHDRAWN"],
             on_success=success,
             not_found_field="changeRequestId",
+        )
+
+    # ------------------------------------------------------------------ disputes
+
+    def dispute_of(self, ref: str) -> tuple[str | None, JSON | None, int]:
+        """(its contract, the dispute while it is open, its amount) of a dispute id."""
+        contract_id, amount = self.disputes.get(ref, (None, 0))
+        snap = self.snaps.get(contract_id) if contract_id else None
+        open_one = snap["openDispute"] if snap is not None else None
+        return contract_id, open_one if (open_one or {}).get("id") == ref else None, amount
+
+    def open_dispute_with(self, role: str, input_: JSON, message_ok: bool = True) -> None:
+        """The freelancer disputes `refundRequestId` or `milestoneId` (exactly one)."""
+        refund_ref = input_.get("refundRequestId")
+        if refund_ref is not None:
+            contract_id = self.refund_requests.get(refund_ref)
+            snap = self.snaps.get(contract_id) if contract_id else None
+            pending = (snap or {}).get("pendingRefundRequest") or {}
+            not_disputable = pending.get("id") != refund_ref
+            target_milestone = (pending.get("milestone") or {}).get("id")
+            amount = cents(pending["amount"]) if not not_disputable else 0
+            field = "refundRequestId"
+        else:
+            contract_id, target = self.locate(input_["milestoneId"])
+            snap = self.snaps.get(contract_id) if contract_id else None
+            not_disputable = (
+                target is None or snap is None or not disputable(target, snap)
+            ) and not has_open_dispute(snap)
+            target_milestone = (target or {}).get("id")
+            amount = held_of(target)
+            field = "milestoneId"
+
+        def success(before: JSON, after: JSON, payload: JSON) -> None:
+            assert contract_id is not None
+            dispute = payload["dispute"]
+            assert dispute["status"] == "AWAITING_CLIENT", dispute
+            assert cents(dispute["amount"]) == amount, (dispute, amount)
+            assert (dispute["milestone"] or {}).get("id") == target_milestone, dispute
+            if refund_ref is not None:
+                assert dispute["refundRequest"] == {"id": refund_ref, "status": "DISPUTED"}
+            else:
+                assert dispute["refundRequest"] is None, dispute
+            self.expect(before, after, pending_refund=None, open_dispute=dispute["id"])
+            self.disputes[dispute["id"]] = (contract_id, amount)
+            assert after["events"][-1]["milestone"] == (
+                {"id": target_milestone} if target_milestone else None
+            )
+
+        self.act(
+            role,
+            "openDispute",
+            input_,
+            contract_id=contract_id,
+            possible=outcomes(
+                ("NOT_FOUND", role == "outsider" or contract_id is None, False),
+                ("FORBIDDEN", role != "freelancer", False),
+                ("VALIDATION", not message_ok, False),
+                ("DISPUTE_OPEN", has_open_dispute(snap), False),
+                ("NOT_DISPUTABLE", not_disputable, False),
+            ),
+            kinds=["DISPUTE_OPENED"],
+            on_success=success,
+            not_found_field=field,
+            bad_fields=set() if message_ok else {"message"},
+        )
+
+    @precondition(lambda self: self.exists(FUNDED) or bool(self.refund_requests))
+    @rule(data=st.data())
+    @counted
+    def open_dispute(self, data: st.DataObject) -> None:
+        role = self.draw_role(data, ("freelancer",))
+        message, message_ok = data.draw(message_inputs())
+        pending = [
+            snap["pendingRefundRequest"]["id"]
+            for snap in self.snaps.values()
+            if snap["pendingRefundRequest"] is not None
+        ]
+        choice = data.draw(st.integers(0, 9), label="dispute what")
+        input_: JSON
+        if pending and choice < 5:
+            input_ = {"refundRequestId": data.draw(st.sampled_from(pending))}
+        elif self.refund_requests and choice == 9:
+            input_ = {"refundRequestId": data.draw(st.sampled_from(sorted(self.refund_requests)))}
+        else:
+            drawn = self.draw_milestone(data, disputable)
+            if drawn is None:
+                return
+            input_ = {"milestoneId": drawn[0]}
+        if message is not None:
+            input_["message"] = message
+        self.open_dispute_with(role, input_, message_ok)
+
+    def draw_dispute(self, data: st.DataObject, status: str) -> str:
+        """An open dispute in `status` mostly, else any dispute seen, else a made-up id."""
+        wanted = [
+            snap["openDispute"]["id"]
+            for snap in self.snaps.values()
+            if snap["openDispute"] is not None and snap["openDispute"]["status"] == status
+        ]
+        choice = data.draw(st.integers(0, 9), label="dispute pick")
+        if wanted and choice < 8:
+            return str(data.draw(st.sampled_from(wanted), label="dispute"))
+        if self.disputes and choice < 9:
+            return str(data.draw(st.sampled_from(sorted(self.disputes)), label="dispute"))
+        return str(data.draw(st.sampled_from(self.missing_ids("Dispute"))))
+
+    def draw_dispute_role(self, data: st.DataObject, proper: str) -> str:
+        others = [role for role in (*PARTIES, "outsider", MEDIATOR) if role != proper]
+        return str(data.draw(st.sampled_from([proper] * 6 + others), label="role"))
+
+    def not_found_for(self, role: str, contract_id: str | None) -> bool:
+        """A stranger, an unknown id, or a mediator on a room no dispute took to mediation."""
+        return (
+            role == "outsider"
+            or contract_id is None
+            or (role == MEDIATOR and contract_id not in self.mediated)
+        )
+
+    @precondition(lambda self: bool(self.disputes))
+    @rule(data=st.data())
+    @counted
+    def respond_to_dispute(self, data: st.DataObject) -> None:
+        role = self.draw_dispute_role(data, "client")
+        ref = self.draw_dispute(data, "AWAITING_CLIENT")
+        contract_id, dispute, amount = self.dispute_of(ref)
+        awaiting = dispute is not None and dispute["status"] == "AWAITING_CLIENT"
+        decision = data.draw(st.sampled_from(["ACCEPT", "ACCEPT", "REJECT"]))
+        message, message_ok = data.draw(message_inputs())
+        input_: JSON = {"disputeId": ref, "decision": decision}
+        if message is not None:
+            input_["message"] = message
+
+        def success(before: JSON, after: JSON, payload: JSON) -> None:
+            assert dispute is not None and contract_id is not None
+            if decision == "REJECT":
+                assert payload["dispute"]["status"] == "IN_MEDIATION"
+                self.expect(before, after)
+                self.mediated.add(contract_id)
+                return
+            assert payload["dispute"]["status"] == "RESOLVED"
+            resolution = payload["dispute"]["resolution"]
+            assert resolution["kind"] == "CLIENT_ACCEPTED", resolution
+            assert resolution["decidedBy"] == {"id": self.user_ids["client"]}, resolution
+            assert cents(resolution["releasedAmount"]) == amount, resolution
+            expected, escrow = self.expect_moved(
+                before, (dispute["milestone"] or {}).get("id"), release=amount, refund=0
+            )
+            self.expect(before, after, milestones=expected, escrow=escrow, open_dispute=None)
+
+        self.act(
+            role,
+            "respondToDispute",
+            input_,
+            contract_id=contract_id,
+            possible=outcomes(
+                ("NOT_FOUND", self.not_found_for(role, contract_id), False),
+                ("FORBIDDEN", role != "client", False),
+                ("VALIDATION", not message_ok, False),
+                ("NOT_PENDING", not awaiting, False),
+            ),
+            kinds=["DISPUTE_ACCEPTED" if decision == "ACCEPT" else "DISPUTE_ESCALATED"],
+            on_success=success,
+            not_found_field="disputeId",
+            bad_fields=set() if message_ok else {"message"},
+        )
+
+    @precondition(lambda self: bool(self.mediated))
+    @rule(data=st.data())
+    @counted
+    def resolve_dispute(self, data: st.DataObject) -> None:
+        role = self.draw_dispute_role(data, MEDIATOR)
+        ref = self.draw_dispute(data, "IN_MEDIATION")
+        contract_id, dispute, amount = self.dispute_of(ref)
+        in_mediation = dispute is not None and dispute["status"] == "IN_MEDIATION"
+        releases = ["0", "0.00", money(amount), money(amount // 2), "0.01"]
+        if data.draw(st.integers(0, 5), label="bad release") == 5:
+            releases = ["-1.00", "1.234", money(amount + 1)]
+        release_input = data.draw(st.sampled_from(releases), label="releaseAmount")
+        release = parse_zero_or_more(release_input)
+        bad_release = release is None or release > amount
+        message, message_ok = data.draw(message_inputs())
+        input_: JSON = {"disputeId": ref, "releaseAmount": release_input}
+        if message is not None:
+            input_["message"] = message
+        bad = ({"releaseAmount"} if bad_release else set()) | (set() if message_ok else {"message"})
+
+        def success(before: JSON, after: JSON, payload: JSON) -> None:
+            assert dispute is not None and release is not None
+            resolution = payload["dispute"]["resolution"]
+            assert resolution["kind"] == "MEDIATOR_DECIDED", resolution
+            assert resolution["decidedBy"] == {"id": self.user_ids[MEDIATOR]}, resolution
+            assert (cents(resolution["releasedAmount"]), cents(resolution["refundedAmount"])) == (
+                release,
+                amount - release,
+            ), resolution
+            expected, escrow = self.expect_moved(
+                before,
+                (dispute["milestone"] or {}).get("id"),
+                release=release,
+                refund=amount - release,
+            )
+            self.expect(before, after, milestones=expected, escrow=escrow, open_dispute=None)
+
+        self.act(
+            role,
+            "resolveDispute",
+            input_,
+            contract_id=contract_id,
+            possible=outcomes(
+                ("NOT_FOUND", self.not_found_for(role, contract_id), False),
+                ("FORBIDDEN", role != MEDIATOR, False),
+                ("VALIDATION", bool(bad), False),
+                ("NOT_PENDING", not in_mediation, False),
+            ),
+            kinds=["DISPUTE_RESOLVED"],
+            on_success=success,
+            not_found_field="disputeId",
+            bad_fields=bad,
         )
 
     # ------------------------------------------------------------------ what each party sees
@@ -2063,21 +2433,38 @@ class WorkflowMachine(RuleBasedStateMachine):
             assert hidden == {"contract": None, "node": None}, hidden
             for m in self.snaps[cid]["milestones"]:
                 assert self.gql("outsider", NODE_QUERY, {"id": m["id"]}) == {"node": None}
-        for ref in [*self.refund_requests, *self.change_requests]:
+        for ref in [*self.refund_requests, *self.change_requests, *self.disputes]:
             assert self.gql("outsider", NODE_QUERY, {"id": ref}) == {"node": None}
         assert self.gql("outsider", CONTRACTS_QUERY) == {"contracts": {"edges": []}}
+        # A mediator sees, read-only, the rooms a dispute took to mediation; nothing else.
+        for cid in self.contracts:
+            if cid in self.mediated:
+                as_mediator = self.read(cid, MEDIATOR)
+                assert as_mediator.pop("viewerRole") == "MEDIATOR"
+                as_client = dict(self.snaps[cid])
+                as_client.pop("viewerRole")
+                assert as_mediator == as_client, diff(as_client, as_mediator)
+            else:
+                hidden = self.gql(MEDIATOR, OUTSIDER_CONTRACT_QUERY, {"id": cid})
+                assert hidden == {"contract": None, "node": None}, hidden
+        assert self.gql(MEDIATOR, CONTRACTS_QUERY) == {"contracts": {"edges": []}}
 
     def notifications_match_events(self) -> None:
         """Each event is one notification for the other party, and none for anyone else."""
-        for role in ROLES:
+        for role in (*ROLES, MEDIATOR):
             me = self.user_ids[role]
             expected: Counter[tuple[str, str]] = Counter()
-            if role != "outsider":
-                for cid in self.contracts:
-                    for event in self.snaps[cid]["events"]:
-                        # Nobody's action (a deadline acted): both parties are told.
-                        if event["actor"] is None or event["actor"]["id"] != me:
+            for cid in self.contracts:
+                for event in self.snaps[cid]["events"]:
+                    if role == MEDIATOR:
+                        # Every mediator is told of each dispute sent to mediation.
+                        if event["kind"] == "DISPUTE_ESCALATED":
                             expected[(cid, event["kind"])] += 1
+                    # Nobody's action (a deadline acted): both parties are told.
+                    elif role != "outsider" and (
+                        event["actor"] is None or event["actor"]["id"] != me
+                    ):
+                        expected[(cid, event["kind"])] += 1
             got: Counter[tuple[str, str]] = Counter()
             after: str | None = None
             while True:
@@ -2137,6 +2524,6 @@ def test_workflow_state_machine() -> None:
         print("\n".join(f"{count:6d}  rule {name}" for name, count in sorted(RULES_RUN.items())))
     # A rule that became unreachable fails here, not silently.
     rules = [name for name, value in vars(WorkflowMachine).items() if hasattr(value, RULE_MARKER)]
-    assert len(rules) >= 17, rules
+    assert len(rules) >= 20, rules
     too_rare = {name: RULES_RUN[name] for name in rules if RULES_RUN[name] < MIN_RULE_RUNS}
     assert not too_rare, f"rules that ran fewer than {MIN_RULE_RUNS} times: {too_rare}"

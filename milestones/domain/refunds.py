@@ -6,7 +6,7 @@ from milestones.domain import clock, escrow, rules
 from milestones.domain.access import Role
 from milestones.domain.acting import Act, contract_action, the_milestone, the_refund_request
 from milestones.domain.commands import RequestEscrowRefund, RespondToRefundRequest
-from milestones.domain.errors import refuse_if
+from milestones.domain.errors import Problem, refuse_if
 from milestones.domain.outcome import Outcome
 from milestones.domain.settlement import move_held
 from milestones.domain.windows import DEADLINES_CHANNEL, windows
@@ -41,12 +41,22 @@ async def request_escrow_refund(act: Act[RequestEscrowRefund, Milestone]) -> Out
     return Outcome(act.contract, milestone, refund_request=refund_request)
 
 
-@contract_action(the_refund_request, role=Role.FREELANCER, doing="answer refund requests")
+async def _declinable(act: Act[RespondToRefundRequest, RefundRequest]) -> list[Problem]:
+    if act.command.accept:
+        return []
+    problem = rules.decline_refund_refusal(act.contract, act.target)
+    return [problem] if problem is not None else []
+
+
+@contract_action(
+    the_refund_request,
+    role=Role.FREELANCER,
+    doing="answer refund requests",
+    validate=_declinable,
+)
 async def respond_to_refund_request(act: Act[RespondToRefundRequest, RefundRequest]) -> Outcome:
     contract, refund_request, command = act.contract, act.target, act.command
     refuse_if(rules.answer_refusal(contract, refund_request))
-    if not command.accept:
-        refuse_if(rules.decline_refund_refusal(contract))
     milestone = await milestone_of(refund_request)
     concerns = await concerned_milestone(contract, milestone)
     if command.accept:

@@ -427,10 +427,10 @@ def answer_refusal(contract: Contract, request: ChangeRequest | RefundRequest) -
     return first(contract_in_force(contract), still_pending(request))
 
 
-def decline_refund_refusal(contract: Contract) -> Problem | None:
+def decline_refund_refusal(contract: Contract, request: RefundRequest) -> Problem | None:
     """The escrow refund of an ended contract is accepted, left to expire or disputed:
     declining it would leave the money held for ever (a VALIDATION problem)."""
-    if contract.status is ContractStatus.ENDED:
+    if contract.status is ContractStatus.ENDED and request.status is RefundRequestStatus.PENDING:
         return Problem(
             ErrorCode.VALIDATION,
             "The contract ended: accept the refund, or open a dispute on it.",

@@ -127,6 +127,8 @@ class Migration(migrations.Migration):
                     Index(fields=["status", "id"]),
                 ],
                 "pk_attr": "id",
+                "table_description": "The freelancer contests a refund request or a withheld "
+                "payment: its money is frozen",
             },
             bases=["Model"],
         ),
