@@ -1,11 +1,15 @@
-"""Runs the deadlines of fixed-price protection (`domain/deadlines.py`) in every instance.
+"""Runs the deadlines of fixed-price protection (`domain/deadlines.py`) and their reminders
+(`domain/reminders.py`) in every instance.
 
 The deadlines are rows, not timers: a round asks the database what is due and acts on it;
 any number of instances may run rounds at once (each contract is acted on under its lock,
-PostgreSQL skipping a contract another instance holds), and an instance that starts after
-deadlines passed acts on them in its first round. Between rounds it sleeps at most
-`IDLE_SECONDS` (one look a second when idle, so a deadline acts within about a second of
-passing), and an action that sets a deadline rings the doorbell so a round runs at once.
+PostgreSQL skipping a contract another instance holds; each reminder is claimed the same way),
+and an instance that starts after deadlines passed acts on them in its first round.
+
+Idle, a round is one statement (`next_due`: the earliest deadline or reminder of any kind);
+the scheduler then sleeps until that moment, but at most `IDLE_SECONDS` (for deadlines set
+by another instance whose wake-up it did not hear, e.g. with `BROADCAST_URL=memory://`). An
+action that sets a deadline, or ends a pause, rings the doorbell so a round runs at once.
 """
 
 from __future__ import annotations
@@ -14,15 +18,32 @@ import asyncio
 import contextlib
 import logging
 
-from milestones.domain.deadlines import act_on_due
+from milestones.domain import clock
+from milestones.domain.deadlines import act_on_due, next_due
+from milestones.domain.reminders import send_due_reminders
 from milestones.domain.windows import DEADLINES_CHANNEL
 from milestones.live.bus import WakeupBus
 
 logger = logging.getLogger(__name__)
 
 TASK_NAME = "deadline-scheduler"
-IDLE_SECONDS = 1.0
+# At most this long between looks when nothing known is due sooner (one statement a look).
+IDLE_SECONDS = 2.0
 BATCH = 100
+
+
+async def run_round(batch: int = BATCH) -> float:
+    """One round: act on what is due; how long to sleep before the next one."""
+    moment = clock.now()
+    due = await next_due()
+    if due is None:
+        return IDLE_SECONDS
+    if due > moment:
+        return min((due - moment).total_seconds() + 0.01, IDLE_SECONDS)
+    acted = await send_due_reminders(moment, batch) + await act_on_due(limit=batch)
+    # More may be due: the next batch at once. Due but nothing acted: another instance holds
+    # it (SKIP LOCKED) and acts on it; look again later.
+    return 0.0 if acted > 0 else IDLE_SECONDS
 
 
 class DeadlineScheduler:
@@ -45,10 +66,10 @@ class DeadlineScheduler:
             while True:
                 wait = IDLE_SECONDS
                 try:
-                    if await act_on_due(limit=BATCH) > 0:
-                        wait = 0.0  # more may be due: the next batch at once
+                    wait = await run_round()
                 except asyncio.CancelledError:
                     raise
                 except Exception:
                     logger.exception("deadline round failed")
-                await doorbell.wait(wait)
+                if wait > 0:
+                    await doorbell.wait(wait)

@@ -12,14 +12,37 @@ row finds it settled: each deadline acts exactly once.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import cast
+
+from tortoise import connections
 
 from milestones.domain import clock, escrow, events
 from milestones.domain.milestones import settle
+from milestones.domain.reminders import next_reminder_sql, review_waiting, when
 from milestones.domain.rules import load_room_state
 from milestones.domain.transaction import Action, action
 from milestones.models import Contract, Milestone, RefundRequest
 from milestones.models.enums import EventKind, MilestoneStatus, RefundRequestStatus
+
+
+# One scalar subquery per kind of deadline: its earliest one that can act. A dispute's
+# `respondBy` is one more line.
+DEADLINE_SQL: list[Callable[[], str]] = [
+    lambda: "SELECT min(t.respond_by) FROM refund_requests AS t WHERE t.status = 'PENDING'",
+    lambda: "SELECT min(t.review_deadline) FROM milestones AS t "
+    f"WHERE t.review_deadline IS NOT NULL AND {review_waiting()}",
+]
+
+
+async def next_due() -> dt.datetime | None:
+    """The earliest moment anything is due (a deadline or a reminder), or None: one statement,
+    the scheduler's only question while idle."""
+    subqueries = [make() for make in DEADLINE_SQL] + next_reminder_sql()
+    sql = "SELECT " + ", ".join(f"({query}) AS d{i}" for i, query in enumerate(subqueries))
+    _, rows = await connections.get("default").execute_query(sql)
+    moments = [when(value) for value in tuple(rows[0])]
+    return min((moment for moment in moments if moment is not None), default=None)
 
 
 async def due_contracts(now: dt.datetime, limit: int = 100) -> list[int]:

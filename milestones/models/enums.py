@@ -69,3 +69,5 @@ class EventKind(StrEnum):
     BONUS_PAID = "BONUS_PAID"
     MILESTONE_AUTO_RELEASED = "MILESTONE_AUTO_RELEASED"
     REFUND_AUTO_ACCEPTED = "REFUND_AUTO_ACCEPTED"
+    # A notification only (no room event): a deadline is near for whoever must act.
+    DEADLINE_REMINDER = "DEADLINE_REMINDER"

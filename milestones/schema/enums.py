@@ -110,6 +110,9 @@ describe(
         "the milestone's money was released (no actor).",
         "REFUND_AUTO_ACCEPTED": "The freelancer did not answer the refund request in time: it "
         "was accepted (no actor).",
+        "DEADLINE_REMINDER": "A deadline is near (`REMINDER_BEFORE` ahead): whoever must act is "
+        "reminded once. A notification only, never a room event; no actor; the deadline is "
+        "`Notification.deadline`.",
     },
 )
 describe(
