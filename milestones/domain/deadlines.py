@@ -25,13 +25,14 @@ from milestones.domain.transaction import Action, action
 from milestones.models import Contract, Milestone, RefundRequest
 from milestones.models.enums import EventKind, MilestoneStatus, RefundRequestStatus
 
-
 # One scalar subquery per kind of deadline: its earliest one that can act. A dispute's
 # `respondBy` is one more line.
 DEADLINE_SQL: list[Callable[[], str]] = [
     lambda: "SELECT min(t.respond_by) FROM refund_requests AS t WHERE t.status = 'PENDING'",
-    lambda: "SELECT min(t.review_deadline) FROM milestones AS t "
-    f"WHERE t.review_deadline IS NOT NULL AND {review_waiting()}",
+    lambda: (
+        "SELECT min(t.review_deadline) FROM milestones AS t "
+        f"WHERE t.review_deadline IS NOT NULL AND {review_waiting()}"
+    ),
 ]
 
 

@@ -36,9 +36,7 @@ REVIEW_NOT_PAUSED = [
 
 
 def review_waiting() -> str:
-    return " AND ".join(
-        ["t.status = 'SUBMITTED'", "t.deleted_at IS NULL", *REVIEW_NOT_PAUSED]
-    )
+    return " AND ".join(["t.status = 'SUBMITTED'", "t.deleted_at IS NULL", *REVIEW_NOT_PAUSED])
 
 
 @dataclass(frozen=True, slots=True)
