@@ -15,11 +15,20 @@ class Unauthenticated(Exception):
     """No token, or a token that does not verify."""
 
 
+MEDIATOR_ROLE = "mediator"
+
+
 @dataclass(frozen=True, slots=True)
 class Claims:
     sub: str
     name: str | None
     email: str | None
+    # The token's `roles` claim (strings only); "mediator" makes the user a mediator.
+    roles: tuple[str, ...] = ()
+
+    @property
+    def is_mediator(self) -> bool:
+        return MEDIATOR_ROLE in self.roles
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +54,11 @@ def issue_token(
     name: str | None = None,
     email: str | None = None,
     expires_in: int = 3600,
+    roles: tuple[str, ...] = (),
 ) -> str:
     payload: dict[str, object] = {"sub": sub, "iat": int(time.time())}
+    if roles:
+        payload["roles"] = list(roles)
     payload["exp"] = int(time.time()) + expires_in
     if name is not None:
         payload["name"] = name
@@ -133,6 +145,7 @@ class TokenVerifier:
             sub=sub,
             name=_optional_text(payload.get("name"), 200),
             email=_optional_text(payload.get("email"), 320),
+            roles=_roles(payload.get("roles")),
         )
         return Verified(claims, float(exp) if isinstance(exp, int | float) else None)
 
@@ -142,3 +155,12 @@ def _optional_text(value: object, limit: int) -> str | None:
     if not isinstance(value, str) or _CONTROL.search(value) is not None:
         return None
     return value[:limit]
+
+
+def _roles(value: object) -> tuple[str, ...]:
+    """The `roles` claim: a list of strings (a lone string counts as one role)."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        return ()
+    return tuple(sorted({role for role in value if isinstance(role, str) and len(role) <= 100}))

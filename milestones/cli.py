@@ -86,6 +86,7 @@ def _token(args: argparse.Namespace) -> int:
             name=args.name,
             email=args.email,
             expires_in=args.expires_in,
+            roles=tuple(args.role or ()),
         )
     )
     return 0
@@ -192,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--name")
     token.add_argument("--email")
     token.add_argument("--expires-in", type=int, default=24 * 3600, help="seconds")
+    token.add_argument(
+        "--role", action="append", help="a `roles` claim entry (repeatable), e.g. mediator"
+    )
     token.set_defaults(func=_token)
 
     demo = commands.add_parser("demo", help="create a demo contract and print tokens")

@@ -7,14 +7,20 @@ ones the API reports (`domain.escrow`), so the two derivations keep each other h
 Checked, per contract unless said otherwise:
 - escrow from the ledger: held = funded - released - refunded >= 0, available >= 0, and both
   equal what `domain.escrow` derives;
-- ledger rows: positive amounts; ALLOCATE and RELEASE name a milestone of the same contract,
-  DEPOSIT names none;
+- ledger rows: positive amounts; ALLOCATE names a milestone of the same contract (RELEASE and
+  REFUND name one, or none when they pay out of `available`), DEPOSIT names none;
 - each milestone: released + refunded <= funded; an ACTIVE/SUBMITTED one holds exactly its
-  amount; a REFUNDED one holds nothing; a RELEASED one was not refunded (what a partial
-  release leaves is the contract's available balance); an UPCOMING or deleted one moved no
-  money;
+  amount (or, once part of it was paid when the contract ended, less, but something); a
+  REFUNDED one holds nothing and released nothing; a RELEASED one released something and
+  was refunded only what it held after that (an ending's rest); an UPCOMING or deleted one
+  moved no money;
 - at most one ACTIVE/SUBMITTED milestone, one pending change request, one pending refund
-  request (on the funded milestone); an ended contract holds nothing and has nothing pending;
+  request (on the funded milestone, or on none: an ended contract's `available` money), one
+  open dispute; an ended contract holds nothing but what its pending refund request or open
+  dispute decides, and has no pending change request;
+- disputes: an open one's money is held (its amount is at most the contract's held money
+  and, for a milestone, at most what the milestone holds); a resolved one's released +
+  refunded equals its amount; a DISPUTED refund request has its dispute;
 - live milestones' positions are 1..n;
 - the event log's seq is 1..n with n = contracts.event_seq; per user, notification seq is
   1..n with n = users.notification_seq.
@@ -29,6 +35,7 @@ from typing import Any
 from tortoise import connections
 
 FUNDED = ("ACTIVE", "SUBMITTED")
+OPEN_DISPUTES = ("AWAITING_CLIENT", "IN_MEDIATION")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,10 +105,24 @@ async def check_invariants() -> Report:
         "GROUP BY contract_id"
     )
     pending_refunds = await _rows(
-        "SELECT r.id, r.contract_id, r.milestone_id, m.status AS milestone_status, "
+        "SELECT r.id, r.contract_id, r.milestone_id, r.amount, m.status AS milestone_status, "
         "m.contract_id AS milestone_contract_id FROM refund_requests r "
-        "JOIN milestones m ON m.id = r.milestone_id WHERE r.status = 'PENDING'"
+        "LEFT JOIN milestones m ON m.id = r.milestone_id WHERE r.status = 'PENDING'"
     )
+    disputes = await _rows(
+        "SELECT d.id, d.contract_id, d.milestone_id, d.refund_request_id, d.amount, d.status, "
+        "d.released_amount, d.refunded_amount, r.status AS refund_status "
+        "FROM disputes d LEFT JOIN refund_requests r ON r.id = d.refund_request_id ORDER BY d.id"
+    )
+    disputes_of: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for dispute in disputes:
+        disputes_of[dispute["contract_id"]].append(dispute)
+    disputed_refunds = await _rows(
+        "SELECT r.id, r.contract_id FROM refund_requests r WHERE r.status = 'DISPUTED' "
+        "AND NOT EXISTS (SELECT 1 FROM disputes d WHERE d.refund_request_id = r.id)"
+    )
+    for refund in disputed_refunds:
+        report.breach(f"refund request {refund['id']}", "a disputed refund has its dispute", "none")
     refunds_of: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for refund in pending_refunds:
         refunds_of[refund["contract_id"]].append(refund)
@@ -122,16 +143,22 @@ async def check_invariants() -> Report:
                 subject, "one pending change request", f"{pending_changes[pk]} are pending"
             )
         _check_refund_requests(report, subject, refunds_of[pk], funded)
+        open_disputes = _check_disputes(report, subject, disputes_of[pk], held, by_milestone)
         positions = sorted(m["position"] for m in live)
         if positions != list(range(1, len(live) + 1)):
             report.breach(subject, "contiguous positions", f"positions are {positions}")
         if contract["status"] == "ENDED":
-            pending = pending_changes.get(pk, 0) + len(refunds_of[pk])
-            if held != 0 or funded or pending:
+            # What it still holds, its one pending refund request or open dispute decides.
+            deciding = [int(r["amount"]) for r in refunds_of[pk]] + [
+                int(d["amount"]) for d in open_disputes
+            ]
+            settled = held == 0 and not funded and not deciding
+            if pending_changes.get(pk, 0) or not (settled or deciding == [held]):
                 report.breach(
                     subject,
-                    "an ended contract is settled",
-                    f"held {held}, {len(funded)} funded milestones, {pending} pending requests",
+                    "an ended contract is settled or asks its rest back",
+                    f"held {held}, {len(funded)} funded milestones, pending refund or open "
+                    f"dispute amounts {deciding}, {pending_changes.get(pk, 0)} change requests",
                 )
     await _check_sequences(report, contracts)
     return report
@@ -148,7 +175,7 @@ def _check_ledger_rows(
         kind, amount, milestone_id = str(row["kind"]), int(row["amount"]), row["milestone_id"]
         if amount <= 0:
             report.breach(subject, "positive amounts", f"{kind} of {amount}")
-        if kind in ("ALLOCATE", "RELEASE") and milestone_id is None:
+        if kind == "ALLOCATE" and milestone_id is None:
             report.breach(subject, "money moves for a milestone", f"{kind} names no milestone")
         if kind == "DEPOSIT" and milestone_id is not None:
             report.breach(subject, "deposits go to the contract", "DEPOSIT names a milestone")
@@ -186,7 +213,9 @@ def _check_milestone_money(report: Report, milestone: dict[str, Any], money: _Mo
             f"funded {money.allocate}, released {money.release}, refunded {money.refund}",
         )
     elif status in FUNDED:
-        if holds != int(milestone["amount"]):
+        # Paid in part when the contract ended: it holds the rest until that is decided.
+        partly_paid = money.release > 0 and 0 < holds < int(milestone["amount"])
+        if holds != int(milestone["amount"]) and not partly_paid:
             report.breach(
                 subject,
                 "a funded milestone holds its amount",
@@ -195,11 +224,14 @@ def _check_milestone_money(report: Report, milestone: dict[str, Any], money: _Mo
     elif status in ("UPCOMING", "deleted"):
         if money.allocate or money.release or money.refund:
             report.breach(subject, "an unfunded milestone moves no money", f"{status}: {money}")
-    elif status == "REFUNDED" and holds != 0:
-        report.breach(subject, "a settled milestone holds nothing", f"REFUNDED holds {holds}")
-    elif status == "RELEASED" and money.refund != 0:
-        # What a partial release leaves is the contract's available balance, not the milestone's.
-        report.breach(subject, "a released milestone is not refunded", f"refunded {money.refund}")
+    elif status == "REFUNDED" and (holds != 0 or money.release != 0):
+        report.breach(
+            subject,
+            "a refunded milestone holds nothing and released nothing",
+            f"REFUNDED holds {holds}, released {money.release}",
+        )
+    elif status == "RELEASED" and money.release == 0:
+        report.breach(subject, "a released milestone released something", f"{money}")
 
 
 def _check_escrow(
@@ -244,12 +276,53 @@ def _check_refund_requests(
         report.breach(subject, "one pending refund request", f"{len(pending)} are pending")
     funded_ids = {m["id"] for m in funded}
     for refund in pending:
-        if refund["milestone_id"] not in funded_ids:
+        if refund["milestone_id"] is not None and refund["milestone_id"] not in funded_ids:
             report.breach(
                 f"refund request {refund['id']}",
                 "a pending refund is for the funded milestone",
                 f"its milestone {refund['milestone_id']} is {refund['milestone_status']}",
             )
+
+
+def _check_disputes(
+    report: Report,
+    subject: str,
+    disputes: list[dict[str, Any]],
+    held: int,
+    by_milestone: dict[int, _Money],
+) -> list[dict[str, Any]]:
+    """Checks the contract's disputes; returns the open ones."""
+    open_disputes = [d for d in disputes if d["status"] in OPEN_DISPUTES]
+    if len(open_disputes) > 1:
+        report.breach(subject, "one open dispute", f"{len(open_disputes)} are open")
+    for dispute in disputes:
+        about = f"dispute {dispute['id']}"
+        amount = int(dispute["amount"])
+        if dispute["status"] in OPEN_DISPUTES:
+            if amount > held:
+                report.breach(about, "an open dispute's money is held", f"{amount} > held {held}")
+            milestone_id = dispute["milestone_id"]
+            if milestone_id is not None and dispute["refund_request_id"] is None:
+                money = by_milestone[milestone_id]
+                holds = money.allocate - money.release - money.refund
+                if amount > holds:
+                    report.breach(
+                        about, "an open dispute's money is held", f"{amount} > milestone's {holds}"
+                    )
+        elif dispute["status"] == "RESOLVED":
+            released = int(dispute["released_amount"] or 0)
+            refunded = int(dispute["refunded_amount"] or 0)
+            if released + refunded != amount or min(released, refunded) < 0:
+                report.breach(
+                    about,
+                    "a resolved dispute's release + refund is its amount",
+                    f"released {released} + refunded {refunded} != {amount}",
+                )
+        if dispute["refund_request_id"] is not None and dispute["refund_status"] != "DISPUTED":
+            report.breach(
+                about, "its refund request stays DISPUTED", f"it is {dispute['refund_status']}"
+            )
+    return open_disputes
 
 
 async def _counts(sql: str) -> dict[int, int]:

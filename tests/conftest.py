@@ -242,8 +242,14 @@ class ApiClient:
         self.http = http
         self.settings = settings
 
-    def actor(self, sub: str, name: str | None = None, email: str | None = None) -> Actor:
-        token = issue_token(self.settings.jwt_secret, sub, name=name, email=email)
+    def actor(
+        self,
+        sub: str,
+        name: str | None = None,
+        email: str | None = None,
+        roles: tuple[str, ...] = (),
+    ) -> Actor:
+        token = issue_token(self.settings.jwt_secret, sub, name=name, email=email, roles=roles)
         return Actor(self.http, sub, token)
 
     @property
@@ -370,6 +376,12 @@ def freelancer(api: ApiClient) -> Actor:
 @pytest.fixture
 def outsider(api: ApiClient) -> Actor:
     return api.actor("outsider")
+
+
+@pytest.fixture
+def mediator(api: ApiClient) -> Actor:
+    """A user whose token's `roles` claim holds "mediator"."""
+    return api.actor("mediator-mia", name="Mia Mediator", roles=("mediator",))
 
 
 @pytest.fixture

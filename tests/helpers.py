@@ -51,7 +51,13 @@ class Actor(Protocol):
 class ApiClient(Protocol):
     """The shape of the `api` fixture."""
 
-    def actor(self, sub: str, name: str | None = None, email: str | None = None) -> Actor: ...
+    def actor(
+        self,
+        sub: str,
+        name: str | None = None,
+        email: str | None = None,
+        roles: tuple[str, ...] = (),
+    ) -> Actor: ...
 
     @property
     def anonymous(self) -> Actor: ...
@@ -111,6 +117,19 @@ fragment ContractFields on Contract {
   escrow { held available totalFunded totalReleased totalRefunded totalBonus }
   pendingChangeRequest { ...ChangeRequestFields }
   pendingRefundRequest { ...RefundRequestFields }
+}
+"""
+
+# Not in ALL_FRAGMENTS (a document may not define a fragment it does not use): the dispute
+# mutations and the room query add it.
+DISPUTE_FIELDS: Final = """
+fragment DisputeFields on Dispute {
+  id status amount message respondBy responseMessage openedAt resolvedAt
+  contract { id }
+  milestone { id status }
+  refundRequest { id status }
+  openedBy { id }
+  resolution { kind releasedAmount refundedAmount message decidedBy { id } }
 }
 """
 
@@ -179,6 +198,18 @@ _PAYLOADS: Final[dict[str, tuple[str, str]]] = {
         " contract { ...ContractFields }",
     ),
     "endContract": ("EndContractInput", "contract { ...ContractFields }"),
+    "openDispute": (
+        "OpenDisputeInput",
+        "dispute { ...DisputeFields } contract { ...ContractFields openDispute { id } }",
+    ),
+    "respondToDispute": (
+        "RespondToDisputeInput",
+        "dispute { ...DisputeFields } contract { ...ContractFields openDispute { id } }",
+    ),
+    "resolveDispute": (
+        "ResolveDisputeInput",
+        "dispute { ...DisputeFields } contract { ...ContractFields openDispute { id } }",
+    ),
     "sendBonus": ("SendBonusInput", "contract { ...ContractFields }"),
     "requestMilestoneChanges": (
         "RequestMilestoneChangesInput",
@@ -217,7 +248,8 @@ def mutation_document(name: str) -> str:
         f"  {name}(input: $input) {{ {selection} userErrors {{ code message field }} }}\n"
         "}\n"
     )
-    return document + (ALL_FRAGMENTS if "..." in selection else "")
+    disputes = DISPUTE_FIELDS if "...DisputeFields" in selection else ""
+    return document + (ALL_FRAGMENTS if "..." in selection else "") + disputes
 
 
 MUTATIONS: Final = {name: mutation_document(name) for name in _PAYLOADS}
@@ -313,10 +345,13 @@ query Room($id: ID!) {
     + """ } }
       pageInfo { hasNextPage endCursor }
     }
+    openDispute { id }
+    disputes(first: 100) { edges { cursor node { ...DisputeFields } } }
   }
 }
 """
     + ALL_FRAGMENTS
+    + DISPUTE_FIELDS
 )
 
 NOTIFICATIONS_QUERY: Final = (
@@ -587,8 +622,23 @@ class Room:
             },
         )
 
-    async def end(self, actor: Actor | None = None) -> JSON:
-        return await ok(actor or self.client, "endContract", {"contractId": self.contract_id})
+    async def end(self, actor: Actor | None = None, **extra: Any) -> JSON:
+        return await ok(
+            actor or self.client, "endContract", {"contractId": self.contract_id, **extra}
+        )
+
+    async def open_dispute(self, message: str | None = None, **target: str) -> JSON:
+        """The freelancer disputes `refundRequestId=...` or `milestoneId=...`."""
+        return await ok(self.freelancer, "openDispute", {**target, **variables(message=message)})
+
+    async def respond_to_dispute(
+        self, dispute_id: str, decision: str, message: str | None = None
+    ) -> JSON:
+        return await ok(
+            self.client,
+            "respondToDispute",
+            {"disputeId": dispute_id, "decision": decision, **variables(message=message)},
+        )
 
 
 async def create_contract(

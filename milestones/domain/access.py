@@ -1,7 +1,9 @@
-"""Who may see and act on what: parties only, and each party in its own role.
+"""Who may see and act on what: parties only, and each party in its own role; mediators
+see (read-only) the rooms whose disputes went to mediation, and decide those disputes.
 
 `role_among` is the one rule of who is a party; every reader (the domain's locks, queries,
-subscriptions, the room cache, which knows users by their token's `sub`) asks it.
+subscriptions, the room cache, which knows users by their token's `sub`) asks it. `role_of`
+adds the mediator: the room cache never serves a mediator (it caches parties only).
 """
 
 from __future__ import annotations
@@ -10,12 +12,14 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from milestones.domain.errors import ErrorCode, Problem, not_found
-from milestones.models import ChangeRequest, Contract, Milestone, RefundRequest, User
+from milestones.models import ChangeRequest, Contract, Dispute, Milestone, RefundRequest, User
 
 
 class Role(StrEnum):
     CLIENT = "CLIENT"
     FREELANCER = "FREELANCER"
+    # Not a party: sees a room whose dispute went to mediation, read-only; resolves disputes.
+    MEDIATOR = "MEDIATOR"
 
 
 K = TypeVar("K")
@@ -31,20 +35,28 @@ def role_among(who: K, client: K, freelancer: K) -> Role | None:
 
 
 def role_of(viewer: User, contract: Contract) -> Role | None:
-    return role_among(viewer.id, contract.client_id, contract.freelancer_id)
+    """The viewer's party role; MEDIATOR for a mediator once a dispute of the contract went to
+    mediation (every mediator sees every such room); None: the contract does not exist for
+    them."""
+    role = role_among(viewer.id, contract.client_id, contract.freelancer_id)
+    if role is None and viewer.is_mediator and contract.mediated_at is not None:
+        return Role.MEDIATOR
+    return role
 
 
 def may_see(viewer: User, contract: Contract) -> bool:
-    """A contract exists, for a viewer, only if they are a party to it."""
+    """A contract exists, for a viewer, only if they are a party to it (or its mediator)."""
     return role_of(viewer, contract) is not None
 
 
 def role_refusal(role: Role | None, required: Role | None, doing: str) -> Problem | None:
-    """FORBIDDEN unless a party of the `required` role (None: either party) acts."""
-    if required is None or role is required:
+    """FORBIDDEN unless a party of the `required` role (None: either party) acts. A mediator
+    only watches a room: every party action is FORBIDDEN to them, and only they resolve."""
+    if role is required or (required is None and role is not Role.MEDIATOR):
         return None
-    who = "client" if required is Role.CLIENT else "freelancer"
-    return Problem(ErrorCode.FORBIDDEN, f"Only the {who} can {doing}.")
+    names = {Role.CLIENT: "the client", Role.FREELANCER: "the freelancer"}
+    who = "a party" if required is None else names.get(required, "a mediator")
+    return Problem(ErrorCode.FORBIDDEN, f"Only {who} can {doing}.")
 
 
 def other_party_id(contract: Contract, actor_id: int) -> int:
@@ -61,7 +73,7 @@ async def lock_contract(viewer: User, contract_pk: int | None, field: str) -> Co
     return contract
 
 
-Owned = TypeVar("Owned", Milestone, ChangeRequest, RefundRequest)
+Owned = TypeVar("Owned", Milestone, ChangeRequest, RefundRequest, Dispute)
 
 
 async def _lock_contract_of(
@@ -95,3 +107,9 @@ async def lock_contract_of_refund_request(
     viewer: User, pk: int | None, field: str = "refund_request_id"
 ) -> tuple[Contract, RefundRequest]:
     return await _lock_contract_of(viewer, RefundRequest, "Refund request", pk, field)
+
+
+async def lock_contract_of_dispute(
+    viewer: User, pk: int | None, field: str = "dispute_id"
+) -> tuple[Contract, Dispute]:
+    return await _lock_contract_of(viewer, Dispute, "Dispute", pk, field)

@@ -24,6 +24,7 @@ from milestones.domain.access import (
     Role,
     lock_contract,
     lock_contract_of_change_request,
+    lock_contract_of_dispute,
     lock_contract_of_milestone,
     lock_contract_of_refund_request,
     role_of,
@@ -36,7 +37,7 @@ from milestones.domain.idempotency import idempotent
 from milestones.domain.outcome import Outcome
 from milestones.domain.rules import RoomState, load_room_state
 from milestones.domain.transaction import Action, action
-from milestones.models import ChangeRequest, Contract, Milestone, RefundRequest, User
+from milestones.models import ChangeRequest, Contract, Dispute, Milestone, RefundRequest, User
 from milestones.models.enums import EventKind
 
 C = TypeVar("C", bound=Command)
@@ -77,8 +78,10 @@ class Act(Generic[C, T]):
         milestone: Milestone | None = None,
         change_request: ChangeRequest | None = None,
         refund_request: RefundRequest | None = None,
+        dispute: Dispute | None = None,
         amount: int | None = None,
         note: str | None = None,
+        also_notify: Iterable[int] = (),
     ) -> None:
         """Append the event and notify the other party (and email them, when configured)."""
         await events.record(
@@ -89,8 +92,10 @@ class Act(Generic[C, T]):
             milestone=milestone,
             change_request=change_request,
             refund_request=refund_request,
+            dispute=dispute,
             amount=amount,
             note=note,
+            also_notify=also_notify,
         )
 
 
@@ -133,6 +138,15 @@ async def the_refund_request(
     viewer: User, command: _RefundRequestCommand
 ) -> tuple[Contract, RefundRequest]:
     return await lock_contract_of_refund_request(viewer, command.refund_request_id)
+
+
+class _DisputeCommand(Protocol):
+    @property
+    def dispute_id(self) -> int | None: ...
+
+
+async def the_dispute(viewer: User, command: _DisputeCommand) -> tuple[Contract, Dispute]:
+    return await lock_contract_of_dispute(viewer, command.dispute_id)
 
 
 Body = Callable[[Act[C, T]], Awaitable[Outcome]]

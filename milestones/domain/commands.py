@@ -63,6 +63,7 @@ class EndContract(Command):
     operation = "endContract"
     contract_id: int | None
     message: str | None = None
+    pay_amount: int = 0  # the client's: released to the freelancer before the rest is asked back
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -139,6 +140,32 @@ class RespondToRefundRequest(Command):
     operation = "respondToRefundRequest"
     refund_request_id: int | None
     accept: bool
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OpenDispute(Command):
+    """On a pending refund request, or on the active milestone (exactly one is named)."""
+
+    operation = "openDispute"
+    refund_request_id: int | None = None
+    milestone_id: int | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RespondToDispute(Command):
+    operation = "respondToDispute"
+    dispute_id: int | None
+    accept: bool
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResolveDispute(Command):
+    operation = "resolveDispute"
+    dispute_id: int | None
+    release_amount: int
     message: str | None = None
 
 

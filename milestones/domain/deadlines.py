@@ -1,7 +1,9 @@
 """Deadlines that act by themselves: a review window that ends releases the milestone, an
-unanswered refund request is accepted.
+unanswered refund request is accepted, a dispute the client leaves unanswered releases its
+amount to the freelancer.
 
-Deadlines are columns (`Milestone.review_deadline`, `RefundRequest.respond_by`), so they
+Deadlines are columns (`Milestone.review_deadline`, `RefundRequest.respond_by`,
+`Dispute.respond_by`), so they
 survive restarts and any instance may act on a due one. Acting is an ordinary action with no
 actor: the contract is locked (PostgreSQL: `SKIP LOCKED`, so instances share the work instead
 of queueing on one contract; SQLite: the process lock), the state is read again under the
@@ -20,22 +22,32 @@ from typing import cast
 from tortoise import connections
 
 from milestones.domain import clock, escrow, events
-from milestones.domain.milestones import settle
+from milestones.domain.disputes import resolve
+from milestones.domain.refunds import give_back, milestone_of
 from milestones.domain.reminders import next_reminder_sql, review_waiting, when
 from milestones.domain.rules import load_room_state
+from milestones.domain.settlement import settle
 from milestones.domain.transaction import Action, action
-from milestones.models import Contract, Milestone, RefundRequest
-from milestones.models.enums import EventKind, MilestoneStatus, RefundRequestStatus
+from milestones.models import Contract, Dispute, Milestone, RefundRequest
+from milestones.models.enums import (
+    OPEN_DISPUTE_STATUSES,
+    ContractStatus,
+    DisputeResolutionKind,
+    DisputeStatus,
+    EventKind,
+    MilestoneStatus,
+    RefundRequestStatus,
+)
 
 logger = logging.getLogger(__name__)
 
 # Contracts acted on in one transaction (one commit for all of them).
 PER_TRANSACTION = 20
 
-# One scalar subquery per kind of deadline: its earliest one that can act. A dispute's
-# `respondBy` is one more line.
+# One scalar subquery per kind of deadline: its earliest one that can act.
 DEADLINE_SQL: list[Callable[[], str]] = [
     lambda: "SELECT min(t.respond_by) FROM refund_requests AS t WHERE t.status = 'PENDING'",
+    lambda: "SELECT min(t.respond_by) FROM disputes AS t WHERE t.status = 'AWAITING_CLIENT'",
     lambda: (
         "SELECT min(t.review_deadline) FROM milestones AS t "
         f"WHERE t.review_deadline IS NOT NULL AND {review_waiting()}"
@@ -65,6 +77,12 @@ async def due_contracts(now: dt.datetime, limit: int = 100) -> list[int]:
         .limit(limit)
         .values_list("contract_id", flat=True)
     )
+    disputes = await (
+        Dispute.filter(status=DisputeStatus.AWAITING_CLIENT, respond_by__lte=now)
+        .order_by("respond_by")
+        .limit(limit)
+        .values_list("contract_id", flat=True)
+    )
     reviews = await (
         Milestone.filter(
             status=MilestoneStatus.SUBMITTED, review_deadline__lte=now, deleted_at=None
@@ -74,14 +92,19 @@ async def due_contracts(now: dt.datetime, limit: int = 100) -> list[int]:
         .values_list("contract_id", flat=True)
     )
     if reviews:
-        # A pending refund request pauses the review deadline (until answered or expired).
+        # A pending refund request or an open dispute pauses the review deadline (until
+        # answered, expired or resolved).
         paused = set(
             await RefundRequest.filter(
                 contract_id__in=reviews, status=RefundRequestStatus.PENDING
             ).values_list("contract_id", flat=True)
+        ) | set(
+            await Dispute.filter(
+                contract_id__in=reviews, status__in=OPEN_DISPUTE_STATUSES
+            ).values_list("contract_id", flat=True)
         )
         reviews = [pk for pk in reviews if pk not in paused]
-    due = dict.fromkeys(cast(list[int], [*refunds, *reviews]))
+    due = dict.fromkeys(cast(list[int], [*disputes, *refunds, *reviews]))
     return list(due)[:limit]
 
 
@@ -99,7 +122,7 @@ async def _act_on_batch(contract_ids: list[int], now: dt.datetime | None) -> int
         contracts = await Contract.select_for_update(skip_locked=True).filter(id__in=contract_ids)
         for contract in sorted(contracts, key=lambda c: contract_ids.index(c.id)):
             moment = now or clock.now()
-            while True:  # an expired refund request may unpause a passed review deadline
+            while True:  # an expired refund request or dispute may unpause a passed review
                 outcome = await _act_once(transaction, contract, moment)
                 if outcome is _Acted.NOTHING:
                     break
@@ -117,6 +140,24 @@ class _Acted(enum.Enum):
 
 async def _act_once(transaction: Action, contract: Contract, moment: dt.datetime) -> _Acted:
     room = await load_room_state(contract)
+    if room.open_dispute_id is not None:
+        dispute = await Dispute.get(id=room.open_dispute_id)
+        if (
+            dispute.status is not DisputeStatus.AWAITING_CLIENT
+            or dispute.respond_by is None
+            or dispute.respond_by > moment
+        ):
+            return _Acted.NOTHING  # waiting for the client or a mediator: money frozen
+        await resolve(
+            transaction,
+            contract,
+            dispute,
+            release=dispute.amount,
+            kind=DisputeResolutionKind.AUTO_RESOLVED,
+            event=EventKind.DISPUTE_AUTO_RESOLVED,
+            actor=None,
+        )
+        return _Acted.MAYBE_MORE
     if room.pending_refund_request_id is not None:
         refund = await RefundRequest.get(id=room.pending_refund_request_id)
         if refund.respond_by is None or refund.respond_by > moment:
@@ -126,8 +167,12 @@ async def _act_once(transaction: Action, contract: Contract, moment: dt.datetime
     if room.funded_milestone_id is not None:
         milestone = await Milestone.get(id=room.funded_milestone_id)
         deadline = milestone.review_deadline
-        if milestone.status is not MilestoneStatus.SUBMITTED or (
-            deadline is None or deadline > moment
+        if (
+            milestone.status is not MilestoneStatus.SUBMITTED
+            or deadline is None
+            or deadline > moment
+            # On an ended contract only its refund request or dispute moves money.
+            or contract.status is ContractStatus.ENDED
         ):
             return _Acted.NOTHING
         await _release(transaction, contract, milestone)
@@ -155,10 +200,8 @@ async def _accept_refund(
     transaction: Action, contract: Contract, refund: RefundRequest, moment: dt.datetime
 ) -> None:
     """The freelancer stayed silent: the refund request is accepted."""
-    milestone = await Milestone.get(id=refund.milestone_id)
-    await escrow.refund_milestone(contract, milestone)
-    await settle(milestone, MilestoneStatus.REFUNDED)
-    await escrow.assert_conserved(contract, milestone)
+    milestone = await milestone_of(refund)
+    await give_back(contract, refund, milestone)
     refund.status = RefundRequestStatus.ACCEPTED
     refund.responded_at = moment
     refund.remind_at = None

@@ -202,6 +202,16 @@ async def refund_milestone(contract: Contract, milestone: Milestone) -> int:
     return held
 
 
+async def append_release(contract: Contract, amount: int, milestone_id: int | None) -> None:
+    """Pay the freelancer `amount` of a milestone's funds (None: of `available`)."""
+    await _append(contract, LedgerKind.RELEASE, amount, milestone_id)
+
+
+async def append_refund(contract: Contract, amount: int, milestone_id: int | None) -> None:
+    """Give the client back `amount` of a milestone's funds (None: of `available`)."""
+    await _append(contract, LedgerKind.REFUND, amount, milestone_id)
+
+
 async def refund_available(contract: Contract) -> int:
     available = (await ledger_summary(contract, about=())).escrow.available
     await _append(contract, LedgerKind.REFUND, available, None)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
 from tortoise import connections
 
-from milestones.domain.access import other_party_id
 from milestones.domain.transaction import Action
 from milestones.domain.values import cents_to_decimal
 from milestones.domain.webhooks import enqueue_deliveries
@@ -14,6 +14,7 @@ from milestones.models import (
     ChangeRequest,
     Contract,
     ContractEvent,
+    Dispute,
     EmailOutbox,
     Milestone,
     Notification,
@@ -60,6 +61,14 @@ _SENTENCES: dict[EventKind, str] = {
     "ended without an answer: {amount} was released",
     EventKind.REFUND_AUTO_ACCEPTED: "The refund request of {amount} on “{milestone}” of "
     "“{contract}” was not answered in time: it is accepted",
+    EventKind.DISPUTE_OPENED: "{actor} opened a dispute over {amount} on “{contract}”",
+    EventKind.DISPUTE_ACCEPTED: "{actor} accepted the dispute on “{contract}” and released "
+    "{amount}",
+    EventKind.DISPUTE_ESCALATED: "{actor} sent the dispute on “{contract}” to mediation",
+    EventKind.DISPUTE_RESOLVED: "{actor} decided the dispute on “{contract}”: {amount} released "
+    "to the freelancer",
+    EventKind.DISPUTE_AUTO_RESOLVED: "The dispute on “{contract}” was not answered in time: "
+    "{amount} was released",
 }
 
 
@@ -94,11 +103,14 @@ async def record(
     milestone: Milestone | None = None,
     change_request: ChangeRequest | None = None,
     refund_request: RefundRequest | None = None,
+    dispute: Dispute | None = None,
     amount: int | None = None,
     note: str | None = None,
+    also_notify: Iterable[int] = (),
 ) -> ContractEvent:
     """Append the event (next seq of the locked contract) and notify the other party (both
-    parties when `actor` is None: an automatic action).
+    parties when `actor` is None, an automatic action, or not a party, a mediator), and
+    the users `also_notify` names (mediators), never the actor.
 
     `amount` (minor units) is the money the event moved, for the notification's sentence;
     `note` is what the actor wrote with the action, kept on the event, the notification and
@@ -113,15 +125,17 @@ async def record(
         milestone_id=milestone.id if milestone else None,
         change_request_id=change_request.id if change_request else None,
         refund_request_id=refund_request.id if refund_request else None,
+        dispute_id=dispute.id if dispute else None,
         note=note,
     )
     action.wake(f"contract:{contract.id}", event.seq)
     message = notification_message(kind, actor, contract, milestone, amount)
-    recipients = (
-        [contract.client_id, contract.freelancer_id]
-        if actor is None
-        else [other_party_id(contract, actor.id)]
-    )
+    actor_id = actor.id if actor is not None else None
+    recipients = [
+        pk
+        for pk in dict.fromkeys([contract.client_id, contract.freelancer_id, *also_notify])
+        if pk != actor_id
+    ]
     for recipient_id in recipients:
         await _notify(
             action,
@@ -149,6 +163,7 @@ async def remind(
     *,
     milestone_id: int | None = None,
     refund_request_id: int | None = None,
+    dispute_id: int | None = None,
 ) -> None:
     """A DEADLINE_REMINDER to each of `recipient_ids`: a notification only (no room event, no
     actor), naming its deadline and what it concerns; webhooks and email as any other."""
@@ -165,6 +180,7 @@ async def remind(
                 deadline=deadline,
                 milestone_id=milestone_id,
                 refund_request_id=refund_request_id,
+                dispute_id=dispute_id,
             ),
             milestone_id,
             None,

@@ -23,6 +23,7 @@ from milestones.domain.commands import (
 from milestones.domain.contracts import end_contract_now
 from milestones.domain.errors import Problem, refuse_if
 from milestones.domain.outcome import Outcome
+from milestones.domain.settlement import set_status, settle
 from milestones.domain.windows import DEADLINES_CHANNEL, windows
 from milestones.models import Contract, Milestone
 from milestones.models.enums import EventKind, MilestoneStatus
@@ -65,23 +66,6 @@ async def remove_milestone(milestone: Milestone) -> None:
     await Milestone.filter(
         contract_id=milestone.contract_id, deleted_at=None, position__gt=milestone.position
     ).update(position=F("position") - 1)
-
-
-async def set_status(milestone: Milestone, status: MilestoneStatus, **columns: Any) -> None:
-    """Move the milestone to `status`, writing `columns` (its times) with it."""
-    milestone.status = status
-    for name, value in columns.items():
-        setattr(milestone, name, value)
-    milestone.version += 1
-    await milestone.save(update_fields=["status", *columns, "version", "updated_at"])
-
-
-async def settle(milestone: Milestone, status: MilestoneStatus) -> None:
-    """RELEASED or REFUNDED: no review deadline any more."""
-    released_at = clock.now() if status is MilestoneStatus.RELEASED else None
-    await set_status(
-        milestone, status, released_at=released_at, review_deadline=None, review_remind_at=None
-    )
 
 
 # The actions.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from milestones.models import ChangeRequest, Contract, Milestone, RefundRequest
+from milestones.models import ChangeRequest, Contract, Dispute, Milestone, RefundRequest
 
 if TYPE_CHECKING:
     from milestones.domain.snapshots import Room
@@ -17,6 +17,7 @@ class Outcome:
     milestone: Milestone | None = None
     change_request: ChangeRequest | None = None
     refund_request: RefundRequest | None = None
+    dispute: Dispute | None = None
     # An idempotent replay: the room as the first request left it, for every path of the
     # payload to answer from (the front primes its loaders with it).
     room: Room | None = None

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from milestones.domain import clock, escrow, rules
+from milestones.domain import clock, rules
 from milestones.domain.access import Role
 from milestones.domain.acting import Act, contract_action, the_milestone, the_refund_request
 from milestones.domain.commands import RequestEscrowRefund, RespondToRefundRequest
 from milestones.domain.errors import refuse_if
-from milestones.domain.milestones import settle
 from milestones.domain.outcome import Outcome
+from milestones.domain.settlement import move_held
 from milestones.domain.windows import DEADLINES_CHANNEL, windows
-from milestones.models import Milestone, RefundRequest
-from milestones.models.enums import EventKind, MilestoneStatus, RefundRequestStatus
+from milestones.models import Contract, Milestone, RefundRequest
+from milestones.models.enums import EventKind, RefundRequestStatus
 
 
 @contract_action(the_milestone, role=Role.CLIENT, doing="request a refund")
@@ -45,11 +45,11 @@ async def request_escrow_refund(act: Act[RequestEscrowRefund, Milestone]) -> Out
 async def respond_to_refund_request(act: Act[RespondToRefundRequest, RefundRequest]) -> Outcome:
     contract, refund_request, command = act.contract, act.target, act.command
     refuse_if(rules.answer_refusal(contract, refund_request))
-    milestone = await Milestone.get(id=refund_request.milestone_id)
+    if not command.accept:
+        refuse_if(rules.decline_refund_refusal(contract))
+    milestone = await milestone_of(refund_request)
     if command.accept:
-        await escrow.refund_milestone(contract, milestone)
-        await settle(milestone, MilestoneStatus.REFUNDED)
-        await escrow.assert_conserved(contract, milestone)
+        await give_back(contract, refund_request, milestone)
     refund_request.status = (
         RefundRequestStatus.ACCEPTED if command.accept else RefundRequestStatus.DECLINED
     )
@@ -67,3 +67,18 @@ async def respond_to_refund_request(act: Act[RespondToRefundRequest, RefundReque
         note=command.message,
     )
     return Outcome(contract, milestone, refund_request=refund_request)
+
+
+async def milestone_of(refund_request: RefundRequest) -> Milestone | None:
+    """The refund request's milestone; None for an ended contract's `available` money."""
+    if refund_request.milestone_id is None:
+        return None
+    return await Milestone.get(id=refund_request.milestone_id)
+
+
+async def give_back(
+    contract: Contract, refund_request: RefundRequest, milestone: Milestone | None
+) -> None:
+    """An accepted refund: its amount goes back to the client (the milestone's money first,
+    then `available`); nothing else moved it while it was pending."""
+    await move_held(contract, milestone, release=0, refund=refund_request.amount)

@@ -27,11 +27,14 @@ from milestones.domain.transaction import action
 from milestones.domain.values import cents_to_decimal
 from milestones.models import Contract, Milestone
 
-# A review deadline waits while no refund request is pending on the contract (the pending
-# request pauses it). Disputes add their own condition here when they pause it too.
+# A review deadline waits while no refund request is pending and no dispute is open on the
+# contract (they pause it), and only on a contract that has not ended.
 REVIEW_NOT_PAUSED = [
     "NOT EXISTS (SELECT 1 FROM refund_requests AS p "
     "WHERE p.contract_id = t.contract_id AND p.status = 'PENDING')",
+    "NOT EXISTS (SELECT 1 FROM disputes AS q "
+    "WHERE q.contract_id = t.contract_id AND q.status IN ('AWAITING_CLIENT', 'IN_MEDIATION'))",
+    "NOT EXISTS (SELECT 1 FROM contracts AS c WHERE c.id = t.contract_id AND c.status = 'ENDED')",
 ]
 
 
@@ -47,10 +50,11 @@ class ReminderKind:
     deadline_column: str
     waiting: Callable[[], str]  # SQL: the row still waits for someone to act (alias `t`)
     party: Role  # who must act
-    # `{contract}`, `{milestone}`, `{deadline}` and `{amount}` are filled in.
+    # `{where}` (“milestone” of “contract”, or “contract”), `{deadline}` and `{amount}`.
     sentence: str
     milestone_column: str | None = None  # the milestone it concerns
     refund_request_column: str | None = None
+    dispute_column: str | None = None
     amount_column: str | None = None
 
 
@@ -69,8 +73,8 @@ register(
         deadline_column="review_deadline",
         waiting=review_waiting,
         party=Role.CLIENT,
-        sentence="Reminder: approve or reject the work on “{milestone}” of “{contract}” by "
-        "{deadline}, or its money is released to the freelancer",
+        sentence="Reminder: approve or reject the work on {where} by {deadline}, or its money "
+        "is released to the freelancer",
         milestone_column="id",
     )
 )
@@ -82,10 +86,26 @@ register(
         deadline_column="respond_by",
         waiting=lambda: "t.status = 'PENDING'",
         party=Role.FREELANCER,
-        sentence="Reminder: answer the refund request of {amount} on “{milestone}” of "
-        "“{contract}” by {deadline}, or it is accepted",
+        sentence="Reminder: answer the refund request of {amount} on {where} by {deadline}, or "
+        "it is accepted",
         milestone_column="milestone_id",
         refund_request_column="id",
+        amount_column="amount",
+    )
+)
+register(
+    ReminderKind(
+        name="dispute",
+        table="disputes",
+        remind_column="remind_at",
+        deadline_column="respond_by",
+        waiting=lambda: "t.status = 'AWAITING_CLIENT'",
+        party=Role.CLIENT,
+        sentence="Reminder: answer the dispute over {amount} on {where} by {deadline}, or "
+        "that amount is released to the freelancer",
+        milestone_column="milestone_id",
+        refund_request_column="refund_request_id",
+        dispute_column="id",
         amount_column="amount",
     )
 )
@@ -138,6 +158,7 @@ async def _send(kind: ReminderKind, moment: dt.datetime, limit: int) -> int:
                 (kind.deadline_column, "deadline"),
                 (kind.milestone_column, "milestone_id"),
                 (kind.refund_request_column, "refund_request_id"),
+                (kind.dispute_column, "dispute_id"),
                 (kind.amount_column, "amount"),
             )
         )
@@ -170,8 +191,11 @@ async def _send(kind: ReminderKind, moment: dt.datetime, limit: int) -> int:
             assert deadline is not None
             message = (
                 kind.sentence.format(
-                    contract=contract.title,
-                    milestone=titles.get(row["milestone_id"], ""),
+                    where=(
+                        f"“{titles[row['milestone_id']]}” of “{contract.title}”"
+                        if row["milestone_id"] in titles
+                        else f"“{contract.title}”"
+                    ),
                     deadline=deadline_text(deadline),
                     amount=_money(row["amount"], contract.currency),
                 )
@@ -185,6 +209,7 @@ async def _send(kind: ReminderKind, moment: dt.datetime, limit: int) -> int:
                 deadline,
                 milestone_id=row["milestone_id"],
                 refund_request_id=row["refund_request_id"],
+                dispute_id=row["dispute_id"],
             )
         return len(rows)
 

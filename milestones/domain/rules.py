@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from tortoise import connections
 
 from milestones.domain.errors import ErrorCode, Problem
-from milestones.models import ChangeRequest, Contract, Milestone, RefundRequest
+from milestones.models import ChangeRequest, Contract, Dispute, Milestone, RefundRequest
 from milestones.models.enums import (
     FUNDED_STATUSES,
+    OPEN_DISPUTE_STATUSES,
     ChangeRequestStatus,
     ContractStatus,
+    DisputeStatus,
     MilestoneStatus,
     RefundRequestStatus,
 )
@@ -36,6 +38,7 @@ class RoomState:
     pending_change_request_id: int | None
     pending_refund_request_id: int | None
     funded_milestone_id: int | None
+    open_dispute_id: int | None = None
 
 
 _ROOM_STATE_SQL = (
@@ -43,7 +46,8 @@ _ROOM_STATE_SQL = (
     "(SELECT id FROM change_requests WHERE contract_id = {p} AND status = '{cr}' LIMIT 1), "
     "(SELECT id FROM refund_requests WHERE contract_id = {p} AND status = '{rr}' LIMIT 1), "
     "(SELECT id FROM milestones WHERE contract_id = {p} AND status IN ({funded}) "
-    "AND deleted_at IS NULL LIMIT 1)"
+    "AND deleted_at IS NULL LIMIT 1), "
+    "(SELECT id FROM disputes WHERE contract_id = {p} AND status IN ({disputes}) LIMIT 1)"
 )
 
 
@@ -53,6 +57,7 @@ def _room_state_sql(placeholder: str) -> str:
         cr=ChangeRequestStatus.PENDING.value,
         rr=RefundRequestStatus.PENDING.value,
         funded=", ".join(f"'{status.value}'" for status in FUNDED_STATUSES),
+        disputes=", ".join(f"'{status.value}'" for status in OPEN_DISPUTE_STATUSES),
     )
 
 
@@ -61,13 +66,14 @@ _SQLITE_ROOM_STATE_SQL = _room_state_sql("?1")
 
 
 async def load_room_state(contract: Contract) -> RoomState:
-    """One statement: the pending change request, pending refund request, funded milestone."""
+    """One statement: the pending change request, pending refund request, funded milestone
+    and open dispute."""
     connection = connections.get("default")
     postgres = connection.capabilities.dialect == "postgres"
     sql = _POSTGRES_ROOM_STATE_SQL if postgres else _SQLITE_ROOM_STATE_SQL
     _, rows = await connection.execute_query(sql, [contract.id])
-    change_request, refund_request, funded = tuple(rows[0])
-    return RoomState(contract, change_request, refund_request, funded)
+    change_request, refund_request, funded, dispute = tuple(rows[0])
+    return RoomState(contract, change_request, refund_request, funded, dispute)
 
 
 # The single rules.
@@ -134,12 +140,32 @@ def no_funded_milestone(room: RoomState) -> Problem | None:
     return None
 
 
-def nothing_funded_to_end(room: RoomState) -> Problem | None:
-    """A contract ends only once its active milestone is approved or refunded."""
-    if room.funded_milestone_id is not None:
+def no_open_dispute(room: RoomState) -> Problem | None:
+    """While a dispute is open its money is frozen: nothing moves it but the dispute."""
+    if room.open_dispute_id is not None:
         return Problem(
-            ErrorCode.FUNDS_IN_ESCROW,
-            "A milestone is still funded: approve it or have its refund accepted first.",
+            ErrorCode.DISPUTE_OPEN,
+            "A dispute is open on this contract: its money moves only when it is resolved.",
+        )
+    return None
+
+
+def pay_within_held(amount: int, held: int) -> Problem | None:
+    """What the client pays when ending is at most what escrow holds (a VALIDATION problem)."""
+    if amount > held:
+        return Problem(
+            ErrorCode.VALIDATION, "Pay amount must be at most the money held.", "pay_amount"
+        )
+    return None
+
+
+def resolve_within_disputed(amount: int, disputed: int) -> Problem | None:
+    """A mediator releases 0 to the disputed amount (a VALIDATION problem)."""
+    if amount > disputed:
+        return Problem(
+            ErrorCode.VALIDATION,
+            "Release amount must be at most the disputed amount.",
+            "release_amount",
         )
     return None
 
@@ -155,7 +181,8 @@ def version_matches(milestone: Milestone, expected_version: int | None) -> Probl
 
 
 def still_pending(request: ChangeRequest | RefundRequest) -> Problem | None:
-    """A request is answered (or withdrawn) once."""
+    """A request is answered (or withdrawn) once; a disputed refund request waits for its
+    dispute."""
     if request.status != "PENDING":
         what = "change request" if isinstance(request, ChangeRequest) else "refund request"
         return Problem(
@@ -225,6 +252,7 @@ def submit_refusal(room: RoomState, milestone: Milestone) -> Problem | None:
         contract_open(room.contract),
         in_status(milestone, [MilestoneStatus.ACTIVE], ErrorCode.MILESTONE_NOT_ACTIVE),
         no_pending_refund_request(room),
+        no_open_dispute(room),
     )
 
 
@@ -233,6 +261,7 @@ def reject_submission_refusal(room: RoomState, milestone: Milestone) -> Problem 
         contract_open(room.contract),
         in_status(milestone, [MilestoneStatus.SUBMITTED], ErrorCode.MILESTONE_NOT_SUBMITTED),
         no_pending_refund_request(room),
+        no_open_dispute(room),
     )
 
 
@@ -241,6 +270,7 @@ def approve_refusal(room: RoomState, milestone: Milestone) -> Problem | None:
         contract_open(room.contract),
         in_status(milestone, ACTIVE_OR_SUBMITTED, ErrorCode.MILESTONE_NOT_ACTIVE),
         no_pending_refund_request(room),
+        no_open_dispute(room),
     )
 
 
@@ -249,7 +279,75 @@ def request_refund_refusal(room: RoomState, milestone: Milestone) -> Problem | N
 
 
 def end_contract_refusal(room: RoomState) -> Problem | None:
-    return first(contract_open(room.contract), nothing_funded_to_end(room))
+    """Ending settles the money held (paid, refunded, or asked back): not while a refund
+    request or a dispute already decides it (whatever `payAmount`)."""
+    return first(
+        contract_open(room.contract), no_pending_refund_request(room), no_open_dispute(room)
+    )
+
+
+def _not_disputable(message: str, field: str | None = None) -> Problem:
+    return Problem(ErrorCode.NOT_DISPUTABLE, message, field)
+
+
+def open_dispute_refusal(
+    room: RoomState,
+    *,
+    refund_request: RefundRequest | None = None,
+    milestone: Milestone | None = None,
+) -> Problem | None:
+    """The freelancer disputes a pending refund request (instead of declining it), or the
+    active milestone once it was submitted at least once (the client withholds payment).
+    One open dispute per contract; anything else is not disputable."""
+    if room.open_dispute_id is not None:
+        return no_open_dispute(room)
+    if refund_request is not None:
+        if refund_request.status is not RefundRequestStatus.PENDING:
+            return _not_disputable(
+                f"The refund request is {refund_request.status.lower()}, no longer pending.",
+                "refund_request_id",
+            )
+        return None
+    if milestone is None:
+        return _not_disputable("Name a pending refund request or the active milestone.")
+    if room.contract.status is not ContractStatus.ACTIVE:
+        return _not_disputable("The contract has ended.", "milestone_id")
+    if milestone.status not in ACTIVE_OR_SUBMITTED:
+        return _not_disputable(
+            f"The milestone is {milestone.status.lower()}: only the active milestone can be "
+            "disputed.",
+            "milestone_id",
+        )
+    if milestone.submitted_at is None:
+        return _not_disputable(
+            "Submit work on the milestone before disputing its payment.", "milestone_id"
+        )
+    if room.pending_refund_request_id is not None:
+        return _not_disputable(
+            "A refund request is pending: dispute the refund request instead.", "milestone_id"
+        )
+    return None
+
+
+def respond_to_dispute_refusal(dispute: Dispute) -> Problem | None:
+    """The client answers a dispute once, while it waits for them."""
+    if dispute.status is not DisputeStatus.AWAITING_CLIENT:
+        return Problem(
+            ErrorCode.NOT_PENDING,
+            f"The dispute is {dispute.status.lower().replace('_', ' ')}, no longer awaiting "
+            "the client.",
+        )
+    return None
+
+
+def resolve_dispute_refusal(dispute: Dispute) -> Problem | None:
+    """A mediator decides a dispute in mediation, once."""
+    if dispute.status is not DisputeStatus.IN_MEDIATION:
+        return Problem(
+            ErrorCode.NOT_PENDING,
+            f"The dispute is {dispute.status.lower().replace('_', ' ')}, not in mediation.",
+        )
+    return None
 
 
 def send_bonus_refusal(room: RoomState) -> Problem | None:
@@ -265,8 +363,23 @@ def request_changes_refusal(
 
 
 def answer_refusal(contract: Contract, request: ChangeRequest | RefundRequest) -> Problem | None:
-    """Responding to, or withdrawing, a change or refund request."""
+    """Responding to, or withdrawing, a change or refund request. A refund request pending
+    on an ended contract (the rest of its escrow) is still answered: it moves that money."""
+    if isinstance(request, RefundRequest) and request.status is RefundRequestStatus.PENDING:
+        return None
     return first(contract_open(contract), still_pending(request))
+
+
+def decline_refund_refusal(contract: Contract) -> Problem | None:
+    """The escrow refund of an ended contract is accepted, left to expire or disputed:
+    declining it would leave the money held for ever (a VALIDATION problem)."""
+    if contract.status is ContractStatus.ENDED:
+        return Problem(
+            ErrorCode.VALIDATION,
+            "The contract ended: accept the refund, or open a dispute on it.",
+            "decision",
+        )
+    return None
 
 
 def is_funded(milestone: Milestone) -> bool:

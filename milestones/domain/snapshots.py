@@ -16,7 +16,14 @@ from tortoise.models import Model
 
 from milestones.domain.escrow import Escrow, LedgerSummary, MilestoneMoney, ledger_summary
 from milestones.domain.outcome import Outcome
-from milestones.models import ChangeRequest, Contract, Milestone, MilestoneChange, RefundRequest
+from milestones.models import (
+    ChangeRequest,
+    Contract,
+    Dispute,
+    Milestone,
+    MilestoneChange,
+    RefundRequest,
+)
 from milestones.models.enums import ChangeRequestStatus, RefundRequestStatus
 
 M = TypeVar("M", bound=Model)
@@ -95,6 +102,7 @@ async def capture(outcome: Outcome) -> dict[str, Any]:
         "change_requests": [freeze_row(r) for r in change_requests.values()],
         "refund_requests": [freeze_row(r) for r in refund_requests.values()],
         "changes": {str(pk): [freeze_row(c) for c in rows] for pk, rows in changes.items()},
+        "dispute": freeze_row(outcome.dispute) if outcome.dispute else None,
         "outcome": {
             "milestone": acted_on.id if acted_on else None,
             "change_request": outcome.change_request.id if outcome.change_request else None,
@@ -141,5 +149,6 @@ def restore(data: dict[str, Any]) -> Outcome:
         milestone=by_id.get(named["milestone"]) if named["milestone"] else None,
         change_request=change_requests.get(named["change_request"] or 0),
         refund_request=refund_requests.get(named["refund_request"] or 0),
+        dispute=_maybe(Dispute, data.get("dispute")),
         room=room,
     )

@@ -12,7 +12,12 @@ async def user_from_claims(claims: Claims) -> User:
     user = await User.get_or_none(sub=claims.sub)
     if user is None:
         try:
-            return await User.create(sub=claims.sub, name=claims.name, email=claims.email)
+            return await User.create(
+                sub=claims.sub,
+                name=claims.name,
+                email=claims.email,
+                is_mediator=claims.is_mediator,
+            )
         except IntegrityError:  # created by a concurrent first request
             user = await User.get(sub=claims.sub)
     changed = [
@@ -20,6 +25,8 @@ async def user_from_claims(claims: Claims) -> User:
         for name, value in (("name", claims.name), ("email", claims.email))
         if value is not None and getattr(user, name) != value
     ]
+    if user.is_mediator != claims.is_mediator:  # the token says, every time
+        changed.append("is_mediator")
     if changed:
         for name in changed:
             setattr(user, name, getattr(claims, name))

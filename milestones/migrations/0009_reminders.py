@@ -7,7 +7,7 @@ from tortoise.migrations import operations as ops
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0007_protection")]
+    dependencies = [("models", "0008_disputes")]
 
     operations = [
         ops.AlterField(
@@ -45,6 +45,19 @@ class Migration(migrations.Migration):
             field=fields.ForeignKeyField(
                 "models.RefundRequest",
                 source_field="refund_request_id",
+                db_constraint=True,
+                to_field="id",
+                related_name="reminders",
+                null=True,
+                on_delete=OnDelete.SET_NULL,
+            ),
+        ),
+        ops.AddField(
+            model_name="Notification",
+            name="dispute",
+            field=fields.ForeignKeyField(
+                "models.Dispute",
+                source_field="dispute_id",
                 db_constraint=True,
                 to_field="id",
                 related_name="reminders",

@@ -2,6 +2,7 @@
 
 from milestones.models.change_request import ChangeRequest, MilestoneChange
 from milestones.models.contract import Contract
+from milestones.models.dispute import Dispute
 from milestones.models.escrow import LedgerEntry
 from milestones.models.events import ContractEvent, EmailOutbox, Notification
 from milestones.models.idempotency import IdempotencyRecord
@@ -14,6 +15,7 @@ __all__ = [
     "ChangeRequest",
     "Contract",
     "ContractEvent",
+    "Dispute",
     "EmailOutbox",
     "IdempotencyRecord",
     "LedgerEntry",

@@ -26,6 +26,9 @@ class Contract(Model):
     event_seq = fields.BigIntField(default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
     ended_at = fields.DatetimeField(null=True)
+    # When a dispute of this contract first went to mediation: from then on every mediator
+    # sees the room (read-only). Set once, never cleared.
+    mediated_at = fields.DatetimeField(null=True)
 
     client_id: int
     freelancer_id: int

@@ -32,6 +32,23 @@ class RefundRequestStatus(StrEnum):
     PENDING = "PENDING"
     ACCEPTED = "ACCEPTED"
     DECLINED = "DECLINED"
+    # The freelancer opened a dispute on it instead of answering: the dispute decides.
+    DISPUTED = "DISPUTED"
+
+
+class DisputeStatus(StrEnum):
+    AWAITING_CLIENT = "AWAITING_CLIENT"
+    IN_MEDIATION = "IN_MEDIATION"
+    RESOLVED = "RESOLVED"
+
+
+OPEN_DISPUTE_STATUSES = (DisputeStatus.AWAITING_CLIENT, DisputeStatus.IN_MEDIATION)
+
+
+class DisputeResolutionKind(StrEnum):
+    CLIENT_ACCEPTED = "CLIENT_ACCEPTED"
+    MEDIATOR_DECIDED = "MEDIATOR_DECIDED"
+    AUTO_RESOLVED = "AUTO_RESOLVED"
 
 
 class ChangeKind(StrEnum):
@@ -69,5 +86,10 @@ class EventKind(StrEnum):
     BONUS_PAID = "BONUS_PAID"
     MILESTONE_AUTO_RELEASED = "MILESTONE_AUTO_RELEASED"
     REFUND_AUTO_ACCEPTED = "REFUND_AUTO_ACCEPTED"
+    DISPUTE_OPENED = "DISPUTE_OPENED"
+    DISPUTE_ACCEPTED = "DISPUTE_ACCEPTED"
+    DISPUTE_ESCALATED = "DISPUTE_ESCALATED"
+    DISPUTE_RESOLVED = "DISPUTE_RESOLVED"
+    DISPUTE_AUTO_RESOLVED = "DISPUTE_AUTO_RESOLVED"
     # A notification only (no room event): a deadline is near for whoever must act.
     DEADLINE_REMINDER = "DEADLINE_REMINDER"

@@ -10,6 +10,7 @@ from milestones.models.enums import EventKind
 if TYPE_CHECKING:
     from milestones.models.change_request import ChangeRequest
     from milestones.models.contract import Contract
+    from milestones.models.dispute import Dispute
     from milestones.models.milestone import Milestone
     from milestones.models.refund_request import RefundRequest
     from milestones.models.user import User
@@ -37,6 +38,9 @@ class ContractEvent(Model):
     refund_request: fields.ForeignKeyNullableRelation[RefundRequest] = fields.ForeignKeyField(
         "models.RefundRequest", related_name="events", null=True, on_delete=fields.SET_NULL
     )
+    dispute: fields.ForeignKeyNullableRelation[Dispute] = fields.ForeignKeyField(
+        "models.Dispute", related_name="events", null=True, on_delete=fields.SET_NULL
+    )
     # What the actor wrote with the action (a mutation's `message`), if anything.
     note = fields.TextField(null=True)
     occurred_at = fields.DatetimeField(auto_now_add=True)
@@ -46,6 +50,7 @@ class ContractEvent(Model):
     milestone_id: int | None
     change_request_id: int | None
     refund_request_id: int | None
+    dispute_id: int | None
 
     class Meta:
         table = "contract_events"
@@ -84,6 +89,9 @@ class Notification(Model):
     refund_request: fields.ForeignKeyNullableRelation[RefundRequest] = fields.ForeignKeyField(
         "models.RefundRequest", related_name="reminders", null=True, on_delete=fields.SET_NULL
     )
+    dispute: fields.ForeignKeyNullableRelation[Dispute] = fields.ForeignKeyField(
+        "models.Dispute", related_name="reminders", null=True, on_delete=fields.SET_NULL
+    )
 
     recipient_id: int
     event_id: int | None
@@ -91,6 +99,7 @@ class Notification(Model):
     actor_id: int | None
     milestone_id: int | None
     refund_request_id: int | None
+    dispute_id: int | None
 
     class Meta:
         table = "notifications"

@@ -18,8 +18,9 @@ class RefundRequest(Model):
     contract: fields.ForeignKeyRelation[Contract] = fields.ForeignKeyField(
         "models.Contract", related_name="refund_requests", on_delete=fields.CASCADE
     )
-    milestone: fields.ForeignKeyRelation[Milestone] = fields.ForeignKeyField(
-        "models.Milestone", related_name="refund_requests", on_delete=fields.CASCADE
+    # Null: the escrow refund of an ended contract when only `available` money was left.
+    milestone: fields.ForeignKeyNullableRelation[Milestone] = fields.ForeignKeyField(
+        "models.Milestone", related_name="refund_requests", null=True, on_delete=fields.CASCADE
     )
     requested_by: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="refund_requests", on_delete=fields.RESTRICT
@@ -38,7 +39,7 @@ class RefundRequest(Model):
     response_message: str | None = fields.TextField(null=True)
 
     contract_id: int
-    milestone_id: int
+    milestone_id: int | None
     requested_by_id: int
 
     class Meta:

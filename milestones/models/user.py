@@ -9,6 +9,8 @@ class User(Model):
     sub = fields.CharField(max_length=255, unique=True)
     name = fields.CharField(max_length=200, null=True)
     email = fields.CharField(max_length=320, null=True)
+    # From the token's `roles` claim on every sight: mediators decide escalated disputes.
+    is_mediator = fields.BooleanField(default=False)
     # Last notification sequence number handed out to this user (notification cursors).
     notification_seq = fields.BigIntField(default=0)
     created_at = fields.DatetimeField(auto_now_add=True)

@@ -3,6 +3,7 @@ maps the outcome (or the refusal) to its payload."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import strawberry
@@ -13,6 +14,7 @@ from milestones.domain import (
     change_requests,
     commands,
     contracts,
+    disputes,
     milestones,
     notifications,
     refunds,
@@ -26,7 +28,7 @@ from milestones.resolvers import parse
 from milestones.resolvers.mapping import contract_type, global_id, milestone_type, perform
 from milestones.schema.arguments import MutationInput
 from milestones.schema.context import Info
-from milestones.schema.enums import ChangeKind, Decision
+from milestones.schema.enums import ChangeKind, Decision, DisputeDecision
 from milestones.schema.inputs import (
     ActivateMilestoneInput,
     AddMilestoneInput,
@@ -39,10 +41,13 @@ from milestones.schema.inputs import (
     EndContractInput,
     MarkNotificationsReadInput,
     MilestoneChangeInput,
+    OpenDisputeInput,
     RejectSubmissionInput,
     RequestEscrowRefundInput,
     RequestMilestoneChangesInput,
+    ResolveDisputeInput,
     RespondToChangeRequestInput,
+    RespondToDisputeInput,
     RespondToRefundRequestInput,
     SendBonusInput,
     SubmitMilestoneInput,
@@ -56,12 +61,19 @@ from milestones.schema.payloads import (
     CreateWebhookEndpointPayload,
     DeleteMilestonePayload,
     DeleteWebhookEndpointPayload,
+    DisputePayload,
     MarkNotificationsReadPayload,
     MilestonePayload,
     RefundRequestPayload,
     UpdateWebhookEndpointPayload,
 )
-from milestones.schema.types import ChangeRequest, Notification, RefundRequest, WebhookEndpoint
+from milestones.schema.types import (
+    ChangeRequest,
+    Dispute,
+    Notification,
+    RefundRequest,
+    WebhookEndpoint,
+)
 
 
 async def _contract_payload(outcome: Outcome, info: Info) -> ContractPayload:
@@ -89,10 +101,19 @@ async def _deleted_payload(outcome: Outcome, info: Info) -> DeleteMilestonePaylo
 
 
 async def _refund_payload(outcome: Outcome, info: Info) -> RefundRequestPayload:
-    assert outcome.refund_request is not None and outcome.milestone is not None
+    assert outcome.refund_request is not None
+    milestone = outcome.milestone
     return RefundRequestPayload(
         refund_request=RefundRequest.of(outcome.refund_request),
-        milestone=await milestone_type(info, outcome.milestone),
+        milestone=await milestone_type(info, milestone) if milestone is not None else None,
+        contract=await contract_type(info, outcome.contract),
+    )
+
+
+async def _dispute_payload(outcome: Outcome, info: Info) -> DisputePayload:
+    assert outcome.dispute is not None
+    return DisputePayload(
+        dispute=Dispute.of(outcome.dispute),
         contract=await contract_type(info, outcome.contract),
     )
 
@@ -399,22 +420,96 @@ class Mutation:
 
     @strawberry.mutation(
         description="Either party: end the contract. Upcoming milestones stay as they are "
-        "(frozen), a pending change request is DECLINED, and `available` money goes "
-        "back to the client. Refuses CONTRACT_ENDED, FUNDS_IN_ESCROW (a milestone is "
-        "still funded)."
+        "(frozen) and a pending change request is DECLINED. Money still held: the client pays "
+        "`payAmount` to the freelancer at once (the active milestone's funds first) and the "
+        "rest becomes a refund request to the freelancer; the freelancer ending gives it all "
+        "back to the client at once. Refuses CONTRACT_ENDED, REFUND_REQUEST_PENDING, "
+        "DISPUTE_OPEN, VALIDATION (payAmount above `escrow.held`, or from the freelancer)."
     )
     async def end_contract(
         self, info: Info, input: MutationInput[EndContractInput]
     ) -> ContractPayload:
         errors = Validation()
+        pay = parse.optional(input.pay_amount)
         command = commands.EndContract(
             contract_id=_contract_id(input.contract_id),
             message=parse.text(input.message, "message", errors),
+            pay_amount=0 if pay is None else parse.amount(pay, "pay_amount", errors, zero=True),
             idempotency_key=parse.idempotency_key(input.idempotency_key, errors),
             problems=errors.found,
         )
         return await perform(
             info, ContractPayload, contracts.end_contract, command, _contract_payload
+        )
+
+    @strawberry.mutation(
+        description="Freelancer: dispute a pending refund request (instead of answering it) or "
+        "the active milestone after a submission (the client withholds payment). Its money is "
+        "frozen until the client answers, a mediator decides, or `respondBy` passes. Refuses "
+        "FORBIDDEN, NOT_DISPUTABLE, DISPUTE_OPEN (one open dispute per contract), VALIDATION."
+    )
+    async def open_dispute(
+        self, info: Info, input: MutationInput[OpenDisputeInput]
+    ) -> DisputePayload:
+        errors = Validation()
+        refund_raw = parse.optional(input.refund_request_id)
+        milestone_raw = parse.optional(input.milestone_id)
+        if (refund_raw is None) == (milestone_raw is None):
+            errors.add("milestone_id", "Give exactly one of refundRequestId and milestoneId.")
+        command = commands.OpenDispute(
+            refund_request_id=(
+                parse.node_id(refund_raw, "RefundRequest") if refund_raw is not None else None
+            ),
+            milestone_id=_milestone_id(milestone_raw) if milestone_raw is not None else None,
+            message=parse.text(input.message, "message", errors),
+            idempotency_key=parse.idempotency_key(input.idempotency_key, errors),
+            problems=errors.found,
+        )
+        if refund_raw is not None and command.refund_request_id is None:
+            # An id that names no refund request: NOT_FOUND, as for any other id.
+            command = dataclasses.replace(command, refund_request_id=-1)
+        if milestone_raw is not None and command.milestone_id is None:
+            command = dataclasses.replace(command, milestone_id=-1)
+        return await perform(info, DisputePayload, disputes.open_dispute, command, _dispute_payload)
+
+    @strawberry.mutation(
+        description="Client: answer a dispute awaiting you. ACCEPT: the disputed amount goes to "
+        "the freelancer; REJECT: a mediator decides (mediators are notified). Refuses "
+        "FORBIDDEN, NOT_PENDING (not awaiting the client any more)."
+    )
+    async def respond_to_dispute(
+        self, info: Info, input: MutationInput[RespondToDisputeInput]
+    ) -> DisputePayload:
+        errors = Validation()
+        command = commands.RespondToDispute(
+            dispute_id=parse.node_id(input.dispute_id, "Dispute"),
+            accept=input.decision is DisputeDecision.ACCEPT,
+            message=parse.text(input.message, "message", errors),
+            idempotency_key=parse.idempotency_key(input.idempotency_key, errors),
+            problems=errors.found,
+        )
+        return await perform(
+            info, DisputePayload, disputes.respond_to_dispute, command, _dispute_payload
+        )
+
+    @strawberry.mutation(
+        description="Mediator: decide a dispute in mediation. `releaseAmount` (0 to the "
+        "disputed amount) goes to the freelancer, the rest back to the client. Refuses "
+        "FORBIDDEN (a party), NOT_PENDING (not in mediation), VALIDATION."
+    )
+    async def resolve_dispute(
+        self, info: Info, input: MutationInput[ResolveDisputeInput]
+    ) -> DisputePayload:
+        errors = Validation()
+        command = commands.ResolveDispute(
+            dispute_id=parse.node_id(input.dispute_id, "Dispute"),
+            release_amount=parse.amount(input.release_amount, "release_amount", errors, zero=True),
+            message=parse.text(input.message, "message", errors),
+            idempotency_key=parse.idempotency_key(input.idempotency_key, errors),
+            problems=errors.found,
+        )
+        return await perform(
+            info, DisputePayload, disputes.resolve_dispute, command, _dispute_payload
         )
 
     @strawberry.mutation(

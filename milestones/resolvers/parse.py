@@ -48,9 +48,10 @@ def node_id(raw: object, type_name: str) -> int | None:
     return ids.decode(raw, type_name)
 
 
-def amount(raw: object, field: str, errors: Validation) -> int:
+def amount(raw: object, field: str, errors: Validation, *, zero: bool = False) -> int:
     """Minor units of a positive amount (ASCII digits, at most two decimals, at most
-    9999999.99), from a string or a JSON integer; 0 after a problem."""
+    9999999.99), from a string or a JSON integer; 0 after a problem. `zero`: 0 is allowed
+    too (a payment or a mediator's release may be nothing)."""
     if raw is None or raw is UNSET or isinstance(raw, Omitted):
         errors.add(field, "Amount is required.")
         return 0
@@ -67,6 +68,8 @@ def amount(raw: object, field: str, errors: Validation) -> int:
             errors.add(field, "Amount must be positive.")
         else:
             errors.add(field, "Amount must be a number with at most two decimal places.")
+        return 0
+    if cents == 0 and zero:
         return 0
     if cents <= 0:
         errors.add(field, "Amount must be positive.")

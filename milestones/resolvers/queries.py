@@ -12,22 +12,26 @@ from milestones.domain.access import may_see
 from milestones.models import ChangeRequest as ChangeRequestModel
 from milestones.models import Contract as ContractModel
 from milestones.models import ContractEvent as ContractEventModel
+from milestones.models import Dispute as DisputeModel
 from milestones.models import Notification as NotificationModel
 from milestones.models import RefundRequest as RefundRequestModel
 from milestones.models import User as UserModel
 from milestones.models import WebhookDelivery as WebhookDeliveryModel
 from milestones.models import WebhookEndpoint as WebhookEndpointModel
+from milestones.models.enums import DisputeResolutionKind
+from milestones.models.enums import DisputeStatus as StoredDisputeStatus
 from milestones.resolvers.mapping import milestone_type
 from milestones.resolvers.pagination import contracts_page, notifications_page
 from milestones.resolvers.viewer import require_viewer
 from milestones.schema.arguments import After, First
 from milestones.schema.context import Info
-from milestones.schema.enums import ContractStatus
+from milestones.schema.enums import ContractStatus, DisputeStatus
 from milestones.schema.relay import Connection
 from milestones.schema.types import (
     ChangeRequest,
     Contract,
     ContractEvent,
+    Dispute,
     Node,
     Notification,
     NotificationConnection,
@@ -35,6 +39,7 @@ from milestones.schema.types import (
     User,
     WebhookDelivery,
     WebhookEndpoint,
+    disputes_page,
 )
 
 
@@ -46,6 +51,18 @@ async def _party_contract(info: Info, contract_pk: int | None) -> ContractModel 
     if contract is None or not may_see(viewer, contract):
         return None
     return contract
+
+
+def _visible_disputes(viewer: UserModel) -> Q:
+    """The disputes of the viewer's own contracts; for a mediator also every dispute in
+    mediation or decided by a mediator."""
+    own = Q(contract__client_id=viewer.id) | Q(contract__freelancer_id=viewer.id)
+    if not viewer.is_mediator:
+        return own
+    mediated = Q(status=StoredDisputeStatus.IN_MEDIATION) | Q(
+        resolution_kind=DisputeResolutionKind.MEDIATOR_DECIDED
+    )
+    return Q(own, mediated, join_type=Q.OR)
 
 
 async def _visible_user(viewer: UserModel, pk: int) -> UserModel | None:
@@ -87,6 +104,11 @@ async def resolve_node(info: Info, global_id: str) -> Node | None:
         if refund_request is None or not await _party_contract(info, refund_request.contract_id):
             return None
         return RefundRequest.of(refund_request)
+    if type_name == "Dispute":
+        dispute = await DisputeModel.get_or_none(id=pk)
+        if dispute is None or not await _party_contract(info, dispute.contract_id):
+            return None
+        return Dispute.of(dispute)
     if type_name == "ContractEvent":
         event = await ContractEventModel.get_or_none(id=pk)
         if event is None or not await _party_contract(info, event.contract_id):
@@ -151,6 +173,28 @@ class Query:
         viewer = require_viewer(info)
         contract = await _party_contract(info, ids.decode(id, "Contract"))
         return Contract.of(contract, viewer.id) if contract is not None else None
+
+    @strawberry.field(
+        description="Disputes, newest first: those of the viewer's contracts; a mediator sees "
+        "every dispute in mediation or decided by a mediator as well."
+    )
+    async def disputes(
+        self,
+        info: Info,
+        status: Annotated[
+            DisputeStatus | None,
+            strawberry.argument(description="Only the disputes in this status; omitted: all."),
+        ] = None,
+        first: First = 20,
+        after: After = None,
+    ) -> Connection[Dispute]:
+        viewer = require_viewer(info)
+        return await disputes_page(
+            first,
+            after,
+            visible_to=_visible_disputes(viewer),
+            status=StoredDisputeStatus(status.value) if status is not None else None,
+        )
 
     @strawberry.field(description="The viewer's notifications, newest first.")
     async def notifications(

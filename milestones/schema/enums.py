@@ -13,6 +13,8 @@ from milestones.models.enums import (
     ChangeKind,
     ChangeRequestStatus,
     ContractStatus,
+    DisputeResolutionKind,
+    DisputeStatus,
     EventKind,
     MilestoneStatus,
     RefundRequestStatus,
@@ -70,8 +72,31 @@ describe(
     {
         "PENDING": "Waiting for the freelancer's answer; the milestone cannot be submitted, "
         "approved or rejected meanwhile.",
-        "ACCEPTED": "The freelancer accepted: the milestone's money went back to the client.",
+        "ACCEPTED": "The freelancer accepted (or let it expire): its money went back to the "
+        "client.",
         "DECLINED": "The freelancer declined: nothing changed.",
+        "DISPUTED": "The freelancer opened a dispute on it instead of answering; it stays so, "
+        "and its dispute carries the outcome.",
+    },
+)
+describe(
+    DisputeStatus,
+    "Where a dispute stands.",
+    {
+        "AWAITING_CLIENT": "Opened by the freelancer: waiting for the client's answer until "
+        "`respondBy` (unanswered, the disputed amount goes to the freelancer).",
+        "IN_MEDIATION": "The client rejected it: a mediator decides.",
+        "RESOLVED": "Decided: `resolution` says how and where the money went.",
+    },
+)
+describe(
+    DisputeResolutionKind,
+    "Who settled a dispute.",
+    {
+        "CLIENT_ACCEPTED": "The client accepted it: the disputed amount went to the freelancer.",
+        "MEDIATOR_DECIDED": "A mediator split the disputed amount between the parties.",
+        "AUTO_RESOLVED": "The client did not answer in time: the disputed amount went to the "
+        "freelancer.",
     },
 )
 describe(
@@ -110,6 +135,15 @@ describe(
         "the milestone's money was released (no actor).",
         "REFUND_AUTO_ACCEPTED": "The freelancer did not answer the refund request in time: it "
         "was accepted (no actor).",
+        "DISPUTE_OPENED": "The freelancer opened a dispute on a refund request or on the active "
+        "milestone's payment; its money is frozen.",
+        "DISPUTE_ACCEPTED": "The client accepted the dispute: the disputed amount went to the "
+        "freelancer.",
+        "DISPUTE_ESCALATED": "The client rejected the dispute: it went to mediation (mediators "
+        "are notified).",
+        "DISPUTE_RESOLVED": "A mediator decided the dispute.",
+        "DISPUTE_AUTO_RESOLVED": "The client did not answer the dispute in time: the disputed "
+        "amount went to the freelancer (no actor).",
         "DEADLINE_REMINDER": "A deadline is near (`REMINDER_BEFORE` ahead): whoever must act is "
         "reminded once. A notification only, never a room event; no actor; the deadline is "
         "`Notification.deadline`.",
@@ -121,7 +155,8 @@ describe(
     "failing kind answers: NOT_FOUND, FORBIDDEN, IDEMPOTENCY_CONFLICT, VALIDATION, then the "
     "state of the contract.",
     {
-        "FORBIDDEN": "A party acting outside its role (e.g. the freelancer adding a milestone).",
+        "FORBIDDEN": "A party acting outside its role (e.g. the freelancer adding a milestone), "
+        "a mediator calling a party's mutation, or a party resolving a dispute.",
         "NOT_FOUND": "No such object, or the viewer is not a party to its contract (never a "
         "hint that it exists).",
         "VALIDATION": "A bad input value; `field` names it (one error per bad field).",
@@ -136,9 +171,12 @@ describe(
         "upcoming milestones, and the freelancer cannot send another.",
         "REFUND_REQUEST_PENDING": "A refund request is pending on the active milestone: it "
         "cannot be submitted, approved or rejected, nor refunded twice.",
-        "NOT_PENDING": "The change or refund request was already answered or withdrawn.",
-        "FUNDS_IN_ESCROW": "A milestone is still funded: approve it or have its refund "
-        "accepted before ending the contract.",
+        "NOT_PENDING": "The change or refund request was already answered or withdrawn, or the "
+        "dispute is past the step the mutation answers.",
+        "DISPUTE_OPEN": "A dispute is open on the contract: its money is frozen (approve, "
+        "reject, submit, refunds, ending) until it is resolved; one open dispute at a time.",
+        "NOT_DISPUTABLE": "Only a pending refund request, or the active milestone after a "
+        "submission, can be disputed.",
         "VERSION_CONFLICT": "`expectedVersion` is not the milestone's current `version`: "
         "someone changed it since you read it.",
         "IDEMPOTENCY_CONFLICT": "This `idempotencyKey` was already used by you for this "
@@ -152,6 +190,8 @@ describe(
         "CLIENT": "The party who pays: funds, approves, rejects, asks for refunds, answers "
         "change requests.",
         "FREELANCER": "The party who works: submits, answers refund requests, proposes changes.",
+        "MEDIATOR": "Not a party: a mediator watching a room whose dispute went to mediation "
+        "(read-only); decides with `resolveDispute`.",
     },
     name="ContractRole",
 )
@@ -163,12 +203,23 @@ class Decision(Enum):
     DECLINE = strawberry.enum_value("DECLINE", description="Decline: nothing changes.")
 
 
+@strawberry.enum(description="The client's answer to a dispute.")
+class DisputeDecision(Enum):
+    ACCEPT = strawberry.enum_value(
+        "ACCEPT", description="Give in: the disputed amount goes to the freelancer."
+    )
+    REJECT = strawberry.enum_value("REJECT", description="Send the dispute to a mediator.")
+
+
 __all__ = [
     "ChangeKind",
     "ChangeRequestStatus",
     "ContractRole",
     "ContractStatus",
     "Decision",
+    "DisputeDecision",
+    "DisputeResolutionKind",
+    "DisputeStatus",
     "ErrorCode",
     "EventKind",
     "MilestoneStatus",

@@ -8,7 +8,7 @@ from decimal import Decimal
 import strawberry
 from strawberry import UNSET
 
-from milestones.schema.enums import ChangeKind, Decision, EventKind
+from milestones.schema.enums import ChangeKind, Decision, DisputeDecision, EventKind
 
 KEY_DESCRIPTION = (
     "A new key (1 to 255 characters) per action, sent again with each retry of it: the same "
@@ -163,11 +163,60 @@ class RespondToRefundRequestInput:
     idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 
 
-@strawberry.input(description="Which contract to end.")
+@strawberry.input(description="Which contract to end, and (client) what to pay on the way out.")
 class EndContractInput:
     contract_id: strawberry.ID = strawberry.field(description="The contract's ID.")
     message: str | None = strawberry.field(
         default=UNSET, description="What you want to tell the other party, at most 5000 characters."
+    )
+    pay_amount: Decimal | None = strawberry.field(
+        default=UNSET,
+        description="Client only: how much of the money held goes to the freelancer now (the "
+        "active milestone's funds first); 0 to at most `escrow.held`, omitted: 0. The rest "
+        "becomes a refund request to the freelancer.",
+    )
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
+
+
+@strawberry.input(
+    description="What the freelancer disputes: a pending refund request or the active "
+    "milestone (exactly one of the two)."
+)
+class OpenDisputeInput:
+    refund_request_id: strawberry.ID | None = strawberry.field(
+        default=UNSET, description="A pending refund request: disputed instead of answered."
+    )
+    milestone_id: strawberry.ID | None = strawberry.field(
+        default=UNSET,
+        description="The active milestone, submitted at least once: the client withholds payment.",
+    )
+    message: str | None = strawberry.field(
+        default=UNSET, description="Why, for the client (and a mediator), at most 5000 characters."
+    )
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
+
+
+@strawberry.input(description="The client's answer to a dispute awaiting them.")
+class RespondToDisputeInput:
+    dispute_id: strawberry.ID = strawberry.field(description="The dispute's ID.")
+    decision: DisputeDecision = strawberry.field(
+        description="ACCEPT (the disputed amount goes to the freelancer) or REJECT (mediation)."
+    )
+    message: str | None = strawberry.field(
+        default=UNSET, description="What you want to tell the other party, at most 5000 characters."
+    )
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
+
+
+@strawberry.input(description="A mediator's decision on a dispute in mediation.")
+class ResolveDisputeInput:
+    dispute_id: strawberry.ID = strawberry.field(description="The dispute's ID.")
+    release_amount: Decimal = strawberry.field(
+        description="What goes to the freelancer: 0 to the disputed amount; the rest goes back "
+        "to the client."
+    )
+    message: str | None = strawberry.field(
+        default=UNSET, description="The reasons, for both parties, at most 5000 characters."
     )
     idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 

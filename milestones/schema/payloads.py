@@ -8,6 +8,7 @@ from milestones.schema.enums import ErrorCode
 from milestones.schema.types import (
     ChangeRequest,
     Contract,
+    Dispute,
     Milestone,
     Notification,
     RefundRequest,
@@ -79,7 +80,17 @@ class RefundRequestPayload:
     )
     milestone: Milestone | None = strawberry.field(
         default=None,
-        description="The milestone whose money it concerns, as it is after; null if refused.",
+        description="The milestone whose money it concerns, as it is after; null if refused "
+        "or when it concerns only the `available` money of an ended contract.",
+    )
+    contract: Contract | None = strawberry.field(default=None, description=CONTRACT)
+    user_errors: list[UserError] = strawberry.field(default_factory=list, description=USER_ERRORS)
+
+
+@strawberry.type(description="The result of a mutation on a dispute.")
+class DisputePayload:
+    dispute: Dispute | None = strawberry.field(
+        default=None, description="The dispute, as it is after the mutation; null if refused."
     )
     contract: Contract | None = strawberry.field(default=None, description=CONTRACT)
     user_errors: list[UserError] = strawberry.field(default_factory=list, description=USER_ERRORS)

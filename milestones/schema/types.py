@@ -9,6 +9,7 @@ from typing import Annotated
 
 import strawberry
 from strawberry import Private
+from tortoise.expressions import Q
 
 from milestones import ids
 from milestones.domain.access import Role
@@ -24,6 +25,8 @@ from milestones.schema.enums import (
     ChangeRequestStatus,
     ContractRole,
     ContractStatus,
+    DisputeResolutionKind,
+    DisputeStatus,
     EventKind,
     MilestoneStatus,
     RefundRequestStatus,
@@ -271,13 +274,14 @@ class ChangeRequest(Node):
 class RefundRequest(Node):
     pk: Private[int]
     contract_pk: Private[int]
-    milestone_pk: Private[int]
+    milestone_pk: Private[int | None]
     requested_by_pk: Private[int]
     status: RefundRequestStatus = strawberry.field(
-        description="PENDING until the freelancer accepts or declines it."
+        description="PENDING until the freelancer accepts or declines it (or disputes it)."
     )
     amount: Decimal = strawberry.field(
-        description="The money asked back: what the milestone holds in escrow."
+        description="The money asked back: what the milestone holds in escrow (when the client "
+        "ends a contract: all the money still held)."
     )
     message: str | None = strawberry.field(description="What the client wrote with it.")
     created_at: dt.datetime = strawberry.field(description="When the client asked.")
@@ -295,11 +299,12 @@ class RefundRequest(Node):
     async def contract(self, info: Info) -> Contract:
         return await load_contract(info, self.contract_pk)
 
-    @strawberry.field(description="The milestone whose money is asked back.")
-    async def milestone(self, info: Info) -> Milestone:
-        milestone = await load_milestone(info, self.milestone_pk, include_deleted=True)
-        assert milestone is not None
-        return milestone
+    @strawberry.field(
+        description="The milestone whose money is asked back; null when an ended contract asks "
+        "back only its `available` money."
+    )
+    async def milestone(self, info: Info) -> Milestone | None:
+        return await load_concerned_milestone(info, self.milestone_pk)
 
     @strawberry.field(description="The client who asked.")
     async def requested_by(self, info: Info) -> User:
@@ -333,6 +338,7 @@ class ContractEvent(Node):
     milestone_pk: Private[int | None]
     change_request_pk: Private[int | None]
     refund_request_pk: Private[int | None]
+    dispute_pk: Private[int | None]
     cursor: str = strawberry.field(
         description="Its place in the contract's log: pass it as `after` to `events` or to the "
         "`contractEvents` subscription to get what came after it."
@@ -365,6 +371,10 @@ class ContractEvent(Node):
     async def refund_request(self, info: Info) -> RefundRequest | None:
         return await load_refund_request(info, self.refund_request_pk)
 
+    @strawberry.field(description="The dispute it concerns, if any.")
+    async def dispute(self, info: Info) -> Dispute | None:
+        return await load_dispute(self.dispute_pk)
+
     @classmethod
     def of(cls, event: object) -> ContractEvent:
         from milestones.models import ContractEvent as Model
@@ -377,6 +387,7 @@ class ContractEvent(Node):
             milestone_pk=event.milestone_id,
             change_request_pk=event.change_request_id,
             refund_request_pk=event.refund_request_id,
+            dispute_pk=event.dispute_id,
             cursor=ids.encode_cursor("event", event.seq),
             kind=event.kind,
             note=event.note,
@@ -391,6 +402,7 @@ class Notification(Node):
     actor_pk: Private[int | None]
     milestone_pk: Private[int | None]  # a reminder's own (others are their event's)
     refund_request_pk: Private[int | None]
+    dispute_pk: Private[int | None]
     cursor: str = strawberry.field(
         description="Its place among the viewer's notifications: pass it as `after` to the "
         "`notifications` subscription to resume after it, or to the `notifications` "
@@ -450,6 +462,13 @@ class Notification(Node):
         event = await info.context.loaders.event.load(self.event_pk)
         return await load_refund_request(info, event.refund_request_id if event else None)
 
+    @strawberry.field(description="The dispute it concerns, if any.")
+    async def dispute(self, info: Info) -> Dispute | None:
+        if self.event_pk is None:
+            return await load_dispute(self.dispute_pk)
+        event = await info.context.loaders.event.load(self.event_pk)
+        return await load_dispute(event.dispute_id if event else None)
+
     @classmethod
     def of(cls, notification: object) -> Notification:
         from milestones.models import Notification as Model
@@ -462,6 +481,7 @@ class Notification(Node):
             actor_pk=notification.actor_id,
             milestone_pk=notification.milestone_id,
             refund_request_pk=notification.refund_request_id,
+            dispute_pk=notification.dispute_id,
             cursor=ids.encode_cursor("notification", notification.seq),
             kind=notification.kind,
             message=notification.message,
@@ -498,7 +518,8 @@ class Contract(Node):
     )
     status: ContractStatus = strawberry.field(description="ACTIVE, or ENDED once a party ended it.")
     viewer_role: ContractRole = strawberry.field(
-        description="The viewer's side: CLIENT or FREELANCER."
+        description="The viewer's side: CLIENT or FREELANCER; MEDIATOR for a mediator watching "
+        "a room whose dispute went to mediation (read-only)."
     )
     created_at: dt.datetime = strawberry.field(description="When the client started it.")
     ended_at: dt.datetime | None = strawberry.field(description="When it ended; null while ACTIVE.")
@@ -542,6 +563,24 @@ class Contract(Node):
         found = await info.context.loaders.pending_refund_request.load(self.pk)
         return RefundRequest.of(found) if found is not None else None
 
+    @strawberry.field(
+        description="The dispute not resolved yet (awaiting the client or in mediation), if any "
+        "(at most one)."
+    )
+    async def open_dispute(self, info: Info) -> Dispute | None:
+        from milestones.models import Dispute as DisputeModel
+
+        found = await DisputeModel.filter(
+            contract_id=self.pk, status__in=stored.OPEN_DISPUTE_STATUSES
+        ).first()
+        return Dispute.of(found) if found is not None else None
+
+    @strawberry.field(description="The contract's disputes, newest first.")
+    async def disputes(
+        self, info: Info, first: First = 20, after: After = None
+    ) -> Connection[Dispute]:
+        return await disputes_page(first, after, contract_pk=self.pk)
+
     @strawberry.field(description="The contract's change requests, newest first.")
     async def change_requests(
         self, info: Info, first: First = 20, after: After = None
@@ -568,10 +607,157 @@ class Contract(Node):
             title=contract.title,
             currency=contract.currency,
             status=contract.status,
-            viewer_role=Role.CLIENT if viewer_id == contract.client_id else Role.FREELANCER,
+            viewer_role=_viewer_role(contract.client_id, contract.freelancer_id, viewer_id),
             created_at=contract.created_at,
             ended_at=contract.ended_at,
         )
+
+
+def _viewer_role(client_pk: int, freelancer_pk: int, viewer_pk: int) -> Role:
+    """Whoever reads a room is a party or, read-only, a mediator (access decided that)."""
+    if viewer_pk == client_pk:
+        return Role.CLIENT
+    if viewer_pk == freelancer_pk:
+        return Role.FREELANCER
+    return Role.MEDIATOR
+
+
+@strawberry.type(description="How a dispute was settled.")
+class DisputeResolution:
+    decided_by_pk: Private[int | None]
+    kind: DisputeResolutionKind = strawberry.field(description="Who settled it.")
+    released_amount: Decimal = strawberry.field(
+        description="What went to the freelancer out of the disputed amount."
+    )
+    refunded_amount: Decimal = strawberry.field(
+        description="What went back to the client: the disputed amount minus `releasedAmount`."
+    )
+    message: str | None = strawberry.field(
+        description="What the client (ACCEPT) or the mediator wrote with the decision."
+    )
+
+    @strawberry.field(
+        description="The client who accepted or the mediator who decided; null when the "
+        "deadline resolved it."
+    )
+    async def decided_by(self, info: Info) -> User | None:
+        return None if self.decided_by_pk is None else await load_user(info, self.decided_by_pk)
+
+
+@strawberry.type(
+    description="The freelancer contests a refund request or a withheld payment: its money is "
+    "frozen until the client accepts, a mediator decides, or `respondBy` passes."
+)
+class Dispute(Node):
+    pk: Private[int]
+    contract_pk: Private[int]
+    milestone_pk: Private[int | None]
+    refund_request_pk: Private[int | None]
+    opened_by_pk: Private[int]
+    message: str | None = strawberry.field(description="What the freelancer wrote opening it.")
+    amount: Decimal = strawberry.field(
+        description="The money in dispute: the refund request's amount, or what the milestone "
+        "held when it was opened."
+    )
+    status: DisputeStatus = strawberry.field(description="Where it stands.")
+    respond_by: dt.datetime | None = strawberry.field(
+        description="While AWAITING_CLIENT: unanswered by then, the amount goes to the freelancer."
+    )
+    response_message: str | None = strawberry.field(
+        description="What the client wrote sending it to mediation, if they did."
+    )
+    resolution: DisputeResolution | None = strawberry.field(
+        description="How it was settled; null until RESOLVED."
+    )
+    opened_at: dt.datetime = strawberry.field(description="When the freelancer opened it.")
+    resolved_at: dt.datetime | None = strawberry.field(
+        description="When it was settled; null until RESOLVED."
+    )
+
+    @strawberry.field(description="The contract.")
+    async def contract(self, info: Info) -> Contract:
+        return await load_contract(info, self.contract_pk)
+
+    @strawberry.field(
+        description="The milestone whose money is disputed; null for the `available` money of an "
+        "ended contract."
+    )
+    async def milestone(self, info: Info) -> Milestone | None:
+        return await load_concerned_milestone(info, self.milestone_pk)
+
+    @strawberry.field(description="The refund request disputed instead of answered, if any.")
+    async def refund_request(self, info: Info) -> RefundRequest | None:
+        return await load_refund_request(info, self.refund_request_pk)
+
+    @strawberry.field(description="The freelancer who opened it.")
+    async def opened_by(self, info: Info) -> User:
+        return await load_user(info, self.opened_by_pk)
+
+    @classmethod
+    def of(cls, dispute: object) -> Dispute:
+        from milestones.models import Dispute as Model
+
+        assert isinstance(dispute, Model)
+        resolution = None
+        if dispute.resolution_kind is not None:
+            resolution = DisputeResolution(
+                decided_by_pk=dispute.decided_by_id,
+                kind=dispute.resolution_kind,
+                released_amount=cents_to_decimal(dispute.released_amount or 0),
+                refunded_amount=cents_to_decimal(dispute.refunded_amount or 0),
+                message=dispute.resolution_message,
+            )
+        return cls(
+            id=strawberry.ID(ids.encode("Dispute", dispute.id)),
+            pk=dispute.id,
+            contract_pk=dispute.contract_id,
+            milestone_pk=dispute.milestone_id,
+            refund_request_pk=dispute.refund_request_id,
+            opened_by_pk=dispute.opened_by_id,
+            message=dispute.message,
+            amount=cents_to_decimal(dispute.amount),
+            status=dispute.status,
+            respond_by=dispute.respond_by,
+            response_message=dispute.response_message,
+            resolution=resolution,
+            opened_at=dispute.opened_at,
+            resolved_at=dispute.resolved_at,
+        )
+
+
+async def load_dispute(pk: int | None) -> Dispute | None:
+    from milestones.models import Dispute as DisputeModel
+
+    found = await DisputeModel.get_or_none(id=pk) if pk is not None else None
+    return Dispute.of(found) if found is not None else None
+
+
+async def disputes_page(
+    first: int | None,
+    after: str | None,
+    *,
+    contract_pk: int | None = None,
+    visible_to: Q | None = None,
+    status: stored.DisputeStatus | None = None,
+) -> Connection[Dispute]:
+    """Disputes newest first: of one contract, or those `visible_to` (a Q filter) may see."""
+    from milestones.models import Dispute as DisputeModel
+
+    size = page_size(first)
+    before_id = after_position(after, "dispute")
+    query = DisputeModel.all()
+    if contract_pk is not None:
+        query = query.filter(contract_id=contract_pk)
+    if visible_to is not None:
+        query = query.filter(visible_to)
+    if status is not None:
+        query = query.filter(status=status)
+    if before_id is not None:
+        query = query.filter(id__lt=before_id)
+    rows = await query.order_by("-id").limit(size + 1)
+    return connection(
+        rows, size, after, Dispute.of, lambda row: ids.encode_cursor("dispute", row.id)
+    )
 
 
 async def load_user(info: Info, pk: int) -> User:

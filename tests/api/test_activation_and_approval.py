@@ -682,7 +682,10 @@ async def test_replay_after_contract_ended_returns_the_first_payload(
     assert again == first
     state = await room.read()
     assert event_kinds(state).count("CONTRACT_ENDED") == 1
-    assert state["escrow"]["totalRefunded"] == "60.00"
+    # The rest is asked back once: one refund request, held until the freelancer answers.
+    assert state["escrow"]["held"] == "60.00"
+    assert state["pendingRefundRequest"]["amount"] == "60.00"
+    assert event_kinds(state).count("REFUND_REQUESTED") == 1
 
 
 async def test_concurrent_activations_fund_only_one_milestone(

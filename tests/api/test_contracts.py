@@ -163,21 +163,6 @@ async def test_end_contract_twice_is_contract_ended(client: Actor, freelancer: A
     )
 
 
-async def test_end_contract_with_funded_active_milestone_is_funds_in_escrow(
-    client: Actor, freelancer: Actor
-) -> None:
-    room = await create_contract_with_milestones(client, freelancer, ["100.00"])
-    await room.activate(0)
-    for actor in (client, freelancer):
-        await refuse(
-            actor, "endContract", {"contractId": room.contract_id}, "FUNDS_IN_ESCROW", room=room
-        )
-    await room.submit(0)
-    await refuse(
-        client, "endContract", {"contractId": room.contract_id}, "FUNDS_IN_ESCROW", room=room
-    )
-
-
 async def test_end_contract_allowed_after_active_milestone_refunded(
     client: Actor, freelancer: Actor
 ) -> None:
@@ -199,7 +184,7 @@ async def test_end_contract_allowed_after_active_milestone_refunded(
     }
 
 
-async def test_ending_contract_refunds_available_to_client(
+async def test_client_ending_asks_the_available_money_back_with_a_refund_request(
     client: Actor, freelancer: Actor
 ) -> None:
     room = await create_contract_with_milestones(client, freelancer, ["1000.00", "500.00"])
@@ -211,7 +196,18 @@ async def test_ending_contract_refunds_available_to_client(
     payload = await room.end()
 
     contract = payload["contract"]
-    assert contract["escrow"] == {
+    assert contract["status"] == "ENDED"
+    # Still held: the freelancer accepts, lets it expire, or disputes it.
+    assert contract["escrow"]["held"] == "300.00"
+    assert contract["escrow"]["totalRefunded"] == "0.00"
+    refund = contract["pendingRefundRequest"]
+    assert refund["amount"] == "300.00"
+    assert refund["milestone"] is None  # only `available` money was left
+    assert refund["respondBy"]
+    assert_escrow_consistent(await room.read())
+    accepted = await room.respond_to_refund(refund["id"], "ACCEPT")
+    assert accepted["milestone"] is None
+    assert accepted["contract"]["escrow"] == {
         "held": "0.00",
         "available": "0.00",
         "totalFunded": "1000.00",
@@ -256,17 +252,20 @@ async def test_approve_with_end_contract_ends_it(client: Actor, freelancer: Acto
     assert contract["status"] == "ENDED"
     assert contract["endedAt"]
     assert payload["milestone"]["status"] == "RELEASED"
+    # As endContract with payAmount 0: the rest is asked back, not refunded at once.
     assert contract["escrow"] == {
-        "held": "0.00",
-        "available": "0.00",
+        "held": "400.00",
+        "available": "400.00",
         "totalFunded": "1000.00",
         "totalReleased": "600.00",
-        "totalRefunded": "400.00",
+        "totalRefunded": "0.00",
         "totalBonus": "0.00",
     }
+    assert contract["pendingRefundRequest"]["amount"] == "400.00"
+    assert contract["pendingRefundRequest"]["milestone"] is None
     assert contract["milestones"][1]["status"] == "UPCOMING"
     state = await room.read()
-    assert event_kinds(state)[-2:] == ["MILESTONE_APPROVED", "CONTRACT_ENDED"]
+    assert event_kinds(state)[-3:] == ["MILESTONE_APPROVED", "CONTRACT_ENDED", "REFUND_REQUESTED"]
     assert_escrow_consistent(state)
 
 
@@ -341,7 +340,9 @@ async def test_concurrent_end_and_activate_never_leave_funds_in_an_ended_contrac
         (e["code"] if (e := (ended["userErrors"] or [None])[0]) else "OK"),
         (a["code"] if (a := (activated["userErrors"] or [None])[0]) else "OK"),
     }
-    assert outcomes in ({"OK", "CONTRACT_ENDED"}, {"OK", "FUNDS_IN_ESCROW"})
+    # Ended first: the activation is refused; activated first: the freelancer's ending gives
+    # the money back at once.
+    assert outcomes in ({"OK", "CONTRACT_ENDED"}, {"OK"})
     state = await room.read()
     statuses = [m["status"] for m in state["milestones"]]
     assert not (state["status"] == "ENDED" and "ACTIVE" in statuses)

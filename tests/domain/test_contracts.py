@@ -36,8 +36,10 @@ async def test_either_party_ends_once_nothing_is_funded(
         people.client, commands.ActivateMilestone(milestone_id=room.milestone_id(0))
     )
     end = commands.EndContract(contract_id=room.contract.id, message="Bye")
-    assert await refused(contracts.end_contract(people.freelancer, end)) == [
-        (ErrorCode.FUNDS_IN_ESCROW, None)
+    # Only the client pays on the way out.
+    paying = commands.EndContract(contract_id=room.contract.id, pay_amount=1)
+    assert await refused(contracts.end_contract(people.freelancer, paying)) == [
+        (ErrorCode.VALIDATION, "pay_amount")
     ]
     await milestones.approve_milestone(
         people.client,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from milestones.domain import commands, contracts, milestones, notifications
+from milestones.domain import commands, contracts, milestones, notifications, refunds
 from milestones.domain.errors import ErrorCode, Problem
 from milestones.domain.idempotency import command_digest
-from milestones.models import ContractEvent, IdempotencyRecord
+from milestones.models import ContractEvent, IdempotencyRecord, RefundRequest
 from milestones.models.enums import EventKind
 from tests.domain.conftest import MakeRoom, People, refused
 
@@ -79,10 +79,18 @@ async def test_a_refusal_is_not_remembered(people: People, make_room: MakeRoom) 
     await milestones.activate_milestone(
         people.client, commands.ActivateMilestone(milestone_id=room.milestone_id(0))
     )
+    await refunds.request_escrow_refund(
+        people.client, commands.RequestEscrowRefund(milestone_id=room.milestone_id(0))
+    )
     assert await refused(contracts.end_contract(people.client, end)) == [
-        (ErrorCode.FUNDS_IN_ESCROW, None)
+        (ErrorCode.REFUND_REQUEST_PENDING, None)
     ]
     assert not await IdempotencyRecord.filter(key="end").exists()
+    pending = await RefundRequest.get(contract_id=room.contract.id)
+    await refunds.respond_to_refund_request(
+        people.freelancer,
+        commands.RespondToRefundRequest(refund_request_id=pending.id, accept=False),
+    )
     await milestones.approve_milestone(
         people.client,
         commands.ApproveMilestone(milestone_id=room.milestone_id(0), end_contract=False),

@@ -9,7 +9,7 @@ from milestones.domain.commands import MilestoneEdit
 from milestones.domain.errors import ErrorCode, Problem
 from milestones.domain.escrow import ledger_summary
 from milestones.domain.values import OMITTED
-from milestones.models import ContractEvent, Milestone, Notification
+from milestones.models import ContractEvent, Milestone, Notification, RefundRequest
 from milestones.models.enums import EventKind, MilestoneStatus
 from tests.domain.conftest import MakeRoom, People, refused
 
@@ -165,7 +165,7 @@ async def test_submit_reject_approve_with_notes_and_a_partial_release(
     ]
 
 
-async def test_approve_and_end_refunds_what_is_left(people: People, make_room: MakeRoom) -> None:
+async def test_approve_and_end_asks_back_what_is_left(people: People, make_room: MakeRoom) -> None:
     room = await make_room(100)
     m0 = room.milestone_id(0)
     await milestones.activate_milestone(people.client, commands.ActivateMilestone(milestone_id=m0))
@@ -175,4 +175,6 @@ async def test_approve_and_end_refunds_what_is_left(people: People, make_room: M
     )
     assert outcome.contract.status == "ENDED"
     escrow = (await ledger_summary(room.contract)).escrow
-    assert (escrow.released, escrow.refunded, escrow.held) == (40, 60, 0)
+    assert (escrow.released, escrow.refunded, escrow.held) == (40, 0, 60)
+    asked = await RefundRequest.get(contract_id=room.contract.id)
+    assert (asked.status, asked.amount, asked.milestone_id) == ("PENDING", 60, None)

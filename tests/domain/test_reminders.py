@@ -154,3 +154,36 @@ async def test_concurrent_rounds_send_each_reminder_once(
     reminders = await _reminders()
     assert len(reminders) == 3
     assert len({n.milestone_id for n in reminders}) == 3
+
+
+async def test_the_client_is_reminded_of_a_dispute_and_not_when_answered(
+    people: People, make_room: MakeRoom
+) -> None:
+    from milestones.domain import disputes
+    from milestones.models import Dispute
+
+    room = await _submitted(people, make_room)
+    other = await _submitted(people, make_room)
+    opened = await disputes.open_dispute(
+        people.freelancer, commands.OpenDispute(milestone_id=room.milestone_id(0))
+    )
+    answered = await disputes.open_dispute(
+        people.freelancer, commands.OpenDispute(milestone_id=other.milestone_id(0))
+    )
+    assert opened.dispute is not None and answered.dispute is not None
+    await disputes.respond_to_dispute(
+        people.client, commands.RespondToDispute(dispute_id=answered.dispute.id, accept=False)
+    )
+    dispute = await Dispute.get(id=opened.dispute.id)
+
+    clock.advance(3 * DAY + SECOND)  # 5-day window, reminded 2 days before
+    await run_round()
+    (reminder,) = await _reminders()
+    assert reminder.recipient_id == people.client.id
+    assert reminder.dispute_id == dispute.id
+    assert reminder.deadline == dispute.respond_by
+    assert "5.00 USD" in reminder.message
+    # The review deadlines of both milestones are paused by their disputes: nothing more.
+    clock.advance(DAY)
+    await run_round()
+    assert len(await _reminders()) == 1

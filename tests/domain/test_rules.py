@@ -30,8 +30,9 @@ def _room(
     change: int | None = None,
     refund: int | None = None,
     funded: int | None = None,
+    dispute: int | None = None,
 ) -> rules.RoomState:
-    return rules.RoomState(contract or _contract(), change, refund, funded)
+    return rules.RoomState(contract or _contract(), change, refund, funded, dispute)
 
 
 def _code(problem: object) -> ErrorCode | None:
@@ -121,9 +122,27 @@ def test_release_is_at_most_what_the_milestone_holds() -> None:
     assert (problem.code, problem.field) == (ErrorCode.VALIDATION, "release_amount")
 
 
-def test_ending_waits_for_the_funded_milestone() -> None:
+def test_ending_waits_for_a_pending_refund_request_or_an_open_dispute_only() -> None:
     assert rules.end_contract_refusal(_room()) is None
-    assert _code(rules.end_contract_refusal(_room(funded=3))) is ErrorCode.FUNDS_IN_ESCROW
+    # A funded milestone no longer stops it: the money held is paid, refunded or asked back.
+    assert rules.end_contract_refusal(_room(funded=3)) is None
+    refund_pending = rules.end_contract_refusal(_room(funded=3, refund=4))
+    assert _code(refund_pending) is ErrorCode.REFUND_REQUEST_PENDING
+    assert _code(rules.end_contract_refusal(_room(funded=3, dispute=5))) is ErrorCode.DISPUTE_OPEN
+
+
+def test_an_open_dispute_freezes_the_money_moves_but_not_the_upcoming_milestones() -> None:
+    active = _milestone(MilestoneStatus.ACTIVE)
+    submitted = _milestone(MilestoneStatus.SUBMITTED)
+    upcoming = _milestone(MilestoneStatus.UPCOMING)
+    room = _room(funded=3, dispute=5)
+    assert _code(rules.approve_refusal(room, submitted)) is ErrorCode.DISPUTE_OPEN
+    assert _code(rules.reject_submission_refusal(room, submitted)) is ErrorCode.DISPUTE_OPEN
+    assert _code(rules.submit_refusal(room, active)) is ErrorCode.DISPUTE_OPEN
+    assert _code(rules.request_refund_refusal(room, submitted)) is ErrorCode.DISPUTE_OPEN
+    assert rules.request_changes_refusal(room, [(0, upcoming)]) is None
+    assert rules.edit_milestone_refusal(room, upcoming) is None
+    assert rules.add_milestone_refusal(room) is None
 
 
 def test_change_requests_concern_upcoming_milestones_before_anything_pending() -> None:

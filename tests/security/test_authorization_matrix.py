@@ -1,5 +1,7 @@
 """Who may do what: every root query field and every mutation, for the client, the freelancer,
-an outsider and an anonymous caller, against the outcome the contract expects.
+an outsider, a mediator (on a room they cannot see: no dispute of it went to mediation), a
+watching mediator (on a room an earlier dispute took to mediation: read-only) and an anonymous
+caller, against the outcome the contract expects.
 
 The matrix is checked against the schema: a new query field or mutation without a row here
 fails `test_the_matrix_covers_the_whole_schema`, and the cases themselves are generated from
@@ -24,6 +26,7 @@ from tests.helpers import (
     create_contract_with_milestones,
     graphql_error_codes,
     notification_nodes,
+    ok,
     pending_change_request,
     pending_refund_request,
 )
@@ -34,15 +37,23 @@ EMPTY: Final = "EMPTY"
 FORBIDDEN: Final = "FORBIDDEN"
 NOT_FOUND: Final = "NOT_FOUND"
 UNAUTHENTICATED: Final = "UNAUTHENTICATED"
-ROLES: Final = ("client", "freelancer", "outsider", "anonymous")
+ROLES: Final = ("client", "freelancer", "outsider", "mediator", "watching", "anonymous")
 
 SCHEMA = build_schema()
 QUERY_FIELDS = sorted(SCHEMA._schema.query_type.fields)  # type: ignore[union-attr]
 MUTATION_FIELDS = sorted(SCHEMA._schema.mutation_type.fields)  # type: ignore[union-attr]
 
 
-def row(client: str, freelancer: str, outsider: str) -> dict[str, str]:
+def row(
+    client: str,
+    freelancer: str,
+    outsider: str,
+    mediator: str | None = None,
+    watching: str = FORBIDDEN,
+) -> dict[str, str]:
+    """A mediator who cannot see the room is an outsider; one watching it acts on nothing."""
     return {"client": client, "freelancer": freelancer, "outsider": outsider,
+            "mediator": outsider if mediator is None else mediator, "watching": watching,
             "anonymous": UNAUTHENTICATED}  # fmt: skip
 
 
@@ -51,13 +62,18 @@ FREELANCER_ONLY = row(FORBIDDEN, OK, NOT_FOUND)
 
 MATRIX: Final[dict[str, dict[str, str]]] = {
     # queries
-    "node": row(OK, OK, NULL),
-    "me": row(OK, OK, OK),
-    "contracts": row(OK, OK, EMPTY),
-    "contract": row(OK, OK, NULL),
-    "notifications": row(OK, OK, EMPTY),
+    "node": row(OK, OK, NULL, watching=OK),
+    "me": row(OK, OK, OK, watching=OK),
+    # the viewer's own contracts: a mediator is party to none
+    "contracts": row(OK, OK, EMPTY, watching=EMPTY),
+    "contract": row(OK, OK, NULL, watching=OK),
+    # mediators were told of the watched room's escalation (their own notifications)
+    "notifications": row(OK, OK, EMPTY, mediator=OK, watching=OK),
+    # the parties' own disputes (the watched room's, decided by a mediator), which every
+    # mediator sees as well; an outsider's list is empty
+    "disputes": row(OK, OK, EMPTY, mediator=OK, watching=OK),
     # mutations
-    "createContract": row(OK, OK, OK),
+    "createContract": row(OK, OK, OK, watching=OK),
     "addMilestone": CLIENT_ONLY,
     "editMilestone": CLIENT_ONLY,
     "deleteMilestone": CLIENT_ONLY,
@@ -68,16 +84,21 @@ MATRIX: Final[dict[str, dict[str, str]]] = {
     "requestEscrowRefund": CLIENT_ONLY,
     "respondToRefundRequest": FREELANCER_ONLY,
     "endContract": row(OK, OK, NOT_FOUND),
+    "openDispute": FREELANCER_ONLY,
+    "respondToDispute": CLIENT_ONLY,
+    # the setup takes the dispute to mediation: every mediator sees it, and only they decide
+    "resolveDispute": row(FORBIDDEN, FORBIDDEN, NOT_FOUND, mediator=OK, watching=OK),
     "sendBonus": CLIENT_ONLY,
     "requestMilestoneChanges": FREELANCER_ONLY,
     "respondToChangeRequest": CLIENT_ONLY,
     "withdrawChangeRequest": FREELANCER_ONLY,
     # the client's own notification: anyone else's ids are NOT_FOUND
-    "markNotificationsRead": row(OK, NOT_FOUND, NOT_FOUND),
-    # on the room's contract: any party may; an endpoint is its owner's (the client's) alone
-    "createWebhookEndpoint": row(OK, OK, NOT_FOUND),
-    "updateWebhookEndpoint": row(OK, NOT_FOUND, NOT_FOUND),
-    "deleteWebhookEndpoint": row(OK, NOT_FOUND, NOT_FOUND),
+    "markNotificationsRead": row(OK, NOT_FOUND, NOT_FOUND, watching=NOT_FOUND),
+    # on the room's contract: whoever sees it may have their own notifications of it sent
+    # (a watching mediator too: it changes nothing of the room); an endpoint is its owner's
+    "createWebhookEndpoint": row(OK, OK, NOT_FOUND, watching=OK),
+    "updateWebhookEndpoint": row(OK, NOT_FOUND, NOT_FOUND, watching=NOT_FOUND),
+    "deleteWebhookEndpoint": row(OK, NOT_FOUND, NOT_FOUND, watching=NOT_FOUND),
 }
 
 
@@ -93,10 +114,29 @@ def test_the_matrix_covers_the_whole_schema() -> None:
 Setup = Callable[[Room, Any], Awaitable[dict[str, Any]]]
 
 
-async def _room(api: Any) -> Room:
+def _mediator(api: Any) -> Any:
+    return api.actor("mediator", name="Mia Mediator", roles=("mediator",))
+
+
+async def _room(api: Any, *, mediated: bool = False) -> Room:
+    """M1 (100.00) and M2 (200.00), upcoming. `mediated`: an earlier milestone's dispute went
+    to mediation and a mediator decided it (all released): every mediator sees the room."""
     client = api.actor("client", name="Cleo Client", email="cleo@example.com")
     freelancer = api.actor("freelancer", name="Fred Freelancer")
-    return await create_contract_with_milestones(client, freelancer, ["100.00", "200.00"])
+    if not mediated:
+        return await create_contract_with_milestones(client, freelancer, ["100.00", "200.00"])
+    room = await create_contract_with_milestones(client, freelancer, ["50.00", "100.00", "200.00"])
+    await room.activate(0)
+    await room.submit(0)
+    opened = await room.open_dispute(milestoneId=room.milestone(0))
+    await room.respond_to_dispute(opened["dispute"]["id"], "REJECT")
+    await ok(
+        _mediator(api),
+        "resolveDispute",
+        {"disputeId": opened["dispute"]["id"], "releaseAmount": "50.00"},
+    )
+    room.milestone_ids = room.milestone_ids[1:]
+    return room
 
 
 async def _active(room: Room) -> str:
@@ -163,6 +203,18 @@ async def _withdraw(room: Room, api: Any) -> dict[str, Any]:
     return {"changeRequestId": await pending_change_request(room)}
 
 
+async def _dispute_awaiting_client(room: Room, api: Any) -> dict[str, Any]:
+    await _submitted(room, api)
+    opened = await room.open_dispute(milestoneId=room.milestone(0))
+    return {"disputeId": opened["dispute"]["id"], "decision": "ACCEPT"}
+
+
+async def _dispute_in_mediation(room: Room, api: Any) -> dict[str, Any]:
+    dispute_id = (await _dispute_awaiting_client(room, api))["disputeId"]
+    await room.respond_to_dispute(dispute_id, "REJECT")
+    return {"disputeId": dispute_id, "releaseAmount": "40.00"}
+
+
 async def _clients_notification(room: Room, api: Any) -> dict[str, Any]:
     await pending_change_request(room)  # notifies the client
     newest = (await notification_nodes(room.client))[0]
@@ -206,6 +258,9 @@ MUTATION_SETUPS: Final[dict[str, Setup]] = {
     "requestEscrowRefund": _active_milestone,
     "respondToRefundRequest": _refund_request,
     "endContract": _contract,
+    "openDispute": _submitted,
+    "respondToDispute": _dispute_awaiting_client,
+    "resolveDispute": _dispute_in_mediation,
     "sendBonus": _bonus,
     "requestMilestoneChanges": _changes,
     "respondToChangeRequest": _respond_to_changes,
@@ -222,6 +277,7 @@ QUERIES: Final[dict[str, str]] = {
     "contracts": "{ result: contracts { edges { node { id } } } }",
     "contract": "query ($id: ID!) { result: contract(id: $id) { id } }",
     "notifications": "{ result: notifications { edges { node { id } } } }",
+    "disputes": "{ result: disputes { edges { node { id } } } }",
 }
 
 
@@ -230,15 +286,19 @@ def _actor(room: Room, api: Any, role: str) -> Any:
         return api.anonymous
     if role == "outsider":
         return api.actor("outsider")
+    if role in ("mediator", "watching"):
+        return _mediator(api)
     return room.client if role == "client" else room.freelancer
 
 
 @pytest.mark.parametrize("mutation", MUTATION_FIELDS)
 async def test_mutation_authorization(api: Any, mutation: str) -> None:
     await api.actor("outsider").user_id()  # the outsider exists: NOT_FOUND is about the object
+    await _mediator(api).user_id()
     outcomes = {}
     for role in ROLES:
-        room = await _room(api)  # a fresh contract each time: a success changes the state
+        # A fresh contract each time: a success changes the state.
+        room = await _room(api, mediated=role == "watching")
         input = await MUTATION_SETUPS[mutation](room, api)
         body = await _actor(room, api, role).post(MUTATIONS[mutation], {"input": input})
         outcomes[role] = _mutation_outcome(mutation, body)
@@ -262,11 +322,14 @@ def _mutation_outcome(mutation: str, body: dict[str, Any]) -> str:
 
 @pytest.mark.parametrize("query", QUERY_FIELDS)
 async def test_query_authorization(api: Any, query: str) -> None:
-    room = await _room(api)
-    await pending_change_request(room)  # a notification for the client
-    await room.end(room.client)  # ... and one for the freelancer
+    await _mediator(api).user_id()
+    plain, watched = await _room(api), await _room(api, mediated=True)
+    for room in (plain, watched):
+        await pending_change_request(room)  # a notification for the client
+        await room.end(room.client)  # ... and one for the freelancer
     outcomes = {}
     for role in ROLES:
+        room = watched if role == "watching" else plain
         body = await _actor(room, api, role).post(QUERIES[query], {"id": room.contract_id})
         outcomes[role] = _query_outcome(body)
     assert outcomes == MATRIX[query]
@@ -286,7 +349,7 @@ def _query_outcome(body: dict[str, Any]) -> str:
 
 NODE_SAMPLES: Final = ("Contract", "Milestone", "ChangeRequest", "RefundRequest",
                        "ContractEvent", "Notification", "User", "WebhookEndpoint",
-                       "WebhookDelivery")  # fmt: skip
+                       "WebhookDelivery", "Dispute")  # fmt: skip
 
 
 def test_every_node_type_has_a_sample() -> None:
@@ -303,6 +366,7 @@ async def test_outsiders_see_no_node_of_a_contract(api: Any) -> None:
     endpoint = await _clients_endpoint(room, api, kinds=["CHANGE_REQUEST_SUBMITTED"])
     await _active(room)
     refund = await pending_refund_request(room)
+    dispute = (await room.open_dispute(refundRequestId=refund))["dispute"]["id"]
     change_request = await pending_change_request(room)  # a webhook delivery for the client
     deliveries = await room.client.gql(
         "query ($id: ID!) { node(id: $id) { ... on WebhookEndpoint {"
@@ -321,8 +385,10 @@ async def test_outsiders_see_no_node_of_a_contract(api: Any) -> None:
         "User": read["client"]["id"],
         "WebhookEndpoint": endpoint,
         "WebhookDelivery": deliveries["node"]["deliveries"]["edges"][0]["node"]["id"],
+        "Dispute": dispute,
     }
     outsider = api.actor("outsider")
+    mediator = _mediator(api)  # no dispute of the room went to mediation: an outsider too
     query = "query ($id: ID!) { node(id: $id) { id } }"
     for type_name in NODE_SAMPLES:
         owner = room.freelancer if type_name == "Notification" else room.client
@@ -330,3 +396,4 @@ async def test_outsiders_see_no_node_of_a_contract(api: Any) -> None:
             assert (await room.freelancer.gql(query, {"id": samples[type_name]}))["node"] is None
         assert (await owner.gql(query, {"id": samples[type_name]}))["node"], type_name
         assert (await outsider.gql(query, {"id": samples[type_name]}))["node"] is None, type_name
+        assert (await mediator.gql(query, {"id": samples[type_name]}))["node"] is None, type_name

@@ -90,7 +90,7 @@ DAMAGE: list[tuple[str, str, str]] = [
     (
         "a refunded milestone still holding money",
         "UPDATE milestones SET status = 'REFUNDED' WHERE id = {active}",
-        "a settled milestone holds nothing",
+        "a refunded milestone holds nothing and released nothing",
     ),
     (
         "an active milestone that holds less than its amount",
@@ -100,7 +100,7 @@ DAMAGE: list[tuple[str, str, str]] = [
     (
         "an ended contract still holding money",
         "UPDATE contracts SET status = 'ENDED' WHERE id = {open}",
-        "an ended contract is settled",
+        "an ended contract is settled or asks its rest back",
     ),
     (
         "a gap in positions",
@@ -128,6 +128,19 @@ DAMAGE: list[tuple[str, str, str]] = [
         "created_at) SELECT contract_id, id, 1, 'PENDING', amount, '2030-01-01' FROM milestones "
         "WHERE contract_id = {contract} AND status = 'RELEASED'",
         "a pending refund is for the funded milestone",
+    ),
+    (
+        "an open dispute over money that is not held",
+        "INSERT INTO disputes (contract_id, opened_by_id, amount, status, opened_at) "
+        "VALUES ({contract}, 1, 500, 'AWAITING_CLIENT', '2030-01-01')",
+        "an open dispute's money is held",
+    ),
+    (
+        "a resolved dispute whose release and refund do not add up",
+        "INSERT INTO disputes (contract_id, opened_by_id, amount, status, opened_at, "
+        "resolution_kind, released_amount, refunded_amount) VALUES ({open}, 1, 1000, "
+        "'RESOLVED', '2030-01-01', 'MEDIATOR_DECIDED', 100, 100)",
+        "a resolved dispute's release + refund is its amount",
     ),
 ]
 

@@ -1,0 +1,61 @@
+"""Where a milestone's money ends up: its status moves, and held money is paid out or given
+back, the active milestone's first, then the contract's `available` balance.
+
+One place for "a milestone that gave back the rest of its money ends RELEASED if anything of it
+was released, REFUNDED otherwise", shared by refunds, endings, disputes and the deadlines.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from milestones.domain import clock, escrow
+from milestones.models import Contract, Milestone
+from milestones.models.enums import FUNDED_STATUSES, MilestoneStatus
+
+
+async def set_status(milestone: Milestone, status: MilestoneStatus, **columns: Any) -> None:
+    """Move the milestone to `status`, writing `columns` (its times) with it."""
+    milestone.status = status
+    for name, value in columns.items():
+        setattr(milestone, name, value)
+    milestone.version += 1
+    await milestone.save(update_fields=["status", *columns, "version", "updated_at"])
+
+
+async def settle(milestone: Milestone, status: MilestoneStatus) -> None:
+    """RELEASED or REFUNDED: no review deadline any more."""
+    released_at = clock.now() if status is MilestoneStatus.RELEASED else None
+    await set_status(
+        milestone, status, released_at=released_at, review_deadline=None, review_remind_at=None
+    )
+
+
+async def move_held(
+    contract: Contract, milestone: Milestone | None, *, release: int, refund: int
+) -> None:
+    """Pay `release` to the freelancer and give `refund` back to the client out of the money
+    held: the milestone's funds first, then `available`. A funded milestone left holding
+    nothing is settled (RELEASED if anything of it was ever released, else REFUNDED).
+    The caller's rules keep `release + refund` within what is held; `assert_conserved`
+    rolls the action back otherwise."""
+    in_milestone = 0
+    if milestone is not None:
+        in_milestone = (
+            (await escrow.ledger_summary(contract, about=[milestone.id])).of(milestone.id).in_escrow
+        )
+    from_milestone = min(release, in_milestone)
+    refund_from_milestone = min(refund, in_milestone - from_milestone)
+    pk = milestone.id if milestone is not None else None
+    await escrow.append_release(contract, from_milestone, pk)
+    await escrow.append_release(contract, release - from_milestone, None)
+    await escrow.append_refund(contract, refund_from_milestone, pk)
+    await escrow.append_refund(contract, refund - refund_from_milestone, None)
+    if milestone is not None and milestone.status in FUNDED_STATUSES:
+        money = (await escrow.ledger_summary(contract, about=[milestone.id])).of(milestone.id)
+        if money.in_escrow == 0:
+            released = money.released > 0
+            await settle(
+                milestone, MilestoneStatus.RELEASED if released else MilestoneStatus.REFUNDED
+            )
+    await escrow.assert_conserved(contract, milestone)
