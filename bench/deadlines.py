@@ -101,8 +101,8 @@ async def _seed(dsn: str, count: int) -> None:
     try:
         client, freelancer = [
             await connection.fetchval(
-                "INSERT INTO users (sub, name, notification_seq, created_at, updated_at) "
-                "VALUES ($1, $1, 0, now(), now()) RETURNING id",
+                "INSERT INTO users (sub, name, is_mediator, notification_seq, created_at,"
+                " updated_at) VALUES ($1, $1, false, 0, now(), now()) RETURNING id",
                 sub,
             )
             for sub in ("bench-client", "bench-freelancer")
