@@ -1,4 +1,5 @@
-"""`python -m bench [room] [mutations] [fanout] [fairuse] [--quick]`: run, print one table.
+"""`python -m bench [room] [mutations] [fanout] [fairuse] [deadlines] [--quick]`: run, print one
+table.
 
 Needs PostgreSQL (BENCH_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres; a
 fresh database per run, dropped afterwards), Redis for fan-out (BENCH_REDIS_URL, default
@@ -19,11 +20,12 @@ from importlib.metadata import version
 from pathlib import Path
 
 from bench.api import JWT_SECRET, in_process
+from bench.deadlines import run_deadlines
 from bench.fair_use import mutation_milestones, run_rate_limit_cost
 from bench.fanout import run_fanout
 from bench.mutations import milestones_needed, run_mutations
 from bench.plan import BENCHMARKS, Plan
-from bench.postgres import Databases
+from bench.postgres import Databases, server_url
 from bench.report import Report, Row, machine_description
 from bench.room import count_room_statements, run_room
 from bench.seed import SeededContract, seed_room, seed_upcoming
@@ -140,6 +142,12 @@ async def run(plan: Plan, selected: list[str], keep_databases: bool) -> Report:
                 run_fanout(plan, report, main_url, contract.contract_id, contract.milestone_ids[0])
 
             await _guarded(report, "Fan-out", fanout_step)
+        if "deadlines" in selected:
+            await _guarded(
+                report,
+                "Deadlines",
+                lambda: run_deadlines(report, server_url(), plan.deadline_count, plan.run_dir),
+            )
     finally:
         if keep_databases:
             print(f"kept databases: {', '.join(databases.created)}")

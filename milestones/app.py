@@ -123,7 +123,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             app.state.webhooks = webhooks
             app.state.emails = emails
             await pruner.start()
-            deadlines = DeadlineScheduler(bus)
+            deadlines = DeadlineScheduler(bus, settings.database_url)
             await deadlines.start()
             try:
                 yield

@@ -14,11 +14,17 @@ row finds it settled: each deadline acts exactly once.
 from __future__ import annotations
 
 import datetime as dt
+import enum
+import logging
+from collections.abc import Callable
 from typing import cast
+
+from tortoise import connections
 
 from milestones.domain import clock, escrow, events
 from milestones.domain.disputes import resolve
 from milestones.domain.refunds import concerned_milestone, give_back, milestone_of
+from milestones.domain.reminders import next_reminder_sql, review_waiting, when
 from milestones.domain.rules import load_room_state
 from milestones.domain.settlement import settle
 from milestones.domain.transaction import Action, action
@@ -32,6 +38,35 @@ from milestones.models.enums import (
     MilestoneStatus,
     RefundRequestStatus,
 )
+
+logger = logging.getLogger(__name__)
+
+# Contracts acted on in one transaction (one commit for all of them).
+PER_TRANSACTION = 20
+
+# One scalar subquery per kind of deadline: its earliest one that can act.
+DEADLINE_SQL: list[Callable[[], str]] = [
+    lambda: "SELECT min(t.respond_by) FROM refund_requests AS t WHERE t.status = 'PENDING'",
+    lambda: "SELECT min(t.respond_by) FROM disputes AS t WHERE t.status = 'AWAITING_CLIENT'",
+    lambda: (
+        "SELECT min(t.review_deadline) FROM milestones AS t "
+        f"WHERE t.review_deadline IS NOT NULL AND {review_waiting()}"
+    ),
+]
+
+
+def next_due_sql() -> str:
+    """One row: the earliest moment of each kind of deadline and reminder (no parameters)."""
+    subqueries = [make() for make in DEADLINE_SQL] + next_reminder_sql()
+    return "SELECT " + ", ".join(f"({query}) AS d{i}" for i, query in enumerate(subqueries))
+
+
+async def next_due() -> dt.datetime | None:
+    """The earliest moment anything is due (a deadline or a reminder), or None: one statement,
+    the scheduler's only question while idle."""
+    _, rows = await connections.get("default").execute_query(next_due_sql())
+    moments = [when(value) for value in tuple(rows[0])]
+    return min((moment for moment in moments if moment is not None), default=None)
 
 
 async def due_contracts(now: dt.datetime, limit: int = 100) -> list[int]:
@@ -76,53 +111,73 @@ async def due_contracts(now: dt.datetime, limit: int = 100) -> list[int]:
 async def act_on_deadlines(contract_id: int, now: dt.datetime | None = None) -> int:
     """Act on what is due in one contract; how many deadlines acted (0 when another instance
     holds the contract, or nothing is due any more)."""
+    return await _act_on_batch([contract_id], now)
+
+
+async def _act_on_batch(contract_ids: list[int], now: dt.datetime | None) -> int:
+    """One transaction for a few contracts (one commit instead of one each): those no other
+    instance holds are locked with one statement, then acted on in turn."""
     acted = 0
-    while True:  # an expired refund request or dispute may unpause a passed review deadline
-        async with action() as transaction:
-            contract = await Contract.select_for_update(skip_locked=True).get_or_none(
-                id=contract_id
-            )
-            if contract is None:
-                return acted
+    async with action() as transaction:
+        contracts = await Contract.select_for_update(skip_locked=True).filter(id__in=contract_ids)
+        for contract in sorted(contracts, key=lambda c: contract_ids.index(c.id)):
             moment = now or clock.now()
-            room = await load_room_state(contract)
-            if room.open_dispute_id is not None:
-                dispute = await Dispute.get(id=room.open_dispute_id)
-                if (
-                    dispute.status is not DisputeStatus.AWAITING_CLIENT
-                    or dispute.respond_by is None
-                    or dispute.respond_by > moment
-                ):
-                    return acted  # waiting for the client or a mediator: money frozen
-                await resolve(
-                    transaction,
-                    contract,
-                    dispute,
-                    release=dispute.amount,
-                    kind=DisputeResolutionKind.AUTO_RESOLVED,
-                    event=EventKind.DISPUTE_AUTO_RESOLVED,
-                    actor=None,
-                )
-            elif room.pending_refund_request_id is not None:
-                refund = await RefundRequest.get(id=room.pending_refund_request_id)
-                if refund.respond_by is None or refund.respond_by > moment:
-                    return acted
-                await _accept_refund(transaction, contract, refund, moment)
-            elif room.funded_milestone_id is not None:
-                milestone = await Milestone.get(id=room.funded_milestone_id)
-                deadline = milestone.review_deadline
-                if (
-                    milestone.status is not MilestoneStatus.SUBMITTED
-                    or deadline is None
-                    or deadline > moment
-                    # On an ended contract only its refund request or dispute moves money.
-                    or contract.status is ContractStatus.ENDED
-                ):
-                    return acted
-                await _release(transaction, contract, milestone)
-            else:
-                return acted
-        acted += 1
+            while True:  # an expired refund request or dispute may unpause a passed review
+                outcome = await _act_once(transaction, contract, moment)
+                if outcome is _Acted.NOTHING:
+                    break
+                acted += 1
+                if outcome is _Acted.SETTLED:
+                    break
+    return acted
+
+
+class _Acted(enum.Enum):
+    NOTHING = enum.auto()  # nothing due (any more)
+    SETTLED = enum.auto()  # acted; nothing more can be due on the contract now
+    MAYBE_MORE = enum.auto()  # acted; a paused deadline may be due now
+
+
+async def _act_once(transaction: Action, contract: Contract, moment: dt.datetime) -> _Acted:
+    room = await load_room_state(contract)
+    if room.open_dispute_id is not None:
+        dispute = await Dispute.get(id=room.open_dispute_id)
+        if (
+            dispute.status is not DisputeStatus.AWAITING_CLIENT
+            or dispute.respond_by is None
+            or dispute.respond_by > moment
+        ):
+            return _Acted.NOTHING  # waiting for the client or a mediator: money frozen
+        await resolve(
+            transaction,
+            contract,
+            dispute,
+            release=dispute.amount,
+            kind=DisputeResolutionKind.AUTO_RESOLVED,
+            event=EventKind.DISPUTE_AUTO_RESOLVED,
+            actor=None,
+        )
+        return _Acted.MAYBE_MORE
+    if room.pending_refund_request_id is not None:
+        refund = await RefundRequest.get(id=room.pending_refund_request_id)
+        if refund.respond_by is None or refund.respond_by > moment:
+            return _Acted.NOTHING
+        await _accept_refund(transaction, contract, refund, moment)
+        return _Acted.MAYBE_MORE
+    if room.funded_milestone_id is not None:
+        milestone = await Milestone.get(id=room.funded_milestone_id)
+        deadline = milestone.review_deadline
+        if (
+            milestone.status is not MilestoneStatus.SUBMITTED
+            or deadline is None
+            or deadline > moment
+            # On an ended contract only its refund request or dispute moves money.
+            or contract.status is ContractStatus.ENDED
+        ):
+            return _Acted.NOTHING
+        await _release(transaction, contract, milestone)
+        return _Acted.SETTLED
+    return _Acted.NOTHING
 
 
 async def _release(transaction: Action, contract: Contract, milestone: Milestone) -> None:
@@ -163,10 +218,27 @@ async def _accept_refund(
     )
 
 
-async def act_on_due(now: dt.datetime | None = None, limit: int = 100) -> int:
-    """One pass: act on the contracts with due deadlines; how many deadlines acted."""
+async def act_on_due(
+    now: dt.datetime | None = None, limit: int = 100, per_transaction: int = PER_TRANSACTION
+) -> int:
+    """One pass: act on the contracts with due deadlines; how many deadlines acted.
+
+    `per_transaction` contracts share a transaction; if one of them fails, that batch is done
+    again one contract per transaction, so one broken contract holds back no other."""
     moment = now or clock.now()
+    due = await due_contracts(moment, limit)
     acted = 0
-    for contract_id in await due_contracts(moment, limit):
-        acted += await act_on_deadlines(contract_id, now)
+    for start in range(0, len(due), per_transaction):
+        batch = due[start : start + per_transaction]
+        try:
+            acted += await _act_on_batch(batch, now)
+        except Exception:
+            if len(batch) == 1:
+                raise
+            logger.exception("a batch of deadlines failed; acting one contract at a time")
+            for contract_id in batch:
+                try:
+                    acted += await act_on_deadlines(contract_id, now)
+                except Exception:
+                    logger.exception("deadlines of contract %s failed", contract_id)
     return acted

@@ -200,6 +200,8 @@ async def resolve(
         "remind_at",
     ]
     await dispute.save(update_fields=fields)
+    # No longer open: a review deadline it paused may act now (at once if it passed).
+    transaction.wake(DEADLINES_CHANNEL, 0)
     await events.record(
         transaction,
         contract,

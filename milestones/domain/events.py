@@ -148,8 +148,23 @@ async def record(
         if pk != actor_id
     ]
     for recipient_id in recipients:
-        if recipient_id is not None:  # None: an offer by email that nobody matched yet
-            await _notify(action, event, recipient_id, message, milestone, amount, note)
+        if recipient_id is None:  # an offer by email that nobody matched yet
+            continue
+        await _notify(
+            action,
+            Notification(
+                recipient_id=recipient_id,
+                event_id=event.id,
+                kind=event.kind,
+                contract_id=event.contract_id,
+                actor_id=event.actor_id,
+                message=message,
+                note=note,
+                amount=amount,
+            ),
+            milestone.id if milestone else None,
+            amount,
+        )
     return event
 
 
@@ -158,41 +173,72 @@ async def notify_late(action: Action, event: ContractEvent, recipient_id: int) -
     (an offer by email, delivered at the invitee's first sign-in)."""
     contract = await Contract.get(id=event.contract_id)
     actor = await User.get_or_none(id=event.actor_id) if event.actor_id is not None else None
-    message = notification_message(event.kind, actor, contract, None)
-    await _notify(action, event, recipient_id, message, None, None, event.note)
+    await _notify(
+        action,
+        Notification(
+            recipient_id=recipient_id,
+            event_id=event.id,
+            kind=event.kind,
+            contract_id=event.contract_id,
+            actor_id=event.actor_id,
+            message=notification_message(event.kind, actor, contract, None),
+            note=event.note,
+        ),
+        None,
+        None,
+    )
+
+
+async def remind(
+    action: Action,
+    contract: Contract,
+    recipient_ids: list[int],
+    message: str,
+    deadline: dt.datetime,
+    *,
+    milestone_id: int | None = None,
+    refund_request_id: int | None = None,
+    dispute_id: int | None = None,
+) -> None:
+    """A DEADLINE_REMINDER to each of `recipient_ids`: a notification only (no room event, no
+    actor), naming its deadline and what it concerns; webhooks and email as any other."""
+    for recipient_id in recipient_ids:
+        await _notify(
+            action,
+            Notification(
+                recipient_id=recipient_id,
+                event_id=None,
+                kind=EventKind.DEADLINE_REMINDER,
+                contract_id=contract.id,
+                actor_id=None,
+                message=message,
+                deadline=deadline,
+                milestone_id=milestone_id,
+                refund_request_id=refund_request_id,
+                dispute_id=dispute_id,
+            ),
+            milestone_id,
+            None,
+        )
 
 
 async def _notify(
-    action: Action,
-    event: ContractEvent,
-    recipient_id: int,
-    message: str,
-    milestone: Milestone | None,
-    amount: int | None,
-    note: str | None,
+    action: Action, notification: Notification, milestone_id: int | None, amount: int | None
 ) -> None:
-    """The recipient's notification of `event`, its webhook deliveries and its email."""
+    """Save the recipient's `notification` (numbered here), its webhook deliveries and email."""
+    recipient_id = notification.recipient_id
     notification_seq, recipient_email, has_webhooks = await _next_notification_seq(recipient_id)
-    notification = await Notification.create(
-        recipient_id=recipient_id,
-        seq=notification_seq,
-        event_id=event.id,
-        kind=event.kind,
-        contract_id=event.contract_id,
-        actor_id=event.actor_id,
-        message=message,
-        note=note,
-        amount=amount,
-    )
+    notification.seq = notification_seq
+    await notification.save()
     action.wake(f"user:{recipient_id}", notification.seq)
     if has_webhooks:
-        await enqueue_deliveries(action, notification, milestone.id if milestone else None, amount)
+        await enqueue_deliveries(action, notification, milestone_id, amount)
     if _email_enabled and recipient_email:
         email = await EmailOutbox.create(
             notification_id=notification.id,
             to_address=recipient_email,
-            subject=message[:300],
-            body=email_body(message, note),
+            subject=notification.message[:300],
+            body=email_body(notification.message, notification.note),
             next_attempt_at=dt.datetime.now(dt.UTC),
         )
         action.wake("email", email.id)  # the outbox sender sends it after commit

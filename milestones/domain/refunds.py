@@ -68,6 +68,8 @@ async def respond_to_refund_request(act: Act[RespondToRefundRequest, RefundReque
     refund_request.response_message = command.message
     refund_request.remind_at = None
     await refund_request.save()
+    # No longer pending: a review deadline it paused may act now (at once if it passed).
+    act.transaction.wake(DEADLINES_CHANNEL, 0)
     await act.record(
         EventKind.REFUND_ACCEPTED if command.accept else EventKind.REFUND_DECLINED,
         milestone=concerns,

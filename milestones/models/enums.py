@@ -102,3 +102,5 @@ class EventKind(StrEnum):
     DISPUTE_ESCALATED = "DISPUTE_ESCALATED"
     DISPUTE_RESOLVED = "DISPUTE_RESOLVED"
     DISPUTE_AUTO_RESOLVED = "DISPUTE_AUTO_RESOLVED"
+    # A notification only (no room event): a deadline is near for whoever must act.
+    DEADLINE_REMINDER = "DEADLINE_REMINDER"

@@ -61,15 +61,16 @@ class ContractEvent(Model):
 
 class Notification(Model):
     # What the other party should know: `seq` is per recipient and is the cursor.
-    # The milestone, change request and refund request it concerns are its event's.
+    # The milestone, change request and refund request it concerns are its event's; a
+    # DEADLINE_REMINDER has no event and names what it concerns itself.
 
     id = fields.IntField(primary_key=True)
     recipient: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="notifications", on_delete=fields.CASCADE
     )
     seq = fields.BigIntField()
-    event: fields.ForeignKeyRelation[ContractEvent] = fields.ForeignKeyField(
-        "models.ContractEvent", related_name="notifications", on_delete=fields.CASCADE
+    event: fields.ForeignKeyNullableRelation[ContractEvent] = fields.ForeignKeyField(
+        "models.ContractEvent", related_name="notifications", null=True, on_delete=fields.CASCADE
     )
     kind = fields.CharEnumField(EventKind, max_length=32)
     contract: fields.ForeignKeyRelation[Contract] = fields.ForeignKeyField(
@@ -83,11 +84,25 @@ class Notification(Model):
     amount = fields.BigIntField(null=True)  # its event's
     created_at = fields.DatetimeField(auto_now_add=True)
     read_at = fields.DatetimeField(null=True)
+    # A DEADLINE_REMINDER: the deadline it names, and what it concerns (no event to say so).
+    deadline = fields.DatetimeField(null=True)
+    milestone: fields.ForeignKeyNullableRelation[Milestone] = fields.ForeignKeyField(
+        "models.Milestone", related_name="reminders", null=True, on_delete=fields.SET_NULL
+    )
+    refund_request: fields.ForeignKeyNullableRelation[RefundRequest] = fields.ForeignKeyField(
+        "models.RefundRequest", related_name="reminders", null=True, on_delete=fields.SET_NULL
+    )
+    dispute: fields.ForeignKeyNullableRelation[Dispute] = fields.ForeignKeyField(
+        "models.Dispute", related_name="reminders", null=True, on_delete=fields.SET_NULL
+    )
 
     recipient_id: int
-    event_id: int
+    event_id: int | None
     contract_id: int
     actor_id: int | None
+    milestone_id: int | None
+    refund_request_id: int | None
+    dispute_id: int | None
 
     class Meta:
         table = "notifications"

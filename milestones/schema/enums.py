@@ -158,6 +158,9 @@ describe(
         "DISPUTE_RESOLVED": "A mediator decided the dispute.",
         "DISPUTE_AUTO_RESOLVED": "The client did not answer the dispute in time: the disputed "
         "amount went to the freelancer (no actor).",
+        "DEADLINE_REMINDER": "A deadline is near (`REMINDER_BEFORE` ahead): whoever must act is "
+        "reminded once. A notification only, never a room event; no actor; the deadline is "
+        "`Notification.deadline`.",
     },
 )
 describe(

@@ -542,9 +542,12 @@ class ContractEvent(Node):
 
 @strawberry.type(description="Something the other party did that the viewer should know.")
 class Notification(Node):
-    event_pk: Private[int]
+    event_pk: Private[int | None]  # None: a DEADLINE_REMINDER (no room event)
     contract_pk: Private[int]
     actor_pk: Private[int | None]
+    milestone_pk: Private[int | None]  # a reminder's own (others are their event's)
+    refund_request_pk: Private[int | None]
+    dispute_pk: Private[int | None]
     cursor: str = strawberry.field(
         description="Its place among the viewer's notifications: pass it as `after` to the "
         "`notifications` subscription to resume after it, or to the `notifications` "
@@ -567,6 +570,10 @@ class Notification(Node):
     read_at: dt.datetime | None = strawberry.field(
         description="When the viewer marked it read (`markNotificationsRead`); null while unread."
     )
+    deadline: dt.datetime | None = strawberry.field(
+        description="A `DEADLINE_REMINDER`'s deadline (a review deadline, a refund request's or "
+        "a dispute's `respondBy`), also named in `message`; null for every other kind."
+    )
 
     @strawberry.field(description="The contract it is about.")
     async def contract(self, info: Info) -> Contract:
@@ -582,21 +589,29 @@ class Notification(Node):
 
     @strawberry.field(description="The milestone it concerns, if any (shown even once deleted).")
     async def milestone(self, info: Info) -> Milestone | None:
+        if self.event_pk is None:
+            return await load_concerned_milestone(info, self.milestone_pk)
         event = await info.context.loaders.event.load(self.event_pk)
         return await load_concerned_milestone(info, event.milestone_id if event else None)
 
     @strawberry.field(description="The change request it concerns, if any.")
     async def change_request(self, info: Info) -> ChangeRequest | None:
+        if self.event_pk is None:
+            return None
         event = await info.context.loaders.event.load(self.event_pk)
         return await load_change_request(info, event.change_request_id if event else None)
 
     @strawberry.field(description="The refund request it concerns, if any.")
     async def refund_request(self, info: Info) -> RefundRequest | None:
+        if self.event_pk is None:
+            return await load_refund_request(info, self.refund_request_pk)
         event = await info.context.loaders.event.load(self.event_pk)
         return await load_refund_request(info, event.refund_request_id if event else None)
 
     @strawberry.field(description="The dispute it concerns, if any.")
     async def dispute(self, info: Info) -> Dispute | None:
+        if self.event_pk is None:
+            return await load_dispute(self.dispute_pk)
         event = await info.context.loaders.event.load(self.event_pk)
         return await load_dispute(event.dispute_id if event else None)
 
@@ -610,6 +625,9 @@ class Notification(Node):
             event_pk=notification.event_id,
             contract_pk=notification.contract_id,
             actor_pk=notification.actor_id,
+            milestone_pk=notification.milestone_id,
+            refund_request_pk=notification.refund_request_id,
+            dispute_pk=notification.dispute_id,
             cursor=ids.encode_cursor("notification", notification.seq),
             kind=notification.kind,
             message=notification.message,
@@ -619,6 +637,7 @@ class Notification(Node):
             ),
             created_at=notification.created_at,
             read_at=notification.read_at,
+            deadline=notification.deadline,
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Iterator
 
@@ -130,3 +131,42 @@ async def test_after_a_declined_refund_the_paused_review_acts_at_once(
 
     assert await deadlines.act_on_due() == 1
     assert (await Milestone.get(id=m0)).status is MilestoneStatus.RELEASED
+
+
+async def test_batched_concurrent_rounds_act_on_each_deadline_once(
+    people: People, make_room: MakeRoom
+) -> None:
+    rooms = [await _submitted(people, make_room) for _ in range(5)]
+    clock.advance(15 * DAY)
+    # Several rounds at once, a few contracts per transaction: every deadline acts once.
+    acted = await asyncio.gather(*(deadlines.act_on_due(per_transaction=2) for _ in range(3)))
+    while await deadlines.act_on_due(per_transaction=2):
+        pass
+    assert sum(acted) <= 5
+    for room in rooms:
+        kinds = [kind for kind, _ in await _events(room)]
+        assert kinds.count(EventKind.MILESTONE_AUTO_RELEASED) == 1, kinds
+        assert (await Milestone.get(id=room.milestone_id(0))).status is MilestoneStatus.RELEASED
+
+
+async def test_a_contract_that_fails_holds_back_no_other_in_its_batch(
+    people: People, make_room: MakeRoom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rooms = [await _submitted(people, make_room) for _ in range(3)]
+    broken = rooms[1].contract.id
+    release = deadlines._release
+
+    async def failing(transaction: object, contract: object, milestone: Milestone) -> None:
+        if milestone.contract_id == broken:
+            raise RuntimeError("broken contract")
+        await release(transaction, contract, milestone)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(deadlines, "_release", failing)
+    clock.advance(15 * DAY)
+    assert await deadlines.act_on_due(per_transaction=3) == 2
+    statuses = [(await Milestone.get(id=room.milestone_id(0))).status for room in rooms]
+    assert statuses == [
+        MilestoneStatus.RELEASED,
+        MilestoneStatus.SUBMITTED,
+        MilestoneStatus.RELEASED,
+    ]

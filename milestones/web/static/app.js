@@ -10,7 +10,7 @@ const TOAST_MS = 7000;
 
 const NOTIFICATION_FIELDS = `
   fragment NotificationFields on Notification {
-    id cursor kind message createdAt readAt contract { id title }
+    id cursor kind message createdAt readAt deadline contract { id title }
   }`;
 
 const CHANGE_REQUEST_FIELDS = `
@@ -18,6 +18,16 @@ const CHANGE_REQUEST_FIELDS = `
     id status message createdAt respondedAt responseMessage
     requestedBy { id name }
     changes { kind changedFields title description dueDate amount milestone { id title position status } }
+  }`;
+
+const DISPUTE_FIELDS = `
+  fragment DisputeFields on Dispute {
+    id status amount message respondBy responseMessage openedAt resolvedAt
+    openedBy { name }
+    contract { id title currency }
+    milestone { id title }
+    refundRequest { id }
+    resolution { kind releasedAmount refundedAmount message decidedBy { name } }
   }`;
 
 const ME = `query Me { me { id name email } }`;
@@ -41,16 +51,18 @@ const ROOM = `query Room($id: ID!) {
     viewerCan { requestChanges respondToChangeRequest withdrawChangeRequest }
     milestones {
       id position title description dueDate amount status
-      fundedAmount releasedAmount refundedAmount version
-      viewerCan { activate submit approve }
+      fundedAmount releasedAmount refundedAmount version submittedAt reviewDeadline
+      viewerCan { activate submit approve openDispute }
     }
     pendingChangeRequest { ...ChangeRequestFields }
     changeRequests(first: 1) { edges { node { ...ChangeRequestFields } } }
-    pendingRefundRequest { id amount message milestone { title } }
+    pendingRefundRequest { id amount message respondBy milestone { title } }
+    openDispute { ...DisputeFields }
     events(first: 100) { edges { node { id kind occurredAt actor { name } milestone { title } } } }
   }
 }
-${CHANGE_REQUEST_FIELDS}`;
+${CHANGE_REQUEST_FIELDS}
+${DISPUTE_FIELDS}`;
 
 const NOTIFICATIONS = `query Notifications {
   notifications(first: 30) { edges { cursor node { ...NotificationFields } } unreadCount }
@@ -91,6 +103,19 @@ const DECLINE_CONTRACT = `mutation DeclineContract($input: DeclineContractInput!
 const WITHDRAW_OFFER = `mutation WithdrawOffer($input: EndContractInput!) {
   endContract(input: $input) { contract { id status } ${USER_ERRORS} }
 }`;
+const OPEN_DISPUTE = `mutation OpenDispute($input: OpenDisputeInput!) {
+  openDispute(input: $input) { dispute { id status } ${USER_ERRORS} }
+}`;
+const RESPOND_TO_DISPUTE = `mutation RespondToDispute($input: RespondToDisputeInput!) {
+  respondToDispute(input: $input) { dispute { id status } ${USER_ERRORS} }
+}`;
+const RESOLVE_DISPUTE = `mutation ResolveDispute($input: ResolveDisputeInput!) {
+  resolveDispute(input: $input) { dispute { id status } ${USER_ERRORS} }
+}`;
+const MEDIATION = `query Mediation {
+  disputes(first: 50) { edges { node { ...DisputeFields } } }
+}
+${DISPUTE_FIELDS}`;
 const MARK_ALL_READ = `mutation MarkNotificationsRead {
   markNotificationsRead(input: { all: true }) {
     count notifications { id readAt } unreadCount ${USER_ERRORS}
@@ -113,6 +138,8 @@ const state = {
   lastCursor: null, // the newest notification cursor this page has: where a resubscribe resumes
   draftChanges: null,
   formErrors: {},
+  mediator: false, // the token's `roles` claim names "mediator": the mediation view
+  disputes: [], // the mediator's list
 };
 
 // Exposed for people poking at the page and for the browser test.
@@ -150,6 +177,41 @@ function ago(iso) {
   if (seconds < 3600) return `${Math.round(seconds / 60)} min ago`;
   if (seconds < 86400) return `${Math.round(seconds / 3600)} h ago`;
   return when(iso);
+}
+
+// "3 d 4 h left", "12 min left", "passed": how long until a deadline.
+function countdown(iso) {
+  if (!iso) return "";
+  const seconds = Math.round((new Date(iso).getTime() - Date.now()) / 1000);
+  if (seconds <= 0) return "passed";
+  const days = Math.floor(seconds / 86400);
+  const hours = Math.floor((seconds % 86400) / 3600);
+  const minutes = Math.floor((seconds % 3600) / 60);
+  if (days > 0) return `${days} d ${hours} h left`;
+  if (hours > 0) return `${hours} h ${minutes} min left`;
+  if (minutes > 0) return `${minutes} min ${seconds % 60} s left`;
+  return `${seconds} s left`;
+}
+
+// A deadline with its countdown, kept fresh by the ticker below (no re-render of the room).
+function deadline(iso, testid, label) {
+  if (!iso) return "";
+  return `<span class="deadline" data-testid="${esc(testid)}">${esc(label)} ${esc(when(iso))} · <span class="countdown" data-deadline="${esc(iso)}">${esc(countdown(iso))}</span></span>`;
+}
+
+setInterval(() => {
+  document.querySelectorAll("[data-deadline]").forEach((element) => {
+    element.textContent = countdown(element.dataset.deadline);
+  });
+}, 1000);
+
+function tokenRoles(token) {
+  try {
+    const payload = JSON.parse(atob(token.split(".")[1].replaceAll("-", "+").replaceAll("_", "/")));
+    return Array.isArray(payload.roles) ? payload.roles : [];
+  } catch {
+    return [];
+  }
 }
 
 function humanKind(kind) {
@@ -265,8 +327,13 @@ async function signIn(token) {
   sessionStorage.setItem(TOKEN_KEY, token);
   setChrome(true);
   $("#whoami").textContent = state.me.name || state.me.email || "Signed in";
+  state.mediator = tokenRoles(token).includes("mediator");
   await loadNotifications();
   startLive();
+  if (state.mediator) {
+    await loadMediation();
+    return;
+  }
   await loadContracts();
   const wanted = new URLSearchParams(location.hash.slice(1)).get("contract") || sessionStorage.getItem(ROOM_KEY);
   const first = state.contracts.find((c) => c.id === wanted) ?? state.contracts[0];
@@ -279,6 +346,7 @@ function signOut(notice = "") {
   Object.assign(state, {
     token: null, api: null, live: null, me: null, contracts: [], roomId: null, room: null,
     notifications: [], seen: new Set(), unread: 0, lastCursor: null, draftChanges: null,
+    mediator: false, disputes: [],
   });
   sessionStorage.removeItem(TOKEN_KEY);
   sessionStorage.removeItem(ROOM_KEY);
@@ -320,8 +388,11 @@ function startLive() {
       setConnection(status);
       if (status === "live" && wasLive) {
         // Back after a drop: the subscription resumes by cursor; the room may have moved.
-        if (state.roomId) loadRoom().catch(handleRequestError);
-        loadContracts().catch(handleRequestError);
+        if (state.mediator) loadMediation().catch(handleRequestError);
+        else {
+          if (state.roomId) loadRoom().catch(handleRequestError);
+          loadContracts().catch(handleRequestError);
+        }
       }
       if (status === "live") wasLive = true;
       if (status === "unauthorized") signOut("Your token was refused by the live connection.");
@@ -354,6 +425,10 @@ function receiveNotification(notification) {
   toast(humanKind(notification.kind), notification.message, {
     onClick: () => openRoom(notification.contract.id),
   });
+  if (state.mediator) {
+    loadMediation().catch(handleRequestError);
+    return;
+  }
   if (notification.contract.id === state.roomId) loadRoom().catch(handleRequestError);
   loadContracts().catch(handleRequestError);
 }
@@ -377,7 +452,7 @@ function renderNotifications() {
     state.notifications
       .map(
         (n) => `<li class="${n.readAt ? "" : "unread"}" data-contract="${esc(n.contract.id)}" data-testid="notification">
-          ${esc(n.message)}<time datetime="${esc(n.createdAt)}">${esc(ago(n.createdAt))}</time></li>`,
+          ${esc(n.message)}${n.deadline ? ` <span class="countdown" data-deadline="${esc(n.deadline)}">${esc(countdown(n.deadline))}</span>` : ""}<time datetime="${esc(n.createdAt)}">${esc(ago(n.createdAt))}</time></li>`,
       )
       .join("") || `<li class="muted">Nothing yet.</li>`;
 }
@@ -495,13 +570,15 @@ function renderRoom() {
   const room = state.room;
   if (!container || !room || room.id !== state.roomId) return;
   const isClient = room.viewerRole === "CLIENT";
+  const isMediator = room.viewerRole === "MEDIATOR";
+  const refund = room.pendingRefundRequest;
   container.innerHTML = `
     <div class="card" data-testid="room-header">
       <div class="room-head">
         <div>
           <h1 data-testid="room-title">${esc(room.title)}</h1>
           <div class="parties">
-            <span>You are the <strong>${isClient ? "client" : "freelancer"}</strong></span>
+            <span>You are the <strong>${isMediator ? "mediator" : isClient ? "client" : "freelancer"}</strong></span>
             <span>${isClient ? "Freelancer" : "Client"}: <strong>${esc(partyName(room))}</strong></span>
             <span>Since ${esc(when(room.createdAt))}</span>
           </div>
@@ -519,8 +596,10 @@ function renderRoom() {
         <div><span class="label">Released</span><span class="value">${money(room.escrow.totalReleased)}</span></div>
         <div><span class="label">Refunded</span><span class="value">${money(room.escrow.totalRefunded)}</span></div>
       </div>
-      ${room.pendingRefundRequest ? `<p class="small" data-testid="pending-refund">Refund of ${money(room.pendingRefundRequest.amount, room.currency)} for “${esc(room.pendingRefundRequest.milestone.title)}” is waiting for the freelancer.</p>` : ""}
+      ${refund ? `<p class="small" data-testid="pending-refund">Refund of ${money(refund.amount, room.currency)}${refund.milestone ? ` for “${esc(refund.milestone.title)}”` : ""} is waiting for the freelancer. ${deadline(refund.respondBy, "refund-deadline", "Answer by")}</p>
+        ${!isClient && !isMediator && !room.openDispute ? renderDisputeForm("refund", refund.id, "Dispute this refund request") : ""}` : ""}
     </div>
+    ${renderDispute(room, isClient)}
     ${renderMilestones(room, isClient)}
     ${renderChangeRequest(room)}
     ${room.viewerCan.requestChanges ? renderChangeForm(room) : ""}
@@ -548,6 +627,8 @@ function renderOffer(room, isClient) {
 
 function renderMilestones(room, isClient) {
   const blocked = Boolean(room.pendingChangeRequest);
+  // The server decides whether the viewer may dispute (viewerCan: the mutation's own rule).
+  const disputable = room.milestones.find((m) => m.viewerCan.openDispute);
   const rows = room.milestones
     .map((m) => {
       // The server decides what the viewer may do (viewerCan: the mutations' own rules).
@@ -564,7 +645,7 @@ function renderMilestones(room, isClient) {
         <td><strong>${esc(m.title)}</strong>${m.description ? `<span class="desc">${esc(m.description)}</span>` : ""}</td>
         <td class="muted">${esc(m.dueDate ?? "—")}</td>
         <td class="num">${money(m.amount)}</td>
-        <td><span class="status status-${esc(m.status)}">${esc(m.status)}</span></td>
+        <td><span class="status status-${esc(m.status)}">${esc(m.status)}</span>${m.status === "SUBMITTED" ? `<span class="desc">${deadline(m.reviewDeadline, "review-countdown", isClient ? "Review by" : "Client reviews by")}</span>` : ""}</td>
         <td class="num">${m.status === "UPCOMING" ? "" : `${money(m.fundedAmount)} funded`}${Number(m.releasedAmount) > 0 ? `<span class="desc">${money(m.releasedAmount)} released</span>` : ""}</td>
         <td>${action}</td>
       </tr>`;
@@ -577,7 +658,117 @@ function renderMilestones(room, isClient) {
       <tbody>${rows || `<tr><td colspan="7" class="muted">No milestones yet.</td></tr>`}</tbody>
     </table>
     ${errorsOf("milestones")}
+    ${disputable ? renderDisputeForm("milestone", disputable.id, `Dispute the payment of “${disputable.title}”`) : ""}
   </div>`;
+}
+
+// The freelancer may dispute the active milestone once it was submitted (the client withholds
+// payment), or a pending refund request (instead of answering it).
+function renderDisputeForm(kind, id, label) {
+  return `<form class="dispute-form" data-dispute-kind="${esc(kind)}" data-id="${esc(id)}" data-testid="dispute-form">
+    <label for="dispute-message-${esc(kind)}">${esc(label)}</label>
+    <input id="dispute-message-${esc(kind)}" data-testid="dispute-message" placeholder="Why: what was delivered, what was agreed" />
+    <div class="actions" style="margin-top:8px"><button class="btn btn-bad btn-small" type="submit" data-testid="open-dispute">Open a dispute</button></div>
+    ${errorsOf("dispute")}
+  </form>`;
+}
+
+function renderDispute(room, isClient) {
+  const dispute = room.openDispute;
+  if (!dispute) return "";
+  const awaiting = dispute.status === "AWAITING_CLIENT";
+  let actions = "";
+  if (awaiting && isClient) {
+    actions = `
+      <label for="dispute-response">Reply (optional)</label>
+      <input id="dispute-response" data-testid="dispute-response" placeholder="What you think" />
+      <div class="actions" style="margin-top:10px">
+        <button class="btn btn-ok" data-action="accept-dispute" data-id="${esc(dispute.id)}" data-testid="accept-dispute">Accept: release ${money(dispute.amount, room.currency)}</button>
+        <button class="btn btn-bad" data-action="reject-dispute" data-id="${esc(dispute.id)}" data-testid="reject-dispute">Reject: ask a mediator</button>
+      </div>`;
+  } else if (awaiting) {
+    actions = `<p class="muted small">Waiting for the client; unanswered, the amount is released to you.</p>`;
+  } else {
+    actions = `<p class="muted small">A mediator decides how the amount is split.</p>`;
+  }
+  return `<div class="card dispute pending" data-testid="open-dispute-card">
+    <div class="card-head">
+      <h2>Dispute over ${money(dispute.amount, room.currency)}</h2>
+      <span class="status status-${esc(dispute.status)}" data-testid="dispute-status">${esc(dispute.status)}</span>
+    </div>
+    <div class="muted small">Opened by ${esc(dispute.openedBy?.name ?? "the freelancer")}, ${esc(when(dispute.openedAt))}${dispute.milestone ? ` · on “${esc(dispute.milestone.title)}”` : ""}</div>
+    ${dispute.message ? `<blockquote>${esc(dispute.message)}</blockquote>` : ""}
+    ${awaiting ? `<p class="small">${deadline(dispute.respondBy, "dispute-deadline", "The client answers by")}</p>` : ""}
+    ${dispute.responseMessage ? `<p class="small">Client: <em>${esc(dispute.responseMessage)}</em></p>` : ""}
+    ${actions}
+    ${errorsOf("dispute")}
+  </div>`;
+}
+
+// --- mediation ---------------------------------------------------------------------------
+
+async function loadMediation() {
+  const data = await state.api.request(MEDIATION);
+  state.disputes = data.disputes.edges.map((edge) => edge.node);
+  renderMediation();
+}
+
+function renderMediation() {
+  const waiting = state.disputes.filter((d) => d.status === "IN_MEDIATION");
+  const decided = state.disputes.filter((d) => d.status === "RESOLVED");
+  const item = (d) => `<li class="card dispute" data-testid="mediation-item" data-dispute="${esc(d.id)}">
+      <div class="card-head">
+        <h2>${esc(d.contract.title)} · ${money(d.amount, d.contract.currency)}</h2>
+        <span class="status status-${esc(d.status)}">${esc(d.status)}</span>
+      </div>
+      <div class="muted small">Opened by ${esc(d.openedBy?.name ?? "the freelancer")}, ${esc(when(d.openedAt))}${d.milestone ? ` · on “${esc(d.milestone.title)}”` : ""}</div>
+      ${d.message ? `<blockquote>${esc(d.message)}</blockquote>` : ""}
+      ${d.responseMessage ? `<p class="small">Client: <em>${esc(d.responseMessage)}</em></p>` : ""}
+      ${d.status === "IN_MEDIATION" ? `
+        <form class="resolve-form" data-id="${esc(d.id)}">
+          <label>To the freelancer (0 to ${money(d.amount, d.contract.currency)}; the rest back to the client)</label>
+          <input name="releaseAmount" data-testid="release-amount" inputmode="decimal" placeholder="${esc(d.amount)}" required />
+          <label>Decision</label>
+          <input name="message" data-testid="resolution-message" placeholder="Why" />
+          <div class="actions" style="margin-top:8px"><button class="btn" type="submit" data-testid="resolve-dispute">Decide</button></div>
+        </form>` : `<p class="small" data-testid="resolution">${esc(d.resolution?.kind ?? "")}: ${money(d.resolution?.releasedAmount, d.contract.currency)} to the freelancer, ${money(d.resolution?.refundedAmount, d.contract.currency)} back to the client${d.resolution?.message ? ` · <em>${esc(d.resolution.message)}</em>` : ""}</p>`}
+    </li>`;
+  $("#view").innerHTML = `
+    <section data-testid="mediation">
+      <div class="card"><div class="card-head"><h1>Disputes in mediation</h1><span class="muted small">${waiting.length} waiting</span></div>
+        ${errorsOf("mediation")}
+      </div>
+      <ul class="mediation-list" data-testid="mediation-list">${waiting.map(item).join("") || `<li class="muted card">Nothing waiting for a decision.</li>`}</ul>
+      <div class="card"><div class="card-head"><h2>Decided</h2></div></div>
+      <ul class="mediation-list" data-testid="decided-list">${decided.map(item).join("")}</ul>
+    </section>`;
+}
+
+async function resolveDispute(form) {
+  const data = new FormData(form);
+  const payload = await mutate("mediation", RESOLVE_DISPUTE, {
+    input: {
+      disputeId: form.dataset.id,
+      releaseAmount: String(data.get("releaseAmount") ?? "").trim(),
+      message: String(data.get("message") ?? "").trim() || null,
+      idempotencyKey: crypto.randomUUID?.() ?? String(Date.now()),
+    },
+  });
+  if (payload) toast("Dispute", "Decided.");
+  await loadMediation();
+}
+
+async function openDisputeFrom(form) {
+  const input = {
+    message: form.querySelector("[data-testid=dispute-message]")?.value.trim() || null,
+    idempotencyKey: crypto.randomUUID?.() ?? String(Date.now()),
+  };
+  if (form.dataset.disputeKind === "refund") input.refundRequestId = form.dataset.id;
+  else input.milestoneId = form.dataset.id;
+  const payload = await mutate("dispute", OPEN_DISPUTE, { input });
+  if (!payload) return;
+  toast("Dispute", "Opened: the client has been told.");
+  await loadRoom();
 }
 
 function describeChange(change, currency) {
@@ -742,6 +933,18 @@ async function act(action, id) {
         input: { milestoneId: id, endContract: false, idempotencyKey: crypto.randomUUID?.() ?? String(Date.now()) },
       });
       break;
+    case "accept-dispute":
+    case "reject-dispute":
+      payload = await mutate("dispute", RESPOND_TO_DISPUTE, {
+        input: {
+          disputeId: id,
+          decision: action === "accept-dispute" ? "ACCEPT" : "REJECT",
+          message: $("#dispute-response")?.value.trim() || null,
+          idempotencyKey: crypto.randomUUID?.() ?? String(Date.now()),
+        },
+      });
+      if (payload) toast("Dispute", action === "accept-dispute" ? "Accepted: the amount is released." : "Sent to mediation.");
+      break;
     default:
       return;
   }
@@ -819,6 +1022,12 @@ document.addEventListener("submit", (event) => {
   if (event.target.id === "change-form") {
     event.preventDefault();
     sendChangeRequest().catch(handleRequestError);
+  } else if (event.target.classList.contains("dispute-form")) {
+    event.preventDefault();
+    openDisputeFrom(event.target).catch(handleRequestError);
+  } else if (event.target.classList.contains("resolve-form")) {
+    event.preventDefault();
+    resolveDispute(event.target).catch(handleRequestError);
   }
 });
 
