@@ -1,16 +1,22 @@
 """Who may see and act on what: parties only, and each party in its own role.
 
-`role_among` is the one rule of who is a party; every reader (the domain's locks, queries,
-subscriptions, the room cache, which knows users by their token's `sub`) asks it.
+`access_in` is the one rule of who is on a contract's sides (its people, or the members of its
+teams) and whether they act for their side; every reader (the domain's locks and actions,
+queries, subscriptions, the room cache) asks it, with the viewer's team memberships.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Final, Protocol, TypeVar
+
+from tortoise.expressions import Q
 
 from milestones.domain.errors import ErrorCode, Problem, not_found
-from milestones.models import ChangeRequest, Contract, Milestone, RefundRequest, User
+from milestones.models import ChangeRequest, Contract, Milestone, RefundRequest, TeamMember, User
+from milestones.models.enums import TeamRole
 
 
 class Role(StrEnum):
@@ -19,6 +25,39 @@ class Role(StrEnum):
 
 
 K = TypeVar("K")
+
+# What team MEMBERs (not OWNERs or ADMINs) may do besides seeing the room, by side.
+MEMBER_ACTIONS: Final = {Role.FREELANCER: frozenset({"submitMilestone"})}
+ACTING_TEAM_ROLES: Final = frozenset({TeamRole.OWNER, TeamRole.ADMIN})
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """How a viewer stands in a contract: their side, and whether they act for it (a person
+    party, or an OWNER or ADMIN of a team party) or only see it (a team MEMBER)."""
+
+    role: Role
+    acts: bool = True
+
+    def may(self, operation: str) -> bool:
+        """Whether this viewer may do `operation` (a command's name) at all on their side."""
+        return self.acts or operation in MEMBER_ACTIONS.get(self.role, frozenset())
+
+
+class Parties(Protocol):
+    """Who the sides of a contract are (a `Contract` row, or what a cache read of one)."""
+
+    @property
+    def client_id(self) -> int: ...
+
+    @property
+    def freelancer_id(self) -> int: ...
+
+    @property
+    def client_team_id(self) -> int | None: ...
+
+    @property
+    def freelancer_team_id(self) -> int | None: ...
 
 
 def role_among(who: K, client: K, freelancer: K) -> Role | None:
@@ -30,25 +69,84 @@ def role_among(who: K, client: K, freelancer: K) -> Role | None:
     return None
 
 
-def role_of(viewer: User, contract: Contract) -> Role | None:
-    return role_among(viewer.id, contract.client_id, contract.freelancer_id)
+def _side(
+    viewer_id: int, person_id: int | None, team_id: int | None, memberships: Mapping[int, str]
+) -> bool | None:
+    """On one side: None (not on it), True (acts for it), False (a team MEMBER: sees it).
+    A team side is its members only: the person who made or accepted the offer for the team
+    is on it while they are a member."""
+    if team_id is None:
+        return True if viewer_id == person_id else None
+    team_role = memberships.get(team_id)
+    if team_role is None:
+        return None
+    return team_role in ACTING_TEAM_ROLES
 
 
-def may_see(viewer: User, contract: Contract) -> bool:
-    """A contract exists, for a viewer, only if they are a party to it."""
-    return role_of(viewer, contract) is not None
+def access_in(viewer_id: int, contract: Parties, memberships: Mapping[int, str]) -> Access | None:
+    """THE rule of who may see and act on a contract: its person parties, and the members of
+    its team parties (`memberships`: the viewer's role by team id, at least for the contract's
+    teams). None: not a party, the contract does not exist for them."""
+    client = _side(viewer_id, contract.client_id, contract.client_team_id, memberships)
+    if client is not None:
+        return Access(Role.CLIENT, client)
+    freelancer = _side(viewer_id, contract.freelancer_id, contract.freelancer_team_id, memberships)
+    if freelancer is not None:
+        return Access(Role.FREELANCER, freelancer)
+    return None
 
 
-def role_refusal(role: Role | None, required: Role | None, doing: str) -> Problem | None:
-    """FORBIDDEN unless a party of the `required` role (None: either party) acts."""
+def team_ids(contract: Parties) -> list[int]:
+    return [t for t in (contract.client_team_id, contract.freelancer_team_id) if t is not None]
+
+
+async def memberships_of(user_id: int, teams: list[int] | None = None) -> dict[int, str]:
+    """The user's role by team id (only in `teams`, when given)."""
+    query = TeamMember.filter(user_id=user_id)
+    if teams is not None:
+        if not teams:
+            return {}
+        query = query.filter(team_id__in=teams)
+    return {team: str(role) for team, role in await query.values_list("team_id", "role")}
+
+
+async def access_of(viewer: User, contract: Contract) -> Access | None:
+    """The viewer's access to `contract`: no query for a contract between two people."""
+    teams = team_ids(contract)
+    memberships = await memberships_of(viewer.id, teams) if teams else {}
+    return access_in(viewer.id, contract, memberships)
+
+
+async def may_see(viewer: User, contract: Contract) -> bool:
+    """A contract exists, for a viewer, only if they are on one of its sides."""
+    return await access_of(viewer, contract) is not None
+
+
+def visible_contracts(viewer_id: int, teams: list[int]) -> Q:
+    """The contracts `access_in` lets the viewer see, as a filter (`teams`: all theirs)."""
+    mine = Q(client_team_id=None, client_id=viewer_id) | Q(
+        freelancer_team_id=None, freelancer_id=viewer_id
+    )
+    if teams:
+        mine = mine | Q(client_team_id__in=teams) | Q(freelancer_team_id__in=teams)
+    return mine
+
+
+def role_refusal(
+    access: Access | Role | None, required: Role | None, doing: str, operation: str = ""
+) -> Problem | None:
+    """FORBIDDEN unless a party of the `required` role (None: either party) acts, and, on a
+    team side, one of its OWNERs or ADMINs (MEMBERs only do their `MEMBER_ACTIONS`)."""
+    if isinstance(access, Access):
+        role: Role | None = access.role
+        if (required is None or access.role is required) and not access.may(operation):
+            return Problem(ErrorCode.FORBIDDEN, f"Only the team's owners and admins can {doing}.")
+    else:
+        role = access
     if required is None or role is required:
         return None
     who = "client" if required is Role.CLIENT else "freelancer"
     return Problem(ErrorCode.FORBIDDEN, f"Only the {who} can {doing}.")
-
-
-def other_party_id(contract: Contract, actor_id: int) -> int:
-    return contract.freelancer_id if actor_id == contract.client_id else contract.client_id
 
 
 async def lock_contract(viewer: User, contract_pk: int | None, field: str) -> Contract:
@@ -56,7 +154,7 @@ async def lock_contract(viewer: User, contract_pk: int | None, field: str) -> Co
     if contract_pk is None:
         raise not_found("Contract", field)
     contract = await Contract.select_for_update().get_or_none(id=contract_pk)
-    if contract is None or not may_see(viewer, contract):
+    if contract is None or not await may_see(viewer, contract):
         raise not_found("Contract", field)
     return contract
 

@@ -4,7 +4,7 @@ An action is a typed command plus one function decorated with `contract_action`,
 in one transaction and in the contract's order of refusals:
 
 1. lock the contract of the object the command names (NOT_FOUND for anyone not a party);
-2. the viewer's role (FORBIDDEN);
+2. the viewer's role, and on a team side whether they act for it (FORBIDDEN);
 3. the idempotency key (IDEMPOTENCY_CONFLICT, or the first result replayed: steps 4-6 skipped);
 4. the command's problems and the action's own `validate` (VALIDATION, all at once);
 5. the action's body: its state rules (`rules.*_refusal`, raised with `refuse_if`), the change,
@@ -22,11 +22,11 @@ from typing import Any, Generic, Protocol, TypeVar
 from milestones.domain import events, snapshots
 from milestones.domain.access import (
     Role,
+    access_of,
     lock_contract,
     lock_contract_of_change_request,
     lock_contract_of_milestone,
     lock_contract_of_refund_request,
-    role_of,
     role_refusal,
 )
 from milestones.domain.commands import Command
@@ -155,7 +155,8 @@ def contract_action(
         async def run(viewer: User, command: C) -> Outcome:
             async with action() as transaction:
                 contract, target = await locate(viewer, command)
-                refuse_if(role_refusal(role_of(viewer, contract), role, doing))
+                access = await access_of(viewer, contract)
+                refuse_if(role_refusal(access, role, doing, command.operation))
                 act = Act(viewer, command, contract, target, transaction)
                 async with idempotent(viewer, command, contract_locked=True) as keyed:
                     if keyed.replayed is not None:

@@ -1,12 +1,16 @@
-"""The contract's event log and the other party's notification, written with the change."""
+"""The contract's event log and the other party's notifications, written with the change:
+one per person on the other side who may see the room (a team party's members), never the
+actor's own."""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from tortoise import connections
 
-from milestones.domain.access import other_party_id
+from milestones.domain.access import Role, access_of
+from milestones.domain.bulk import insert_rows
 from milestones.domain.transaction import Action
 from milestones.domain.values import cents_to_decimal
 from milestones.domain.webhooks import enqueue_deliveries
@@ -117,49 +121,95 @@ async def record(
     )
     action.wake(f"contract:{contract.id}", event.seq)
     message = notification_message(kind, actor, contract, milestone, amount)
-    recipients = (
-        [contract.client_id, contract.freelancer_id]
-        if actor is None
-        else [other_party_id(contract, actor.id)]
+    await _notify_all(
+        action, event, await _recipients(contract, actor), message, milestone, amount, note
     )
-    for recipient_id in recipients:
-        await _notify(action, event, recipient_id, message, milestone, amount, note)
     return event
 
 
-async def _notify(
+async def _recipients(contract: Contract, actor: User | None) -> _Recipients:
+    """Everyone on the other side of the actor who may see the room (both sides for an
+    automatic action), never the actor: a person party, or a team party's matched members."""
+    access = await access_of(actor, contract) if actor is not None else None
+    if access is None:  # nobody's action (a deadline), or someone's on no side of it
+        sides = [Role.CLIENT, Role.FREELANCER]
+    else:
+        sides = [Role.FREELANCER if access.role is Role.CLIENT else Role.CLIENT]
+    people: list[int] = []
+    teams: list[int] = []
+    for side in sides:
+        team = contract.client_team_id if side is Role.CLIENT else contract.freelancer_team_id
+        person = contract.client_id if side is Role.CLIENT else contract.freelancer_id
+        if team is not None:
+            teams.append(team)
+        elif person is not None:
+            people.append(person)
+    return _Recipients(people, teams, actor.id if actor is not None else None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Recipients:
+    people: list[int]
+    teams: list[int]  # their members with a user
+    actor_id: int | None
+
+
+async def _notify_all(
     action: Action,
     event: ContractEvent,
-    recipient_id: int,
+    recipients: _Recipients,
     message: str,
     milestone: Milestone | None,
     amount: int | None,
     note: str | None,
 ) -> None:
-    """The recipient's notification of `event`, its webhook deliveries and its email."""
-    notification_seq, recipient_email, has_webhooks = await _next_notification_seq(recipient_id)
-    notification = await Notification.create(
-        recipient_id=recipient_id,
-        seq=notification_seq,
-        event_id=event.id,
-        kind=event.kind,
-        contract_id=event.contract_id,
-        actor_id=event.actor_id,
-        message=message,
-        note=note,
+    """Each recipient's notification of `event`, their webhook deliveries and emails: one
+    statement numbers them all, one writes the notifications (and one the emails)."""
+    numbered = await _next_notification_seqs(recipients)
+    if not numbered:
+        return
+    now = dt.datetime.now(dt.UTC)
+    rows = await insert_rows(
+        [
+            Notification(
+                recipient_id=recipient.user_id,
+                seq=recipient.seq,
+                event_id=event.id,
+                kind=event.kind,
+                contract_id=event.contract_id,
+                actor_id=event.actor_id,
+                message=message,
+                note=note,
+                created_at=now,
+            )
+            for recipient in numbered
+        ]
     )
-    action.wake(f"user:{recipient_id}", notification.seq)
-    if has_webhooks:
-        await enqueue_deliveries(action, notification, milestone.id if milestone else None, amount)
-    if _email_enabled and recipient_email:
-        email = await EmailOutbox.create(
-            notification_id=notification.id,
-            to_address=recipient_email,
-            subject=message[:300],
-            body=email_body(message, note),
-            next_attempt_at=dt.datetime.now(dt.UTC),
-        )
-        action.wake("email", email.id)  # the outbox sender sends it after commit
+    for notification, recipient in zip(rows, numbered, strict=True):
+        action.wake(f"user:{recipient.user_id}", notification.seq)
+        if recipient.has_webhooks:
+            await enqueue_deliveries(
+                action, notification, milestone.id if milestone else None, amount
+            )
+    if not _email_enabled:
+        return
+    emails = await insert_rows(
+        [
+            EmailOutbox(
+                notification_id=notification.id,
+                to_address=recipient.email,
+                subject=message[:300],
+                body=email_body(message, note),
+                next_attempt_at=now,
+                attempts=0,
+                created_at=now,
+            )
+            for notification, recipient in zip(rows, numbered, strict=True)
+            if recipient.email
+        ]
+    )
+    if emails:
+        action.wake("email", emails[-1].id)  # the outbox sender sends them after commit
 
 
 def email_body(message: str, note: str | None) -> str:
@@ -168,22 +218,59 @@ def email_body(message: str, note: str | None) -> str:
     return f"{message}\n{noted}\nOpen the contract room to see the details.\n"
 
 
-_NEXT_SEQ_SQL = (
-    "UPDATE users SET notification_seq = notification_seq + 1 WHERE id = {placeholder} "
-    "RETURNING notification_seq, email, "
+@dataclass(frozen=True, slots=True)
+class _Numbered:
+    user_id: int
+    seq: int
+    email: str | None
+    has_webhooks: bool
+
+
+_RECIPIENTS_SQL = (
+    "(id IN ({people}) OR id IN (SELECT user_id FROM team_members WHERE team_id IN ({teams})))"
+)
+
+_RETURNING = (
+    "RETURNING users.id, users.notification_seq, users.email, "
     "EXISTS (SELECT 1 FROM webhook_endpoints WHERE owner_id = users.id) AS has_webhooks"
 )
 
 
-async def _next_notification_seq(user_id: int) -> tuple[int, str | None, bool]:
-    """The recipient's next notification number, their email, and whether they have webhook
-    endpoints: one statement (no extra query per notification for the many without any).
-    The UPDATE locks the row until commit, so a user's sequence has no gaps and no races."""
+async def _next_notification_seqs(recipients: _Recipients) -> list[_Numbered]:
+    """Each recipient's next notification number, email, and whether they have webhook
+    endpoints: one statement for all of them, whoever they are (team members are found by
+    it too). The UPDATE locks the rows until commit, so a user's sequence has no gaps and no
+    races; on PostgreSQL it locks them in id order, so two actions never deadlock on them."""
     connection = connections.get("default")  # the action's transaction
-    placeholder = "$1" if connection.capabilities.dialect == "postgres" else "?"
+    postgres = connection.capabilities.dialect == "postgres"
+    people = recipients.people or [0]
+    teams = recipients.teams or [0]
+    actor = recipients.actor_id if recipients.actor_id is not None else 0
+    if postgres:
+        sql = (
+            "UPDATE users SET notification_seq = users.notification_seq + 1 FROM ("
+            "SELECT id FROM users WHERE (id = ANY($1::int[]) OR id IN (SELECT user_id FROM "
+            "team_members WHERE team_id = ANY($2::int[]))) AND id <> $3 ORDER BY id FOR UPDATE"
+            ") AS recipient WHERE users.id = recipient.id " + _RETURNING
+        )
+        parameters: list[object] = [people, teams, actor]
+    else:
+        sql = (
+            "UPDATE users SET notification_seq = notification_seq + 1 WHERE "
+            + _RECIPIENTS_SQL.format(
+                people=", ".join("?" * len(people)), teams=", ".join("?" * len(teams))
+            )
+            + " AND id <> ? "
+            + _RETURNING
+        )
+        parameters = [*people, *teams, actor]
     # execute_query_dict fetches rows whatever the statement (asyncpg's execute_query does
     # not for an UPDATE).
-    (row,) = await connection.execute_query_dict(
-        _NEXT_SEQ_SQL.format(placeholder=placeholder), [user_id]
-    )
-    return int(row["notification_seq"]), row["email"], bool(row["has_webhooks"])
+    rows = await connection.execute_query_dict(sql, parameters)
+    numbered = [
+        _Numbered(
+            int(row["id"]), int(row["notification_seq"]), row["email"], bool(row["has_webhooks"])
+        )
+        for row in rows
+    ]
+    return sorted(numbered, key=lambda recipient: recipient.user_id)

@@ -10,6 +10,12 @@ class ContractStatus(StrEnum):
     ENDED = "ENDED"
 
 
+class TeamRole(StrEnum):
+    OWNER = "OWNER"
+    ADMIN = "ADMIN"
+    MEMBER = "MEMBER"
+
+
 class MilestoneStatus(StrEnum):
     UPCOMING = "UPCOMING"
     ACTIVE = "ACTIVE"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from milestones import ids
+from milestones.domain.access import access_in, memberships_of, visible_contracts
 from milestones.models import Contract as ContractModel
 from milestones.models import Notification as NotificationModel
 from milestones.models import User as UserModel
@@ -16,9 +17,8 @@ async def contracts_page(
 ) -> Connection[Contract]:
     size = page_size(first)
     before_id = after_position(after, "contract")
-    from tortoise.expressions import Q
-
-    query = ContractModel.filter(Q(client_id=viewer.id) | Q(freelancer_id=viewer.id))
+    memberships = await memberships_of(viewer.id)
+    query = ContractModel.filter(visible_contracts(viewer.id, list(memberships)))
     if status is not None:
         query = query.filter(status=status)
     if before_id is not None:
@@ -28,7 +28,7 @@ async def contracts_page(
         rows,
         size,
         after,
-        lambda row: Contract.of(row, viewer.id),
+        lambda row: Contract.of(row, viewer.id, access_in(viewer.id, row, memberships)),
         lambda row: ids.encode_cursor("contract", row.id),
     )
 

@@ -212,3 +212,41 @@ def event_kinds(raw: object, field: str, errors: Validation) -> tuple[EventKind,
 def contract_scope(raw: object) -> int | Every | None:
     """A webhook endpoint's contract: null is every contract; an id, that one."""
     return EVERY_CONTRACT if raw is None or raw is UNSET else node_id(raw, "Contract")
+
+
+# Enough to tell an address from a typo: something@domain.tld, one line, no spaces.
+_EMAIL: Final = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+MAX_EMAIL_LENGTH: Final = 320
+
+
+def email(raw: object, field: str, errors: Validation) -> str:
+    """An email address, trimmed and in lower case (how emails are compared); "" after a
+    problem."""
+    if not isinstance(raw, str) or not raw.strip():
+        errors.add(field, "Email is required.")
+        return ""
+    address = raw.strip().lower()
+    if len(address) > MAX_EMAIL_LENGTH:
+        errors.add(field, f"Email must be at most {MAX_EMAIL_LENGTH} characters.")
+    elif _CONTROL.search(address) or not _EMAIL.fullmatch(address):
+        errors.add(field, "Email must be an address such as name@example.com.")
+    else:
+        return address
+    return ""
+
+
+def name(raw: object, field: str, errors: Validation) -> str:
+    """A name (of a team): as a title, 1 to 200 characters after trimming, one line."""
+    if not isinstance(raw, str):
+        errors.add(field, "Name is required.")
+        return ""
+    text = raw.strip()
+    if not text:
+        errors.add(field, "Name must not be empty.")
+    elif len(text) > MAX_TITLE_LENGTH:
+        errors.add(field, f"Name must be at most {MAX_TITLE_LENGTH} characters.")
+    elif _CONTROL.search(text):
+        errors.add(field, "Name must be one line without control characters.")
+    else:
+        return text
+    return ""

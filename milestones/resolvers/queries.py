@@ -8,12 +8,13 @@ import strawberry
 from tortoise.expressions import Q
 
 from milestones import ids
-from milestones.domain.access import may_see
+from milestones.domain.access import Access, visible_contracts
 from milestones.models import ChangeRequest as ChangeRequestModel
 from milestones.models import Contract as ContractModel
 from milestones.models import ContractEvent as ContractEventModel
 from milestones.models import Notification as NotificationModel
 from milestones.models import RefundRequest as RefundRequestModel
+from milestones.models import TeamMember as TeamMemberModel
 from milestones.models import User as UserModel
 from milestones.models import WebhookDelivery as WebhookDeliveryModel
 from milestones.models import WebhookEndpoint as WebhookEndpointModel
@@ -32,20 +33,44 @@ from milestones.schema.types import (
     Notification,
     NotificationConnection,
     RefundRequest,
+    Team,
     User,
     WebhookDelivery,
     WebhookEndpoint,
+    load_team,
+    viewer_access,
 )
 
 
 async def _party_contract(info: Info, contract_pk: int | None) -> ContractModel | None:
+    found = await _party_contract_access(info, contract_pk)
+    return found[0] if found is not None else None
+
+
+async def _party_contract_access(
+    info: Info, contract_pk: int | None
+) -> tuple[ContractModel, Access] | None:
+    """The contract and the viewer's access to it, if they are on one of its sides."""
     if contract_pk is None:
         return None
-    viewer = require_viewer(info)
+    require_viewer(info)
     contract: ContractModel | None = await info.context.loaders.contract.load(contract_pk)
-    if contract is None or not may_see(viewer, contract):
+    if contract is None:
         return None
-    return contract
+    access = await viewer_access(info, contract)
+    return (contract, access) if access is not None else None
+
+
+async def _visible_team(info: Info, viewer: UserModel, pk: int) -> Team | None:
+    """A team its members see, and so does anyone on a contract with it."""
+    if await TeamMemberModel.exists(team_id=pk, user_id=viewer.id):
+        return await load_team(info, pk)
+    memberships = await info.context.loaders.memberships.load(viewer.id)
+    shares_contract = await ContractModel.filter(
+        visible_contracts(viewer.id, list(memberships)),
+        Q(client_team_id=pk) | Q(freelancer_team_id=pk),
+    ).exists()
+    return await load_team(info, pk) if shares_contract else None
 
 
 async def _visible_user(viewer: UserModel, pk: int) -> UserModel | None:
@@ -68,8 +93,10 @@ async def resolve_node(info: Info, global_id: str) -> Node | None:
         user = await _visible_user(viewer, pk)
         return User.of(user) if user is not None else None
     if type_name == "Contract":
-        contract = await _party_contract(info, pk)
-        return Contract.of(contract, viewer.id) if contract is not None else None
+        found = await _party_contract_access(info, pk)
+        return Contract.of(found[0], viewer.id, found[1]) if found is not None else None
+    if type_name == "Team":
+        return await _visible_team(info, viewer, pk)
     if type_name == "Milestone":
         milestone = await loaders.milestone.load(pk)
         if milestone is None or milestone.deleted_at is not None:
@@ -149,8 +176,8 @@ class Query:
         id: Annotated[strawberry.ID, strawberry.argument(description="The contract's ID.")],
     ) -> Contract | None:
         viewer = require_viewer(info)
-        contract = await _party_contract(info, ids.decode(id, "Contract"))
-        return Contract.of(contract, viewer.id) if contract is not None else None
+        found = await _party_contract_access(info, ids.decode(id, "Contract"))
+        return Contract.of(found[0], viewer.id, found[1]) if found is not None else None
 
     @strawberry.field(description="The viewer's notifications, newest first.")
     async def notifications(

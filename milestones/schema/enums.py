@@ -16,6 +16,7 @@ from milestones.models.enums import (
     EventKind,
     MilestoneStatus,
     RefundRequestStatus,
+    TeamRole,
 )
 
 
@@ -153,6 +154,19 @@ describe(
     name="ContractRole",
 )
 
+describe(
+    TeamRole,
+    "A member's role in a team. On a contract whose side is the team, OWNERs and ADMINs act "
+    "with the side's role; MEMBERs see the room and get its notifications.",
+    {
+        "OWNER": "Manages the team's members (a team keeps at least one) and acts on its "
+        "contracts.",
+        "ADMIN": "Manages the team's members and acts on its contracts.",
+        "MEMBER": "Sees the team's contract rooms and gets their notifications; on the "
+        "freelancer side may also submit work. Nothing else (FORBIDDEN).",
+    },
+)
+
 
 @strawberry.enum(description="An answer to a change request or a refund request.")
 class Decision(Enum):
@@ -170,4 +184,5 @@ __all__ = [
     "EventKind",
     "MilestoneStatus",
     "RefundRequestStatus",
+    "TeamRole",
 ]

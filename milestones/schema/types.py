@@ -11,7 +11,7 @@ import strawberry
 from strawberry import Private
 
 from milestones import ids
-from milestones.domain.access import Role
+from milestones.domain.access import Access, Role, access_in
 from milestones.domain.escrow import Escrow as EscrowTotals
 from milestones.domain.escrow import LedgerSummary, MilestoneMoney
 from milestones.domain.notifications import unread_count as unread_notifications
@@ -27,6 +27,7 @@ from milestones.schema.enums import (
     EventKind,
     MilestoneStatus,
     RefundRequestStatus,
+    TeamRole,
 )
 from milestones.schema.relay import Connection, after_position, connection, page_size
 
@@ -61,6 +62,18 @@ class User(Node):
         rows = await WebhookEndpointModel.filter(owner_id=self.pk).order_by("id")
         return [WebhookEndpoint.of(row) for row in rows]
 
+    @strawberry.field(
+        description="The teams the viewer is a member of, oldest membership first (on `me`; "
+        "empty on anyone else)."
+    )
+    async def teams(self, info: Info) -> list[Team]:
+        from milestones.domain.teams import teams_of
+
+        viewer = info.context.viewer
+        if viewer is None or viewer.id != self.pk:
+            return []
+        return [Team.of(team) for team in await teams_of(self.pk)]
+
     @classmethod
     def of(cls, user: object) -> User:
         from milestones.models import User as UserModel
@@ -72,6 +85,59 @@ class User(Node):
             name=user.name,
             email=user.email,
         )
+
+
+@strawberry.type(
+    description="An agency or a client company: a party to contracts through its members."
+)
+class Team(Node):
+    pk: Private[int]
+    name: str = strawberry.field(description="The team's name, 1 to 200 characters.")
+
+    @strawberry.field(description="Its members (and people invited by email), oldest first.")
+    async def members(self, info: Info) -> list[TeamMember]:
+        rows = await info.context.loaders.members_of_team.load(self.pk)
+        return [TeamMember.of(row) for row in rows]
+
+    @classmethod
+    def of(cls, team: object) -> Team:
+        from milestones.models import Team as TeamModel
+
+        assert isinstance(team, TeamModel)
+        return cls(id=strawberry.ID(ids.encode("Team", team.id)), pk=team.id, name=team.name)
+
+
+@strawberry.type(description="A person in a team, named by email until they sign in.")
+class TeamMember:
+    user_pk: Private[int | None]
+    email: str | None = strawberry.field(
+        description="The address they were added by (trimmed, lower case); the creator's "
+        "token email for the team's first owner, null if their token had none."
+    )
+    role: TeamRole = strawberry.field(description="What they may do in the team and its rooms.")
+
+    @strawberry.field(
+        description="The user this member is, once a token with their email has been seen; "
+        "null until then."
+    )
+    async def user(self, info: Info) -> User | None:
+        if self.user_pk is None:
+            return None
+        return await load_user(info, self.user_pk)
+
+    @classmethod
+    def of(cls, member: object) -> TeamMember:
+        from milestones.models import TeamMember as TeamMemberModel
+
+        assert isinstance(member, TeamMemberModel)
+        return cls(user_pk=member.user_id, email=member.email, role=member.role)
+
+
+async def load_team(info: Info, pk: int | None) -> Team | None:
+    if pk is None:
+        return None
+    team = await info.context.loaders.team.load(pk)
+    return Team.of(team) if team is not None else None
 
 
 @strawberry.type(description="Money held for a contract; every figure derives from its ledger.")
@@ -474,6 +540,8 @@ class Contract(Node):
     pk: Private[int]
     client_pk: Private[int]
     freelancer_pk: Private[int]
+    client_team_pk: Private[int | None]
+    freelancer_team_pk: Private[int | None]
     # The log as this contract row knows it: a room (or a replayed payload) lists the events
     # up to it, consistent with every other field it shows.
     event_seq: Private[int]
@@ -495,6 +563,20 @@ class Contract(Node):
     @strawberry.field(description="The party who works.")
     async def freelancer(self, info: Info) -> User:
         return await load_user(info, self.freelancer_pk)
+
+    @strawberry.field(
+        description="The team on the client's side, if it is one: its OWNERs and ADMINs act as "
+        "the client, its MEMBERs see the room."
+    )
+    async def client_team(self, info: Info) -> Team | None:
+        return await load_team(info, self.client_team_pk)
+
+    @strawberry.field(
+        description="The team (agency) on the freelancer's side, if it is one: its OWNERs and "
+        "ADMINs act as the freelancer, its MEMBERs see the room and may submit work."
+    )
+    async def freelancer_team(self, info: Info) -> Team | None:
+        return await load_team(info, self.freelancer_team_pk)
 
     @strawberry.field(description="All milestones, in position order.")
     async def milestones(self, info: Info) -> list[Milestone]:
@@ -540,20 +622,27 @@ class Contract(Node):
         return await events_page(self.pk, first, after, up_to=self.event_seq)
 
     @classmethod
-    def of(cls, contract: object, viewer_id: int) -> Contract:
+    def of(cls, contract: object, viewer_id: int, access: Access | None = None) -> Contract:
+        """`access`: the viewer's (`access_in`); without it, the viewer is a person party."""
         from milestones.models import Contract as Model
 
         assert isinstance(contract, Model)
+        if access is not None:
+            role = access.role
+        else:
+            role = Role.CLIENT if viewer_id == contract.client_id else Role.FREELANCER
         return cls(
             id=strawberry.ID(ids.encode("Contract", contract.id)),
             pk=contract.id,
             client_pk=contract.client_id,
             freelancer_pk=contract.freelancer_id,
+            client_team_pk=contract.client_team_id,
+            freelancer_team_pk=contract.freelancer_team_id,
             event_seq=contract.event_seq,
             title=contract.title,
             currency=contract.currency,
             status=contract.status,
-            viewer_role=Role.CLIENT if viewer_id == contract.client_id else Role.FREELANCER,
+            viewer_role=role,
             created_at=contract.created_at,
             ended_at=contract.ended_at,
         )
@@ -568,7 +657,21 @@ async def load_contract(info: Info, pk: int) -> Contract:
     contract = await info.context.loaders.contract.load(pk)
     viewer = info.context.viewer
     assert contract is not None and viewer is not None
-    return Contract.of(contract, viewer.id)
+    return Contract.of(contract, viewer.id, await viewer_access(info, contract))
+
+
+async def viewer_access(info: Info, contract: object) -> Access | None:
+    """The viewer's access to a contract (`access_in`), their memberships read once a request
+    and only for a contract with a team side."""
+    from milestones.models import Contract as Model
+
+    assert isinstance(contract, Model)
+    viewer = info.context.viewer
+    assert viewer is not None
+    if contract.client_team_id is None and contract.freelancer_team_id is None:
+        return access_in(viewer.id, contract, {})
+    memberships = await info.context.loaders.memberships.load(viewer.id)
+    return access_in(viewer.id, contract, memberships)
 
 
 async def load_milestone(info: Info, pk: int, *, include_deleted: bool = False) -> Milestone | None:
