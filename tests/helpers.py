@@ -101,11 +101,20 @@ fragment RefundRequestFields on RefundRequest {
 }
 """
 
+TEAM_FIELDS: Final = """
+fragment TeamFields on Team {
+  id name
+  members { email role user { id } }
+}
+"""
+
 CONTRACT_FIELDS: Final = """
 fragment ContractFields on Contract {
   id title currency status viewerRole createdAt endedAt
   client { id }
   freelancer { id }
+  clientTeam { id name }
+  freelancerTeam { id name }
   milestones { ...MilestoneFields }
   activeMilestone { id status }
   escrow { held available totalFunded totalReleased totalRefunded totalBonus }
@@ -205,6 +214,10 @@ _PAYLOADS: Final[dict[str, tuple[str, str]]] = {
         "webhookEndpoint { id url kinds contract { id } }",
     ),
     "deleteWebhookEndpoint": ("DeleteWebhookEndpointInput", "deletedWebhookEndpointId"),
+    "createTeam": ("CreateTeamInput", "team { ...TeamFields }"),
+    "addTeamMember": ("AddTeamMemberInput", "team { ...TeamFields }"),
+    "changeTeamMemberRole": ("ChangeTeamMemberRoleInput", "team { ...TeamFields }"),
+    "removeTeamMember": ("RemoveTeamMemberInput", "team { ...TeamFields }"),
 }
 
 
@@ -217,6 +230,8 @@ def mutation_document(name: str) -> str:
         f"  {name}(input: $input) {{ {selection} userErrors {{ code message field }} }}\n"
         "}\n"
     )
+    if "...TeamFields" in selection:
+        return document + TEAM_FIELDS
     return document + (ALL_FRAGMENTS if "..." in selection else "")
 
 
@@ -597,15 +612,17 @@ async def create_contract(
     *,
     title: str = "Website redesign",
     currency: str | None = None,
+    client_team_id: str | None = None,
 ) -> JSON:
-    """Create a contract (the client's `createContract`); return its payload's contract."""
+    """Create a contract (the client's `createContract`); return its payload's contract.
+    `client_team_id`: the client side is that team (`client` one of its OWNERs or ADMINs)."""
     payload = await ok(
         client,
         "createContract",
         {
             "title": title,
             "freelancerId": await freelancer.user_id(),
-            **variables(currency=currency),
+            **variables(currency=currency, clientTeamId=client_team_id),
         },
     )
     contract: JSON = payload["contract"]
@@ -643,3 +660,25 @@ async def pending_refund_request(room: Room, index: int = 0) -> str:
     payload = await room.request_refund(index, message="Please refund")
     refund_request_id: str = payload["refundRequest"]["id"]
     return refund_request_id
+
+
+# --------------------------------------------------------------------------- teams
+
+
+async def create_team(owner: Actor, name: str = "Acme Agency") -> str:
+    """A team with `owner` as its first OWNER; its id."""
+    payload = await ok(owner, "createTeam", {"name": name})
+    team_id: str = payload["team"]["id"]
+    return team_id
+
+
+async def add_team_member(by: Actor, team_id: str, email: str, role: str = "MEMBER") -> JSON:
+    payload = await ok(by, "addTeamMember", {"teamId": team_id, "email": email, "role": role})
+    team: JSON = payload["team"]
+    return team
+
+
+async def remove_team_member(by: Actor, team_id: str, email: str) -> JSON:
+    payload = await ok(by, "removeTeamMember", {"teamId": team_id, "email": email})
+    team: JSON = payload["team"]
+    return team

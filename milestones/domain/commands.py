@@ -56,6 +56,8 @@ class CreateContract(Command):
     title: str
     freelancer_id: int | None
     currency: str = DEFAULT_CURRENCY
+    # A team side: the client's company (the viewer must be its OWNER or ADMIN).
+    client_team_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -11,6 +11,7 @@ from milestones.domain.commands import CreateContract, EndContract
 from milestones.domain.errors import DomainError, ErrorCode, Problem, refuse_if
 from milestones.domain.idempotency import idempotent
 from milestones.domain.outcome import Outcome
+from milestones.domain.teams import acting_team
 from milestones.domain.transaction import action
 from milestones.models import ChangeRequest, Contract, User
 from milestones.models.enums import ChangeRequestStatus, ContractStatus, EventKind
@@ -31,6 +32,7 @@ def _freelancer_problems(viewer: User, freelancer: User | None) -> list[Problem]
 async def create_contract(viewer: User, command: CreateContract) -> Outcome:
     """The one action without a contract to lock: the viewer starts one."""
     async with action() as transaction:
+        client_team = await acting_team(viewer, command.client_team_id, "client_team_id")
         async with idempotent(viewer, command, contract_locked=False) as keyed:
             if keyed.replayed is not None:
                 return snapshots.restore(keyed.replayed)
@@ -44,6 +46,7 @@ async def create_contract(viewer: User, command: CreateContract) -> Outcome:
                 currency=command.currency,
                 client_id=viewer.id,
                 freelancer_id=pk,
+                client_team_id=client_team,
             )
             await events.record(transaction, contract, EventKind.CONTRACT_CREATED, viewer)
             outcome = Outcome(contract)

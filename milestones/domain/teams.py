@@ -77,6 +77,23 @@ async def _managed_team(viewer: User, team_pk: int | None) -> Team:
     return team
 
 
+async def acting_team(viewer: User, team_pk: int | None, field: str) -> int | None:
+    """A team the viewer makes a party to a contract: NOT_FOUND unless they are in it,
+    FORBIDDEN unless they are one of its OWNERs or ADMINs. None when no team is named."""
+    if team_pk is None:
+        return None
+    mine = await TeamMember.get_or_none(team_id=team_pk, user_id=viewer.id)
+    if mine is None:
+        raise not_found("Team", field)
+    if mine.role not in MANAGING_ROLES:
+        raise refuse(
+            ErrorCode.FORBIDDEN,
+            "Only the team's owners and admins can make it a party to a contract.",
+            field,
+        )
+    return team_pk
+
+
 async def _member(team: Team, email: str) -> TeamMember:
     member = await TeamMember.get_or_none(team_id=team.id, email=email)
     if member is None:

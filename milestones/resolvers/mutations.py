@@ -203,6 +203,7 @@ class Mutation:
             title=parse.title(input.title, "title", errors),
             freelancer_id=parse.node_id(input.freelancer_id, "User"),
             currency=parse.currency(input.currency, "currency", errors),
+            client_team_id=parse.team_scope(input.client_team_id),
             idempotency_key=parse.idempotency_key(input.idempotency_key, errors),
             problems=errors.found,
         )

@@ -250,3 +250,12 @@ def name(raw: object, field: str, errors: Validation) -> str:
     else:
         return text
     return ""
+
+
+def team_scope(raw: object) -> int | None:
+    """A team named as a contract's side: None when not named; a key that names nothing
+    (0) when the id is not a team's, so that it answers NOT_FOUND."""
+    given = optional(raw)
+    if given is None:
+        return None
+    return node_id(given, "Team") or 0

@@ -27,6 +27,12 @@ class CreateContractInput:
         "once)."
     )
     currency: str | None = strawberry.field(default=UNSET, description="ISO 4217, default USD.")
+    client_team_id: strawberry.ID | None = strawberry.field(
+        default=UNSET,
+        description="Make a team (the viewer's company) the client side: its OWNERs and "
+        "ADMINs act as the client, its MEMBERs see the room. The viewer must be its OWNER or "
+        "ADMIN (NOT_FOUND if not in it, FORBIDDEN if a MEMBER).",
+    )
     idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 
 
