@@ -21,6 +21,8 @@ from milestones.schema.root import build_schema
 from tests.helpers import (
     MUTATIONS,
     Room,
+    add_team_member,
+    create_team,
     create_contract_with_milestones,
     graphql_error_codes,
     notification_nodes,
@@ -78,6 +80,12 @@ MATRIX: Final[dict[str, dict[str, str]]] = {
     "createWebhookEndpoint": row(OK, OK, NOT_FOUND),
     "updateWebhookEndpoint": row(OK, NOT_FOUND, NOT_FOUND),
     "deleteWebhookEndpoint": row(OK, NOT_FOUND, NOT_FOUND),
+    # the client's team, where the freelancer is a MEMBER: anyone may start a team; its
+    # OWNER manages it, a MEMBER may not, someone not in it does not find it
+    "createTeam": row(OK, OK, OK),
+    "addTeamMember": CLIENT_ONLY,
+    "changeTeamMemberRole": CLIENT_ONLY,
+    "removeTeamMember": CLIENT_ONLY,
 }
 
 
@@ -95,7 +103,7 @@ Setup = Callable[[Room, Any], Awaitable[dict[str, Any]]]
 
 async def _room(api: Any) -> Room:
     client = api.actor("client", name="Cleo Client", email="cleo@example.com")
-    freelancer = api.actor("freelancer", name="Fred Freelancer")
+    freelancer = api.actor("freelancer", name="Fred Freelancer", email="fred@example.com")
     return await create_contract_with_milestones(client, freelancer, ["100.00", "200.00"])
 
 
@@ -194,6 +202,29 @@ async def _endpoint(room: Room, api: Any) -> dict[str, Any]:
     return {"id": await _clients_endpoint(room, api)}
 
 
+async def _clients_team(room: Room, api: Any) -> str:
+    """A team of the client's (OWNER) where the freelancer is a MEMBER."""
+    team_id = await create_team(room.client, "Cleo's company")
+    await add_team_member(room.client, team_id, "fred@example.com", "MEMBER")
+    return team_id
+
+
+async def _new_team(room: Room, api: Any) -> dict[str, Any]:
+    return {"name": "A team"}
+
+
+async def _add_member(room: Room, api: Any) -> dict[str, Any]:
+    return {"teamId": await _clients_team(room, api), "email": "x@example.com", "role": "ADMIN"}
+
+
+async def _change_role(room: Room, api: Any) -> dict[str, Any]:
+    return {"teamId": await _clients_team(room, api), "email": "fred@example.com", "role": "ADMIN"}
+
+
+async def _remove_member(room: Room, api: Any) -> dict[str, Any]:
+    return {"teamId": await _clients_team(room, api), "email": "fred@example.com"}
+
+
 MUTATION_SETUPS: Final[dict[str, Setup]] = {
     "createContract": _create,
     "addMilestone": _add,
@@ -214,6 +245,10 @@ MUTATION_SETUPS: Final[dict[str, Setup]] = {
     "createWebhookEndpoint": _new_endpoint,
     "updateWebhookEndpoint": _change_endpoint,
     "deleteWebhookEndpoint": _endpoint,
+    "createTeam": _new_team,
+    "addTeamMember": _add_member,
+    "changeTeamMemberRole": _change_role,
+    "removeTeamMember": _remove_member,
 }
 
 QUERIES: Final[dict[str, str]] = {
@@ -286,7 +321,7 @@ def _query_outcome(body: dict[str, Any]) -> str:
 
 NODE_SAMPLES: Final = ("Contract", "Milestone", "ChangeRequest", "RefundRequest",
                        "ContractEvent", "Notification", "User", "WebhookEndpoint",
-                       "WebhookDelivery")  # fmt: skip
+                       "WebhookDelivery", "Team")  # fmt: skip
 
 
 def test_every_node_type_has_a_sample() -> None:
@@ -321,6 +356,7 @@ async def test_outsiders_see_no_node_of_a_contract(api: Any) -> None:
         "User": read["client"]["id"],
         "WebhookEndpoint": endpoint,
         "WebhookDelivery": deliveries["node"]["deliveries"]["edges"][0]["node"]["id"],
+        "Team": await _clients_team(room, api),
     }
     outsider = api.actor("outsider")
     query = "query ($id: ID!) { node(id: $id) { id } }"
