@@ -73,13 +73,23 @@ async def _visible_team(info: Info, viewer: UserModel, pk: int) -> Team | None:
     return await load_team(info, pk) if shares_contract else None
 
 
-async def _visible_user(viewer: UserModel, pk: int) -> UserModel | None:
+async def _visible_user(info: Info, viewer: UserModel, pk: int) -> UserModel | None:
+    """Someone the viewer meets: on one of their contracts (a person party, or a member of a
+    team party), or in one of their teams."""
     if pk == viewer.id:
         return viewer
-    shares_contract = await ContractModel.filter(
-        Q(client_id=viewer.id, freelancer_id=pk) | Q(client_id=pk, freelancer_id=viewer.id)
-    ).exists()
-    return await UserModel.get_or_none(id=pk) if shares_contract else None
+    memberships = await info.context.loaders.memberships.load(viewer.id)
+    theirs = await TeamMemberModel.filter(user_id=pk).values_list("team_id", flat=True)
+    teams = [int(team) for team in theirs]  # type: ignore[call-overload]
+    meets = bool(set(teams) & set(memberships))
+    if not meets:
+        with_them = Q(client_id=pk) | Q(freelancer_id=pk)
+        if teams:
+            with_them |= Q(client_team_id__in=teams) | Q(freelancer_team_id__in=teams)
+        meets = await ContractModel.filter(
+            visible_contracts(viewer.id, list(memberships)), with_them
+        ).exists()
+    return await UserModel.get_or_none(id=pk) if meets else None
 
 
 async def resolve_node(info: Info, global_id: str) -> Node | None:
@@ -90,7 +100,7 @@ async def resolve_node(info: Info, global_id: str) -> Node | None:
     type_name, pk = decoded
     loaders = info.context.loaders
     if type_name == "User":
-        user = await _visible_user(viewer, pk)
+        user = await _visible_user(info, viewer, pk)
         return User.of(user) if user is not None else None
     if type_name == "Contract":
         found = await _party_contract_access(info, pk)
