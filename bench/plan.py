@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-BENCHMARKS = ("room", "mutations", "fanout", "fairuse")
+BENCHMARKS = ("room", "mutations", "fanout", "fairuse", "teams")
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,7 @@ class Plan:
     fanout_measure_seconds: float = 45.0  # no further rounds once this much has passed
     fanout_client_processes: int = 2
     fair_use_requests: int = 3000  # room queries per app, limits off / on, interleaved
+    team_requests: int = 1000  # room queries per contract, team / solo, interleaved
 
     @classmethod
     def full(cls, run_dir: Path) -> Plan:
@@ -44,4 +45,5 @@ class Plan:
             fanout_connect_seconds=45.0,
             fanout_measure_seconds=20.0,
             fair_use_requests=300,
+            team_requests=200,
         )

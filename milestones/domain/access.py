@@ -110,11 +110,27 @@ async def memberships_of(user_id: int, teams: list[int] | None = None) -> dict[i
     return {team: str(role) for team, role in await query.values_list("team_id", "role")}
 
 
+_REMEMBERED = "_access_by_viewer"
+
+
+def remembered_access(contract: Contract, viewer_id: int) -> tuple[bool, Access | None]:
+    """(known, access): what `access_of` found for this viewer on this very row, if it ran
+    (an action asks at its lock, its role check, its notifications and its payload)."""
+    known: dict[int, Access | None] = contract.__dict__.get(_REMEMBERED, {})
+    return (viewer_id in known, known.get(viewer_id))
+
+
 async def access_of(viewer: User, contract: Contract) -> Access | None:
-    """The viewer's access to `contract`: no query for a contract between two people."""
+    """The viewer's access to `contract`: no query for a contract between two people, one
+    for a contract with a team side (once per row read)."""
     teams = team_ids(contract)
-    memberships = await memberships_of(viewer.id, teams) if teams else {}
-    return access_in(viewer.id, contract, memberships)
+    if not teams:
+        return access_in(viewer.id, contract, {})
+    known, access = remembered_access(contract, viewer.id)
+    if not known:
+        access = access_in(viewer.id, contract, await memberships_of(viewer.id, teams))
+        contract.__dict__.setdefault(_REMEMBERED, {})[viewer.id] = access
+    return access
 
 
 async def may_see(viewer: User, contract: Contract) -> bool:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from tortoise import connections
 
 from milestones.domain.access import Role, access_of
-from milestones.domain.bulk import insert_rows
+from milestones.domain.bulk import insert_many
 from milestones.domain.transaction import Action
 from milestones.domain.values import cents_to_decimal
 from milestones.domain.webhooks import enqueue_deliveries
@@ -169,47 +169,46 @@ async def _notify_all(
     if not numbered:
         return
     now = dt.datetime.now(dt.UTC)
-    rows = await insert_rows(
-        [
-            Notification(
-                recipient_id=recipient.user_id,
-                seq=recipient.seq,
-                event_id=event.id,
-                kind=event.kind,
-                contract_id=event.contract_id,
-                actor_id=event.actor_id,
-                message=message,
-                note=note,
-                created_at=now,
-            )
-            for recipient in numbered
-        ]
+    shared = {
+        "event_id": event.id,
+        "kind": event.kind,
+        "contract_id": event.contract_id,
+        "actor_id": event.actor_id,
+        "message": message,
+        "note": note,
+        "created_at": now,
+    }
+    ids = await insert_many(
+        Notification, shared, [{"recipient_id": r.user_id, "seq": r.seq} for r in numbered]
     )
-    for notification, recipient in zip(rows, numbered, strict=True):
-        action.wake(f"user:{recipient.user_id}", notification.seq)
+    for pk, recipient in zip(ids, numbered, strict=True):
+        action.wake(f"user:{recipient.user_id}", recipient.seq)
         if recipient.has_webhooks:
+            notification = Notification(
+                id=pk, recipient_id=recipient.user_id, seq=recipient.seq, **shared
+            )
             await enqueue_deliveries(
                 action, notification, milestone.id if milestone else None, amount
             )
     if not _email_enabled:
         return
-    emails = await insert_rows(
-        [
-            EmailOutbox(
-                notification_id=notification.id,
-                to_address=recipient.email,
-                subject=message[:300],
-                body=email_body(message, note),
-                next_attempt_at=now,
-                attempts=0,
-                created_at=now,
-            )
-            for notification, recipient in zip(rows, numbered, strict=True)
-            if recipient.email
-        ]
+    emailed = [
+        {"notification_id": pk, "to_address": recipient.email}
+        for pk, recipient in zip(ids, numbered, strict=True)
+        if recipient.email
+    ]
+    email_ids = await insert_many(
+        EmailOutbox,
+        {
+            "subject": message[:300],
+            "body": email_body(message, note),
+            "next_attempt_at": now,
+            "created_at": now,
+        },
+        emailed,
     )
-    if emails:
-        action.wake("email", emails[-1].id)  # the outbox sender sends them after commit
+    if email_ids:
+        action.wake("email", email_ids[-1])  # the outbox sender sends them after commit
 
 
 def email_body(message: str, note: str | None) -> str:
