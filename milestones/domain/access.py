@@ -38,6 +38,7 @@ class Access:
 
     role: Role
     acts: bool = True
+    team_role: TeamRole | None = None  # on a team side: the viewer's role in that team
 
     def may(self, operation: str) -> bool:
         """Whether this viewer may do `operation` (a command's name) at all on their side."""
@@ -70,30 +71,36 @@ def role_among(who: K, client: K, freelancer: K) -> Role | None:
 
 
 def _side(
-    viewer_id: int, person_id: int | None, team_id: int | None, memberships: Mapping[int, str]
-) -> bool | None:
-    """On one side: None (not on it), True (acts for it), False (a team MEMBER: sees it).
-    A team side is its members only: the person who made or accepted the offer for the team
-    is on it while they are a member."""
+    role: Role,
+    viewer_id: int,
+    person_id: int | None,
+    team_id: int | None,
+    memberships: Mapping[int, str],
+) -> Access | None:
+    """The viewer on one side: a person party acts for it; on a team side, its OWNERs and
+    ADMINs act and its MEMBERs see. A team side is its members only: the person who made or
+    accepted the offer for the team is on it while they are a member."""
     if team_id is None:
-        return True if viewer_id == person_id else None
+        return Access(role) if person_id is not None and viewer_id == person_id else None
     team_role = memberships.get(team_id)
     if team_role is None:
         return None
-    return team_role in ACTING_TEAM_ROLES
+    return Access(role, team_role in ACTING_TEAM_ROLES, TeamRole(team_role))
 
 
 def access_in(viewer_id: int, contract: Parties, memberships: Mapping[int, str]) -> Access | None:
     """THE rule of who may see and act on a contract: its person parties, and the members of
     its team parties (`memberships`: the viewer's role by team id, at least for the contract's
     teams). None: not a party, the contract does not exist for them."""
-    client = _side(viewer_id, contract.client_id, contract.client_team_id, memberships)
-    if client is not None:
-        return Access(Role.CLIENT, client)
-    freelancer = _side(viewer_id, contract.freelancer_id, contract.freelancer_team_id, memberships)
-    if freelancer is not None:
-        return Access(Role.FREELANCER, freelancer)
-    return None
+    return _side(
+        Role.CLIENT, viewer_id, contract.client_id, contract.client_team_id, memberships
+    ) or _side(
+        Role.FREELANCER,
+        viewer_id,
+        contract.freelancer_id,
+        contract.freelancer_team_id,
+        memberships,
+    )
 
 
 def team_ids(contract: Parties) -> list[int]:

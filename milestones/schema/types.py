@@ -553,6 +553,10 @@ class Contract(Node):
     viewer_role: ContractRole = strawberry.field(
         description="The viewer's side: CLIENT or FREELANCER."
     )
+    viewer_team_role: TeamRole | None = strawberry.field(
+        description="On a team side, the viewer's role in that team (a MEMBER sees the room and "
+        "may only submit work, on the freelancer side); null for a person party."
+    )
     created_at: dt.datetime = strawberry.field(description="When the client started it.")
     ended_at: dt.datetime | None = strawberry.field(description="When it ended; null while ACTIVE.")
 
@@ -643,6 +647,7 @@ class Contract(Node):
             currency=contract.currency,
             status=contract.status,
             viewer_role=role,
+            viewer_team_role=access.team_role if access is not None else None,
             created_at=contract.created_at,
             ended_at=contract.ended_at,
         )

@@ -34,6 +34,15 @@ async def test_every_member_of_the_client_team_sees_the_room_as_client(
         assert seen["clientTeam"] == {"id": company.team_id, "name": "Corp"}
         assert seen["client"] == {"id": await company.owner.user_id()}
         assert await contract_ids(person) == [contract_id]
+    roles = "query ($id: ID!) { contract(id: $id) { viewerRole viewerTeamRole } }"
+    for person, team_role in (
+        (company.owner, "OWNER"),
+        (company.admin, "ADMIN"),
+        (company.member, "MEMBER"),
+        (freelancer, None),
+    ):
+        data = await person.gql(roles, {"id": contract_id})
+        assert data["contract"]["viewerTeamRole"] == team_role
     seen = await read_contract(freelancer, contract_id)
     assert seen is not None and seen["viewerRole"] == "FREELANCER"
     assert seen["clientTeam"] == {"id": company.team_id, "name": "Corp"}
