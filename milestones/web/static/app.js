@@ -20,13 +20,18 @@ const CHANGE_REQUEST_FIELDS = `
     changes { kind title description dueDate amount milestone { id title position } }
   }`;
 
-const ME = `query Me { me { id name email } }`;
+const ME = `query Me { me { id name email teams { id name } } }`;
+
+const TEAM = `query Team($id: ID!) {
+  node(id: $id) { ... on Team { id name members { email role user { id name } } } }
+}`;
 
 const CONTRACTS = `query Contracts {
   contracts(first: 50) {
     edges { node {
-      id title status viewerRole currency
+      id title status viewerRole viewerTeamRole currency
       client { name } freelancer { name }
+      clientTeam { id name } freelancerTeam { id name }
       escrow { held }
       pendingChangeRequest { id }
     } }
@@ -35,8 +40,9 @@ const CONTRACTS = `query Contracts {
 
 const ROOM = `query Room($id: ID!) {
   contract(id: $id) {
-    id title status currency viewerRole createdAt endedAt
+    id title status currency viewerRole viewerTeamRole createdAt endedAt
     client { id name email } freelancer { id name email }
+    clientTeam { id name } freelancerTeam { id name }
     escrow { held available totalFunded totalReleased totalRefunded }
     milestones {
       id position title description dueDate amount status
@@ -96,6 +102,8 @@ const state = {
   contracts: [],
   roomId: null,
   room: null,
+  teamId: null, // the team page shown in place of a room
+  team: null,
   notifications: [], // newest first
   seen: new Set(),
   unread: 0,
@@ -139,6 +147,18 @@ function ago(iso) {
   if (seconds < 3600) return `${Math.round(seconds / 60)} min ago`;
   if (seconds < 86400) return `${Math.round(seconds / 3600)} h ago`;
   return when(iso);
+}
+
+// A team party's name as a badge (a link to its page), next to the person or in their place.
+function teamBadge(team, testid) {
+  if (!team) return "";
+  return `<button type="button" class="team-badge" data-team="${esc(team.id)}" data-testid="${testid}" title="Team">${esc(team.name)}</button>`;
+}
+
+// A team MEMBER sees the room; only OWNERs and ADMINs (or a person party) act for the side,
+// except that a MEMBER of the freelancer's team may submit work.
+function actsForSide(room) {
+  return room.viewerTeamRole !== "MEMBER";
 }
 
 function humanKind(kind) {
@@ -256,7 +276,9 @@ async function signIn(token) {
   await loadNotifications();
   startLive();
   await loadContracts();
-  const wanted = new URLSearchParams(location.hash.slice(1)).get("contract") || sessionStorage.getItem(ROOM_KEY);
+  const hash = new URLSearchParams(location.hash.slice(1));
+  if (hash.get("team")) return openTeam(hash.get("team"));
+  const wanted = hash.get("contract") || sessionStorage.getItem(ROOM_KEY);
   const first = state.contracts.find((c) => c.id === wanted) ?? state.contracts[0];
   if (first) await openRoom(first.id);
   else renderLayout();
@@ -266,6 +288,7 @@ function signOut(notice = "") {
   state.live?.close();
   Object.assign(state, {
     token: null, api: null, live: null, me: null, contracts: [], roomId: null, room: null,
+    teamId: null, team: null,
     notifications: [], seen: new Set(), unread: 0, lastCursor: null, draftChanges: null,
   });
   sessionStorage.removeItem(TOKEN_KEY);
@@ -390,6 +413,8 @@ async function loadContracts() {
 
 async function openRoom(id) {
   state.roomId = id;
+  state.teamId = null;
+  state.team = null;
   state.draftChanges = null;
   state.formErrors = {};
   sessionStorage.setItem(ROOM_KEY, id);
@@ -413,13 +438,68 @@ function renderLayout() {
       <aside class="card" data-testid="contracts">
         <div class="card-head"><h2>Your contracts</h2></div>
         <ul class="contract-list" id="contract-list"></ul>
+        <div class="card-head teams-head"><h2>Your teams</h2></div>
+        <ul class="contract-list" id="team-list" data-testid="teams"></ul>
       </aside>
       <section id="room" data-testid="room">
         <div class="card"><p class="muted">${state.contracts.length ? "Loading the room…" : "No contracts yet: a client starts one with <code>createContract</code>."}</p></div>
       </section>
     </div>`;
   renderContracts();
-  if (state.room?.id === state.roomId) renderRoom();
+  renderTeams();
+  if (state.teamId) renderTeam();
+  else if (state.room?.id === state.roomId) renderRoom();
+}
+
+function renderTeams() {
+  const list = $("#team-list");
+  if (!list) return;
+  const teams = state.me?.teams ?? [];
+  list.innerHTML =
+    teams
+      .map(
+        (t) => `<li><button type="button" class="contract-link ${t.id === state.teamId ? "selected" : ""}" data-team="${esc(t.id)}" data-testid="team-link">
+          <span class="title">${esc(t.name)}</span></button></li>`,
+      )
+      .join("") || `<li class="muted small">No teams.</li>`;
+}
+
+async function openTeam(id) {
+  state.teamId = id;
+  state.roomId = null;
+  history.replaceState(null, "", `#team=${encodeURIComponent(id)}`);
+  renderLayout();
+  const data = await state.api.request(TEAM, { id });
+  if (id !== state.teamId) return;
+  state.team = data.node;
+  renderTeam();
+  renderTeams();
+}
+
+function renderTeam() {
+  const container = $("#room");
+  const team = state.team;
+  if (!container || !team || team.id !== state.teamId) {
+    if (container && state.teamId && state.team === null) container.innerHTML = `<div class="card"><p class="muted">This team is not yours to see.</p></div>`;
+    return;
+  }
+  const rows = team.members
+    .map(
+      (m) => `<tr data-testid="team-member">
+        <td><strong>${esc(m.user?.name ?? m.email ?? "—")}</strong>${m.user?.name && m.email ? `<span class="desc">${esc(m.email)}</span>` : ""}</td>
+        <td><span class="status status-${esc(m.role)}" data-testid="team-member-role">${esc(m.role)}</span></td>
+        <td class="muted small">${m.user ? "" : "invited: joins when they first sign in"}</td>
+      </tr>`,
+    )
+    .join("");
+  container.innerHTML = `<div class="card" data-testid="team-page">
+    <div class="card-head"><h1 data-testid="team-name">${esc(team.name)}</h1><span class="muted small">${team.members.length} member${team.members.length === 1 ? "" : "s"}</span></div>
+    <table>
+      <thead><tr><th>Member</th><th>Role</th><th></th></tr></thead>
+      <tbody>${rows}</tbody>
+    </table>
+    <p class="muted small">OWNERs and ADMINs act for the team on its contracts and manage its members; MEMBERs see its contract rooms and get their notifications (on an agency's contracts they may also submit work).</p>
+  </div>`;
 }
 
 function renderContracts() {
@@ -428,7 +508,8 @@ function renderContracts() {
   list.innerHTML =
     state.contracts
       .map((c) => {
-        const other = c.viewerRole === "CLIENT" ? c.freelancer.name : c.client.name;
+        const otherTeam = c.viewerRole === "CLIENT" ? c.freelancerTeam : c.clientTeam;
+        const other = otherTeam ? otherTeam.name : c.viewerRole === "CLIENT" ? c.freelancer?.name : c.client.name;
         return `<li><button type="button" class="contract-link ${c.id === state.roomId ? "selected" : ""}" data-open="${esc(c.id)}" data-testid="contract-link">
           <span class="title">${esc(c.title)}</span>
           <span class="meta">${c.viewerRole === "CLIENT" ? "Freelancer" : "Client"}: ${esc(other ?? "—")} · ${money(c.escrow.held, c.currency)} held
@@ -444,14 +525,17 @@ function renderRoom() {
   if (!container || !room || room.id !== state.roomId) return;
   const isClient = room.viewerRole === "CLIENT";
   const other = isClient ? room.freelancer : room.client;
+  const ownTeam = isClient ? room.clientTeam : room.freelancerTeam;
+  const otherTeam = isClient ? room.freelancerTeam : room.clientTeam;
+  const acts = actsForSide(room);
   container.innerHTML = `
     <div class="card" data-testid="room-header">
       <div class="room-head">
         <div>
           <h1 data-testid="room-title">${esc(room.title)}</h1>
           <div class="parties">
-            <span>You are the <strong>${isClient ? "client" : "freelancer"}</strong></span>
-            <span>${isClient ? "Freelancer" : "Client"}: <strong>${esc(other.name ?? other.email ?? "—")}</strong></span>
+            <span>You are the <strong>${isClient ? "client" : "freelancer"}</strong>${ownTeam ? ` for ${teamBadge(ownTeam, isClient ? "client-team-badge" : "freelancer-team-badge")} <span class="muted small" data-testid="viewer-team-role">(${esc(room.viewerTeamRole)})</span>` : ""}</span>
+            <span>${isClient ? "Freelancer" : "Client"}: ${otherTeam ? teamBadge(otherTeam, isClient ? "freelancer-team-badge" : "client-team-badge") : ""} <strong>${esc(other ? other.name ?? other.email ?? "—" : "—")}</strong></span>
             <span>Since ${esc(when(room.createdAt))}</span>
           </div>
         </div>
@@ -470,8 +554,8 @@ function renderRoom() {
       ${room.pendingRefundRequest ? `<p class="small" data-testid="pending-refund">Refund of ${money(room.pendingRefundRequest.amount, room.currency)} for “${esc(room.pendingRefundRequest.milestone.title)}” is waiting for the freelancer.</p>` : ""}
     </div>
     ${renderMilestones(room, isClient)}
-    ${renderChangeRequest(room, isClient)}
-    ${!isClient && room.status === "ACTIVE" && !room.pendingChangeRequest ? renderChangeForm(room) : ""}
+    ${renderChangeRequest(room, isClient && acts, acts)}
+    ${!isClient && acts && room.status === "ACTIVE" && !room.pendingChangeRequest ? renderChangeForm(room) : ""}
     ${renderTimeline(room)}`;
 }
 
@@ -482,9 +566,10 @@ function renderMilestones(room, isClient) {
   const rows = room.milestones
     .map((m) => {
       let action = "";
-      if (open && isClient && m.status === "UPCOMING" && !anyActive && !blocked) {
+      const clientActs = isClient && actsForSide(room);
+      if (open && clientActs && m.status === "UPCOMING" && !anyActive && !blocked) {
         action = `<button class="btn btn-small" data-action="activate" data-id="${esc(m.id)}">Fund &amp; activate</button>`;
-      } else if (open && isClient && (m.status === "ACTIVE" || m.status === "SUBMITTED") && !room.pendingRefundRequest) {
+      } else if (open && clientActs && (m.status === "ACTIVE" || m.status === "SUBMITTED") && !room.pendingRefundRequest) {
         action = `<button class="btn btn-small btn-ok" data-action="approve" data-id="${esc(m.id)}">Approve &amp; release</button>`;
       } else if (open && !isClient && m.status === "ACTIVE" && !room.pendingRefundRequest) {
         action = `<button class="btn btn-small" data-action="submit" data-id="${esc(m.id)}">Submit work</button>`;
@@ -522,7 +607,7 @@ function describeChange(change, currency) {
   return `<li><span class="kind kind-${esc(change.kind)}">${esc(change.kind)}</span><span>${parts.join(" · ")}</span></li>`;
 }
 
-function renderChangeRequest(room, isClient) {
+function renderChangeRequest(room, isClient, acts = true) {
   const pending = room.pendingChangeRequest;
   const latest = pending ?? room.changeRequests.edges[0]?.node;
   if (!latest) return "";
@@ -536,7 +621,7 @@ function renderChangeRequest(room, isClient) {
         <button class="btn btn-ok" data-action="accept" data-id="${esc(pending.id)}" data-testid="accept-change-request">Accept</button>
         <button class="btn btn-bad" data-action="decline" data-id="${esc(pending.id)}" data-testid="decline-change-request">Decline</button>
       </div>`;
-  } else if (pending) {
+  } else if (pending && acts && room.viewerRole === "FREELANCER") {
     actions = `<div class="actions">
         <span class="muted small">Waiting for ${esc(room.client.name ?? "the client")} to respond.</span>
         <button class="btn btn-quiet btn-small" data-action="withdraw" data-id="${esc(pending.id)}">Withdraw</button>
@@ -679,12 +764,14 @@ async function sendChangeRequest() {
 }
 
 document.addEventListener("click", (event) => {
-  const target = event.target.closest("[data-action], [data-open], [data-contract]");
+  const target = event.target.closest("[data-action], [data-open], [data-contract], [data-team]");
   if (!target) {
     if (!event.target.closest("#notifications-panel, #bell")) $("#notifications-panel").hidden = true;
     return;
   }
-  if (target.dataset.open) {
+  if (target.dataset.team) {
+    openTeam(target.dataset.team).catch(handleRequestError);
+  } else if (target.dataset.open) {
     openRoom(target.dataset.open).catch(handleRequestError);
   } else if (target.dataset.contract) {
     $("#notifications-panel").hidden = true;
