@@ -22,6 +22,10 @@ CREATE_CONTRACT = """
 mutation CreateContract($input: CreateContractInput!) {
   createContract(input: $input) { contract { id } userErrors { code message field } }
 }"""
+ACCEPT_CONTRACT = """
+mutation AcceptContract($input: AcceptContractInput!) {
+  acceptContract(input: $input) { contract { id status } userErrors { code message field } }
+}"""
 ADD_MILESTONE = """
 mutation AddMilestone($input: AddMilestoneInput!) {
   addMilestone(input: $input) { milestone { id } userErrors { code message field } }

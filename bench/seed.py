@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from bench.api import (
+    ACCEPT_CONTRACT,
     ACTIVATE_MILESTONE,
     ADD_MILESTONE,
     APPROVE_MILESTONE,
@@ -37,7 +38,12 @@ async def create_contract(api: GraphQLClient, title: str) -> SeededContract:
         CREATE_CONTRACT,
         {"input": {"title": title, "freelancerId": freelancer_id, "currency": "USD"}},
     )
-    return SeededContract(payload["contract"]["id"])
+    contract_id = payload["contract"]["id"]
+    # An offer until the freelancer accepts it: the rooms measured are ACTIVE contracts.
+    await api.ok(
+        FREELANCER, "acceptContract", ACCEPT_CONTRACT, {"input": {"contractId": contract_id}}
+    )
+    return SeededContract(contract_id)
 
 
 async def add_milestones(api: GraphQLClient, contract: SeededContract, count: int) -> None:

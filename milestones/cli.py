@@ -104,10 +104,14 @@ async def _demo(host: str, port: int) -> None:
         freelancer = await user_from_claims(
             Claims("demo-freelancer", "Fred Freelancer", "fred@example.com")
         )
-        created = await contracts.create_contract(
+        offered = await contracts.create_contract(
             client, commands.CreateContract(title="Website redesign", freelancer_id=freelancer.id)
         )
-        contract = created.contract
+        # The demo room is an accepted contract, with its first milestone funded.
+        accepted = await contracts.accept_contract(
+            freelancer, commands.AcceptContract(contract_id=offered.contract.id)
+        )
+        contract = accepted.contract
         plan = [
             ("Wireframes", "Low-fidelity wireframes for every page", 150_000),
             ("Visual design", "Final designs for desktop and mobile", 250_000),

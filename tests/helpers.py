@@ -110,7 +110,7 @@ fragment TeamFields on Team {
 
 CONTRACT_FIELDS: Final = """
 fragment ContractFields on Contract {
-  id title currency status viewerRole createdAt endedAt
+  id title currency status viewerRole createdAt acceptedAt endedAt invitedEmail
   client { id }
   freelancer { id }
   clientTeam { id name }
@@ -188,6 +188,8 @@ _PAYLOADS: Final[dict[str, tuple[str, str]]] = {
         " contract { ...ContractFields }",
     ),
     "endContract": ("EndContractInput", "contract { ...ContractFields }"),
+    "acceptContract": ("AcceptContractInput", "contract { ...ContractFields }"),
+    "declineContract": ("DeclineContractInput", "contract { ...ContractFields }"),
     "sendBonus": ("SendBonusInput", "contract { ...ContractFields }"),
     "requestMilestoneChanges": (
         "RequestMilestoneChangesInput",
@@ -606,6 +608,44 @@ class Room:
         return await ok(actor or self.client, "endContract", {"contractId": self.contract_id})
 
 
+async def offer_contract(
+    client: Actor,
+    freelancer: Actor | None = None,
+    *,
+    email: str | None = None,
+    title: str = "Website redesign",
+    currency: str | None = None,
+    **extra: Any,
+) -> JSON:
+    """The client's `createContract`: an OFFERED contract to `freelancer` (by user id) or to
+    `email`; return its payload's contract."""
+    if email is not None:
+        party = {"freelancerEmail": email}
+    elif freelancer is not None:
+        party = {"freelancerId": await freelancer.user_id()}
+    else:
+        party = {}  # named in `extra` (freelancerTeamId)
+    payload = await ok(
+        client,
+        "createContract",
+        {"title": title, **party, **variables(currency=currency), **extra},
+    )
+    contract: JSON = payload["contract"]
+    assert contract["status"] == "OFFERED", contract
+    return contract
+
+
+async def accept_offer(freelancer: Actor, contract_id: str, message: str | None = None) -> JSON:
+    """The freelancer party's `acceptContract`; return the (now ACTIVE) contract."""
+    payload = await ok(
+        freelancer,
+        "acceptContract",
+        {"contractId": contract_id, **variables(message=message)},
+    )
+    contract: JSON = payload["contract"]
+    return contract
+
+
 async def create_contract(
     client: Actor,
     freelancer: Actor,
@@ -613,19 +653,33 @@ async def create_contract(
     title: str = "Website redesign",
     currency: str | None = None,
     client_team_id: str | None = None,
+    freelancer_team_id: str | None = None,
 ) -> JSON:
-    """Create a contract (the client's `createContract`); return its payload's contract.
-    `client_team_id`: the client side is that team (`client` one of its OWNERs or ADMINs)."""
-    payload = await ok(
-        client,
-        "createContract",
-        {
-            "title": title,
-            "freelancerId": await freelancer.user_id(),
-            **variables(currency=currency, clientTeamId=client_team_id),
-        },
-    )
-    contract: JSON = payload["contract"]
+    """An ACTIVE contract: the client's offer (`createContract`), accepted by the freelancer
+    (`acceptContract`); return the contract as the client sees it then.
+
+    Team sides: `client_team_id` (the client side is that team, `client` one of its OWNERs or
+    ADMINs); `freelancer_team_id` (the offer goes to that team and `freelancer`, one of its
+    OWNERs or ADMINs, accepts it)."""
+    if freelancer_team_id is not None:
+        offer = await offer_contract(
+            client,
+            title=title,
+            currency=currency,
+            freelancerTeamId=freelancer_team_id,
+            **variables(clientTeamId=client_team_id),
+        )
+    else:
+        offer = await offer_contract(
+            client,
+            freelancer,
+            title=title,
+            currency=currency,
+            **variables(clientTeamId=client_team_id),
+        )
+    await accept_offer(freelancer, offer["id"])
+    contract = await read_contract(client, offer["id"])
+    assert contract is not None and contract["status"] == "ACTIVE", contract
     return contract
 
 

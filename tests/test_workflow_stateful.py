@@ -165,6 +165,8 @@ PAYLOADS: dict[str, str] = {
     "respondToRefundRequest": f"refundRequest {{ {REFUND_REQUEST_SELECTION} }}"
     f" milestone {{ {MILESTONE_SELECTION} }} contract {{ {CONTRACT_SELECTION} }}",
     "endContract": f"contract {{ {CONTRACT_SELECTION} }}",
+    "acceptContract": f"contract {{ {CONTRACT_SELECTION} }}",
+    "declineContract": f"contract {{ {CONTRACT_SELECTION} }}",
     "sendBonus": f"contract {{ {CONTRACT_SELECTION} }}",
     "requestMilestoneChanges": f"changeRequest {{ {CHANGE_REQUEST_SELECTION} }}"
     f" contract {{ {CONTRACT_SELECTION} }}",
@@ -276,7 +278,13 @@ def active_of(contract: JSON | None) -> JSON | None:
 
 
 def is_ended(contract: JSON | None) -> bool:
-    return contract is not None and contract["status"] == "ENDED"
+    """Ended, or an offer declined or withdrawn: final, changes answer CONTRACT_ENDED."""
+    return contract is not None and contract["status"] in ("ENDED", "DECLINED")
+
+
+def is_offered(contract: JSON | None) -> bool:
+    """An offer not answered yet: money and work answer CONTRACT_NOT_ACCEPTED."""
+    return contract is not None and contract["status"] == "OFFERED"
 
 
 def has_pending_change(contract: JSON | None) -> bool:
@@ -299,7 +307,9 @@ def changeable(milestone: JSON, contract: JSON) -> bool:
 
 
 def activatable(milestone: JSON, contract: JSON) -> bool:
-    return changeable(milestone, contract) and active_of(contract) is None
+    return (
+        changeable(milestone, contract) and active_of(contract) is None and not is_offered(contract)
+    )
 
 
 def payable(milestone: JSON, contract: JSON) -> bool:
@@ -561,16 +571,26 @@ class WorkflowMachine(RuleBasedStateMachine):
             )
             assert cents(refund["amount"]) == in_active, refund
         # status
-        if contract["status"] == "ENDED":
+        kinds = [event["kind"] for event in contract["events"]]
+        if contract["status"] in ("ENDED", "DECLINED"):
             assert contract["endedAt"] is not None, where
             assert active is None and not pending and refund is None, where
             assert escrow["available"] == 0 and escrow["held"] == 0, contract["escrow"]
         else:
-            assert contract["status"] == "ACTIVE" and contract["endedAt"] is None, where
+            assert contract["status"] in ("OFFERED", "ACTIVE"), where
+            assert contract["endedAt"] is None, where
+        if contract["status"] in ("OFFERED", "DECLINED") or "CONTRACT_ACCEPTED" not in kinds:
+            # an offer (or one declined) never moved money nor had requests
+            assert contract["status"] in ("OFFERED", "DECLINED"), where
+            assert set(contract["escrow"].values()) == {"0.00"}, contract["escrow"]
+            assert not contract["changeRequests"] and refund is None, where
+            assert all(m["status"] == "UPCOMING" for m in milestones), where
         # the log
         event_ids = [event["id"] for event in contract["events"]]
         assert len(set(event_ids)) == len(event_ids), f"{where}: repeated events"
-        assert contract["events"] and contract["events"][0]["kind"] == "CONTRACT_CREATED"
+        assert kinds and kinds[0] == "CONTRACT_OFFERED", kinds
+        answers = [k for k in kinds if k in ("CONTRACT_ACCEPTED", "CONTRACT_DECLINED")]
+        assert len(answers) <= 1, f"{where}: an offer answered twice: {kinds}"
 
     # ------------------------------------------------------------------ running one action
 
@@ -839,7 +859,7 @@ class WorkflowMachine(RuleBasedStateMachine):
             return None
         assert payload["userErrors"] == [], f"{step}: refused: {payload['userErrors']}"
         contract = payload["contract"]
-        assert contract["title"] == title and contract["status"] == "ACTIVE", contract
+        assert contract["title"] == title and contract["status"] == "OFFERED", contract
         assert contract["currency"] == (currency or "USD"), contract
         assert contract["viewerRole"] == "CLIENT" and contract["endedAt"] is None, contract
         assert contract["client"]["id"] == self.user_ids["client"], contract
@@ -850,7 +870,7 @@ class WorkflowMachine(RuleBasedStateMachine):
         assert listed_after[0]["node"]["id"] == contract["id"], f"{step}: newest first"
         self.contracts.append(contract["id"])
         snap = self.refresh(contract["id"])
-        assert [e["kind"] for e in snap["events"]] == ["CONTRACT_CREATED"], snap["events"]
+        assert [e["kind"] for e in snap["events"]] == ["CONTRACT_OFFERED"], snap["events"]
         assert snap["events"][0]["actor"]["id"] == self.user_ids["client"]
         return str(contract["id"])
 
@@ -863,6 +883,7 @@ class WorkflowMachine(RuleBasedStateMachine):
         contract_id = self.create_contract_as(title="Website redesign", currency=None)
         assert contract_id is not None
         self.seed_milestones(data, contract_id, 1)
+        self.answer_offer("freelancer", contract_id, contract_id, "acceptContract")
         # Some examples start with a change request sent, or a milestone funded, submitted or
         # with a refund asked: the rules that need one (answers, submit, reject, approve,
         # refunds) are then reachable from the first step, not only after a lucky sequence.
@@ -1139,6 +1160,7 @@ class WorkflowMachine(RuleBasedStateMachine):
                 ("FORBIDDEN", role != "client", False),
                 ("IDEMPOTENCY_CONFLICT", conflict, False),
                 ("CONTRACT_ENDED", is_ended(snap), False),
+                ("CONTRACT_NOT_ACCEPTED", is_offered(snap), False),
                 (
                     "MILESTONE_NOT_UPCOMING",
                     target is not None and target["status"] != "UPCOMING",
@@ -1240,6 +1262,7 @@ class WorkflowMachine(RuleBasedStateMachine):
                 ("VALIDATION", badly_formed or (too_much and is_funded), False),
                 ("VALIDATION", too_much, True),
                 ("CONTRACT_ENDED", is_ended(snap), False),
+                ("CONTRACT_NOT_ACCEPTED", is_offered(snap), False),
                 ("MILESTONE_NOT_ACTIVE", not is_funded, False),
                 ("REFUND_REQUEST_PENDING", has_pending_refund(snap), False),
             ),
@@ -1427,6 +1450,7 @@ class WorkflowMachine(RuleBasedStateMachine):
                 ("NOT_FOUND", role == "outsider" or contract_id is None, False),
                 ("FORBIDDEN", role != role_allowed, False),
                 ("CONTRACT_ENDED", is_ended(snap), False),
+                ("CONTRACT_NOT_ACCEPTED", is_offered(snap), False),
                 (
                     wrong_status,
                     target is not None and target["status"] != from_status,
@@ -1506,6 +1530,7 @@ class WorkflowMachine(RuleBasedStateMachine):
                 ("FORBIDDEN", role != "client", False),
                 ("VALIDATION", not message_ok, False),
                 ("CONTRACT_ENDED", is_ended(snap), False),
+                ("CONTRACT_NOT_ACCEPTED", is_offered(snap), False),
                 (
                     "MILESTONE_NOT_ACTIVE",
                     target is not None and target["status"] not in FUNDED,
@@ -1577,6 +1602,7 @@ class WorkflowMachine(RuleBasedStateMachine):
                 ("FORBIDDEN", role != "freelancer", False),
                 ("VALIDATION", not message_ok, False),
                 ("CONTRACT_ENDED", is_ended(snap), False),
+                ("CONTRACT_NOT_ACCEPTED", is_offered(snap), False),
                 ("NOT_PENDING", not is_pending, False),
             ),
             kinds=["REFUND_ACCEPTED" if decision == "ACCEPT" else "REFUND_DECLINED"],
@@ -1584,6 +1610,51 @@ class WorkflowMachine(RuleBasedStateMachine):
             not_found_field="refundRequestId",
             bad_fields=set() if message_ok else {"message"},
         )
+
+    # ------------------------------------------------------------------ answering an offer
+
+    def answer_offer(
+        self, role: str, contract_ref: str, contract_id: str | None, mutation: str
+    ) -> None:
+        snap = self.snaps.get(contract_id) if contract_id else None
+        accept = mutation == "acceptContract"
+        status = "ACTIVE" if accept else "DECLINED"
+
+        def success(before: JSON, after: JSON, payload: JSON) -> None:
+            self.expect(before, after, status=status)
+            assert (after["endedAt"] is None) == accept, after["endedAt"]
+
+        self.act(
+            role,
+            mutation,
+            {"contractId": contract_ref},
+            contract_id=contract_id,
+            possible=outcomes(
+                ("NOT_FOUND", role == "outsider" or contract_id is None, False),
+                ("FORBIDDEN", role != "freelancer", False),
+                ("NOT_PENDING", not is_offered(snap), False),
+            ),
+            kinds=["CONTRACT_ACCEPTED" if accept else "CONTRACT_DECLINED"],
+            on_success=success,
+            not_found_field="contractId",
+        )
+
+    @precondition(lambda self: any(is_offered(self.snaps[cid]) for cid in self.contracts))
+    @rule(data=st.data())
+    @counted
+    def answer_an_offer(self, data: st.DataObject) -> None:
+        role = self.draw_role(data, ("freelancer",))
+        offers = [cid for cid in self.contracts if is_offered(self.snaps[cid])]
+        choice = data.draw(st.integers(0, 9), label="offer pick")
+        if choice < 8:
+            contract_ref = data.draw(st.sampled_from(offers), label="offer")
+            contract_id: str | None = contract_ref
+        else:
+            contract_ref, contract_id = self.draw_contract(data)
+        mutation = data.draw(
+            st.sampled_from(["acceptContract"] * 3 + ["declineContract"]), label="answer"
+        )
+        self.answer_offer(role, contract_ref, contract_id, mutation)
 
     # ------------------------------------------------------------------ ending
 
@@ -1593,7 +1664,12 @@ class WorkflowMachine(RuleBasedStateMachine):
         role = self.draw_role(data, PARTIES)
         contract_ref, contract_id = self.draw_contract(data)
         snap = self.snaps.get(contract_id) if contract_id else None
-        would_end = snap is not None and not is_ended(snap) and active_of(snap) is None
+        would_end = (
+            snap is not None
+            and not is_ended(snap)
+            and active_of(snap) is None
+            and not (is_offered(snap) and role == "freelancer")
+        )
         if (
             would_end
             and role != "outsider"
@@ -1603,10 +1679,13 @@ class WorkflowMachine(RuleBasedStateMachine):
             self.add_drawn(data, "client", contract_ref, contract_id)
             return
 
+        withdrawing = is_offered(snap) and role == "client"
+
         def success(before: JSON, after: JSON, payload: JSON) -> None:
             escrow = escrow_cents(before)
             self.expect_ended(before, after, escrow)
-            self.expect(before, after, escrow=escrow, status="ENDED", pending_change=None)
+            status = "DECLINED" if withdrawing else "ENDED"
+            self.expect(before, after, escrow=escrow, status=status, pending_change=None)
 
         self.act(
             role,
@@ -1616,10 +1695,11 @@ class WorkflowMachine(RuleBasedStateMachine):
             possible=outcomes(
                 ("NOT_FOUND", role == "outsider" or contract_id is None, False),
                 ("CONTRACT_ENDED", is_ended(snap), False),
+                ("CONTRACT_NOT_ACCEPTED", is_offered(snap) and role != "client", False),
                 ("REFUND_REQUEST_PENDING", has_pending_refund(snap), True),
                 ("FUNDS_IN_ESCROW", active_of(snap) is not None, False),
             ),
-            kinds=["CONTRACT_ENDED"],
+            kinds=["CONTRACT_DECLINED" if withdrawing else "CONTRACT_ENDED"],
             on_success=success,
             not_found_field="contractId",
         )
@@ -1654,6 +1734,7 @@ class WorkflowMachine(RuleBasedStateMachine):
                 ("FORBIDDEN", role != "client", False),
                 ("VALIDATION", amount is None, False),
                 ("CONTRACT_ENDED", is_ended(snap), False),
+                ("CONTRACT_NOT_ACCEPTED", is_offered(snap), False),
             ),
             kinds=["BONUS_PAID"],
             on_success=success,
@@ -1809,6 +1890,7 @@ class WorkflowMachine(RuleBasedStateMachine):
                 ("VALIDATION", bool(bad), False),
                 ("VALIDATION", bool(maybe_bad), True),
                 ("CONTRACT_ENDED", is_ended(snap), False),
+                ("CONTRACT_NOT_ACCEPTED", is_offered(snap), False),
                 ("MILESTONE_NOT_UPCOMING", not_upcoming, False),
                 ("CHANGE_REQUEST_PENDING", has_pending_change(snap), False),
             ),
@@ -1912,6 +1994,7 @@ class WorkflowMachine(RuleBasedStateMachine):
                 ("FORBIDDEN", role != "client", False),
                 ("VALIDATION", not message_ok, False),
                 ("CONTRACT_ENDED", is_ended(snap), False),
+                ("CONTRACT_NOT_ACCEPTED", is_offered(snap), False),
                 ("NOT_PENDING", not is_pending, False),
             ),
             kinds=[f"CHANGE_REQUEST_{PAST[decision]}"],
@@ -1958,6 +2041,7 @@ class WorkflowMachine(RuleBasedStateMachine):
                 ("NOT_FOUND", role == "outsider" or contract_id is None, False),
                 ("FORBIDDEN", role != "freelancer", False),
                 ("CONTRACT_ENDED", is_ended(snap), False),
+                ("CONTRACT_NOT_ACCEPTED", is_offered(snap), False),
                 ("NOT_PENDING", not is_pending, False),
             ),
             kinds=["CHANGE_REQUEST_WITHDRAWN"],

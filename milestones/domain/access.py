@@ -3,6 +3,11 @@
 `access_in` is the one rule of who is on a contract's sides (its people, or the members of its
 teams) and whether they act for their side; every reader (the domain's locks and actions,
 queries, subscriptions, the room cache) asks it, with the viewer's team memberships.
+
+On the freelancer side of an offer, `Contract.freelancer_id` is the person the client named, or,
+for an offer made by email, the first user whose token's email matched it (null until then:
+nobody but the client sees such an offer); for an offer to a team, whoever of its OWNERs and
+ADMINs accepted it (null until then).
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ class Parties(Protocol):
     def client_id(self) -> int: ...
 
     @property
-    def freelancer_id(self) -> int: ...
+    def freelancer_id(self) -> int | None: ...
 
     @property
     def client_team_id(self) -> int | None: ...
@@ -61,11 +66,14 @@ class Parties(Protocol):
     def freelancer_team_id(self) -> int | None: ...
 
 
-def role_among(who: K, client: K, freelancer: K) -> Role | None:
-    """The role of `who` in a contract between `client` and `freelancer` (ids or subs)."""
+def role_among(who: K, client: K, freelancer: K | None) -> Role | None:
+    """The role of `who` in a contract between `client` and `freelancer` (ids or subs; the
+    freelancer is None while an offer by email waits for its person)."""
+    if who is None:
+        return None
     if who == client:
         return Role.CLIENT
-    if who == freelancer:
+    if freelancer is not None and who == freelancer:
         return Role.FREELANCER
     return None
 
@@ -170,6 +178,14 @@ def role_refusal(
         return None
     who = "client" if required is Role.CLIENT else "freelancer"
     return Problem(ErrorCode.FORBIDDEN, f"Only the {who} can {doing}.")
+
+
+def shown_freelancer_id(contract: Contract) -> int | None:
+    """`Contract.freelancer`: the person on the freelancer side, once they are known to the
+    client: named by the client, or having accepted an offer made by email."""
+    if contract.invited_email is not None and contract.accepted_at is None:
+        return None
+    return contract.freelancer_id
 
 
 async def lock_contract(viewer: User, contract_pk: int | None, field: str) -> Contract:

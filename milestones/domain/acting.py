@@ -21,6 +21,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from milestones.domain import events, snapshots
 from milestones.domain.access import (
+    Access,
     Role,
     access_of,
     lock_contract,
@@ -52,6 +53,8 @@ class Act(Generic[C, T]):
     contract: Contract
     target: T
     transaction: Action
+    # The viewer's standing in the contract (`access.access_in`), as the role check found it.
+    access: Access | None = None
     _room: RoomState | None = field(default=None, repr=False)
     _money: dict[int, MilestoneMoney] = field(default_factory=dict, repr=False)
     # What `validate` found and the body needs again (read once).
@@ -157,7 +160,7 @@ def contract_action(
                 contract, target = await locate(viewer, command)
                 access = await access_of(viewer, contract)
                 refuse_if(role_refusal(access, role, doing, command.operation))
-                act = Act(viewer, command, contract, target, transaction)
+                act = Act(viewer, command, contract, target, transaction, access)
                 async with idempotent(viewer, command, contract_locked=True) as keyed:
                     if keyed.replayed is not None:
                         return snapshots.restore(keyed.replayed)

@@ -52,12 +52,31 @@ class MilestoneEdit:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CreateContract(Command):
+    """An offer to the freelancer named by id or (normalised) email: exactly one is given."""
+
     operation = "createContract"
     title: str
     freelancer_id: int | None
     currency: str = DEFAULT_CURRENCY
-    # A team side: the client's company (the viewer must be its OWNER or ADMIN).
+    freelancer_email: str | None = None
+    # Team sides: the client's company (the viewer must be its OWNER or ADMIN), and the agency
+    # an offer goes to (instead of a freelancer by id or email).
     client_team_id: int | None = None
+    freelancer_team_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AcceptContract(Command):
+    operation = "acceptContract"
+    contract_id: int | None
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeclineContract(Command):
+    operation = "declineContract"
+    contract_id: int | None
+    message: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

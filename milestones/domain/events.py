@@ -37,6 +37,9 @@ def set_email_enabled(enabled: bool) -> None:
 
 _SENTENCES: dict[EventKind, str] = {
     EventKind.CONTRACT_CREATED: "{actor} started the contract “{contract}” with you",
+    EventKind.CONTRACT_OFFERED: "{actor} offered you the contract “{contract}”",
+    EventKind.CONTRACT_ACCEPTED: "{actor} accepted your offer “{contract}”",
+    EventKind.CONTRACT_DECLINED: "{actor} declined the offer “{contract}”",
     EventKind.MILESTONE_ADDED: "{actor} added the milestone “{milestone}” to “{contract}”",
     EventKind.MILESTONE_EDITED: "{actor} edited the milestone “{milestone}” of “{contract}”",
     EventKind.MILESTONE_DELETED: "{actor} deleted the milestone “{milestone}” of “{contract}”",
@@ -71,6 +74,9 @@ def display_name(user: User) -> str:
     return user.name or user.email or user.sub
 
 
+_WITHDRAWN = "{actor} withdrew the offer “{contract}”"
+
+
 def notification_message(
     kind: EventKind,
     actor: User | None,
@@ -78,8 +84,11 @@ def notification_message(
     milestone: Milestone | None,
     amount: int | None = None,
 ) -> str:
+    sentence = _SENTENCES[kind]
+    if kind is EventKind.CONTRACT_DECLINED and actor is not None and actor.id == contract.client_id:
+        sentence = _WITHDRAWN
     return (
-        _SENTENCES[kind].format(
+        sentence.format(
             actor=display_name(actor) if actor is not None else "",
             contract=contract.title,
             milestone=milestone.title if milestone is not None else "",
@@ -125,6 +134,17 @@ async def record(
         action, event, await _recipients(contract, actor), message, milestone, amount, note
     )
     return event
+
+
+async def notify_late(action: Action, event: ContractEvent, recipient_id: int) -> None:
+    """The notification `recipient_id` would have had of `event` had they been known then
+    (an offer by email, delivered at the invitee's first sign-in)."""
+    contract = await Contract.get(id=event.contract_id)
+    actor = await User.get_or_none(id=event.actor_id) if event.actor_id is not None else None
+    message = notification_message(event.kind, actor, contract, None)
+    await _notify_all(
+        action, event, _Recipients([recipient_id], [], None), message, None, None, event.note
+    )
 
 
 async def _recipients(contract: Contract, actor: User | None) -> _Recipients:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from tortoise import connections
 
+from milestones.domain.access import Role
 from milestones.domain.errors import ErrorCode, Problem
 from milestones.models import ChangeRequest, Contract, Milestone, RefundRequest
 from milestones.models.enums import (
@@ -79,9 +80,38 @@ def first(*answers: Problem | None) -> Problem | None:
 
 
 def contract_open(contract: Contract) -> Problem | None:
-    """An ended contract refuses everything that would change it."""
+    """An ended contract, or a declined (or withdrawn) offer, refuses every change."""
     if contract.status is ContractStatus.ENDED:
         return Problem(ErrorCode.CONTRACT_ENDED, "The contract has ended.")
+    if contract.status is ContractStatus.DECLINED:
+        return Problem(ErrorCode.CONTRACT_ENDED, "The offer was declined or withdrawn.")
+    return None
+
+
+def contract_accepted(contract: Contract) -> Problem | None:
+    """Money and work wait for the freelancer party to accept the offer."""
+    if contract.status is ContractStatus.OFFERED:
+        return Problem(
+            ErrorCode.CONTRACT_NOT_ACCEPTED,
+            "The offer has not been accepted yet: the freelancer accepts or declines it first.",
+        )
+    return None
+
+
+def contract_in_force(contract: Contract) -> Problem | None:
+    """Open and accepted: the contract's two states, before any milestone's."""
+    return first(contract_open(contract), contract_accepted(contract))
+
+
+def offer_pending(contract: Contract) -> Problem | None:
+    """An offer is answered once (accepted, declined, or withdrawn by the client)."""
+    if contract.status is not ContractStatus.OFFERED:
+        answered = {
+            ContractStatus.ACTIVE: "was accepted",
+            ContractStatus.ENDED: "was accepted (the contract has ended since)",
+            ContractStatus.DECLINED: "was declined or withdrawn",
+        }[contract.status]
+        return Problem(ErrorCode.NOT_PENDING, f"The offer {answered}: it is no longer pending.")
     return None
 
 
@@ -213,7 +243,7 @@ def delete_milestone_refusal(room: RoomState, milestone: Milestone) -> Problem |
 
 def activate_refusal(room: RoomState, milestone: Milestone) -> Problem | None:
     return first(
-        contract_open(room.contract),
+        contract_in_force(room.contract),
         upcoming(milestone),
         no_pending_change_request(room),
         no_funded_milestone(room),
@@ -222,7 +252,7 @@ def activate_refusal(room: RoomState, milestone: Milestone) -> Problem | None:
 
 def submit_refusal(room: RoomState, milestone: Milestone) -> Problem | None:
     return first(
-        contract_open(room.contract),
+        contract_in_force(room.contract),
         in_status(milestone, [MilestoneStatus.ACTIVE], ErrorCode.MILESTONE_NOT_ACTIVE),
         no_pending_refund_request(room),
     )
@@ -230,7 +260,7 @@ def submit_refusal(room: RoomState, milestone: Milestone) -> Problem | None:
 
 def reject_submission_refusal(room: RoomState, milestone: Milestone) -> Problem | None:
     return first(
-        contract_open(room.contract),
+        contract_in_force(room.contract),
         in_status(milestone, [MilestoneStatus.SUBMITTED], ErrorCode.MILESTONE_NOT_SUBMITTED),
         no_pending_refund_request(room),
     )
@@ -238,7 +268,7 @@ def reject_submission_refusal(room: RoomState, milestone: Milestone) -> Problem 
 
 def approve_refusal(room: RoomState, milestone: Milestone) -> Problem | None:
     return first(
-        contract_open(room.contract),
+        contract_in_force(room.contract),
         in_status(milestone, ACTIVE_OR_SUBMITTED, ErrorCode.MILESTONE_NOT_ACTIVE),
         no_pending_refund_request(room),
     )
@@ -248,25 +278,39 @@ def request_refund_refusal(room: RoomState, milestone: Milestone) -> Problem | N
     return approve_refusal(room, milestone)
 
 
-def end_contract_refusal(room: RoomState) -> Problem | None:
+def end_contract_refusal(room: RoomState, role: Role | None = Role.CLIENT) -> Problem | None:
+    """Ending an accepted contract, or (the client) withdrawing an offer; the freelancer
+    answers an offer with accept or decline, not by ending it."""
+    if room.contract.status is ContractStatus.OFFERED and role is not Role.CLIENT:
+        return contract_accepted(room.contract)
     return first(contract_open(room.contract), nothing_funded_to_end(room))
 
 
 def send_bonus_refusal(room: RoomState) -> Problem | None:
-    return contract_open(room.contract)
+    return contract_in_force(room.contract)
+
+
+def accept_contract_refusal(contract: Contract) -> Problem | None:
+    """The freelancer party accepting the offer (their role is checked before)."""
+    return offer_pending(contract)
+
+
+def decline_contract_refusal(contract: Contract) -> Problem | None:
+    """The freelancer party declining the offer (their role is checked before)."""
+    return offer_pending(contract)
 
 
 def request_changes_refusal(
     room: RoomState, changed: Iterable[tuple[int, Milestone]] = ()
 ) -> Problem | None:
     return first(
-        contract_open(room.contract), changes_apply(changed), no_pending_change_request(room)
+        contract_in_force(room.contract), changes_apply(changed), no_pending_change_request(room)
     )
 
 
 def answer_refusal(contract: Contract, request: ChangeRequest | RefundRequest) -> Problem | None:
     """Responding to, or withdrawing, a change or refund request."""
-    return first(contract_open(contract), still_pending(request))
+    return first(contract_in_force(contract), still_pending(request))
 
 
 def is_funded(milestone: Milestone) -> bool:

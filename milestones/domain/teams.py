@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-from tortoise.functions import Lower, Trim
-
 from milestones.domain.commands import (
     AddTeamMember,
     ChangeTeamMemberRole,
     CreateTeam,
     RemoveTeamMember,
 )
+from milestones.domain.emails import email_key
 from milestones.domain.errors import DomainError, ErrorCode, Problem, not_found, refuse
 from milestones.domain.idempotency import idempotent
 from milestones.domain.transaction import Action, action
-from milestones.domain.values import normalized_email
 from milestones.models import Team, TeamMember, User
 from milestones.models.enums import TeamRole
 
@@ -45,7 +43,7 @@ async def create_team(viewer: User, command: CreateTeam) -> Team:
         await TeamMember.create(
             team_id=team.id,
             user_id=viewer.id,
-            email=normalized_email(viewer.email),
+            email=email_key(viewer.email),
             role=TeamRole.OWNER,
         )
         if keyed.wanted:
@@ -188,18 +186,13 @@ def _ended_access(transaction: Action, user_id: int) -> None:
 
 async def _user_with_email(email: str) -> int | None:
     """The user whose token carried this email (the first to sign in with it), if any."""
-    found = (
-        await User.annotate(normalized=Lower(Trim("email")))
-        .filter(normalized=email)
-        .order_by("id")
-        .first()
-    )
+    found = await User.filter(email_key=email).order_by("id").first()
     return found.id if found is not None else None
 
 
 async def claim_memberships(user: User) -> None:
     """At sign-in (a new user, or a new email claim): the memberships waiting for this email."""
-    email = normalized_email(user.email)
+    email = user.email_key
     if email is None:
         return
     waiting = TeamMember.filter(email=email, user_id=None)

@@ -1,33 +1,80 @@
-"""Users come from token claims: created on first sight, kept up to date after."""
+"""Users come from token claims: created on first sight, kept up to date after.
+
+Seeing an email claim for the first time (a new user, or a changed address) is also when
+offers made to that address find their person: the first user whose token carries it becomes
+the offer's freelancer party and gets the CONTRACT_OFFERED notification then.
+"""
 
 from __future__ import annotations
 
 from tortoise.exceptions import IntegrityError
 
 from milestones.auth import Claims
+from milestones.domain import events
+from milestones.domain.emails import email_key
 from milestones.domain.teams import claim_memberships
-from milestones.models import User
+from milestones.domain.transaction import action
+from milestones.models import Contract, ContractEvent, User
+from milestones.models.enums import ContractStatus, EventKind
 
 
 async def user_from_claims(claims: Claims) -> User:
+    key = email_key(claims.email)
     user = await User.get_or_none(sub=claims.sub)
     if user is None:
         try:
-            user = await User.create(sub=claims.sub, name=claims.name, email=claims.email)
+            user = await User.create(
+                sub=claims.sub, name=claims.name, email=claims.email, email_key=key
+            )
         except IntegrityError:  # created by a concurrent first request
             user = await User.get(sub=claims.sub)
         else:
-            await claim_memberships(user)  # invitations by email wait for the first sign-in
+            await match_invitations(user)
+            await claim_memberships(user)  # team invitations by email too
             return user
     changed = [
         name
         for name, value in (("name", claims.name), ("email", claims.email))
         if value is not None and getattr(user, name) != value
     ]
-    if changed:
+    if changed or (key is not None and user.email_key != key):
         for name in changed:
             setattr(user, name, getattr(claims, name))
-        await user.save(update_fields=[*changed, "updated_at"])
-        if "email" in changed:
-            await claim_memberships(user)
+        fields = [*changed, "updated_at"]
+        if key is not None and user.email_key != key:
+            user.email_key = key
+            fields.append("email_key")
+        await user.save(update_fields=fields)
+        if "email_key" in fields:
+            await match_invitations(user)
+            await claim_memberships(user)  # team invitations by email too
     return user
+
+
+async def match_invitations(user: User) -> None:
+    """Offers sent to the user's email that nobody has matched yet become theirs."""
+    if user.email_key is None:
+        return
+    waiting = (
+        await Contract.filter(
+            invited_email=user.email_key, freelancer_id=None, status=ContractStatus.OFFERED
+        )
+        .exclude(client_id=user.id)
+        .values_list("id", flat=True)
+    )
+    for contract_pk in waiting:
+        async with action() as transaction:
+            # Only if still waiting: a concurrent sign-in or withdrawal may have come first.
+            matched = await Contract.filter(
+                id=contract_pk,
+                invited_email=user.email_key,
+                freelancer_id=None,
+                status=ContractStatus.OFFERED,
+            ).update(freelancer_id=user.id)
+            if not matched:
+                continue
+            offered = await ContractEvent.filter(
+                contract_id=contract_pk, kind=EventKind.CONTRACT_OFFERED
+            ).first()
+            if offered is not None:
+                await events.notify_late(transaction, offered, user.id)

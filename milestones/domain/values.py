@@ -35,11 +35,3 @@ CENT: Final = Decimal("0.01")
 
 def cents_to_decimal(cents: int) -> Decimal:
     return (Decimal(cents) / 100).quantize(CENT)
-
-
-def normalized_email(raw: str | None) -> str | None:
-    """How emails are compared: trimmed, lower case; None when there is none."""
-    if raw is None:
-        return None
-    email = raw.strip().lower()
-    return email or None

@@ -9,7 +9,7 @@ from milestones.models.enums import TeamRole
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0007_protection")]
+    dependencies = [("models", "0013_offers")]
 
     initial = False
 

@@ -12,6 +12,10 @@ if TYPE_CHECKING:
     from milestones.models.user import User
 
 
+# A contract between a client and a freelancer party; an offer (OFFERED) until accepted.
+# `freelancer` is the person on the freelancer side: named by the client, or, for an offer made
+# by email (`invited_email`, normalised), the first user whose token's email matched (null
+# until then); the API shows them as `Contract.freelancer` once they accepted such an offer.
 class Contract(Model):
     id = fields.IntField(primary_key=True)
     title = fields.CharField(max_length=200)
@@ -20,9 +24,14 @@ class Contract(Model):
     client: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="contracts_as_client", on_delete=fields.RESTRICT
     )
-    freelancer: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
-        "models.User", related_name="contracts_as_freelancer", on_delete=fields.RESTRICT
+    freelancer: fields.ForeignKeyRelation[User] | None = fields.ForeignKeyField(
+        "models.User",
+        related_name="contracts_as_freelancer",
+        on_delete=fields.RESTRICT,
+        null=True,
     )
+    # The normalised email an offer was sent to (milestones.domain.emails.email_key).
+    invited_email = fields.CharField(max_length=320, null=True)
     # A team party: its OWNERs and ADMINs act with the side's role, its MEMBERs see the room
     # (`client` and `freelancer` stay the people who made and accepted the offer).
     client_team: fields.ForeignKeyNullableRelation[Team] = fields.ForeignKeyField(
@@ -37,10 +46,11 @@ class Contract(Model):
     # Last event sequence number of this contract's log: event cursors, and the room's version.
     event_seq = fields.BigIntField(default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
+    accepted_at = fields.DatetimeField(null=True)
     ended_at = fields.DatetimeField(null=True)
 
     client_id: int
-    freelancer_id: int
+    freelancer_id: int | None
     client_team_id: int | None
     freelancer_team_id: int | None
 
@@ -49,6 +59,7 @@ class Contract(Model):
         indexes = (
             ("client_id", "id"),
             ("freelancer_id", "id"),
+            ("invited_email",),
             ("client_team_id", "id"),
             ("freelancer_team_id", "id"),
         )

@@ -6,8 +6,14 @@ from enum import StrEnum
 
 
 class ContractStatus(StrEnum):
+    OFFERED = "OFFERED"
     ACTIVE = "ACTIVE"
     ENDED = "ENDED"
+    DECLINED = "DECLINED"
+
+
+# Final: nothing changes them any more (changes answer CONTRACT_ENDED).
+CLOSED_STATUSES = (ContractStatus.ENDED, ContractStatus.DECLINED)
 
 
 class TeamRole(StrEnum):
@@ -56,7 +62,10 @@ class LedgerKind(StrEnum):
 
 
 class EventKind(StrEnum):
-    CONTRACT_CREATED = "CONTRACT_CREATED"
+    CONTRACT_CREATED = "CONTRACT_CREATED"  # contracts made before offers existed
+    CONTRACT_OFFERED = "CONTRACT_OFFERED"
+    CONTRACT_ACCEPTED = "CONTRACT_ACCEPTED"
+    CONTRACT_DECLINED = "CONTRACT_DECLINED"
     MILESTONE_ADDED = "MILESTONE_ADDED"
     MILESTONE_EDITED = "MILESTONE_EDITED"
     MILESTONE_DELETED = "MILESTONE_DELETED"

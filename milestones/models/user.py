@@ -9,6 +9,8 @@ class User(Model):
     sub = fields.CharField(max_length=255, unique=True)
     name = fields.CharField(max_length=200, null=True)
     email = fields.CharField(max_length=320, null=True)
+    # `email` compared the way invitations are (milestones.domain.emails.email_key).
+    email_key = fields.CharField(max_length=320, null=True, db_index=True)
     # Last notification sequence number handed out to this user (notification cursors).
     notification_seq = fields.BigIntField(default=0)
     created_at = fields.DatetimeField(auto_now_add=True)

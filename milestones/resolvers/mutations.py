@@ -30,6 +30,7 @@ from milestones.schema.arguments import MutationInput
 from milestones.schema.context import Info
 from milestones.schema.enums import ChangeKind, Decision
 from milestones.schema.inputs import (
+    AcceptContractInput,
     ActivateMilestoneInput,
     AddMilestoneInput,
     AddTeamMemberInput,
@@ -38,6 +39,7 @@ from milestones.schema.inputs import (
     CreateContractInput,
     CreateTeamInput,
     CreateWebhookEndpointInput,
+    DeclineContractInput,
     DeleteMilestoneInput,
     DeleteWebhookEndpointInput,
     EditMilestoneInput,
@@ -191,24 +193,80 @@ def _change(index: int, change: MilestoneChangeInput, errors: Validation) -> com
 )
 class Mutation:
     @strawberry.mutation(
-        description="Start a contract with a freelancer; the viewer becomes its client. Refuses "
-        "VALIDATION (title, freelancerId: an existing user other than the viewer, "
-        "currency)."
+        description="Offer a contract to a freelancer (status OFFERED, event CONTRACT_OFFERED); "
+        "the viewer becomes its client. The freelancer party answers with acceptContract or "
+        "declineContract. Refuses VALIDATION (title; exactly one of freelancerId, an existing "
+        "user other than the viewer, and freelancerEmail, an address other than the "
+        "viewer's; currency)."
     )
     async def create_contract(
         self, info: Info, input: MutationInput[CreateContractInput]
     ) -> ContractPayload:
         errors = Validation()
+        by_id = parse.optional(input.freelancer_id) is not None
+        by_email = parse.optional(input.freelancer_email) is not None
+        to_team = parse.optional(input.freelancer_team_id) is not None
+        if by_id + by_email + to_team != 1:
+            errors.add(
+                "freelancer_id",
+                "Give exactly one of freelancerId, freelancerEmail or freelancerTeamId.",
+            )
         command = commands.CreateContract(
             title=parse.title(input.title, "title", errors),
-            freelancer_id=parse.node_id(input.freelancer_id, "User"),
+            freelancer_id=parse.node_id(input.freelancer_id, "User") if by_id else None,
+            freelancer_email=(
+                parse.freelancer_email(input.freelancer_email, "freelancer_email", errors)
+                if by_email and not by_id
+                else None
+            ),
             currency=parse.currency(input.currency, "currency", errors),
             client_team_id=parse.team_scope(input.client_team_id),
+            freelancer_team_id=(
+                parse.team_scope(input.freelancer_team_id) if to_team and not by_id else None
+            ),
             idempotency_key=parse.idempotency_key(input.idempotency_key, errors),
             problems=errors.found,
         )
         return await perform(
             info, ContractPayload, contracts.create_contract, command, _contract_payload
+        )
+
+    @strawberry.mutation(
+        description="Freelancer party: accept an offer; the contract becomes ACTIVE (event "
+        "CONTRACT_ACCEPTED, the client is notified). Refuses NOT_FOUND, FORBIDDEN (the "
+        "client), NOT_PENDING (already accepted, declined or withdrawn)."
+    )
+    async def accept_contract(
+        self, info: Info, input: MutationInput[AcceptContractInput]
+    ) -> ContractPayload:
+        errors = Validation()
+        command = commands.AcceptContract(
+            contract_id=_contract_id(input.contract_id),
+            message=parse.text(input.message, "message", errors),
+            idempotency_key=parse.idempotency_key(input.idempotency_key, errors),
+            problems=errors.found,
+        )
+        return await perform(
+            info, ContractPayload, contracts.accept_contract, command, _contract_payload
+        )
+
+    @strawberry.mutation(
+        description="Freelancer party: decline an offer; the contract becomes DECLINED, final "
+        "(event CONTRACT_DECLINED, the client is notified). Refuses NOT_FOUND, FORBIDDEN "
+        "(the client), NOT_PENDING (already accepted, declined or withdrawn)."
+    )
+    async def decline_contract(
+        self, info: Info, input: MutationInput[DeclineContractInput]
+    ) -> ContractPayload:
+        errors = Validation()
+        command = commands.DeclineContract(
+            contract_id=_contract_id(input.contract_id),
+            message=parse.text(input.message, "message", errors),
+            idempotency_key=parse.idempotency_key(input.idempotency_key, errors),
+            problems=errors.found,
+        )
+        return await perform(
+            info, ContractPayload, contracts.decline_contract, command, _contract_payload
         )
 
     @strawberry.mutation(
@@ -282,7 +340,7 @@ class Mutation:
     @strawberry.mutation(
         description="Client: fund an upcoming milestone into escrow (the contract's `available` "
         "money first, a deposit for the rest); it becomes ACTIVE. Safe to retry with "
-        "the same `idempotencyKey`. Refuses FORBIDDEN, CONTRACT_ENDED, "
+        "the same `idempotencyKey`. Refuses FORBIDDEN, CONTRACT_ENDED, CONTRACT_NOT_ACCEPTED, "
         "MILESTONE_NOT_UPCOMING, ANOTHER_MILESTONE_ACTIVE, CHANGE_REQUEST_PENDING, "
         "IDEMPOTENCY_CONFLICT."
     )
@@ -301,7 +359,7 @@ class Mutation:
 
     @strawberry.mutation(
         description="Freelancer: submit the work of the ACTIVE milestone for the client's review; "
-        "it becomes SUBMITTED. Refuses FORBIDDEN, CONTRACT_ENDED, "
+        "it becomes SUBMITTED. Refuses FORBIDDEN, CONTRACT_ENDED, CONTRACT_NOT_ACCEPTED, "
         "MILESTONE_NOT_ACTIVE, REFUND_REQUEST_PENDING."
     )
     async def submit_milestone(
@@ -320,7 +378,7 @@ class Mutation:
 
     @strawberry.mutation(
         description="Client: send a submission back; the milestone is ACTIVE again and keeps its "
-        "money. Refuses FORBIDDEN, CONTRACT_ENDED, MILESTONE_NOT_SUBMITTED, "
+        "money. Refuses FORBIDDEN, CONTRACT_ENDED, CONTRACT_NOT_ACCEPTED, MILESTONE_NOT_SUBMITTED, "
         "REFUND_REQUEST_PENDING."
     )
     async def reject_submission(
@@ -342,8 +400,8 @@ class Mutation:
         "or `releaseAmount` of them to the freelancer; it becomes RELEASED and the "
         "rest becomes the contract's `available` money. With `endContract: true` the "
         "contract ends after it. Safe to retry with the same `idempotencyKey`. Refuses "
-        "FORBIDDEN, CONTRACT_ENDED, MILESTONE_NOT_ACTIVE, REFUND_REQUEST_PENDING, "
-        "IDEMPOTENCY_CONFLICT, VALIDATION."
+        "FORBIDDEN, CONTRACT_ENDED, CONTRACT_NOT_ACCEPTED, MILESTONE_NOT_ACTIVE, "
+        "REFUND_REQUEST_PENDING, IDEMPOTENCY_CONFLICT, VALIDATION."
     )
     async def approve_milestone(
         self, info: Info, input: MutationInput[ApproveMilestoneInput]
@@ -383,7 +441,7 @@ class Mutation:
     @strawberry.mutation(
         description="Client: ask for the ACTIVE or SUBMITTED milestone's funds back; the "
         "freelancer answers with `respondToRefundRequest`. Refuses FORBIDDEN, "
-        "CONTRACT_ENDED, MILESTONE_NOT_ACTIVE, REFUND_REQUEST_PENDING."
+        "CONTRACT_ENDED, CONTRACT_NOT_ACCEPTED, MILESTONE_NOT_ACTIVE, REFUND_REQUEST_PENDING."
     )
     async def request_escrow_refund(
         self, info: Info, input: MutationInput[RequestEscrowRefundInput]
@@ -422,8 +480,9 @@ class Mutation:
     @strawberry.mutation(
         description="Either party: end the contract. Upcoming milestones stay as they are "
         "(frozen), a pending change request is DECLINED, and `available` money goes "
-        "back to the client. Refuses CONTRACT_ENDED, FUNDS_IN_ESCROW (a milestone is "
-        "still funded)."
+        "back to the client. On an offer, the client withdraws it (DECLINED, event "
+        "CONTRACT_DECLINED). Refuses CONTRACT_ENDED, CONTRACT_NOT_ACCEPTED (the freelancer "
+        "on an offer: accept or decline it), FUNDS_IN_ESCROW (a milestone is still funded)."
     )
     async def end_contract(
         self, info: Info, input: MutationInput[EndContractInput]
@@ -442,8 +501,8 @@ class Mutation:
     @strawberry.mutation(
         description="Freelancer: propose one or more changes (add, edit, delete) to the upcoming "
         "milestones, for the client to accept or decline as a whole. Refuses "
-        "FORBIDDEN, CONTRACT_ENDED, CHANGE_REQUEST_PENDING, MILESTONE_NOT_UPCOMING, "
-        "VALIDATION (`changes.<index>.<field>`)."
+        "FORBIDDEN, CONTRACT_ENDED, CONTRACT_NOT_ACCEPTED, CHANGE_REQUEST_PENDING, "
+        "MILESTONE_NOT_UPCOMING, VALIDATION (`changes.<index>.<field>`)."
     )
     async def request_milestone_changes(
         self, info: Info, input: MutationInput[RequestMilestoneChangesInput]

@@ -15,6 +15,7 @@ from strawberry import UNSET
 
 from milestones import ids
 from milestones.domain.commands import EVERY_CONTRACT, Every, MilestoneEdit
+from milestones.domain.emails import email_key, email_problem
 from milestones.domain.errors import Validation
 from milestones.domain.values import (
     DEFAULT_CURRENCY,
@@ -41,6 +42,20 @@ _CONTROL_IN_TEXT: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 def optional(value: object) -> object:
     """A field where "not sent" and null mean the same: nothing."""
     return None if value is UNSET else value
+
+
+def freelancer_email(raw: object, field: str, errors: Validation) -> str | None:
+    """The normalised address of an offer by email, or None when none was sent."""
+    if raw is None or raw is UNSET:
+        return None
+    if not isinstance(raw, str):
+        errors.add(field, "Must be a string.")
+        return None
+    problem = email_problem(raw)
+    if problem is not None:
+        errors.add(field, problem)
+        return None
+    return email_key(raw)
 
 
 def node_id(raw: object, type_name: str) -> int | None:
@@ -214,25 +229,17 @@ def contract_scope(raw: object) -> int | Every | None:
     return EVERY_CONTRACT if raw is None or raw is UNSET else node_id(raw, "Contract")
 
 
-# Enough to tell an address from a typo: something@domain.tld, one line, no spaces.
-_EMAIL: Final = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-MAX_EMAIL_LENGTH: Final = 320
-
-
 def email(raw: object, field: str, errors: Validation) -> str:
-    """An email address, trimmed and in lower case (how emails are compared); "" after a
-    problem."""
-    if not isinstance(raw, str) or not raw.strip():
+    """An email address in its normalised form (how emails are compared, `email_key`); ""
+    after a problem."""
+    if not isinstance(raw, str):
         errors.add(field, "Email is required.")
         return ""
-    address = raw.strip().lower()
-    if len(address) > MAX_EMAIL_LENGTH:
-        errors.add(field, f"Email must be at most {MAX_EMAIL_LENGTH} characters.")
-    elif _CONTROL.search(address) or not _EMAIL.fullmatch(address):
-        errors.add(field, "Email must be an address such as name@example.com.")
-    else:
-        return address
-    return ""
+    problem = email_problem(raw)
+    if problem is not None:
+        errors.add(field, problem)
+        return ""
+    return email_key(raw) or ""
 
 
 def name(raw: object, field: str, errors: Validation) -> str:

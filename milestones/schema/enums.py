@@ -36,10 +36,16 @@ describe(
     ContractStatus,
     "Where a contract stands.",
     {
+        "OFFERED": "An offer waiting for the freelancer party's `acceptContract` or "
+        "`declineContract`: the client may prepare milestones; funding, submitting, change "
+        "and refund requests answer CONTRACT_NOT_ACCEPTED. The client may withdraw it with "
+        "`endContract`.",
         "ACTIVE": "Work and payments go on: milestones can be funded, submitted and approved.",
         "ENDED": "Ended by a party (`endContract`, or `approveMilestone` with `endContract`): "
         "upcoming milestones are frozen and mutations that change the work answer "
         "CONTRACT_ENDED.",
+        "DECLINED": "The freelancer party declined the offer, or the client withdrew it. Final, "
+        "like ENDED: mutations that change it answer CONTRACT_ENDED.",
     },
 )
 describe(
@@ -89,7 +95,12 @@ describe(
     "What happened: the kind of a contract room's event, and of the notification it gave "
     "the other party.",
     {
-        "CONTRACT_CREATED": "The client started the contract.",
+        "CONTRACT_CREATED": "The client started the contract (contracts made before offers "
+        "existed; new contracts start with CONTRACT_OFFERED).",
+        "CONTRACT_OFFERED": "The client offered the contract to the freelancer party.",
+        "CONTRACT_ACCEPTED": "The freelancer party accepted the offer: the contract is ACTIVE.",
+        "CONTRACT_DECLINED": "The freelancer party declined the offer, or the client (the "
+        "actor) withdrew it: the contract is DECLINED.",
         "MILESTONE_ADDED": "The client added an upcoming milestone.",
         "MILESTONE_EDITED": "The client edited an upcoming milestone.",
         "MILESTONE_DELETED": "The client deleted an upcoming milestone.",
@@ -123,7 +134,11 @@ describe(
         "NOT_FOUND": "No such object, or the viewer is not a party to its contract (never a "
         "hint that it exists).",
         "VALIDATION": "A bad input value; `field` names it (one error per bad field).",
-        "CONTRACT_ENDED": "The contract has ended: nothing about its work can change.",
+        "CONTRACT_ENDED": "The contract has ended, or its offer was declined or withdrawn: "
+        "nothing about its work can change.",
+        "CONTRACT_NOT_ACCEPTED": "The contract is still an offer: funding, submitting, change "
+        "and refund requests wait for the freelancer party to accept it (and the freelancer "
+        "answers an offer with acceptContract or declineContract, not endContract).",
         "MILESTONE_NOT_UPCOMING": "Only an UPCOMING milestone can be edited, deleted or activated.",
         "MILESTONE_NOT_ACTIVE": "The action needs an ACTIVE (or, for approve and refund, a "
         "SUBMITTED) milestone.",
@@ -134,7 +149,8 @@ describe(
         "upcoming milestones, and the freelancer cannot send another.",
         "REFUND_REQUEST_PENDING": "A refund request is pending on the active milestone: it "
         "cannot be submitted, approved or rejected, nor refunded twice.",
-        "NOT_PENDING": "The change or refund request was already answered or withdrawn.",
+        "NOT_PENDING": "The change or refund request, or the offer, was already answered or "
+        "withdrawn.",
         "FUNDS_IN_ESCROW": "A milestone is still funded: approve it or have its refund "
         "accepted before ending the contract.",
         "VERSION_CONFLICT": "`expectedVersion` is not the milestone's current `version`: "

@@ -17,14 +17,24 @@ KEY_DESCRIPTION = (
 )
 
 
-@strawberry.input(description="Start a contract with a freelancer.")
+@strawberry.input(
+    description="Offer a contract to a freelancer, named by exactly one of freelancerId or "
+    "freelancerEmail."
+)
 class CreateContractInput:
     title: str = strawberry.field(
         description="What the contract is for, 1 to 200 characters after trimming."
     )
-    freelancer_id: strawberry.ID = strawberry.field(
+    freelancer_id: strawberry.ID | None = strawberry.field(
+        default=UNSET,
         description="The freelancer's user ID (`me.id` on their side; they must have signed in "
-        "once)."
+        "once).",
+    )
+    freelancer_email: str | None = strawberry.field(
+        default=UNSET,
+        description="The freelancer's email address, for someone who may not have signed in "
+        "yet: the offer goes to the first user whose token's `email` claim is this address "
+        "(compared case-insensitively, trimmed); until then only the client sees it.",
     )
     currency: str | None = strawberry.field(default=UNSET, description="ISO 4217, default USD.")
     client_team_id: strawberry.ID | None = strawberry.field(
@@ -32,6 +42,13 @@ class CreateContractInput:
         description="Make a team (the viewer's company) the client side: its OWNERs and "
         "ADMINs act as the client, its MEMBERs see the room. The viewer must be its OWNER or "
         "ADMIN (NOT_FOUND if not in it, FORBIDDEN if a MEMBER).",
+    )
+    freelancer_team_id: strawberry.ID | None = strawberry.field(
+        default=UNSET,
+        description="Offer the contract to a team (an agency) instead of a person: every one "
+        "of its members sees the offer, one of its OWNERs or ADMINs accepts it and becomes "
+        "`freelancer`; then its OWNERs and ADMINs act as the freelancer and its MEMBERs may "
+        "submit work.",
     )
     idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 
@@ -174,6 +191,24 @@ class EndContractInput:
     contract_id: strawberry.ID = strawberry.field(description="The contract's ID.")
     message: str | None = strawberry.field(
         default=UNSET, description="What you want to tell the other party, at most 5000 characters."
+    )
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
+
+
+@strawberry.input(description="The freelancer party accepts an offer: the contract is ACTIVE.")
+class AcceptContractInput:
+    contract_id: strawberry.ID = strawberry.field(description="The offered contract's ID.")
+    message: str | None = strawberry.field(
+        default=UNSET, description="What you want to tell the client, at most 5000 characters."
+    )
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
+
+
+@strawberry.input(description="The freelancer party declines an offer: the contract is DECLINED.")
+class DeclineContractInput:
+    contract_id: strawberry.ID = strawberry.field(description="The offered contract's ID.")
+    message: str | None = strawberry.field(
+        default=UNSET, description="Why, for the client, at most 5000 characters."
     )
     idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 

@@ -11,7 +11,13 @@ import strawberry
 from strawberry import Private
 
 from milestones import ids
-from milestones.domain.access import Access, Role, access_in, remembered_access
+from milestones.domain.access import (
+    Access,
+    Role,
+    access_in,
+    remembered_access,
+    shown_freelancer_id,
+)
 from milestones.domain.escrow import Escrow as EscrowTotals
 from milestones.domain.escrow import LedgerSummary, MilestoneMoney
 from milestones.domain.notifications import unread_count as unread_notifications
@@ -539,7 +545,7 @@ class NotificationConnection(Connection[Notification]):
 class Contract(Node):
     pk: Private[int]
     client_pk: Private[int]
-    freelancer_pk: Private[int]
+    freelancer_pk: Private[int | None]
     client_team_pk: Private[int | None]
     freelancer_team_pk: Private[int | None]
     # The log as this contract row knows it: a room (or a replayed payload) lists the events
@@ -549,7 +555,14 @@ class Contract(Node):
     currency: str = strawberry.field(
         description="The ISO 4217 code of every amount of the contract, e.g. USD."
     )
-    status: ContractStatus = strawberry.field(description="ACTIVE, or ENDED once a party ended it.")
+    status: ContractStatus = strawberry.field(
+        description="OFFERED until the freelancer party answers; then ACTIVE (accepted) or "
+        "DECLINED (declined, or withdrawn by the client); ENDED once a party ended it."
+    )
+    invited_email: str | None = strawberry.field(
+        description="For an offer made by email: the address it was sent to (normalised: "
+        "trimmed, lower case); null for an offer to a user ID."
+    )
     viewer_role: ContractRole = strawberry.field(
         description="The viewer's side: CLIENT or FREELANCER."
     )
@@ -557,15 +570,27 @@ class Contract(Node):
         description="On a team side, the viewer's role in that team (a MEMBER sees the room and "
         "may only submit work, on the freelancer side); null for a person party."
     )
-    created_at: dt.datetime = strawberry.field(description="When the client started it.")
-    ended_at: dt.datetime | None = strawberry.field(description="When it ended; null while ACTIVE.")
+    created_at: dt.datetime = strawberry.field(description="When the client offered it.")
+    accepted_at: dt.datetime | None = strawberry.field(
+        description="When the freelancer party accepted the offer (for contracts made before "
+        "offers existed: when they were made); null while OFFERED or once DECLINED."
+    )
+    ended_at: dt.datetime | None = strawberry.field(
+        description="When it ended, or when its offer was declined or withdrawn; null while "
+        "OFFERED or ACTIVE."
+    )
 
     @strawberry.field(description="The party who pays.")
     async def client(self, info: Info) -> User:
         return await load_user(info, self.client_pk)
 
-    @strawberry.field(description="The party who works.")
-    async def freelancer(self, info: Info) -> User:
+    @strawberry.field(
+        description="The party who works: the user the offer named, or, for an offer made by "
+        "email, the person who accepted it (null until then)."
+    )
+    async def freelancer(self, info: Info) -> User | None:
+        if self.freelancer_pk is None:
+            return None
         return await load_user(info, self.freelancer_pk)
 
     @strawberry.field(
@@ -639,16 +664,18 @@ class Contract(Node):
             id=strawberry.ID(ids.encode("Contract", contract.id)),
             pk=contract.id,
             client_pk=contract.client_id,
-            freelancer_pk=contract.freelancer_id,
+            freelancer_pk=shown_freelancer_id(contract),
             client_team_pk=contract.client_team_id,
             freelancer_team_pk=contract.freelancer_team_id,
             event_seq=contract.event_seq,
             title=contract.title,
             currency=contract.currency,
             status=contract.status,
+            invited_email=contract.invited_email,
             viewer_role=role,
             viewer_team_role=access.team_role if access is not None else None,
             created_at=contract.created_at,
+            accepted_at=contract.accepted_at,
             ended_at=contract.ended_at,
         )
 

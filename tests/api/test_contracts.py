@@ -14,7 +14,7 @@ from tests.helpers import (
     event_kinds,
     missing_id,
     mutate,
-    ok,
+    offer_contract,
     pending_change_request,
     pending_refund_request,
     read_contract,
@@ -28,15 +28,12 @@ async def test_create_contract_makes_the_viewer_the_client(
     client: Actor, freelancer: Actor
 ) -> None:
     freelancer_id = await freelancer.user_id()
-    payload = await ok(
-        client,
-        "createContract",
-        {"title": "Website redesign", "freelancerId": freelancer_id},
-    )
+    contract = await offer_contract(client, freelancer, title="Website redesign")
 
-    contract = payload["contract"]
     assert contract["title"] == "Website redesign"
-    assert contract["status"] == "ACTIVE"
+    assert contract["status"] == "OFFERED"
+    assert contract["acceptedAt"] is None
+    assert contract["invitedEmail"] is None
     assert contract["currency"] == "USD"
     assert contract["viewerRole"] == "CLIENT"
     assert contract["client"]["id"] == await client.user_id()
@@ -59,10 +56,12 @@ async def test_create_contract_is_logged_and_seen_by_the_freelancer(
     assert as_freelancer["viewerRole"] == "FREELANCER"
     assert as_freelancer["client"]["id"] == await client.user_id()
     assert as_freelancer["freelancer"]["id"] == await freelancer.user_id()
-    assert event_kinds(as_freelancer) == ["CONTRACT_CREATED"]
-    event = as_freelancer["events"]["edges"][0]["node"]
-    assert event["actor"]["id"] == await client.user_id()
-    assert event["contract"]["id"] == room.contract_id
+    assert event_kinds(as_freelancer) == ["CONTRACT_OFFERED", "CONTRACT_ACCEPTED"]
+    offered, accepted = (edge["node"] for edge in as_freelancer["events"]["edges"])
+    assert offered["actor"]["id"] == await client.user_id()
+    assert offered["contract"]["id"] == room.contract_id
+    assert accepted["actor"]["id"] == await freelancer.user_id()
+    assert as_freelancer["status"] == "ACTIVE" and as_freelancer["acceptedAt"]
 
 
 async def test_create_contract_with_currency(client: Actor, freelancer: Actor) -> None:
@@ -123,7 +122,7 @@ async def test_end_contract_by_client(client: Actor, freelancer: Actor) -> None:
     assert [m["status"] for m in contract["milestones"]] == ["UPCOMING"]
     state = await room.read()
     assert event_kinds(state)[-1] == "CONTRACT_ENDED"
-    assert len(event_kinds(state)) == 3
+    assert len(event_kinds(state)) == 4
     assert state["events"]["edges"][-1]["node"]["actor"]["id"] == await client.user_id()
 
 

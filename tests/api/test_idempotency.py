@@ -12,6 +12,7 @@ from tests.helpers import (
     event_kinds,
     mutate,
     notification_nodes,
+    offer_contract,
     ok,
     pending_change_request,
     raw_response,
@@ -119,11 +120,12 @@ async def test_every_mutation_takes_a_key_and_a_retry_acts_once(
     client: Actor, freelancer: Actor
 ) -> None:
     """A retry after a lost answer (e.g. the connection dropped after commit) acts once."""
-    freelancer_id = await freelancer.user_id()
-    create = {"title": "Keyed", "freelancerId": freelancer_id, "idempotencyKey": "c-1"}
-    created = await ok(client, "createContract", create)
-    assert await ok(client, "createContract", create) == created
-    contract_id = created["contract"]["id"]
+    created = await offer_contract(client, freelancer, title="Keyed", idempotencyKey="c-1")
+    assert await offer_contract(client, freelancer, title="Keyed", idempotencyKey="c-1") == created
+    contract_id = created["id"]
+    accept = {"contractId": contract_id, "message": "Glad to", "idempotencyKey": "acc"}
+    accepted = await ok(freelancer, "acceptContract", accept)
+    assert await ok(freelancer, "acceptContract", accept) == accepted
 
     add = {"contractId": contract_id, "title": "Only once", "amount": "10", "idempotencyKey": "a"}
     added = await ok(client, "addMilestone", add)
@@ -147,6 +149,7 @@ async def test_every_mutation_takes_a_key_and_a_retry_acts_once(
 
     contracts = await client.gql("{ contracts { edges { node { title } } } }")
     assert [e["node"]["title"] for e in contracts["contracts"]["edges"]] == ["Keyed"]
+    assert [n["kind"] for n in await notification_nodes(client)].count("CONTRACT_ACCEPTED") == 1
     kinds = [n["kind"] for n in await notification_nodes(freelancer)]
     assert kinds.count("MILESTONE_ADDED") == 1 and kinds.count("MILESTONE_EDITED") == 1
     mark = {"all": True, "idempotencyKey": "read"}

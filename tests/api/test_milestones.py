@@ -45,7 +45,12 @@ async def test_add_milestone_appends_an_upcoming_milestone(
         milestone["id"],
     ]
     state = await room.read()
-    assert event_kinds(state) == ["CONTRACT_CREATED", "MILESTONE_ADDED", "MILESTONE_ADDED"]
+    assert event_kinds(state) == [
+        "CONTRACT_OFFERED",
+        "CONTRACT_ACCEPTED",
+        "MILESTONE_ADDED",
+        "MILESTONE_ADDED",
+    ]
     last = state["events"]["edges"][-1]["node"]
     assert last["milestone"]["id"] == milestone["id"]
     assert last["actor"]["id"] == await client.user_id()

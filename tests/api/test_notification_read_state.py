@@ -48,8 +48,8 @@ async def test_unread_count_counts_all_unread_whatever_the_page(
     assert second_page["unreadCount"] == 5
     assert (await notifications(freelancer, first=0))["unreadCount"] == 5
     assert (await notifications(freelancer, unread_only=True))["unreadCount"] == 5
-    # Someone else's are not counted, and a party with none has zero.
-    assert (await notifications(client))["unreadCount"] == 0
+    # Someone else's are not counted: the client has only the acceptance of the offer.
+    assert (await notifications(client))["unreadCount"] == 1
 
 
 async def test_mark_by_ids_returns_what_it_marked_and_the_unread_count_after(
@@ -96,8 +96,8 @@ async def test_mark_all_returns_every_one_it_marked_and_zero_unread(
     # Nothing left to mark: an empty list, not null.
     nothing = await ok(freelancer, "markNotificationsRead", {"all": True})
     assert (nothing["count"], nothing["notifications"], nothing["unreadCount"]) == (0, [], 0)
-    # The other party's unread are untouched.
-    assert (await notifications(client))["unreadCount"] == 0
+    # The other party's unread (the acceptance of the offer) are untouched.
+    assert (await notifications(client))["unreadCount"] == 1
 
 
 async def test_a_refused_mark_read_returns_no_list_and_no_count(

@@ -44,9 +44,9 @@ async def test_each_action_notifies_the_other_party(client: Actor, freelancer: A
         "MILESTONE_ACTIVATED",
         "MILESTONE_ADDED",
         "MILESTONE_ADDED",
-        "CONTRACT_CREATED",
+        "CONTRACT_OFFERED",
     ]
-    assert [n["kind"] for n in to_client] == ["MILESTONE_SUBMITTED"]
+    assert [n["kind"] for n in to_client] == ["MILESTONE_SUBMITTED", "CONTRACT_ACCEPTED"]
     for notification, actor_id in [
         *((n, client_id) for n in to_freelancer),
         *((n, freelancer_id) for n in to_client),
@@ -70,7 +70,7 @@ async def test_approve_and_end_notifies_both_events(client: Actor, freelancer: A
     kinds = [n["kind"] for n in await notification_nodes(freelancer)]
 
     assert kinds[:2] == ["CONTRACT_ENDED", "MILESTONE_APPROVED"]
-    assert await notification_nodes(client) == []
+    assert [n["kind"] for n in await notification_nodes(client)] == ["CONTRACT_ACCEPTED"]
 
 
 async def test_change_and_refund_notifications_link_their_requests(
@@ -153,7 +153,7 @@ async def test_mark_all_notifications_read(client: Actor, freelancer: Actor) -> 
     assert payload["count"] == 4
     assert await notification_nodes(freelancer, unread_only=True) == []
     # The other party's notifications are untouched, and nothing is logged.
-    assert len(await notification_nodes(client, unread_only=True)) == 1
+    assert len(await notification_nodes(client, unread_only=True)) == 2
     assert event_kinds(await room.read()) == events_before
     assert (await ok(freelancer, "markNotificationsRead", {"all": True}))["count"] == 0
 
@@ -163,7 +163,7 @@ async def test_mark_read_of_someone_elses_notification_is_not_found(
 ) -> None:
     room = await _worked_room(client, freelancer)
     (mine, *_) = await notification_nodes(freelancer)
-    (theirs,) = await notification_nodes(client)
+    (theirs, _accepted) = await notification_nodes(client)
 
     await refuse(
         freelancer,
@@ -222,7 +222,8 @@ async def test_events_are_oldest_first_with_cursors(client: Actor, freelancer: A
     state = await room.read(freelancer)
 
     assert event_kinds(state) == [
-        "CONTRACT_CREATED",
+        "CONTRACT_OFFERED",
+        "CONTRACT_ACCEPTED",
         "MILESTONE_ADDED",
         "MILESTONE_ADDED",
         "MILESTONE_ACTIVATED",
@@ -232,6 +233,7 @@ async def test_events_are_oldest_first_with_cursors(client: Actor, freelancer: A
     edges = state["events"]["edges"]
     assert [e["node"]["actor"]["id"] for e in edges] == [
         client_id,
+        freelancer_id,
         client_id,
         client_id,
         client_id,
@@ -245,7 +247,7 @@ async def test_events_are_oldest_first_with_cursors(client: Actor, freelancer: A
     assert len({edge["cursor"] for edge in edges}) == len(edges)
     occurred = [edge["node"]["occurredAt"] for edge in edges]
     assert occurred == sorted(occurred)
-    assert [e["node"]["milestone"] for e in edges[1:3]] == [
+    assert [e["node"]["milestone"] for e in edges[2:4]] == [
         {"id": room.milestone(0)},
         {"id": room.milestone(1)},
     ]
@@ -267,7 +269,7 @@ async def test_events_paginate_with_first_and_after(client: Actor, freelancer: A
         after = connection["pageInfo"]["endCursor"]
         assert after == connection["edges"][-1]["cursor"]
     assert seen == every
-    assert len(every) == 6
+    assert len(every) == 7
 
 
 async def test_refusals_log_nothing(client: Actor, freelancer: Actor) -> None:
@@ -280,11 +282,12 @@ async def test_refusals_log_nothing(client: Actor, freelancer: Actor) -> None:
     )
     assert event_kinds(await room.read()) == before
     assert len(await notification_nodes(freelancer)) == 2
-    assert await notification_nodes(client) == []
+    assert [n["kind"] for n in await notification_nodes(client)] == ["CONTRACT_ACCEPTED"]
 
 
 ALL_EVENT_KINDS = {
-    "CONTRACT_CREATED",
+    "CONTRACT_OFFERED",
+    "CONTRACT_ACCEPTED",
     "MILESTONE_ADDED",
     "MILESTONE_EDITED",
     "MILESTONE_DELETED",

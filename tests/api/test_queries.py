@@ -151,7 +151,7 @@ async def test_first_of_100_is_allowed(client: Actor, freelancer: Actor) -> None
         {"id": contract["id"]},
     )
     assert len(data["contracts"]["edges"]) == 1
-    assert len(data["contract"]["events"]["edges"]) == 1
+    assert len(data["contract"]["events"]["edges"]) == 2  # offered, accepted
 
 
 # --------------------------------------------------------------------------- contract

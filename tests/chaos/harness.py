@@ -92,6 +92,11 @@ mutation Create($input: CreateContractInput!) {
   createContract(input: $input) { contract { id } userErrors { code message field } }
 }
 """
+ACCEPT: Final = """
+mutation Accept($input: AcceptContractInput!) {
+  acceptContract(input: $input) { contract { id status } userErrors { code message field } }
+}
+"""
 ME: Final = "query Me { me { id } }"
 NOTIFICATION_PAGE: Final = """
 query Page($after: String) {
@@ -420,6 +425,13 @@ async def contracts(
         )
         assert created["createContract"]["userErrors"] == [], created
         contract_id = created["createContract"]["contract"]["id"]
+        # An offer until the freelancer accepts it (keyed: a retried answer acts once).
+        accepted = await caller.answered(
+            freelancer,
+            ACCEPT,
+            {"input": {"contractId": contract_id, "idempotencyKey": f"accept-{tag}-{index}"}},
+        )
+        assert accepted["acceptContract"]["userErrors"] == [], accepted
         ids = []
         for number, amount in enumerate(amounts):
             extra = {"description": description} if description else {}

@@ -59,9 +59,12 @@ MakeRoom = Callable[..., Awaitable[Room]]
 @pytest.fixture
 def make_room(people: People) -> MakeRoom:
     async def make(*amounts: int) -> Room:
-        created = await contracts.create_contract(
+        offered = await contracts.create_contract(
             people.client,
             commands.CreateContract(title="Website", freelancer_id=people.freelancer.id),
+        )
+        created = await contracts.accept_contract(
+            people.freelancer, commands.AcceptContract(contract_id=offered.contract.id)
         )
         added = []
         for number, cents in enumerate(amounts, start=1):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from milestones.domain import change_requests, commands, contracts, milestones
 from milestones.domain.errors import ErrorCode
 from milestones.models import ChangeRequest, ContractEvent
-from milestones.models.enums import ChangeKind, ChangeRequestStatus, EventKind
+from milestones.models.enums import ChangeKind, ChangeRequestStatus, ContractStatus, EventKind
 from tests.domain.conftest import MakeRoom, People, refused
 
 
@@ -25,7 +25,8 @@ async def test_create_names_a_freelancer_who_exists_and_is_someone_else(people: 
     )
     assert (outcome.contract.client_id, outcome.contract.currency) == (people.client.id, "EUR")
     [event] = await ContractEvent.filter(contract_id=outcome.contract.id)
-    assert event.kind is EventKind.CONTRACT_CREATED
+    assert event.kind is EventKind.CONTRACT_OFFERED
+    assert outcome.contract.status is ContractStatus.OFFERED
 
 
 async def test_either_party_ends_once_nothing_is_funded(

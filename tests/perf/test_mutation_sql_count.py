@@ -14,6 +14,7 @@ from tests.helpers import (
     Actor,
     create_contract_with_milestones,
     mutate,
+    offer_contract,
     pending_change_request,
 )
 
@@ -35,6 +36,9 @@ MOST: dict[str, int] = {
     "respondToChangeRequest": 20,
     "withdrawChangeRequest": 16,
     "endContract": 17,
+    "acceptContract": 12,
+    "declineContract": 12,
+    "endContract on an offer": 13,
     # The marked rows are read back (the payload lists them) and the unread count follows.
     "markNotificationsRead": 4,
 }
@@ -134,6 +138,12 @@ async def test_statements_per_mutation_do_not_grow(client: Actor, freelancer: Ac
         "withdrawChangeRequest", freelancer, "withdrawChangeRequest", {"changeRequestId": second}
     )
     await count("endContract", client, "endContract", {"contractId": changes.contract_id})
+    accepted = await offer_contract(client, freelancer)
+    await count("acceptContract", freelancer, "acceptContract", {"contractId": accepted["id"]})
+    declined = await offer_contract(client, freelancer)
+    await count("declineContract", freelancer, "declineContract", {"contractId": declined["id"]})
+    withdrawn = await offer_contract(client, freelancer)
+    await count("endContract on an offer", client, "endContract", {"contractId": withdrawn["id"]})
     await count("markNotificationsRead", freelancer, "markNotificationsRead", {"all": True})
     print(f"SQL statements per mutation: {counts}")
     grown = {label: (MOST[label], n) for label, n in counts.items() if n > MOST[label]}

@@ -1,5 +1,6 @@
 """Who may do what: every root query field and every mutation, for the client, the freelancer,
-an outsider and an anonymous caller, against the outcome the contract expects.
+an outsider and an anonymous caller, against the outcome the contract expects; and the same
+on an offer (OFFERED, not accepted yet), where the freelancer is named by id or by email.
 
 The matrix is checked against the schema: a new query field or mutation without a row here
 fails `test_the_matrix_covers_the_whole_schema`, and the cases themselves are generated from
@@ -22,10 +23,11 @@ from tests.helpers import (
     MUTATIONS,
     Room,
     add_team_member,
-    create_team,
     create_contract_with_milestones,
+    create_team,
     graphql_error_codes,
     notification_nodes,
+    offer_contract,
     pending_change_request,
     pending_refund_request,
 )
@@ -60,6 +62,9 @@ MATRIX: Final[dict[str, dict[str, str]]] = {
     "notifications": row(OK, OK, EMPTY),
     # mutations
     "createContract": row(OK, OK, OK),
+    # on an offer: the freelancer party answers it
+    "acceptContract": row(FORBIDDEN, OK, NOT_FOUND),
+    "declineContract": row(FORBIDDEN, OK, NOT_FOUND),
     "addMilestone": CLIENT_ONLY,
     "editMilestone": CLIENT_ONLY,
     "deleteMilestone": CLIENT_ONLY,
@@ -115,6 +120,11 @@ async def _active(room: Room) -> str:
 async def _create(room: Room, api: Any) -> dict[str, Any]:
     other = api.actor("someone-else")
     return {"title": "Another job", "freelancerId": await other.user_id()}
+
+
+async def _offer(room: Room, api: Any) -> dict[str, Any]:
+    offer = await offer_contract(room.client, room.freelancer, title="Another job")
+    return {"contractId": offer["id"]}
 
 
 async def _add(room: Room, api: Any) -> dict[str, Any]:
@@ -227,6 +237,8 @@ async def _remove_member(room: Room, api: Any) -> dict[str, Any]:
 
 MUTATION_SETUPS: Final[dict[str, Setup]] = {
     "createContract": _create,
+    "acceptContract": _offer,
+    "declineContract": _offer,
     "addMilestone": _add,
     "editMilestone": _edit,
     "deleteMilestone": _upcoming,
@@ -366,3 +378,70 @@ async def test_outsiders_see_no_node_of_a_contract(api: Any) -> None:
             assert (await room.freelancer.gql(query, {"id": samples[type_name]}))["node"] is None
         assert (await owner.gql(query, {"id": samples[type_name]}))["node"], type_name
         assert (await outsider.gql(query, {"id": samples[type_name]}))["node"] is None, type_name
+
+
+# --- on an offer --------------------------------------------------------------------------
+
+NOT_ACCEPTED: Final = "CONTRACT_NOT_ACCEPTED"
+
+# What each party may do while the contract is OFFERED (the rest of the matrix above is on an
+# accepted contract). The freelancer is named by id ("by id") or by the email of their token
+# ("by email", the offer matched at their first sign-in after it was made).
+OFFER_MATRIX: Final[dict[str, dict[str, str]]] = {
+    "contract": row(OK, OK, NULL),
+    "addMilestone": CLIENT_ONLY,
+    "editMilestone": CLIENT_ONLY,
+    "deleteMilestone": CLIENT_ONLY,
+    "activateMilestone": row(NOT_ACCEPTED, FORBIDDEN, NOT_FOUND),
+    "sendBonus": row(NOT_ACCEPTED, FORBIDDEN, NOT_FOUND),
+    "requestMilestoneChanges": row(FORBIDDEN, NOT_ACCEPTED, NOT_FOUND),
+    "endContract": row(OK, NOT_ACCEPTED, NOT_FOUND),
+    "acceptContract": row(FORBIDDEN, OK, NOT_FOUND),
+    "declineContract": row(FORBIDDEN, OK, NOT_FOUND),
+}
+
+OFFER_INPUTS: Final[dict[str, Callable[[str, str], dict[str, Any]]]] = {
+    "addMilestone": lambda c, m: {"contractId": c, "title": "More", "amount": "10.00"},
+    "editMilestone": lambda c, m: {"milestoneId": m, "title": "Renamed"},
+    "deleteMilestone": lambda c, m: {"milestoneId": m},
+    "activateMilestone": lambda c, m: {"milestoneId": m},
+    "sendBonus": lambda c, m: {"contractId": c, "amount": "25.00"},
+    "requestMilestoneChanges": lambda c, m: {
+        "contractId": c,
+        "changes": [{"kind": "ADD", "title": "X", "amount": "5"}],
+    },
+    "endContract": lambda c, m: {"contractId": c},
+    "acceptContract": lambda c, m: {"contractId": c},
+    "declineContract": lambda c, m: {"contractId": c},
+}
+
+
+async def _offer_room(api: Any, by_email: bool, number: int) -> Room:
+    client = api.actor("client", name="Cleo Client", email="cleo@example.com")
+    email = f"fred{number}@example.com"
+    freelancer = api.actor(f"freelancer-{number}", name="Fred", email=email)
+    if by_email:
+        offer = await offer_contract(client, email=email.upper())
+    else:
+        offer = await offer_contract(client, freelancer)
+    room = Room(client, freelancer, offer["id"], [])
+    room.milestone_ids.append((await room.add("M1", "100.00"))["milestone"]["id"])
+    return room
+
+
+@pytest.mark.parametrize("by_email", [False, True], ids=["by id", "by email"])
+@pytest.mark.parametrize("operation", sorted(OFFER_MATRIX))
+async def test_offer_authorization(api: Any, operation: str, by_email: bool) -> None:
+    await api.actor("outsider", email="olga@example.com").user_id()
+    outcomes = {}
+    for number, role in enumerate(ROLES):
+        room = await _offer_room(api, by_email, number)
+        actor = _actor(room, api, role)
+        if operation == "contract":
+            body = await actor.post(QUERIES["contract"], {"id": room.contract_id})
+            outcomes[role] = _query_outcome(body)
+            continue
+        input = OFFER_INPUTS[operation](room.contract_id, room.milestone(0))
+        body = await actor.post(MUTATIONS[operation], {"input": input})
+        outcomes[role] = _mutation_outcome(operation, body)
+    assert outcomes == OFFER_MATRIX[operation]

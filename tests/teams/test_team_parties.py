@@ -90,7 +90,7 @@ async def test_each_member_of_the_other_side_gets_their_own_notification(
     )
     for person in (company.owner, company.admin, company.member):
         kinds = [n["kind"] for n in await notification_nodes(person)]
-        assert kinds == ["CHANGE_REQUEST_SUBMITTED"], person
+        assert kinds == ["CHANGE_REQUEST_SUBMITTED", "CONTRACT_ACCEPTED"], person
     # The admin acts for the client: the freelancer is told, the admin's teammates are not
     # (they are the same side), nor is the admin themselves.
     change_request = (await company.room.read())["pendingChangeRequest"]["id"]
@@ -101,10 +101,13 @@ async def test_each_member_of_the_other_side_gets_their_own_notification(
     )
     assert [n["kind"] for n in await notification_nodes(freelancer)] == [
         "CHANGE_REQUEST_DECLINED",
-        "CONTRACT_CREATED",
+        "CONTRACT_OFFERED",
     ]
     for person in (company.owner, company.admin, company.member):
-        assert [n["kind"] for n in await notification_nodes(person)] == ["CHANGE_REQUEST_SUBMITTED"]
+        assert [n["kind"] for n in await notification_nodes(person)] == [
+            "CHANGE_REQUEST_SUBMITTED",
+            "CONTRACT_ACCEPTED",
+        ]
 
 
 async def test_a_member_added_later_sees_the_history_but_no_older_notifications(
@@ -120,7 +123,8 @@ async def test_a_member_added_later_sees_the_history_but_no_older_notifications(
     late = api.actor("late", email="late@corp.example")
     await add_team_member(company.owner, company.team_id, "late@corp.example", "MEMBER")
     assert event_kinds(await company.room.read(late)) == [
-        "CONTRACT_CREATED",
+        "CONTRACT_OFFERED",
+        "CONTRACT_ACCEPTED",
         "CHANGE_REQUEST_SUBMITTED",
     ]
     assert await notification_nodes(late) == []
@@ -155,13 +159,14 @@ async def test_a_removed_member_loses_the_room_at_once_but_keeps_past_notificati
         "NOT_FOUND",
     )
     assert [n["kind"] for n in await notification_nodes(company.admin)] == [
-        "CHANGE_REQUEST_SUBMITTED"
+        "CHANGE_REQUEST_SUBMITTED",
+        "CONTRACT_ACCEPTED",
     ]
     # And they are told nothing more.
     change_request = (await company.room.read())["pendingChangeRequest"]["id"]
     await ok(freelancer, "withdrawChangeRequest", {"changeRequestId": change_request})
-    assert len(await notification_nodes(company.admin)) == 1
-    assert len(await notification_nodes(company.member)) == 2
+    assert len(await notification_nodes(company.admin)) == 2
+    assert len(await notification_nodes(company.member)) == 3
 
 
 async def test_a_member_of_the_team_cannot_make_it_a_party_and_an_outsider_does_not_find_it(
@@ -208,5 +213,8 @@ async def test_notifications_for_fifty_members_are_one_insert(
     assert len(into_notifications) == 1, into_notifications
     assert len(updates_of_seq) == 1, updates_of_seq
     for person in (company.owner, company.member):
-        assert [n["kind"] for n in await notification_nodes(person)] == ["CHANGE_REQUEST_SUBMITTED"]
+        assert [n["kind"] for n in await notification_nodes(person)] == [
+            "CHANGE_REQUEST_SUBMITTED",
+            "CONTRACT_ACCEPTED",
+        ]
     assert len(await notification_nodes(api.actor("p46", email="p46@corp.example"))) == 1
