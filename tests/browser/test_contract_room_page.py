@@ -24,6 +24,10 @@ CREATE_CONTRACT = """
 mutation CreateContract($input: CreateContractInput!) {
   createContract(input: $input) { contract { id } userErrors { code message field } }
 }"""
+ACCEPT_CONTRACT = """
+mutation AcceptContract($input: AcceptContractInput!) {
+  acceptContract(input: $input) { contract { id status } userErrors { code message field } }
+}"""
 ADD_MILESTONE = """
 mutation AddMilestone($input: AddMilestoneInput!) {
   addMilestone(input: $input) { milestone { id } userErrors { code message field } }
@@ -48,14 +52,16 @@ mutation WithdrawChangeRequest($input: WithdrawChangeRequestInput!) {
 }"""
 
 
-def start_contract(client: GraphQLUser, freelancer: GraphQLUser) -> tuple[str, str]:
-    """A contract with its first milestone funded: (contract id, active milestone id)."""
-    freelancer_id = freelancer.gql("query { me { id } }")["me"]["id"]
-    contract_id = client.gql(
-        CREATE_CONTRACT,
-        {"input": {"title": "Website redesign", "freelancerId": freelancer_id}},
+def offer_contract(client: GraphQLUser, party: dict[str, str]) -> str:
+    """The client's offer to `party` (`freelancerId` or `freelancerEmail`): its id."""
+    contract_id: str = client.gql(
+        CREATE_CONTRACT, {"input": {"title": "Website redesign", **party}}
     )["createContract"]["contract"]["id"]
-    milestone_ids = [
+    return contract_id
+
+
+def add_milestones(client: GraphQLUser, contract_id: str) -> list[str]:
+    return [
         client.gql(
             ADD_MILESTONE,
             {
@@ -72,6 +78,17 @@ def start_contract(client: GraphQLUser, freelancer: GraphQLUser) -> tuple[str, s
             ("Visual design", "Final designs for desktop and mobile", "2500.00"),
         )
     ]
+
+
+def start_contract(client: GraphQLUser, freelancer: GraphQLUser) -> tuple[str, str]:
+    """A contract (offered, accepted) with its first milestone funded: (contract id, active
+    milestone id)."""
+    freelancer_id = freelancer.gql("query { me { id } }")["me"]["id"]
+    contract_id = offer_contract(client, {"freelancerId": freelancer_id})
+    freelancer.gql(ACCEPT_CONTRACT, {"input": {"contractId": contract_id}})
+    # The client has seen the acceptance: the pages start with nothing unread.
+    client.gql("mutation { markNotificationsRead(input: {all: true}) { count } }")
+    milestone_ids = add_milestones(client, contract_id)
     client.gql(ACTIVATE_MILESTONE, {"input": {"milestoneId": milestone_ids[0]}})
     return contract_id, milestone_ids[0]
 
@@ -226,8 +243,9 @@ def test_page_resumes_by_cursor_after_the_server_restarts(
     expect(page.get_by_test_id("unread-count")).to_have_text("4", timeout=LIVE_TIMEOUT_MS)
     page.get_by_test_id("bell").click()
     items = page.get_by_test_id("notification")
-    expect(items).to_have_count(4)
+    expect(items).to_have_count(5)  # the four, and the acceptance of the offer (read before)
     texts = items.all_inner_texts()
+    assert sum("accepted your offer" in text for text in texts) == 1, texts
     assert sum("withdrew the change request" in text for text in texts) == 1, texts
     assert sum("requested changes" in text for text in texts) == 2, texts
     assert sum("submitted work on “Wireframes”" in text for text in texts) == 1, texts
@@ -239,3 +257,44 @@ def test_page_resumes_by_cursor_after_the_server_restarts(
     assert subscribes, "the page did not resubscribe"
     assert subscribes[-1]["variables"] == {"after": cursor_before_drop}
     assert re.search(r"subscription\s+LiveNotifications", subscribes[-1]["query"])
+
+
+def test_an_offer_by_email_is_accepted_in_the_page_and_the_client_sees_it_live(
+    browser: Browser, server: Callable[..., ServerProcess], artifacts: Path
+) -> None:
+    api = server()
+    client = GraphQLUser(api.url, "offer-client", "Cleo Client")
+    # Nina has never signed in: the offer names her by the email her token will carry.
+    nina = GraphQLUser(api.url, "offer-nina", "Nina Newcomer")
+    contract_id = offer_contract(client, {"freelancerEmail": "Offer-Nina@Example.com"})
+    milestone_ids = add_milestones(client, contract_id)
+    client_page = open_room(browser, api, client)
+    expect(client_page.get_by_test_id("room-status")).to_have_text("OFFERED")
+    expect(client_page.get_by_test_id("offer")).to_contain_text("offer-nina@example.com")
+
+    # Her first sign-in is in the page: the offer is there, with Accept and Decline.
+    nina_page = open_room(browser, api, nina)
+    offers = nina_page.get_by_test_id("incoming-offer")
+    expect(offers).to_have_count(1)
+    expect(offers.first).to_contain_text("Website redesign")
+    expect(nina_page.get_by_test_id("decline-offer")).to_be_visible()
+    expect(nina_page.get_by_test_id("room-status")).to_have_text("OFFERED")
+    expect(nina_page.get_by_test_id("unread-count")).to_have_text("1")
+    nina_page.locator("#offer-message").fill("Happy to start on Monday")
+    nina_page.get_by_test_id("room-accept-offer").click()
+    expect(nina_page.get_by_test_id("room-status")).to_have_text("ACTIVE")
+    expect(nina_page.get_by_test_id("incoming-offers")).to_be_hidden()
+    assert_not_reloaded(nina_page)
+    screenshot = artifacts / "contract-room-offer-accepted.png"
+    nina_page.screenshot(path=str(screenshot), full_page=True)
+    print(f"\nscreenshot: {screenshot}")
+
+    # The client's page follows live: the toast, the status, and who the freelancer is now.
+    expect(client_page.get_by_test_id("toast").first).to_contain_text(
+        "accepted your offer", timeout=LIVE_TIMEOUT_MS
+    )
+    expect(client_page.get_by_test_id("room-status")).to_have_text("ACTIVE")
+    expect(client_page.get_by_test_id("room-header")).to_contain_text("Nina Newcomer")
+    assert_not_reloaded(client_page)
+    # And work can start: the client funds the first milestone.
+    client.gql(ACTIVATE_MILESTONE, {"input": {"milestoneId": milestone_ids[0]}})

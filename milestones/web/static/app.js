@@ -29,8 +29,8 @@ const TEAM = `query Team($id: ID!) {
 const CONTRACTS = `query Contracts {
   contracts(first: 50) {
     edges { node {
-      id title status viewerRole viewerTeamRole currency
-      client { name } freelancer { name }
+      id title status viewerRole viewerTeamRole currency invitedEmail
+      client { name email } freelancer { name }
       clientTeam { id name } freelancerTeam { id name }
       escrow { held }
       pendingChangeRequest { id }
@@ -40,7 +40,7 @@ const CONTRACTS = `query Contracts {
 
 const ROOM = `query Room($id: ID!) {
   contract(id: $id) {
-    id title status currency viewerRole viewerTeamRole createdAt endedAt
+    id title status currency viewerRole viewerTeamRole createdAt acceptedAt endedAt invitedEmail
     client { id name email } freelancer { id name email }
     clientTeam { id name } freelancerTeam { id name }
     escrow { held available totalFunded totalReleased totalRefunded }
@@ -85,6 +85,15 @@ const SUBMIT_MILESTONE = `mutation SubmitMilestone($input: SubmitMilestoneInput!
 }`;
 const APPROVE_MILESTONE = `mutation ApproveMilestone($input: ApproveMilestoneInput!) {
   approveMilestone(input: $input) { milestone { id status } ${USER_ERRORS} }
+}`;
+const ACCEPT_CONTRACT = `mutation AcceptContract($input: AcceptContractInput!) {
+  acceptContract(input: $input) { contract { id status } ${USER_ERRORS} }
+}`;
+const DECLINE_CONTRACT = `mutation DeclineContract($input: DeclineContractInput!) {
+  declineContract(input: $input) { contract { id status } ${USER_ERRORS} }
+}`;
+const WITHDRAW_OFFER = `mutation WithdrawOffer($input: EndContractInput!) {
+  endContract(input: $input) { contract { id status } ${USER_ERRORS} }
 }`;
 const MARK_ALL_READ = `mutation MarkNotificationsRead {
   markNotificationsRead(input: { all: true }) {
@@ -181,6 +190,7 @@ function toast(title, message, { error = false, onClick = null } = {}) {
 function showUserErrors(key, errors) {
   state.formErrors[key] = errors.map((e) => (e.field ? `${e.field}: ${e.message}` : e.message));
   renderRoom();
+  renderIncomingOffers();
 }
 
 async function mutate(key, query, variables) {
@@ -435,11 +445,14 @@ async function loadRoom() {
 function renderLayout() {
   $("#view").innerHTML = `
     <div class="layout">
-      <aside class="card" data-testid="contracts">
-        <div class="card-head"><h2>Your contracts</h2></div>
-        <ul class="contract-list" id="contract-list"></ul>
-        <div class="card-head teams-head"><h2>Your teams</h2></div>
-        <ul class="contract-list" id="team-list" data-testid="teams"></ul>
+      <aside>
+        <div class="card" data-testid="incoming-offers" id="incoming-offers" hidden></div>
+        <div class="card" data-testid="contracts">
+          <div class="card-head"><h2>Your contracts</h2></div>
+          <ul class="contract-list" id="contract-list"></ul>
+          <div class="card-head teams-head"><h2>Your teams</h2></div>
+          <ul class="contract-list" id="team-list" data-testid="teams"></ul>
+        </div>
       </aside>
       <section id="room" data-testid="room">
         <div class="card"><p class="muted">${state.contracts.length ? "Loading the room…" : "No contracts yet: a client starts one with <code>createContract</code>."}</p></div>
@@ -502,18 +515,55 @@ function renderTeam() {
   </div>`;
 }
 
+// Offers waiting for the viewer's answer (they are the freelancer party of an OFFERED contract).
+function incomingOffers() {
+  return state.contracts.filter((c) => c.status === "OFFERED" && c.viewerRole === "FREELANCER");
+}
+
+function renderIncomingOffers() {
+  const card = $("#incoming-offers");
+  if (!card) return;
+  const offers = incomingOffers();
+  card.hidden = offers.length === 0;
+  card.innerHTML = `
+    <div class="card-head"><h2>Incoming offers</h2><span class="badge-inline">${offers.length}</span></div>
+    <ul class="offer-list">
+      ${offers
+        .map(
+          (c) => `<li data-testid="incoming-offer">
+            <button type="button" class="link-button" data-open="${esc(c.id)}"><strong>${esc(c.title)}</strong></button>
+            <span class="meta small">from ${esc(c.client.name ?? c.client.email ?? "—")}</span>
+            <span class="actions">
+              ${c.viewerTeamRole === "MEMBER" ? `<span class="muted small">Your team's owners and admins answer it.</span>` : `<button type="button" class="primary" data-action="accept-offer" data-id="${esc(c.id)}" data-testid="accept-offer">Accept</button>
+              <button type="button" data-action="decline-offer" data-id="${esc(c.id)}" data-testid="decline-offer">Decline</button>`}
+            </span>
+          </li>`,
+        )
+        .join("")}
+    </ul>
+    ${errorsOf("offer")}`;
+}
+
+function partyName(contract) {
+  if (contract.viewerRole === "CLIENT") {
+    return contract.freelancer?.name ?? contract.freelancer?.email ?? contract.invitedEmail ?? contract.freelancerTeam?.name ?? "—";
+  }
+  return contract.client.name ?? contract.client.email ?? "—";
+}
+
 function renderContracts() {
+  renderIncomingOffers();
   const list = $("#contract-list");
   if (!list) return;
   list.innerHTML =
     state.contracts
       .map((c) => {
         const otherTeam = c.viewerRole === "CLIENT" ? c.freelancerTeam : c.clientTeam;
-        const other = otherTeam ? otherTeam.name : c.viewerRole === "CLIENT" ? c.freelancer?.name : c.client.name;
+        const other = otherTeam ? otherTeam.name : partyName(c);
         return `<li><button type="button" class="contract-link ${c.id === state.roomId ? "selected" : ""}" data-open="${esc(c.id)}" data-testid="contract-link">
           <span class="title">${esc(c.title)}</span>
           <span class="meta">${c.viewerRole === "CLIENT" ? "Freelancer" : "Client"}: ${esc(other ?? "—")} · ${money(c.escrow.held, c.currency)} held
-          ${c.pendingChangeRequest ? " · <strong>change request</strong>" : ""}${c.status === "ENDED" ? " · ended" : ""}</span>
+          ${c.pendingChangeRequest ? " · <strong>change request</strong>" : ""}${c.status === "ENDED" ? " · ended" : ""}${c.status === "OFFERED" ? " · <strong>offer</strong>" : ""}${c.status === "DECLINED" ? " · declined" : ""}</span>
         </button></li>`;
       })
       .join("") || `<li class="muted small">No contracts yet.</li>`;
@@ -524,7 +574,6 @@ function renderRoom() {
   const room = state.room;
   if (!container || !room || room.id !== state.roomId) return;
   const isClient = room.viewerRole === "CLIENT";
-  const other = isClient ? room.freelancer : room.client;
   const ownTeam = isClient ? room.clientTeam : room.freelancerTeam;
   const otherTeam = isClient ? room.freelancerTeam : room.clientTeam;
   const acts = actsForSide(room);
@@ -535,13 +584,14 @@ function renderRoom() {
           <h1 data-testid="room-title">${esc(room.title)}</h1>
           <div class="parties">
             <span>You are the <strong>${isClient ? "client" : "freelancer"}</strong>${ownTeam ? ` for ${teamBadge(ownTeam, isClient ? "client-team-badge" : "freelancer-team-badge")} <span class="muted small" data-testid="viewer-team-role">(${esc(room.viewerTeamRole)})</span>` : ""}</span>
-            <span>${isClient ? "Freelancer" : "Client"}: ${otherTeam ? teamBadge(otherTeam, isClient ? "freelancer-team-badge" : "client-team-badge") : ""} <strong>${esc(other ? other.name ?? other.email ?? "—" : "—")}</strong></span>
+            <span>${isClient ? "Freelancer" : "Client"}: ${otherTeam ? teamBadge(otherTeam, isClient ? "freelancer-team-badge" : "client-team-badge") : ""} <strong>${esc(partyName(room))}</strong></span>
             <span>Since ${esc(when(room.createdAt))}</span>
           </div>
         </div>
-        <span class="status status-${esc(room.status)}">${esc(room.status)}</span>
+        <span class="status status-${esc(room.status)}" data-testid="room-status">${esc(room.status)}</span>
       </div>
     </div>
+    ${room.status === "OFFERED" ? renderOffer(room, isClient) : ""}
     <div class="card" data-testid="escrow">
       <div class="card-head"><h2>Escrow</h2><span class="muted small">${esc(room.currency)}</span></div>
       <div class="escrow">
@@ -557,6 +607,30 @@ function renderRoom() {
     ${renderChangeRequest(room, isClient && acts, acts)}
     ${!isClient && acts && room.status === "ACTIVE" && !room.pendingChangeRequest ? renderChangeForm(room) : ""}
     ${renderTimeline(room)}`;
+}
+
+function renderOffer(room, isClient) {
+  if (!actsForSide(room)) {
+    return `<div class="card" data-testid="offer">
+      <p>${isClient ? "Offered" : "An offer to your team"}: waiting for ${isClient ? "the freelancer's" : "your team's owners and admins'"} answer.</p>
+    </div>`;
+  }
+  if (isClient) {
+    return `<div class="card" data-testid="offer">
+      <p>Offered to <strong>${esc(partyName(room))}</strong>: waiting for their answer. You can prepare the milestones meanwhile.</p>
+      <div class="actions"><button type="button" data-action="withdraw-offer" data-id="${esc(room.id)}" data-testid="withdraw-offer">Withdraw the offer</button></div>
+      ${errorsOf("offer")}
+    </div>`;
+  }
+  return `<div class="card" data-testid="offer">
+    <p><strong>${esc(partyName(room))}</strong> offers you this contract. Funding and work start once you accept.</p>
+    <textarea id="offer-message" rows="2" placeholder="A message for the client (optional)"></textarea>
+    <div class="actions">
+      <button type="button" class="primary" data-action="accept-offer" data-id="${esc(room.id)}" data-testid="room-accept-offer">Accept</button>
+      <button type="button" data-action="decline-offer" data-id="${esc(room.id)}" data-testid="room-decline-offer">Decline</button>
+    </div>
+    ${errorsOf("offer")}
+  </div>`;
 }
 
 function renderMilestones(room, isClient) {
@@ -714,6 +788,21 @@ async function act(action, id) {
         },
       });
       if (payload) toast("Change request", action === "accept" ? "Accepted: the milestones are updated." : "Declined.");
+      break;
+    case "accept-offer":
+    case "decline-offer": {
+      const accept = action === "accept-offer";
+      const message = state.roomId === id ? $("#offer-message")?.value.trim() || null : null;
+      payload = await mutate("offer", accept ? ACCEPT_CONTRACT : DECLINE_CONTRACT, {
+        input: { contractId: id, message },
+      });
+      if (payload) toast("Offer", accept ? "Accepted: the contract is active." : "Declined.");
+      if (payload && state.roomId !== id) await openRoom(id);
+      break;
+    }
+    case "withdraw-offer":
+      payload = await mutate("offer", WITHDRAW_OFFER, { input: { contractId: id } });
+      if (payload) toast("Offer", "Withdrawn.");
       break;
     case "withdraw":
       payload = await mutate("changeRequest", WITHDRAW_CHANGE_REQUEST, { input: { changeRequestId: id } });
