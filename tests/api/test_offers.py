@@ -379,3 +379,11 @@ async def test_an_offer_by_email_replays_with_its_key(client: Actor) -> None:
     again = await mutate(client, "createContract", input)
     assert first == again and first["userErrors"] == []
     assert len(await contract_ids(client)) == 1
+
+
+async def test_emails_are_compared_in_their_normal_form(api: ApiClient, client: Actor) -> None:
+    # Fullwidth letters (as some keyboards type them) are the same address once normalised.
+    offer = await offer_contract(client, email="\uff3aoe@example.com")
+    assert offer["invitedEmail"] == "zoe@example.com"
+    zoe = api.actor("zoe", email="ZOE@example.com")
+    assert await contract_ids(zoe) == [offer["id"]]

@@ -145,3 +145,57 @@ def test_who_is_a_party_is_one_rule_for_ids_and_subs() -> None:
     assert role_refusal(Role.FREELANCER, None, "x") is None
     forbidden = role_refusal(Role.FREELANCER, Role.CLIENT, "activate milestones")
     assert forbidden is not None and forbidden.code is ErrorCode.FORBIDDEN
+
+
+def test_an_offer_is_answered_once() -> None:
+    for refusal in (rules.accept_contract_refusal, rules.decline_contract_refusal):
+        assert refusal(_contract(ContractStatus.OFFERED)) is None
+        for answered in (ContractStatus.ACTIVE, ContractStatus.ENDED, ContractStatus.DECLINED):
+            assert _code(refusal(_contract(answered))) is ErrorCode.NOT_PENDING, answered
+
+
+def test_money_and_work_wait_for_acceptance_and_the_contract_state_comes_first() -> None:
+    offered = _room(_contract(ContractStatus.OFFERED))
+    upcoming = _milestone(MilestoneStatus.UPCOMING)
+    not_accepted = ErrorCode.CONTRACT_NOT_ACCEPTED
+    # A milestone state that would refuse too: the contract's state answers first.
+    assert _code(rules.activate_refusal(offered, upcoming)) is not_accepted
+    for refusal in (
+        rules.submit_refusal,
+        rules.reject_submission_refusal,
+        rules.approve_refusal,
+        rules.request_refund_refusal,
+    ):
+        assert _code(refusal(offered, upcoming)) is not_accepted, refusal
+    assert _code(rules.send_bonus_refusal(offered)) is not_accepted
+    assert _code(rules.request_changes_refusal(offered)) is not_accepted
+    # Preparing milestones is allowed on an offer.
+    assert rules.add_milestone_refusal(offered) is None
+    assert rules.edit_milestone_refusal(offered, upcoming) is None
+    assert rules.delete_milestone_refusal(offered, upcoming) is None
+
+
+def test_a_declined_offer_is_final_like_an_ended_contract() -> None:
+    declined = _room(_contract(ContractStatus.DECLINED))
+    upcoming = _milestone(MilestoneStatus.UPCOMING)
+    assert _code(rules.add_milestone_refusal(declined)) is ErrorCode.CONTRACT_ENDED
+    assert _code(rules.activate_refusal(declined, upcoming)) is ErrorCode.CONTRACT_ENDED
+    for role in (Role.CLIENT, Role.FREELANCER):
+        assert _code(rules.end_contract_refusal(declined, role)) is ErrorCode.CONTRACT_ENDED
+
+
+def test_only_the_client_ends_an_offer_by_withdrawing_it() -> None:
+    offered = _room(_contract(ContractStatus.OFFERED))
+    assert rules.end_contract_refusal(offered, Role.CLIENT) is None
+    assert (
+        _code(rules.end_contract_refusal(offered, Role.FREELANCER))
+        is ErrorCode.CONTRACT_NOT_ACCEPTED
+    )
+    assert rules.end_contract_refusal(_room(), Role.FREELANCER) is None
+
+
+def test_an_offer_by_email_waits_for_its_person() -> None:
+    assert role_among(5, 1, None) is None
+    assert role_among(None, 1, None) is None
+    assert role_among(1, 1, None) is Role.CLIENT
+    assert role_among("fred", "cleo", "fred") is Role.FREELANCER

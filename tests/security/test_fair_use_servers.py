@@ -156,7 +156,7 @@ async def test_request_withdraw_rounds_email_the_client_a_few_times(tmp_path: Pa
             freelancers = servers.actors("freelancer", "fred@example.com")
             room = await create_contract_with_milestones(clients[0], freelancers[0])
             started = time.monotonic()
-            for round_number in range(50):
+            for round_number in range(49):
                 freelancer = freelancers[round_number % len(freelancers)]
                 body = await freelancer.post(
                     MUTATIONS["requestMilestoneChanges"],
@@ -173,7 +173,8 @@ async def test_request_withdraw_rounds_email_the_client_a_few_times(tmp_path: Pa
                 )
                 assert body["data"]["withdrawChangeRequest"]["userErrors"] == []
             elapsed = time.monotonic() - started
-            assert len(await notification_nodes(clients[0])) == 100
+            # 98 from the rounds, and the acceptance of the offer before them.
+            assert len(await notification_nodes(clients[0])) == 99
             deadline = time.monotonic() + COALESCE_SECONDS * 4
 
             def to_cleo() -> list[Any]:
@@ -185,11 +186,11 @@ async def test_request_withdraw_rounds_email_the_client_a_few_times(tmp_path: Pa
                     if recipients == ["cleo@example.com"]
                 ]
 
-            while sum(listed(message) for message in to_cleo()) < 100:
+            while sum(listed(message) for message in to_cleo()) < 99:
                 assert time.monotonic() < deadline, [m["Subject"] for m in to_cleo()]
                 await asyncio.sleep(0.2)
             await asyncio.sleep(1.0)
-            assert sum(listed(message) for message in to_cleo()) == 100
+            assert sum(listed(message) for message in to_cleo()) == 99
             # One email as the rounds start, then at most one a window (whatever the load).
             assert len(to_cleo()) <= 1 + math.ceil(elapsed / COALESCE_SECONDS), elapsed
     finally:
