@@ -1,5 +1,5 @@
-"""`python -m bench [room] [mutations] [fanout] [fairuse] [deadlines] [--quick]`: run, print one
-table.
+"""`python -m bench [room] [mutations] [fanout] [fairuse] [deadlines] [teams] [--quick]`: run,
+print one table.
 
 Needs PostgreSQL (BENCH_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres; a
 fresh database per run, dropped afterwards), Redis for fan-out (BENCH_REDIS_URL, default
@@ -30,6 +30,7 @@ from bench.report import Report, Row, machine_description
 from bench.room import count_room_statements, run_room
 from bench.seed import SeededContract, seed_room, seed_upcoming
 from bench.servers import raise_open_files_limit, running, start_project
+from bench.teams import run_team_cost
 from bench.wrk import wrk_path
 
 RESULTS = Path(__file__).parent / "results.md"
@@ -135,6 +136,8 @@ async def run(plan: Plan, selected: list[str], keep_databases: bool) -> Report:
                 "Rate limits",
                 lambda: run_rate_limit_cost(plan, report, main_url, room_id, by_kind),
             )
+        if "teams" in selected:
+            await _guarded(report, "Teams", lambda: run_team_cost(plan, report, main_url))
         if fanout_contract is not None:
             contract = fanout_contract
 
@@ -159,7 +162,8 @@ async def run(plan: Plan, selected: list[str], keep_databases: bool) -> Report:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     selected = args.benchmarks or list(BENCHMARKS)
-    wrk_path()
+    if "room" in selected:
+        wrk_path()
     raise_open_files_limit()
     run_dir = Path(tempfile.mkdtemp(prefix="milestones-bench-"))
     plan = Plan.smoke(run_dir) if args.quick else Plan.full(run_dir)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-BENCHMARKS = ("room", "mutations", "fanout", "fairuse", "deadlines")
+BENCHMARKS = ("room", "mutations", "fanout", "fairuse", "deadlines", "teams")
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,7 @@ class Plan:
     fanout_client_processes: int = 2
     fair_use_requests: int = 3000  # room queries per app, limits off / on, interleaved
     deadline_count: int = 10_000  # review deadlines falling due at once
+    team_requests: int = 1000  # room queries per contract, team / solo, interleaved
 
     @classmethod
     def full(cls, run_dir: Path) -> Plan:
@@ -46,4 +47,5 @@ class Plan:
             fanout_measure_seconds=20.0,
             fair_use_requests=300,
             deadline_count=1_000,
+            team_requests=200,
         )

@@ -107,11 +107,20 @@ fragment RefundRequestFields on RefundRequest {
 }
 """
 
+TEAM_FIELDS: Final = """
+fragment TeamFields on Team {
+  id name
+  members { email role user { id } }
+}
+"""
+
 CONTRACT_FIELDS: Final = """
 fragment ContractFields on Contract {
   id title currency status viewerRole createdAt acceptedAt endedAt invitedEmail
   client { id }
   freelancer { id }
+  clientTeam { id name }
+  freelancerTeam { id name }
   milestones { ...MilestoneFields }
   activeMilestone { id status }
   escrow { held available totalFunded totalReleased totalRefunded totalBonus }
@@ -238,6 +247,10 @@ _PAYLOADS: Final[dict[str, tuple[str, str]]] = {
         "webhookEndpoint { id url kinds contract { id } }",
     ),
     "deleteWebhookEndpoint": ("DeleteWebhookEndpointInput", "deletedWebhookEndpointId"),
+    "createTeam": ("CreateTeamInput", "team { ...TeamFields }"),
+    "addTeamMember": ("AddTeamMemberInput", "team { ...TeamFields }"),
+    "changeTeamMemberRole": ("ChangeTeamMemberRoleInput", "team { ...TeamFields }"),
+    "removeTeamMember": ("RemoveTeamMemberInput", "team { ...TeamFields }"),
 }
 
 
@@ -250,6 +263,8 @@ def mutation_document(name: str) -> str:
         f"  {name}(input: $input) {{ {selection} userErrors {{ code message field }} }}\n"
         "}\n"
     )
+    if "...TeamFields" in selection:
+        return document + TEAM_FIELDS
     disputes = DISPUTE_FIELDS if "...DisputeFields" in selection else ""
     return document + (ALL_FRAGMENTS if "..." in selection else "") + disputes
 
@@ -654,11 +669,12 @@ async def offer_contract(
 ) -> JSON:
     """The client's `createContract`: an OFFERED contract to `freelancer` (by user id) or to
     `email`; return its payload's contract."""
-    party = (
-        {"freelancerEmail": email}
-        if email is not None
-        else {"freelancerId": await freelancer.user_id()}  # type: ignore[union-attr]
-    )
+    if email is not None:
+        party = {"freelancerEmail": email}
+    elif freelancer is not None:
+        party = {"freelancerId": await freelancer.user_id()}
+    else:
+        party = {}  # named in `extra` (freelancerTeamId)
     payload = await ok(
         client,
         "createContract",
@@ -686,10 +702,31 @@ async def create_contract(
     *,
     title: str = "Website redesign",
     currency: str | None = None,
+    client_team_id: str | None = None,
+    freelancer_team_id: str | None = None,
 ) -> JSON:
     """An ACTIVE contract: the client's offer (`createContract`), accepted by the freelancer
-    (`acceptContract`); return the contract as the client sees it then."""
-    offer = await offer_contract(client, freelancer, title=title, currency=currency)
+    (`acceptContract`); return the contract as the client sees it then.
+
+    Team sides: `client_team_id` (the client side is that team, `client` one of its OWNERs or
+    ADMINs); `freelancer_team_id` (the offer goes to that team and `freelancer`, one of its
+    OWNERs or ADMINs, accepts it)."""
+    if freelancer_team_id is not None:
+        offer = await offer_contract(
+            client,
+            title=title,
+            currency=currency,
+            freelancerTeamId=freelancer_team_id,
+            **variables(clientTeamId=client_team_id),
+        )
+    else:
+        offer = await offer_contract(
+            client,
+            freelancer,
+            title=title,
+            currency=currency,
+            **variables(clientTeamId=client_team_id),
+        )
     await accept_offer(freelancer, offer["id"])
     contract = await read_contract(client, offer["id"])
     assert contract is not None and contract["status"] == "ACTIVE", contract
@@ -727,3 +764,25 @@ async def pending_refund_request(room: Room, index: int = 0) -> str:
     payload = await room.request_refund(index, message="Please refund")
     refund_request_id: str = payload["refundRequest"]["id"]
     return refund_request_id
+
+
+# --------------------------------------------------------------------------- teams
+
+
+async def create_team(owner: Actor, name: str = "Acme Agency") -> str:
+    """A team with `owner` as its first OWNER; its id."""
+    payload = await ok(owner, "createTeam", {"name": name})
+    team_id: str = payload["team"]["id"]
+    return team_id
+
+
+async def add_team_member(by: Actor, team_id: str, email: str, role: str = "MEMBER") -> JSON:
+    payload = await ok(by, "addTeamMember", {"teamId": team_id, "email": email, "role": role})
+    team: JSON = payload["team"]
+    return team
+
+
+async def remove_team_member(by: Actor, team_id: str, email: str) -> JSON:
+    payload = await ok(by, "removeTeamMember", {"teamId": team_id, "email": email})
+    team: JSON = payload["team"]
+    return team

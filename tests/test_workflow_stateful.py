@@ -72,7 +72,10 @@ STEPS = int(os.environ.get("MILESTONES_STATEFUL_STEPS", "30"))
 # is a floor that catches a rule made unreachable, not a distribution.
 MIN_RULE_RUNS = max(1, EXAMPLES * STEPS // 1500)
 
-ROLES = ("client", "freelancer", "outsider")
+# The client side of every contract is a team ("Client Co"): the client is its OWNER, and
+# "member" one of its MEMBERs, who sees every room and is told of the freelancer's actions but
+# may do nothing (FORBIDDEN) on the client's behalf or the freelancer's.
+ROLES = ("client", "freelancer", "outsider", "member")
 MEDIATOR = "mediator"  # a token whose `roles` claim holds "mediator" (not one of ROLES)
 OUTCOMES: Counter[str] = Counter()  # "<mutation> by <role>: <ok|replay|CODE>", printed at the end
 RULES_RUN: Counter[str] = Counter()  # how often each rule ran: each must run (see the test)
@@ -182,6 +185,8 @@ PAYLOADS: dict[str, str] = {
     "openDispute": f"dispute {{ {DISPUTE_SELECTION} }} contract {{ {CONTRACT_SELECTION} }}",
     "respondToDispute": f"dispute {{ {DISPUTE_SELECTION} }} contract {{ {CONTRACT_SELECTION} }}",
     "resolveDispute": f"dispute {{ {DISPUTE_SELECTION} }} contract {{ {CONTRACT_SELECTION} }}",
+    "createTeam": "team { id }",
+    "addTeamMember": "team { id }",
 }
 
 
@@ -435,7 +440,12 @@ class WorkflowMachine(RuleBasedStateMachine):
             self.loop.run_until_complete(self._start())
             suffix = uuid.uuid4().hex[:8]
             self.tokens = {
-                role: issue_token(TEST_JWT_SECRET, f"{role}-{suffix}", name=role.title())
+                role: issue_token(
+                    TEST_JWT_SECRET,
+                    f"{role}-{suffix}",
+                    name=role.title(),
+                    email=f"{role}-{suffix}@example.com",
+                )
                 for role in ROLES
             }
             self.tokens[MEDIATOR] = issue_token(
@@ -447,6 +457,19 @@ class WorkflowMachine(RuleBasedStateMachine):
             }
             self.disputes: dict[str, tuple[str, int]] = {}  # id -> (contract id, amount)
             self.mediated: set[str] = set()  # contracts a dispute of which went to mediation
+            self.client_team = self.mutate("client", "createTeam", {"name": "Client Co"})["team"][
+                "id"
+            ]
+            added = self.mutate(
+                "client",
+                "addTeamMember",
+                {
+                    "teamId": self.client_team,
+                    "email": f"member-{suffix}@example.com",
+                    "role": "MEMBER",
+                },
+            )
+            assert added["userErrors"] == [], added
             self.contracts: list[str] = []
             self.snaps: dict[str, JSON] = {}
             self.deleted: list[str] = []
@@ -876,7 +899,7 @@ class WorkflowMachine(RuleBasedStateMachine):
         if choice == 8:
             others = [role for role in PARTIES if role not in proper]
             return others[0] if others else "outsider"
-        return "outsider"
+        return data.draw(st.sampled_from(["outsider", "member"]), label="stranger")
 
     def missing_ids(self, type_name: str) -> list[str]:
         other_type = "Contract" if type_name != "Contract" else "Milestone"
@@ -950,7 +973,11 @@ class WorkflowMachine(RuleBasedStateMachine):
             "self": self.user_ids["client"],
             "missing": missing_id("User"),
         }[freelancer]
-        input_: JSON = {"title": title, "freelancerId": freelancer_id}
+        input_: JSON = {
+            "title": title,
+            "freelancerId": freelancer_id,
+            "clientTeamId": self.client_team,
+        }
         if currency is not None:
             input_["currency"] = currency
         bad = set() if title_ok else {"title"}
@@ -1849,6 +1876,7 @@ class WorkflowMachine(RuleBasedStateMachine):
             contract_id=contract_id,
             possible=outcomes(
                 ("NOT_FOUND", role == "outsider" or contract_id is None, False),
+                ("FORBIDDEN", role == "member", False),
                 ("VALIDATION", bad_pay, False),
                 ("CONTRACT_ENDED", is_ended(snap), False),
                 ("REFUND_REQUEST_PENDING", has_pending_refund(snap), False),
@@ -2422,13 +2450,17 @@ class WorkflowMachine(RuleBasedStateMachine):
     # ------------------------------------------------------------------ what each party sees
 
     def views_agree(self) -> None:
-        """The freelancer sees what the client sees; the outsider sees nothing."""
+        """The freelancer and the client team's member see what the client sees; the outsider
+        sees nothing."""
         for cid in self.contracts:
             as_client = dict(self.snaps[cid])
             as_freelancer = self.read(cid, "freelancer")
             assert as_client.pop("viewerRole") == "CLIENT"
             assert as_freelancer.pop("viewerRole") == "FREELANCER"
             assert as_freelancer == as_client, diff(as_client, as_freelancer)
+            as_member = self.read(cid, "member")
+            assert as_member.pop("viewerRole") == "CLIENT"
+            assert as_member == as_client, diff(as_client, as_member)
             hidden = self.gql("outsider", OUTSIDER_CONTRACT_QUERY, {"id": cid})
             assert hidden == {"contract": None, "node": None}, hidden
             for m in self.snaps[cid]["milestones"]:
@@ -2454,6 +2486,9 @@ class WorkflowMachine(RuleBasedStateMachine):
         for role in (*ROLES, MEDIATOR):
             me = self.user_ids[role]
             expected: Counter[tuple[str, str]] = Counter()
+            # The client team's member is on the client's side: told of what the freelancer
+            # (and nobody: a deadline; a mediator) did, never of the client's own actions.
+            side = self.user_ids["client"] if role == "member" else me
             for cid in self.contracts:
                 for event in self.snaps[cid]["events"]:
                     if role == MEDIATOR:
@@ -2462,7 +2497,7 @@ class WorkflowMachine(RuleBasedStateMachine):
                             expected[(cid, event["kind"])] += 1
                     # Nobody's action (a deadline acted): both parties are told.
                     elif role != "outsider" and (
-                        event["actor"] is None or event["actor"]["id"] != me
+                        event["actor"] is None or event["actor"]["id"] not in (me, side)
                     ):
                         expected[(cid, event["kind"])] += 1
             got: Counter[tuple[str, str]] = Counter()

@@ -20,7 +20,7 @@ from milestones.domain import (
     refunds,
     rules,
 )
-from milestones.domain.access import Role
+from milestones.domain.access import Access, Role
 from milestones.domain.acting import ContractAction
 from milestones.domain.errors import Problem
 from milestones.models import ChangeRequest, Milestone, RefundRequest
@@ -53,13 +53,20 @@ class MilestoneAbilities:
 NOTHING = MilestoneAbilities(False, False, False, False, False, False, False, False)
 
 
-def allowed(action: ContractAction[Any], role: Role | None, state: Problem | None) -> bool:
+Standing = Access | Role | None  # the viewer's access (a team side's role too), or a role
+
+
+def allowed(action: ContractAction[Any], role: Standing, state: Problem | None) -> bool:
     """Neither the action's role check nor its state rule would refuse."""
     return action.permit.refusal(role) is None and state is None
 
 
+def _role(standing: Standing) -> Role | None:
+    return standing.role if isinstance(standing, Access) else standing
+
+
 def contract_abilities(
-    role: Role | None,
+    role: Standing,
     room: rules.RoomState,
     pending_change_request: ChangeRequest | None,
     pending_refund_request: RefundRequest | None,
@@ -87,7 +94,9 @@ def contract_abilities(
         and change_requests.respond_to_change_request.permit.refusal(role) is None,
         withdraw_change_request=answerable
         and change_requests.withdraw_change_request.permit.refusal(role) is None,
-        end_contract=allowed(contracts.end_contract, role, rules.end_contract_refusal(room, role)),
+        end_contract=allowed(
+            contracts.end_contract, role, rules.end_contract_refusal(room, _role(role))
+        ),
         send_bonus=allowed(bonuses.send_bonus, role, rules.send_bonus_refusal(room)),
         accept_contract=allowed(
             contracts.accept_contract, role, rules.accept_contract_refusal(room.contract)
@@ -97,7 +106,7 @@ def contract_abilities(
 
 
 def milestone_abilities(
-    role: Role | None, room: rules.RoomState, milestone: Milestone
+    role: Standing, room: rules.RoomState, milestone: Milestone
 ) -> MilestoneAbilities:
     """The milestone's flags. A deleted milestone is found by no action (NOT_FOUND)."""
     if milestone.deleted_at is not None:

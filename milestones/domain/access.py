@@ -1,26 +1,37 @@
 """Who may see and act on what: parties only, and each party in its own role; mediators
 see (read-only) the rooms whose disputes went to mediation, and decide those disputes.
 
-`role_among` is the one rule of who is a party; every reader (the domain's locks, queries,
-subscriptions, the room cache, which knows users by their token's `sub`) asks it, and
-`contracts_of` is the same rule as a database filter (lists, shared-contract checks).
-`role_of` adds the mediator: the room cache never serves a mediator (it caches parties only).
+`access_in` is the one rule of who is on a contract's sides (its people, or the members of its
+teams) and whether they act for their side; every reader (the domain's locks and actions,
+queries, subscriptions, the room cache) asks it, with the viewer's team memberships.
+`access_of` adds the mediator: the room cache never serves a mediator (it caches parties only).
 
-The freelancer party is `Contract.freelancer_id`: the person the client named, or, for an
-offer made by email, the first user whose token's email matched it (null until then: nobody
-but the client sees such an offer).
+On the freelancer side of an offer, `Contract.freelancer_id` is the person the client named, or,
+for an offer made by email, the first user whose token's email matched it (null until then:
+nobody but the client sees such an offer); for an offer to a team, whoever of its OWNERs and
+ADMINs accepted it (null until then).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 from tortoise.expressions import Q
 
 from milestones.domain.errors import ErrorCode, Problem, not_found
-from milestones.models import ChangeRequest, Contract, Dispute, Milestone, RefundRequest, User
+from milestones.models import (
+    ChangeRequest,
+    Contract,
+    Dispute,
+    Milestone,
+    RefundRequest,
+    TeamMember,
+    User,
+)
+from milestones.models.enums import TeamRole
 
 
 class Role(StrEnum):
@@ -31,6 +42,37 @@ class Role(StrEnum):
 
 
 K = TypeVar("K")
+
+ACTING_TEAM_ROLES: Final = frozenset({TeamRole.OWNER, TeamRole.ADMIN})
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """How a viewer stands in a contract: their side, and whether they act for it (a person
+    party, or an OWNER or ADMIN of a team party) or only see it (a team MEMBER)."""
+
+    role: Role
+    acts: bool = True
+    team_role: TeamRole | None = None  # on a team side: the viewer's role in that team
+
+
+MEDIATING: Final = Access(Role.MEDIATOR, acts=False)
+
+
+class Parties(Protocol):
+    """Who the sides of a contract are (a `Contract` row, or what a cache read of one)."""
+
+    @property
+    def client_id(self) -> int: ...
+
+    @property
+    def freelancer_id(self) -> int | None: ...
+
+    @property
+    def client_team_id(self) -> int | None: ...
+
+    @property
+    def freelancer_team_id(self) -> int | None: ...
 
 
 def role_among(who: K, client: K, freelancer: K | None) -> Role | None:
@@ -45,36 +87,119 @@ def role_among(who: K, client: K, freelancer: K | None) -> Role | None:
     return None
 
 
-def contracts_of(user_id: int) -> Q:
-    """The contracts `user_id` is a party to, as a filter."""
-    return Q(client_id=user_id) | Q(freelancer_id=user_id)
+def _side(
+    role: Role,
+    viewer_id: int,
+    person_id: int | None,
+    team_id: int | None,
+    memberships: Mapping[int, str],
+) -> Access | None:
+    """The viewer on one side: a person party acts for it; on a team side, its OWNERs and
+    ADMINs act and its MEMBERs see. A team side is its members only: the person who made or
+    accepted the offer for the team is on it while they are a member."""
+    if team_id is None:
+        return Access(role) if person_id is not None and viewer_id == person_id else None
+    team_role = memberships.get(team_id)
+    if team_role is None:
+        return None
+    return Access(role, team_role in ACTING_TEAM_ROLES, TeamRole(team_role))
 
 
-def shared_by(user_id: int, other_id: int) -> Q:
-    """The contracts joining `user_id` and `other_id`, as a filter."""
-    return Q(client_id=user_id, freelancer_id=other_id) | Q(
-        client_id=other_id, freelancer_id=user_id
+def access_in(viewer_id: int, contract: Parties, memberships: Mapping[int, str]) -> Access | None:
+    """THE rule of who may see and act on a contract: its person parties, and the members of
+    its team parties (`memberships`: the viewer's role by team id, at least for the contract's
+    teams). None: not a party, the contract does not exist for them."""
+    return _side(
+        Role.CLIENT, viewer_id, contract.client_id, contract.client_team_id, memberships
+    ) or _side(
+        Role.FREELANCER,
+        viewer_id,
+        contract.freelancer_id,
+        contract.freelancer_team_id,
+        memberships,
     )
 
 
-def role_of(viewer: User, contract: Contract) -> Role | None:
-    """The viewer's party role; MEDIATOR for a mediator once a dispute of the contract went to
-    mediation (every mediator sees every such room); None: the contract does not exist for
-    them."""
-    role = role_among(viewer.id, contract.client_id, contract.freelancer_id)
-    if role is None and viewer.is_mediator and contract.mediated_at is not None:
-        return Role.MEDIATOR
-    return role
+def team_ids(contract: Parties) -> list[int]:
+    return [t for t in (contract.client_team_id, contract.freelancer_team_id) if t is not None]
 
 
-def may_see(viewer: User, contract: Contract) -> bool:
-    """A contract exists, for a viewer, only if they are a party to it (or its mediator)."""
-    return role_of(viewer, contract) is not None
+async def memberships_of(user_id: int, teams: list[int] | None = None) -> dict[int, str]:
+    """The user's role by team id (only in `teams`, when given)."""
+    query = TeamMember.filter(user_id=user_id)
+    if teams is not None:
+        if not teams:
+            return {}
+        query = query.filter(team_id__in=teams)
+    return {team: str(role) for team, role in await query.values_list("team_id", "role")}
 
 
-def role_refusal(role: Role | None, required: Role | None, doing: str) -> Problem | None:
-    """FORBIDDEN unless a party of the `required` role (None: either party) acts. A mediator
-    only watches a room: every party action is FORBIDDEN to them, and only they resolve."""
+_REMEMBERED = "_access_by_viewer"
+
+
+def remembered_access(contract: Contract, viewer_id: int) -> tuple[bool, Access | None]:
+    """(known, access): what `access_of` found for this viewer on this very row, if it ran
+    (an action asks at its lock, its role check, its notifications and its payload)."""
+    known: dict[int, Access | None] = contract.__dict__.get(_REMEMBERED, {})
+    return (viewer_id in known, known.get(viewer_id))
+
+
+async def access_of(viewer: User, contract: Contract) -> Access | None:
+    """The viewer's access to `contract`: no query for a contract between two people, one
+    for a contract with a team side (once per row read). A mediator who is not on a side
+    watches the room, read-only, once a dispute of the contract went to mediation (every
+    mediator sees every such room). None: the contract does not exist for them."""
+    teams = team_ids(contract)
+    if not teams:
+        access = access_in(viewer.id, contract, {})
+    else:
+        known, access = remembered_access(contract, viewer.id)
+        if not known:
+            access = access_in(viewer.id, contract, await memberships_of(viewer.id, teams))
+            contract.__dict__.setdefault(_REMEMBERED, {})[viewer.id] = access
+    if access is None and viewer.is_mediator and contract.mediated_at is not None:
+        return MEDIATING
+    return access
+
+
+async def role_of(viewer: User, contract: Contract) -> Role | None:
+    """The viewer's role in the contract (MEDIATOR for a mediator watching it), or None."""
+    access = await access_of(viewer, contract)
+    return access.role if access is not None else None
+
+
+async def may_see(viewer: User, contract: Contract) -> bool:
+    """A contract exists, for a viewer, only if they are on one of its sides (or mediate it)."""
+    return await access_of(viewer, contract) is not None
+
+
+def visible_contracts(viewer_id: int, teams: list[int]) -> Q:
+    """The contracts `access_in` lets the viewer see, as a filter (`teams`: all theirs)."""
+    mine = Q(client_team_id=None, client_id=viewer_id) | Q(
+        freelancer_team_id=None, freelancer_id=viewer_id
+    )
+    if teams:
+        mine = mine | Q(client_team_id__in=teams) | Q(freelancer_team_id__in=teams)
+    return mine
+
+
+def role_refusal(
+    access: Access | Role | None, required: Role | None, doing: str, members: bool = False
+) -> Problem | None:
+    """FORBIDDEN unless a party of the `required` role (None: either party) acts, and, on a
+    team side, one of its OWNERs or ADMINs (or any member, for an action `members` may take).
+    A mediator only watches a room: every party action is FORBIDDEN to them, and only they
+    resolve."""
+    if isinstance(access, Access):
+        role: Role | None = access.role
+        if (
+            role is not Role.MEDIATOR
+            and (required is None or role is required)
+            and not (access.acts or members)
+        ):
+            return Problem(ErrorCode.FORBIDDEN, f"Only the team's owners and admins can {doing}.")
+    else:
+        role = access
     if role is required or (required is None and role is not Role.MEDIATOR):
         return None
     names = {Role.CLIENT: "the client", Role.FREELANCER: "the freelancer"}
@@ -89,14 +214,10 @@ class Permit:
 
     role: Role | None
     doing: str  # the refusal's words: "Only the client can <doing>."
+    members: bool = False  # a team side's MEMBERs may take it too (not only OWNERs and ADMINs)
 
-    def refusal(self, role: Role | None) -> Problem | None:
-        return role_refusal(role, self.role, self.doing)
-
-
-def other_party_id(contract: Contract, actor_id: int) -> int | None:
-    """Who hears of what `actor_id` did (None: an offer by email nobody matched yet)."""
-    return contract.freelancer_id if actor_id == contract.client_id else contract.client_id
+    def refusal(self, access: Access | Role | None) -> Problem | None:
+        return role_refusal(access, self.role, self.doing, self.members)
 
 
 def shown_freelancer_id(contract: Contract) -> int | None:
@@ -112,7 +233,7 @@ async def lock_contract(viewer: User, contract_pk: int | None, field: str) -> Co
     if contract_pk is None:
         raise not_found("Contract", field)
     contract = await Contract.select_for_update().get_or_none(id=contract_pk)
-    if contract is None or not may_see(viewer, contract):
+    if contract is None or not await may_see(viewer, contract):
         raise not_found("Contract", field)
     return contract
 

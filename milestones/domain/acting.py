@@ -4,7 +4,7 @@ An action is a typed command plus one function decorated with `contract_action`,
 in one transaction and in the contract's order of refusals:
 
 1. lock the contract of the object the command names (NOT_FOUND for anyone not a party);
-2. the viewer's role (FORBIDDEN);
+2. the viewer's role, and on a team side whether they act for it (FORBIDDEN);
 3. the idempotency key (IDEMPOTENCY_CONFLICT, or the first result replayed: steps 4-6 skipped);
 4. the command's problems and the action's own `validate` (VALIDATION, all at once);
 5. the action's body: its state rules (`rules.*_refusal`, raised with `refuse_if`), the change,
@@ -21,14 +21,15 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from milestones.domain import events, snapshots
 from milestones.domain.access import (
+    Access,
     Permit,
     Role,
+    access_of,
     lock_contract,
     lock_contract_of_change_request,
     lock_contract_of_dispute,
     lock_contract_of_milestone,
     lock_contract_of_refund_request,
-    role_of,
 )
 from milestones.domain.commands import Command
 from milestones.domain.errors import DomainError, Problem, refuse_if
@@ -53,10 +54,17 @@ class Act(Generic[C, T]):
     contract: Contract
     target: T
     transaction: Action
+    # The viewer's standing in the contract (`access.access_in`), as the role check found it.
+    access: Access | None = None
     _room: RoomState | None = field(default=None, repr=False)
     _money: dict[int, MilestoneMoney] = field(default_factory=dict, repr=False)
     # What `validate` found and the body needs again (read once).
     scratch: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def role(self) -> Role | None:
+        """The viewer's side (or MEDIATOR), as the role check found it."""
+        return self.access.role if self.access is not None else None
 
     async def room(self) -> RoomState:
         """What is pending or funded in the contract (read once, under the lock)."""
@@ -173,17 +181,20 @@ def contract_action(
     role: Role | None,
     doing: str,
     validate: Validate[C, T] | None = None,
+    members: bool = False,
 ) -> Callable[[Body[C, T]], ContractAction[C]]:
-    """Make `body` an action run by `viewer` with `command` (see the module's steps)."""
-    permit = Permit(role, doing)
+    """Make `body` an action run by `viewer` with `command` (see the module's steps);
+    `members`: a team side's MEMBERs may take it too, not only its OWNERs and ADMINs."""
+    permit = Permit(role, doing, members)
 
     def decorate(body: Body[C, T]) -> ContractAction[C]:
         @functools.wraps(body)
         async def run(viewer: User, command: C) -> Outcome:
             async with action() as transaction:
                 contract, target = await locate(viewer, command)
-                refuse_if(permit.refusal(role_of(viewer, contract)))
-                act = Act(viewer, command, contract, target, transaction)
+                access = await access_of(viewer, contract)
+                refuse_if(permit.refusal(access))
+                act = Act(viewer, command, contract, target, transaction, access)
                 async with idempotent(viewer, command, contract_locked=True) as keyed:
                     if keyed.replayed is not None:
                         return snapshots.restore(keyed.replayed)

@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Final
 
 from milestones.domain.errors import Problem
 from milestones.domain.values import DEFAULT_CURRENCY, OMITTED, Omitted
-from milestones.models.enums import ChangeKind, EventKind
+from milestones.models.enums import ChangeKind, EventKind, TeamRole
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,6 +59,10 @@ class CreateContract(Command):
     freelancer_id: int | None
     currency: str = DEFAULT_CURRENCY
     freelancer_email: str | None = None
+    # Team sides: the client's company (the viewer must be its OWNER or ADMIN), and the agency
+    # an offer goes to (instead of a freelancer by id or email).
+    client_team_id: int | None = None
+    freelancer_team_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -256,3 +260,35 @@ class UpdateWebhookEndpoint(Command):
 class DeleteWebhookEndpoint(Command):
     operation = "deleteWebhookEndpoint"
     id: int | None  # the endpoint's key, named as the input names it
+
+
+# Teams: a member is named by their email, normalised (trimmed, lower case) at the edge.
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateTeam(Command):
+    operation = "createTeam"
+    name: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AddTeamMember(Command):
+    operation = "addTeamMember"
+    team_id: int | None
+    email: str
+    role: TeamRole
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChangeTeamMemberRole(Command):
+    operation = "changeTeamMemberRole"
+    team_id: int | None
+    email: str
+    role: TeamRole
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RemoveTeamMember(Command):
+    operation = "removeTeamMember"
+    team_id: int | None
+    email: str

@@ -12,7 +12,7 @@ import datetime as dt
 from typing import Any
 
 from milestones.domain import clock, escrow, events, rules, snapshots
-from milestones.domain.access import Role, role_of
+from milestones.domain.access import Role
 from milestones.domain.acting import Act, contract_action, the_contract
 from milestones.domain.commands import AcceptContract, CreateContract, DeclineContract, EndContract
 from milestones.domain.emails import email_key
@@ -20,9 +20,18 @@ from milestones.domain.errors import DomainError, ErrorCode, Problem, refuse_if
 from milestones.domain.idempotency import idempotent
 from milestones.domain.outcome import Outcome
 from milestones.domain.settlement import move_held
+from milestones.domain.teams import acting_team
 from milestones.domain.transaction import action
 from milestones.domain.windows import DEADLINES_CHANNEL, windows
-from milestones.models import ChangeRequest, Contract, Milestone, RefundRequest, User
+from milestones.models import (
+    ChangeRequest,
+    Contract,
+    Milestone,
+    RefundRequest,
+    Team,
+    TeamMember,
+    User,
+)
 from milestones.models.enums import (
     FUNDED_STATUSES,
     ChangeRequestStatus,
@@ -43,17 +52,36 @@ def _freelancer_problems(viewer: User, freelancer: User | None) -> list[Problem]
     return [Problem(ErrorCode.VALIDATION, message, "freelancer_id")]
 
 
-_PARTY_FIELDS = ("freelancer_id", "freelancer_email")
+_PARTY_FIELDS = ("freelancer_id", "freelancer_email", "freelancer_team_id")
+
+
+async def _agency_problems(
+    viewer: User, command: CreateContract, client_team: int | None
+) -> list[Problem]:
+    """An offer to a team: one that exists, that the viewer is not in (nor is it their side)."""
+    team_pk = command.freelancer_team_id
+    if team_pk is None:
+        return []
+    if not await Team.exists(id=team_pk):
+        message = "No team has this ID."
+    elif team_pk == client_team or await TeamMember.exists(team_id=team_pk, user_id=viewer.id):
+        message = "You cannot send an offer to your own team."
+    else:
+        return []
+    return [Problem(ErrorCode.VALIDATION, message, "freelancer_team_id")]
 
 
 async def _freelancer_party(
     viewer: User, command: CreateContract
 ) -> tuple[int | None, str | None, list[Problem]]:
     """(freelancer id, invited email, problems). An offer by email goes to the first user whose
-    token carried that address: someone already known now, or whoever signs in with it."""
+    token carried that address: someone already known now, or whoever signs in with it. An
+    offer to a team has no freelancer until one of its OWNERs or ADMINs accepts it."""
     invited = command.freelancer_email
     if any(problem.field in _PARTY_FIELDS for problem in command.problems):
         return None, None, []  # the input named nobody usable: already said
+    if command.freelancer_team_id is not None:
+        return None, None, []
     if invited is None:
         pk = command.freelancer_id
         freelancer = await User.get_or_none(id=pk) if pk is not None else None
@@ -75,11 +103,16 @@ async def _freelancer_party(
 async def create_contract(viewer: User, command: CreateContract) -> Outcome:
     """The one action without a contract to lock: the viewer offers one."""
     async with action() as transaction:
+        client_team = await acting_team(viewer, command.client_team_id, "client_team_id")
         async with idempotent(viewer, command, contract_locked=False) as keyed:
             if keyed.replayed is not None:
                 return snapshots.restore(keyed.replayed)
             freelancer_id, invited, party_problems = await _freelancer_party(viewer, command)
-            problems = [*command.problems, *party_problems]
+            problems = [
+                *command.problems,
+                *party_problems,
+                *await _agency_problems(viewer, command, client_team),
+            ]
             if problems:
                 raise DomainError(*problems)
             contract = await Contract.create(
@@ -89,6 +122,8 @@ async def create_contract(viewer: User, command: CreateContract) -> Outcome:
                 client_id=viewer.id,
                 freelancer_id=freelancer_id,
                 invited_email=invited,
+                client_team_id=client_team,
+                freelancer_team_id=command.freelancer_team_id,
             )
             await events.record(transaction, contract, EventKind.CONTRACT_OFFERED, viewer)
             outcome = Outcome(contract)
@@ -113,7 +148,7 @@ async def end_contract_now(act: Act[Any, Any], *, pay_amount: int = 0) -> None:
     summary = await escrow.ledger_summary(contract)  # of every milestone: see source_of_held
     source = await escrow.source_of_held(contract, milestone, summary)
     held = summary.escrow.held
-    by_client = role_of(act.viewer, contract) is Role.CLIENT
+    by_client = act.role is Role.CLIENT
     paid, refunded = (pay_amount, 0) if by_client else (0, held)
     await move_held(contract, milestone, release=paid, refund=refunded)
     rest = held - paid - refunded
@@ -175,7 +210,7 @@ async def _ask_rest_back(
 async def _pay_within_held(act: Act[EndContract, Contract]) -> list[Problem]:
     if act.command.pay_amount == 0:
         return []
-    if role_of(act.viewer, act.contract) is not Role.CLIENT:
+    if act.role is not Role.CLIENT:
         message = "Only the client pays when ending; the freelancer gives everything back."
         return [Problem(ErrorCode.VALIDATION, message, "pay_amount")]
     held = (await escrow.ledger_summary(act.contract, about=())).escrow.held
@@ -194,7 +229,7 @@ async def _close_offer(act: Act[Any, Contract], note: str | None) -> None:
 
 @contract_action(the_contract, role=None, doing="end the contract", validate=_pay_within_held)
 async def end_contract(act: Act[EndContract, Contract]) -> Outcome:
-    role = role_of(act.viewer, act.contract)
+    role = act.role
     refuse_if(rules.end_contract_refusal(await act.room(), role))
     if act.contract.status is ContractStatus.OFFERED:  # the client withdraws the offer
         await _close_offer(act, act.command.message)
@@ -209,7 +244,10 @@ async def accept_contract(act: Act[AcceptContract, Contract]) -> Outcome:
     now = clock.now()
     act.contract.status = ContractStatus.ACTIVE
     act.contract.accepted_at = now
-    await Contract.filter(id=act.contract.id).update(status=ContractStatus.ACTIVE, accepted_at=now)
+    accepted: dict[str, Any] = {"status": ContractStatus.ACTIVE, "accepted_at": now}
+    if act.contract.freelancer_id is None:  # an offer to a team: whoever accepts it for them
+        act.contract.freelancer_id = accepted["freelancer_id"] = act.viewer.id
+    await Contract.filter(id=act.contract.id).update(**accepted)
     await act.record(EventKind.CONTRACT_ACCEPTED, note=act.command.message)
     return Outcome(act.contract)
 

@@ -1,12 +1,18 @@
-"""The contract's event log and the other party's notification, written with the change."""
+"""The contract's event log and the other party's notifications, written with the change:
+one per person on the other side who may see the room (a team party's members), never the
+actor's own."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
 from tortoise import connections
 
+from milestones.domain.access import Role, access_of
+from milestones.domain.bulk import insert_many
 from milestones.domain.transaction import Action
 from milestones.domain.values import cents_to_decimal
 from milestones.domain.webhooks import enqueue_deliveries
@@ -141,30 +147,23 @@ async def record(
     )
     action.wake(f"contract:{contract.id}", event.seq)
     message = notification_message(kind, actor, contract, milestone, amount)
-    actor_id = actor.id if actor is not None else None
-    recipients = [
-        pk
-        for pk in dict.fromkeys([contract.client_id, contract.freelancer_id, *also_notify])
-        if pk != actor_id
-    ]
-    for recipient_id in recipients:
-        if recipient_id is None:  # an offer by email that nobody matched yet
-            continue
-        await _notify(
-            action,
-            Notification(
-                recipient_id=recipient_id,
-                event_id=event.id,
-                kind=event.kind,
-                contract_id=event.contract_id,
-                actor_id=event.actor_id,
-                message=message,
-                note=note,
-                amount=amount,
-            ),
-            milestone.id if milestone else None,
-            amount,
-        )
+    recipients = await _recipients(contract, actor)
+    recipients.people.extend(pk for pk in also_notify if pk not in recipients.people)
+    await _notify_all(
+        action,
+        recipients,
+        {
+            "event_id": event.id,
+            "kind": event.kind,
+            "contract_id": event.contract_id,
+            "actor_id": event.actor_id,
+            "message": message,
+            "note": note,
+            "amount": amount,
+        },
+        milestone.id if milestone else None,
+        amount,
+    )
     return event
 
 
@@ -173,17 +172,17 @@ async def notify_late(action: Action, event: ContractEvent, recipient_id: int) -
     (an offer by email, delivered at the invitee's first sign-in)."""
     contract = await Contract.get(id=event.contract_id)
     actor = await User.get_or_none(id=event.actor_id) if event.actor_id is not None else None
-    await _notify(
+    await _notify_all(
         action,
-        Notification(
-            recipient_id=recipient_id,
-            event_id=event.id,
-            kind=event.kind,
-            contract_id=event.contract_id,
-            actor_id=event.actor_id,
-            message=notification_message(event.kind, actor, contract, None),
-            note=event.note,
-        ),
+        _Recipients([recipient_id], [], None),
+        {
+            "event_id": event.id,
+            "kind": event.kind,
+            "contract_id": event.contract_id,
+            "actor_id": event.actor_id,
+            "message": notification_message(event.kind, actor, contract, None),
+            "note": event.note,
+        },
         None,
         None,
     )
@@ -202,46 +201,99 @@ async def remind(
 ) -> None:
     """A DEADLINE_REMINDER to each of `recipient_ids`: a notification only (no room event, no
     actor), naming its deadline and what it concerns; webhooks and email as any other."""
-    for recipient_id in recipient_ids:
-        await _notify(
-            action,
-            Notification(
-                recipient_id=recipient_id,
-                event_id=None,
-                kind=EventKind.DEADLINE_REMINDER,
-                contract_id=contract.id,
-                actor_id=None,
-                message=message,
-                deadline=deadline,
-                milestone_id=milestone_id,
-                refund_request_id=refund_request_id,
-                dispute_id=dispute_id,
-            ),
-            milestone_id,
-            None,
-        )
+    await _notify_all(
+        action,
+        _Recipients(list(recipient_ids), [], None),
+        {
+            "event_id": None,
+            "kind": EventKind.DEADLINE_REMINDER,
+            "contract_id": contract.id,
+            "actor_id": None,
+            "message": message,
+            "deadline": deadline,
+            "milestone_id": milestone_id,
+            "refund_request_id": refund_request_id,
+            "dispute_id": dispute_id,
+        },
+        milestone_id,
+        None,
+    )
 
 
-async def _notify(
-    action: Action, notification: Notification, milestone_id: int | None, amount: int | None
+async def _recipients(contract: Contract, actor: User | None) -> _Recipients:
+    """Everyone on the other side of the actor who may see the room (both sides for an
+    automatic action or a mediator's), never the actor: a person party, or a team party's
+    matched members."""
+    access = await access_of(actor, contract) if actor is not None else None
+    if access is None or access.role is Role.MEDIATOR:
+        sides = [Role.CLIENT, Role.FREELANCER]
+    else:
+        sides = [Role.FREELANCER if access.role is Role.CLIENT else Role.CLIENT]
+    people: list[int] = []
+    teams: list[int] = []
+    for side in sides:
+        team = contract.client_team_id if side is Role.CLIENT else contract.freelancer_team_id
+        person = contract.client_id if side is Role.CLIENT else contract.freelancer_id
+        if team is not None:
+            teams.append(team)
+        elif person is not None:
+            people.append(person)
+    return _Recipients(people, teams, actor.id if actor is not None else None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Recipients:
+    people: list[int]
+    teams: list[int]  # their members with a user
+    actor_id: int | None
+
+
+async def _notify_all(
+    action: Action,
+    recipients: _Recipients,
+    fields: dict[str, Any],
+    milestone_id: int | None,
+    amount: int | None,
 ) -> None:
-    """Save the recipient's `notification` (numbered here), its webhook deliveries and email."""
-    recipient_id = notification.recipient_id
-    notification_seq, recipient_email, has_webhooks = await _next_notification_seq(recipient_id)
-    notification.seq = notification_seq
-    await notification.save()
-    action.wake(f"user:{recipient_id}", notification.seq)
-    if has_webhooks:
-        await enqueue_deliveries(action, notification, milestone_id, amount)
-    if _email_enabled and recipient_email:
-        email = await EmailOutbox.create(
-            notification_id=notification.id,
-            to_address=recipient_email,
-            subject=notification.message[:300],
-            body=email_body(notification.message, notification.note),
-            next_attempt_at=dt.datetime.now(dt.UTC),
-        )
-        action.wake("email", email.id)  # the outbox sender sends it after commit
+    """Each recipient's notification (its `fields` shared by all), their webhook deliveries
+    and emails: one statement numbers them all, one writes the notifications (and one the
+    emails)."""
+    numbered = await _next_notification_seqs(recipients)
+    if not numbered:
+        return
+    now = dt.datetime.now(dt.UTC)
+    shared = {**fields, "created_at": now}
+    message: str = shared["message"]
+    note: str | None = shared.get("note")
+    ids = await insert_many(
+        Notification, shared, [{"recipient_id": r.user_id, "seq": r.seq} for r in numbered]
+    )
+    for pk, recipient in zip(ids, numbered, strict=True):
+        action.wake(f"user:{recipient.user_id}", recipient.seq)
+        if recipient.has_webhooks:
+            notification = Notification(
+                id=pk, recipient_id=recipient.user_id, seq=recipient.seq, **shared
+            )
+            await enqueue_deliveries(action, notification, milestone_id, amount)
+    if not _email_enabled:
+        return
+    emailed = [
+        {"notification_id": pk, "to_address": recipient.email}
+        for pk, recipient in zip(ids, numbered, strict=True)
+        if recipient.email
+    ]
+    email_ids = await insert_many(
+        EmailOutbox,
+        {
+            "subject": message[:300],
+            "body": email_body(message, note),
+            "next_attempt_at": now,
+            "created_at": now,
+        },
+        emailed,
+    )
+    if email_ids:
+        action.wake("email", email_ids[-1])  # the outbox sender sends them after commit
 
 
 def email_body(message: str, note: str | None) -> str:
@@ -250,22 +302,59 @@ def email_body(message: str, note: str | None) -> str:
     return f"{message}\n{noted}\nOpen the contract room to see the details.\n"
 
 
-_NEXT_SEQ_SQL = (
-    "UPDATE users SET notification_seq = notification_seq + 1 WHERE id = {placeholder} "
-    "RETURNING notification_seq, email, "
+@dataclass(frozen=True, slots=True)
+class _Numbered:
+    user_id: int
+    seq: int
+    email: str | None
+    has_webhooks: bool
+
+
+_RECIPIENTS_SQL = (
+    "(id IN ({people}) OR id IN (SELECT user_id FROM team_members WHERE team_id IN ({teams})))"
+)
+
+_RETURNING = (
+    "RETURNING users.id, users.notification_seq, users.email, "
     "EXISTS (SELECT 1 FROM webhook_endpoints WHERE owner_id = users.id) AS has_webhooks"
 )
 
 
-async def _next_notification_seq(user_id: int) -> tuple[int, str | None, bool]:
-    """The recipient's next notification number, their email, and whether they have webhook
-    endpoints: one statement (no extra query per notification for the many without any).
-    The UPDATE locks the row until commit, so a user's sequence has no gaps and no races."""
+async def _next_notification_seqs(recipients: _Recipients) -> list[_Numbered]:
+    """Each recipient's next notification number, email, and whether they have webhook
+    endpoints: one statement for all of them, whoever they are (team members are found by
+    it too). The UPDATE locks the rows until commit, so a user's sequence has no gaps and no
+    races; on PostgreSQL it locks them in id order, so two actions never deadlock on them."""
     connection = connections.get("default")  # the action's transaction
-    placeholder = "$1" if connection.capabilities.dialect == "postgres" else "?"
+    postgres = connection.capabilities.dialect == "postgres"
+    people = recipients.people or [0]
+    teams = recipients.teams or [0]
+    actor = recipients.actor_id if recipients.actor_id is not None else 0
+    if postgres:
+        sql = (
+            "UPDATE users SET notification_seq = users.notification_seq + 1 FROM ("
+            "SELECT id FROM users WHERE (id = ANY($1::int[]) OR id IN (SELECT user_id FROM "
+            "team_members WHERE team_id = ANY($2::int[]))) AND id <> $3 ORDER BY id FOR UPDATE"
+            ") AS recipient WHERE users.id = recipient.id " + _RETURNING
+        )
+        parameters: list[object] = [people, teams, actor]
+    else:
+        sql = (
+            "UPDATE users SET notification_seq = notification_seq + 1 WHERE "
+            + _RECIPIENTS_SQL.format(
+                people=", ".join("?" * len(people)), teams=", ".join("?" * len(teams))
+            )
+            + " AND id <> ? "
+            + _RETURNING
+        )
+        parameters = [*people, *teams, actor]
     # execute_query_dict fetches rows whatever the statement (asyncpg's execute_query does
     # not for an UPDATE).
-    (row,) = await connection.execute_query_dict(
-        _NEXT_SEQ_SQL.format(placeholder=placeholder), [user_id]
-    )
-    return int(row["notification_seq"]), row["email"], bool(row["has_webhooks"])
+    rows = await connection.execute_query_dict(sql, parameters)
+    numbered = [
+        _Numbered(
+            int(row["id"]), int(row["notification_seq"]), row["email"], bool(row["has_webhooks"])
+        )
+        for row in rows
+    ]
+    return sorted(numbered, key=lambda recipient: recipient.user_id)

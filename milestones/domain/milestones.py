@@ -139,7 +139,7 @@ async def _move(
     return Outcome(act.contract, act.target)
 
 
-@contract_action(the_milestone, role=Role.FREELANCER, doing="submit work")
+@contract_action(the_milestone, role=Role.FREELANCER, doing="submit work", members=True)
 async def submit_milestone(act: Act[SubmitMilestone, Milestone]) -> Outcome:
     refusal = rules.submit_refusal(await act.room(), act.target)
     return await _move(act, refusal, MilestoneStatus.SUBMITTED, EventKind.MILESTONE_SUBMITTED)

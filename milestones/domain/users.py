@@ -12,6 +12,7 @@ from tortoise.exceptions import IntegrityError
 from milestones.auth import Claims
 from milestones.domain import events
 from milestones.domain.emails import email_key
+from milestones.domain.teams import claim_memberships
 from milestones.domain.transaction import action
 from milestones.models import Contract, ContractEvent, User
 from milestones.models.enums import ContractStatus, EventKind
@@ -33,6 +34,7 @@ async def user_from_claims(claims: Claims) -> User:
             user = await User.get(sub=claims.sub)
         else:
             await match_invitations(user)
+            await claim_memberships(user)  # team invitations by email too
             return user
     changed = [
         name
@@ -51,6 +53,7 @@ async def user_from_claims(claims: Claims) -> User:
         await user.save(update_fields=fields)
         if "email_key" in fields:
             await match_invitations(user)
+            await claim_memberships(user)  # team invitations by email too
     return user
 
 

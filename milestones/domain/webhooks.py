@@ -58,7 +58,7 @@ async def _scope(viewer: User, contract_id: int | Every | None) -> int | None:
     if isinstance(contract_id, Every):
         return None
     contract = await Contract.get_or_none(id=contract_id) if contract_id is not None else None
-    if contract is None or not may_see(viewer, contract):
+    if contract is None or not await may_see(viewer, contract):
         raise not_found("Contract", "contract_id")
     return contract.id
 

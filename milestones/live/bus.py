@@ -229,19 +229,23 @@ class WakeupBus:
         return cast(T, found)
 
     @contextlib.contextmanager
-    def listen(self, channel: str) -> Iterator[Listener]:
+    def listen(self, channel: str, *also: str) -> Iterator[Listener]:
+        """A doorbell for `channel`, rung also by the channels `also` (a subscriber's access)."""
         listener = Listener(channel)
-        self._listeners[channel].add(listener)
+        channels = (channel, *also)
+        for name in channels:
+            self._listeners[name].add(listener)
         try:
             yield listener
         finally:
-            listeners = self._listeners.get(channel)
-            if listeners is not None:
-                listeners.discard(listener)
-                if not listeners:
-                    del self._listeners[channel]
-                    self._rings.pop(channel, None)
-                    self._shared.pop(channel, None)
+            for name in channels:
+                listeners = self._listeners.get(name)
+                if listeners is not None:
+                    listeners.discard(listener)
+                    if not listeners:
+                        del self._listeners[name]
+                        self._rings.pop(name, None)
+                        self._shared.pop(name, None)
 
     # --- publishing -------------------------------------------------------------------------
 

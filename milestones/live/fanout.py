@@ -52,6 +52,7 @@ from milestones.schema.context import Context
 from milestones.schema.errors import (
     INTERNAL_SERVER_ERROR,
     SERVICE_UNAVAILABLE,
+    AccessEnded,
     ServiceUnavailable,
     internal_error,
 )
@@ -246,7 +247,8 @@ class Group:
 def _ended_by_failure(result: ExecutionResult) -> bool:
     """The source stream raised: strawberry yields its error as a last result, then stops."""
     return result.data is None and any(
-        isinstance(error, ServiceUnavailable)
+        isinstance(error, ServiceUnavailable | AccessEnded)
+        or isinstance(error.original_error, AccessEnded)
         or (
             (error.extensions or {}).get("code") in (INTERNAL_SERVER_ERROR, SERVICE_UNAVAILABLE)
             and error.path is None

@@ -23,7 +23,7 @@ from typing import Generic, TypeVar
 
 from milestones.live.bus import WakeupBus
 from milestones.models import Contract, ContractEvent, Notification, User
-from milestones.schema.errors import ServiceUnavailable
+from milestones.schema.errors import AccessEnded, ServiceUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +42,16 @@ DEFAULT_RETRY_SECONDS = 30.0
 R = TypeVar("R")
 T = TypeVar("T")
 Fetch = Callable[[int, int], Awaitable[list[R]]]  # (after seq, limit) -> rows in seq order
+
+
+@dataclass(frozen=True, slots=True)
+class Guard:
+    """A subscriber's right to its stream, asked again whenever `channel` rings (their access
+    shrank somewhere) and at each safety poll; once it answers False the stream ends with
+    `AccessEnded`."""
+
+    channel: str
+    allowed: Callable[[], Awaitable[bool]]
 
 
 @dataclass(slots=True)
@@ -140,13 +150,20 @@ async def _follow(
     seq_of: Callable[[R], int],
     after_seq: int | None,
     retry_seconds: float,
+    guard: Guard | None = None,
 ) -> AsyncIterator[R]:
-    with bus.listen(channel) as listener:
+    also = (guard.channel,) if guard is not None else ()
+    with bus.listen(channel, *also) as listener:
         if after_seq is None:
             after_seq = await retrying(start, retry_seconds)
         feed: Feed[R] = bus.shared(channel, lambda: Feed(fetch, seq_of))
         read_since = 0.0
+        checked = bus.rings(guard.channel) if guard is not None else 0
         while True:
+            if guard is not None and (read_since or bus.rings(guard.channel) != checked):
+                checked = bus.rings(guard.channel)
+                if not await retrying(guard.allowed, retry_seconds):
+                    raise AccessEnded()
             rows = await retrying(
                 functools.partial(
                     feed.after,
@@ -172,6 +189,7 @@ async def contract_events(
     after_seq: int | None,
     known_seq: int | None = None,
     retry_seconds: float = DEFAULT_RETRY_SECONDS,
+    guard: Guard | None = None,
 ) -> AsyncIterator[ContractEvent]:
     """`known_seq`: the contract's event_seq as read when the subscription began, if it was."""
 
@@ -189,7 +207,14 @@ async def contract_events(
         )
 
     async for row in _follow(
-        bus, f"contract:{contract_pk}", start, fetch, lambda row: row.seq, after_seq, retry_seconds
+        bus,
+        f"contract:{contract_pk}",
+        start,
+        fetch,
+        lambda row: row.seq,
+        after_seq,
+        retry_seconds,
+        guard,
     ):
         yield row
 

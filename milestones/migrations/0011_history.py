@@ -7,7 +7,7 @@ from tortoise.migrations import operations as ops
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0008_disputes")]
+    dependencies = [("models", "0009_reminders")]
 
     operations = [
         ops.AddField(

@@ -8,6 +8,7 @@ from milestones.models.events import ContractEvent, EmailOutbox, Notification
 from milestones.models.idempotency import IdempotencyRecord
 from milestones.models.milestone import Milestone
 from milestones.models.refund_request import RefundRequest
+from milestones.models.team import Team, TeamMember
 from milestones.models.user import User
 from milestones.models.webhook import WebhookDelivery, WebhookEndpoint
 
@@ -23,6 +24,8 @@ __all__ = [
     "MilestoneChange",
     "Notification",
     "RefundRequest",
+    "Team",
+    "TeamMember",
     "User",
     "WebhookDelivery",
     "WebhookEndpoint",

@@ -8,6 +8,7 @@ from tortoise.models import Model
 from milestones.models.enums import ContractStatus
 
 if TYPE_CHECKING:
+    from milestones.models.team import Team
     from milestones.models.user import User
 
 
@@ -31,6 +32,17 @@ class Contract(Model):
     )
     # The normalised email an offer was sent to (milestones.domain.emails.email_key).
     invited_email = fields.CharField(max_length=320, null=True)
+    # A team party: its OWNERs and ADMINs act with the side's role, its MEMBERs see the room
+    # (`client` and `freelancer` stay the people who made and accepted the offer).
+    client_team: fields.ForeignKeyNullableRelation[Team] = fields.ForeignKeyField(
+        "models.Team", related_name="contracts_as_client", null=True, on_delete=fields.RESTRICT
+    )
+    freelancer_team: fields.ForeignKeyNullableRelation[Team] = fields.ForeignKeyField(
+        "models.Team",
+        related_name="contracts_as_freelancer",
+        null=True,
+        on_delete=fields.RESTRICT,
+    )
     # Last event sequence number of this contract's log: event cursors, and the room's version.
     event_seq = fields.BigIntField(default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -42,7 +54,15 @@ class Contract(Model):
 
     client_id: int
     freelancer_id: int | None
+    client_team_id: int | None
+    freelancer_team_id: int | None
 
     class Meta:
         table = "contracts"
-        indexes = (("client_id", "id"), ("freelancer_id", "id"), ("invited_email",))
+        indexes = (
+            ("client_id", "id"),
+            ("freelancer_id", "id"),
+            ("invited_email",),
+            ("client_team_id", "id"),
+            ("freelancer_team_id", "id"),
+        )

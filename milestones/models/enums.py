@@ -16,6 +16,12 @@ class ContractStatus(StrEnum):
 CLOSED_STATUSES = (ContractStatus.ENDED, ContractStatus.DECLINED)
 
 
+class TeamRole(StrEnum):
+    OWNER = "OWNER"
+    ADMIN = "ADMIN"
+    MEMBER = "MEMBER"
+
+
 class MilestoneStatus(StrEnum):
     UPCOMING = "UPCOMING"
     ACTIVE = "ACTIVE"

@@ -18,7 +18,7 @@ from milestones.models import User
 from milestones.resolvers.viewer import require_viewer
 from milestones.schema.context import Info
 from milestones.schema.payloads import UserError
-from milestones.schema.types import Contract, Milestone
+from milestones.schema.types import Contract, Milestone, viewer_access
 
 Command = TypeVar("Command")
 Result = TypeVar("Result")
@@ -66,7 +66,7 @@ async def perform(
 
 async def contract_type(info: Info, contract: ContractModel) -> Contract:
     viewer = require_viewer(info)
-    return Contract.of(contract, viewer.id)
+    return Contract.of(contract, viewer.id, await viewer_access(info, contract))
 
 
 async def milestone_type(info: Info, milestone: MilestoneModel) -> Milestone:

@@ -18,11 +18,13 @@ from milestones.domain import (
     milestones,
     notifications,
     refunds,
+    teams,
     webhooks,
 )
 from milestones.domain.errors import Validation
 from milestones.domain.outcome import Outcome
 from milestones.domain.values import OMITTED
+from milestones.models import Team as TeamModel
 from milestones.models import WebhookEndpoint as WebhookEndpointModel
 from milestones.resolvers import parse
 from milestones.resolvers.mapping import contract_type, global_id, milestone_type, perform
@@ -33,8 +35,11 @@ from milestones.schema.inputs import (
     AcceptContractInput,
     ActivateMilestoneInput,
     AddMilestoneInput,
+    AddTeamMemberInput,
     ApproveMilestoneInput,
+    ChangeTeamMemberRoleInput,
     CreateContractInput,
+    CreateTeamInput,
     CreateWebhookEndpointInput,
     DeclineContractInput,
     DeleteMilestoneInput,
@@ -45,6 +50,7 @@ from milestones.schema.inputs import (
     MilestoneChangeInput,
     OpenDisputeInput,
     RejectSubmissionInput,
+    RemoveTeamMemberInput,
     RequestEscrowRefundInput,
     RequestMilestoneChangesInput,
     ResolveDisputeInput,
@@ -67,6 +73,7 @@ from milestones.schema.payloads import (
     MarkNotificationsReadPayload,
     MilestonePayload,
     RefundRequestPayload,
+    TeamPayload,
     UpdateWebhookEndpointPayload,
 )
 from milestones.schema.types import (
@@ -74,6 +81,7 @@ from milestones.schema.types import (
     Dispute,
     Notification,
     RefundRequest,
+    Team,
     WebhookEndpoint,
 )
 
@@ -136,6 +144,14 @@ async def _marked_payload(
         notifications=[Notification.of(row) for row in marked.notifications],
         unread_count=marked.unread_count,
     )
+
+
+async def _team_payload(team: TeamModel, info: Info) -> TeamPayload:
+    return TeamPayload(team=Team.of(team))
+
+
+def _team_id(raw: object) -> int | None:
+    return parse.node_id(raw, "Team")
 
 
 def _milestone_id(raw: object) -> int | None:
@@ -205,8 +221,12 @@ class Mutation:
         errors = Validation()
         by_id = parse.optional(input.freelancer_id) is not None
         by_email = parse.optional(input.freelancer_email) is not None
-        if by_id == by_email:
-            errors.add("freelancer_id", "Give exactly one of freelancerId or freelancerEmail.")
+        to_team = parse.optional(input.freelancer_team_id) is not None
+        if by_id + by_email + to_team != 1:
+            errors.add(
+                "freelancer_id",
+                "Give exactly one of freelancerId, freelancerEmail or freelancerTeamId.",
+            )
         command = commands.CreateContract(
             title=parse.title(input.title, "title", errors),
             freelancer_id=parse.node_id(input.freelancer_id, "User") if by_id else None,
@@ -216,6 +236,10 @@ class Mutation:
                 else None
             ),
             currency=parse.currency(input.currency, "currency", errors),
+            client_team_id=parse.team_scope(input.client_team_id),
+            freelancer_team_id=(
+                parse.team_scope(input.freelancer_team_id) if to_team and not by_id else None
+            ),
             idempotency_key=parse.idempotency_key(input.idempotency_key, errors),
             problems=errors.found,
         )
@@ -754,3 +778,66 @@ class Mutation:
         return await perform(
             info, DeleteWebhookEndpointPayload, webhooks.delete_webhook_endpoint, command, present
         )
+
+    @strawberry.mutation(description="Start a team; the viewer becomes its first OWNER.")
+    async def create_team(self, info: Info, input: MutationInput[CreateTeamInput]) -> TeamPayload:
+        errors = Validation()
+        command = commands.CreateTeam(
+            name=parse.name(input.name, "name", errors),
+            idempotency_key=parse.idempotency_key(input.idempotency_key, errors),
+            problems=errors.found,
+        )
+        return await perform(info, TeamPayload, teams.create_team, command, _team_payload)
+
+    @strawberry.mutation(
+        description="OWNER or ADMIN: add someone by email. Refuses NOT_FOUND (not in the "
+        "team), FORBIDDEN (a MEMBER), VALIDATION (email, or already a member)."
+    )
+    async def add_team_member(
+        self, info: Info, input: MutationInput[AddTeamMemberInput]
+    ) -> TeamPayload:
+        errors = Validation()
+        command = commands.AddTeamMember(
+            team_id=_team_id(input.team_id),
+            email=parse.email(input.email, "email", errors),
+            role=input.role,
+            idempotency_key=parse.idempotency_key(input.idempotency_key, errors),
+            problems=errors.found,
+        )
+        return await perform(info, TeamPayload, teams.add_team_member, command, _team_payload)
+
+    @strawberry.mutation(
+        description="OWNER or ADMIN: change a member's role. Refuses NOT_FOUND (not in the "
+        "team, or no such member), FORBIDDEN (a MEMBER), VALIDATION (demoting the last OWNER)."
+    )
+    async def change_team_member_role(
+        self, info: Info, input: MutationInput[ChangeTeamMemberRoleInput]
+    ) -> TeamPayload:
+        errors = Validation()
+        command = commands.ChangeTeamMemberRole(
+            team_id=_team_id(input.team_id),
+            email=parse.email(input.email, "email", errors),
+            role=input.role,
+            idempotency_key=parse.idempotency_key(input.idempotency_key, errors),
+            problems=errors.found,
+        )
+        return await perform(
+            info, TeamPayload, teams.change_team_member_role, command, _team_payload
+        )
+
+    @strawberry.mutation(
+        description="OWNER or ADMIN: remove a member; their access to the team's contracts "
+        "ends at once (open subscriptions end with an `error`). Refuses NOT_FOUND (not in the "
+        "team, or no such member), FORBIDDEN (a MEMBER), VALIDATION (the last OWNER)."
+    )
+    async def remove_team_member(
+        self, info: Info, input: MutationInput[RemoveTeamMemberInput]
+    ) -> TeamPayload:
+        errors = Validation()
+        command = commands.RemoveTeamMember(
+            team_id=_team_id(input.team_id),
+            email=parse.email(input.email, "email", errors),
+            idempotency_key=parse.idempotency_key(input.idempotency_key, errors),
+            problems=errors.found,
+        )
+        return await perform(info, TeamPayload, teams.remove_team_member, command, _team_payload)

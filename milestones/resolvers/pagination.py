@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from milestones import ids
-from milestones.domain.access import contracts_of
+from milestones.domain.access import access_in, memberships_of, visible_contracts
 from milestones.models import Contract as ContractModel
 from milestones.models import Notification as NotificationModel
 from milestones.models import User as UserModel
@@ -17,7 +17,8 @@ async def contracts_page(
 ) -> Connection[Contract]:
     size = page_size(first)
     before_id = after_position(after, "contract")
-    query = ContractModel.filter(contracts_of(viewer.id))
+    memberships = await memberships_of(viewer.id)
+    query = ContractModel.filter(visible_contracts(viewer.id, list(memberships)))
     if status is not None:
         query = query.filter(status=status)
     if before_id is not None:
@@ -27,7 +28,7 @@ async def contracts_page(
         rows,
         size,
         after,
-        lambda row: Contract.of(row, viewer.id),
+        lambda row: Contract.of(row, viewer.id, access_in(viewer.id, row, memberships)),
         lambda row: ids.encode_cursor("contract", row.id),
     )
 

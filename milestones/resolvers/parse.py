@@ -230,3 +230,42 @@ def event_kinds(raw: object, field: str, errors: Validation) -> tuple[EventKind,
 def contract_scope(raw: object) -> int | Every | None:
     """A webhook endpoint's contract: null is every contract; an id, that one."""
     return EVERY_CONTRACT if raw is None or raw is UNSET else node_id(raw, "Contract")
+
+
+def email(raw: object, field: str, errors: Validation) -> str:
+    """An email address in its normalised form (how emails are compared, `email_key`); ""
+    after a problem."""
+    if not isinstance(raw, str):
+        errors.add(field, "Email is required.")
+        return ""
+    problem = email_problem(raw)
+    if problem is not None:
+        errors.add(field, problem)
+        return ""
+    return email_key(raw) or ""
+
+
+def name(raw: object, field: str, errors: Validation) -> str:
+    """A name (of a team): as a title, 1 to 200 characters after trimming, one line."""
+    if not isinstance(raw, str):
+        errors.add(field, "Name is required.")
+        return ""
+    text = raw.strip()
+    if not text:
+        errors.add(field, "Name must not be empty.")
+    elif len(text) > MAX_TITLE_LENGTH:
+        errors.add(field, f"Name must be at most {MAX_TITLE_LENGTH} characters.")
+    elif _CONTROL.search(text):
+        errors.add(field, "Name must be one line without control characters.")
+    else:
+        return text
+    return ""
+
+
+def team_scope(raw: object) -> int | None:
+    """A team named as a contract's side: None when not named; a key that names nothing
+    (0) when the id is not a team's, so that it answers NOT_FOUND."""
+    given = optional(raw)
+    if given is None:
+        return None
+    return node_id(given, "Team") or 0

@@ -5,16 +5,17 @@ from __future__ import annotations
 from typing import Annotated
 
 import strawberry
-from tortoise.expressions import Q
+from tortoise.expressions import Q, Subquery
 
 from milestones import ids
-from milestones.domain.access import may_see, shared_by
+from milestones.domain.access import Access, visible_contracts
 from milestones.models import ChangeRequest as ChangeRequestModel
 from milestones.models import Contract as ContractModel
 from milestones.models import ContractEvent as ContractEventModel
 from milestones.models import Dispute as DisputeModel
 from milestones.models import Notification as NotificationModel
 from milestones.models import RefundRequest as RefundRequestModel
+from milestones.models import TeamMember as TeamMemberModel
 from milestones.models import User as UserModel
 from milestones.models import WebhookDelivery as WebhookDeliveryModel
 from milestones.models import WebhookEndpoint as WebhookEndpointModel
@@ -36,27 +37,41 @@ from milestones.schema.types import (
     Notification,
     NotificationConnection,
     RefundRequest,
+    Team,
     User,
     WebhookDelivery,
     WebhookEndpoint,
     disputes_page,
+    load_team,
+    viewer_access,
 )
 
 
 async def _party_contract(info: Info, contract_pk: int | None) -> ContractModel | None:
+    found = await _party_contract_access(info, contract_pk)
+    return found[0] if found is not None else None
+
+
+async def _party_contract_access(
+    info: Info, contract_pk: int | None
+) -> tuple[ContractModel, Access] | None:
+    """The contract and the viewer's access to it, if they are on one of its sides."""
     if contract_pk is None:
         return None
-    viewer = require_viewer(info)
+    require_viewer(info)
     contract: ContractModel | None = await info.context.loaders.contract.load(contract_pk)
-    if contract is None or not may_see(viewer, contract):
+    if contract is None:
         return None
-    return contract
+    access = await viewer_access(info, contract)
+    return (contract, access) if access is not None else None
 
 
-def _visible_disputes(viewer: UserModel) -> Q:
-    """The disputes of the viewer's own contracts; for a mediator also every dispute in
-    mediation or decided by a mediator."""
-    own = Q(contract__client_id=viewer.id) | Q(contract__freelancer_id=viewer.id)
+async def _visible_disputes(info: Info, viewer: UserModel) -> Q:
+    """The disputes of the viewer's own contracts (as a person or a team member); for a
+    mediator also every dispute in mediation or decided by a mediator."""
+    memberships = await info.context.loaders.memberships.load(viewer.id)
+    theirs = ContractModel.filter(visible_contracts(viewer.id, list(memberships)))
+    own = Q(contract_id__in=Subquery(theirs.values("id")))
     if not viewer.is_mediator:
         return own
     mediated = Q(status=StoredDisputeStatus.IN_MEDIATION) | Q(
@@ -65,11 +80,35 @@ def _visible_disputes(viewer: UserModel) -> Q:
     return Q(own, mediated, join_type=Q.OR)
 
 
-async def _visible_user(viewer: UserModel, pk: int) -> UserModel | None:
+async def _visible_team(info: Info, viewer: UserModel, pk: int) -> Team | None:
+    """A team its members see, and so does anyone on a contract with it."""
+    if await TeamMemberModel.exists(team_id=pk, user_id=viewer.id):
+        return await load_team(info, pk)
+    memberships = await info.context.loaders.memberships.load(viewer.id)
+    shares_contract = await ContractModel.filter(
+        visible_contracts(viewer.id, list(memberships)),
+        Q(client_team_id=pk) | Q(freelancer_team_id=pk),
+    ).exists()
+    return await load_team(info, pk) if shares_contract else None
+
+
+async def _visible_user(info: Info, viewer: UserModel, pk: int) -> UserModel | None:
+    """Someone the viewer meets: on one of their contracts (a person party, or a member of a
+    team party), or in one of their teams."""
     if pk == viewer.id:
         return viewer
-    shares_contract = await ContractModel.filter(shared_by(viewer.id, pk)).exists()
-    return await UserModel.get_or_none(id=pk) if shares_contract else None
+    memberships = await info.context.loaders.memberships.load(viewer.id)
+    theirs = await TeamMemberModel.filter(user_id=pk).values_list("team_id", flat=True)
+    teams = [int(team) for team in theirs]  # type: ignore[call-overload]
+    meets = bool(set(teams) & set(memberships))
+    if not meets:
+        with_them = Q(client_id=pk) | Q(freelancer_id=pk)
+        if teams:
+            with_them |= Q(client_team_id__in=teams) | Q(freelancer_team_id__in=teams)
+        meets = await ContractModel.filter(
+            visible_contracts(viewer.id, list(memberships)), with_them
+        ).exists()
+    return await UserModel.get_or_none(id=pk) if meets else None
 
 
 async def resolve_node(info: Info, global_id: str) -> Node | None:
@@ -80,11 +119,13 @@ async def resolve_node(info: Info, global_id: str) -> Node | None:
     type_name, pk = decoded
     loaders = info.context.loaders
     if type_name == "User":
-        user = await _visible_user(viewer, pk)
+        user = await _visible_user(info, viewer, pk)
         return User.of(user) if user is not None else None
     if type_name == "Contract":
-        contract = await _party_contract(info, pk)
-        return Contract.of(contract, viewer.id) if contract is not None else None
+        found = await _party_contract_access(info, pk)
+        return Contract.of(found[0], viewer.id, found[1]) if found is not None else None
+    if type_name == "Team":
+        return await _visible_team(info, viewer, pk)
     if type_name == "Milestone":
         milestone = await loaders.milestone.load(pk)  # a deleted one too: history names it
         if milestone is None:
@@ -169,8 +210,8 @@ class Query:
         id: Annotated[strawberry.ID, strawberry.argument(description="The contract's ID.")],
     ) -> Contract | None:
         viewer = require_viewer(info)
-        contract = await _party_contract(info, ids.decode(id, "Contract"))
-        return Contract.of(contract, viewer.id) if contract is not None else None
+        found = await _party_contract_access(info, ids.decode(id, "Contract"))
+        return Contract.of(found[0], viewer.id, found[1]) if found is not None else None
 
     @strawberry.field(
         description="Disputes, newest first: those of the viewer's contracts; a mediator sees "
@@ -190,7 +231,7 @@ class Query:
         return await disputes_page(
             first,
             after,
-            visible_to=_visible_disputes(viewer),
+            visible_to=await _visible_disputes(info, viewer),
             status=StoredDisputeStatus(status.value) if status is not None else None,
         )
 

@@ -9,7 +9,8 @@ import strawberry
 from graphql import GraphQLError
 
 from milestones import ids
-from milestones.domain.access import may_see
+from milestones.domain.access import may_see, team_ids
+from milestones.domain.teams import access_channel
 from milestones.live import streams
 from milestones.live.bus import WakeupBus
 from milestones.models import Contract as ContractModel
@@ -67,10 +68,11 @@ class Subscription:
         viewer = require_viewer(info)
         pk = ids.decode(contract_id, "Contract")
         contract = await ContractModel.get_or_none(id=pk) if pk is not None else None
-        if contract is None or not may_see(viewer, contract):
+        if contract is None or not await may_see(viewer, contract):
             raise GraphQLError("Contract not found.", extensions={"code": "NOT_FOUND"})
         after_seq = _starting_after(info, after_position(after, "event"))
-        return _contract_events(info, contract.id, after_seq, contract.event_seq)
+        guard = _room_guard(viewer, contract) if team_ids(contract) else None
+        return _contract_events(info, contract.id, after_seq, contract.event_seq, guard)
 
 
 def _starting_after(info: Info, after_seq: int | None) -> int | None:
@@ -101,8 +103,23 @@ async def _notifications(
         yield Notification.of(row)
 
 
+def _room_guard(viewer: UserModel, contract: ContractModel) -> streams.Guard:
+    """A team party's room: a member removed from the team loses it at once (the removal
+    rings their access channel), as the next request of theirs would."""
+
+    async def allowed() -> bool:
+        current = await ContractModel.get_or_none(id=contract.id)
+        return current is not None and await may_see(viewer, current)
+
+    return streams.Guard(access_channel(viewer.id), allowed)
+
+
 async def _contract_events(
-    info: Info, contract_pk: int, after_seq: int | None, known_seq: int
+    info: Info,
+    contract_pk: int,
+    after_seq: int | None,
+    known_seq: int,
+    guard: streams.Guard | None = None,
 ) -> AsyncGenerator[ContractEvent, None]:
     _starts_at(info, known_seq if after_seq is None else after_seq)
     async for row in streams.contract_events(
@@ -111,6 +128,7 @@ async def _contract_events(
         after_seq,
         known_seq,
         info.context.settings.subscription_retry_seconds,
+        guard,
     ):
         info.context.fresh_loaders()
         info.context.stream_position = row.seq

@@ -18,6 +18,7 @@ from milestones.models.enums import (
     EventKind,
     MilestoneStatus,
     RefundRequestStatus,
+    TeamRole,
 )
 
 
@@ -214,6 +215,19 @@ describe(
     name="ContractRole",
 )
 
+describe(
+    TeamRole,
+    "A member's role in a team. On a contract whose side is the team, OWNERs and ADMINs act "
+    "with the side's role; MEMBERs see the room and get its notifications.",
+    {
+        "OWNER": "Manages the team's members (a team keeps at least one) and acts on its "
+        "contracts.",
+        "ADMIN": "Manages the team's members and acts on its contracts.",
+        "MEMBER": "Sees the team's contract rooms and gets their notifications; on the "
+        "freelancer side may also submit work. Nothing else (FORBIDDEN).",
+    },
+)
+
 
 @strawberry.enum(description="A field of a milestone that a change of a change request sets.")
 class MilestoneField(Enum):
@@ -255,4 +269,5 @@ __all__ = [
     "MilestoneField",
     "MilestoneStatus",
     "RefundRequestStatus",
+    "TeamRole",
 ]

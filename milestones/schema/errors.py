@@ -37,6 +37,14 @@ class ServiceUnavailable(GraphQLError):
         super().__init__(UNAVAILABLE_MESSAGE, extensions={"code": SERVICE_UNAVAILABLE})
 
 
+class AccessEnded(GraphQLError):
+    """A stream's viewer may no longer see what it streams (removed from the team that is a
+    party): it ends with an `error`, as an outsider's subscription is refused."""
+
+    def __init__(self, what: str = "Contract") -> None:
+        super().__init__(f"{what} not found.", extensions={"code": "NOT_FOUND"})
+
+
 def internal_error(request_id: str | None) -> GraphQLError:
     """What a client reads of a failure of ours that has no GraphQL error of its own."""
     extensions: dict[str, Any] = {"code": INTERNAL_SERVER_ERROR}

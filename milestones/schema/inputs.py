@@ -8,7 +8,7 @@ from decimal import Decimal
 import strawberry
 from strawberry import UNSET
 
-from milestones.schema.enums import ChangeKind, Decision, DisputeDecision, EventKind
+from milestones.schema.enums import ChangeKind, Decision, DisputeDecision, EventKind, TeamRole
 
 KEY_DESCRIPTION = (
     "A new key (1 to 255 characters) per action, sent again with each retry of it: the same "
@@ -37,6 +37,19 @@ class CreateContractInput:
         "(compared case-insensitively, trimmed); until then only the client sees it.",
     )
     currency: str | None = strawberry.field(default=UNSET, description="ISO 4217, default USD.")
+    client_team_id: strawberry.ID | None = strawberry.field(
+        default=UNSET,
+        description="Make a team (the viewer's company) the client side: its OWNERs and "
+        "ADMINs act as the client, its MEMBERs see the room. The viewer must be its OWNER or "
+        "ADMIN (NOT_FOUND if not in it, FORBIDDEN if a MEMBER).",
+    )
+    freelancer_team_id: strawberry.ID | None = strawberry.field(
+        default=UNSET,
+        description="Offer the contract to a team (an agency) instead of a person: every one "
+        "of its members sees the offer, one of its OWNERs or ADMINs accepts it and becomes "
+        "`freelancer`; then its OWNERs and ADMINs act as the freelancer and its MEMBERs may "
+        "submit work.",
+    )
     idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 
 
@@ -348,4 +361,40 @@ class UpdateWebhookEndpointInput:
 @strawberry.input(description="The webhook endpoint to delete, with its pending deliveries.")
 class DeleteWebhookEndpointInput:
     id: strawberry.ID = strawberry.field(description="The endpoint to delete.")
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
+
+
+TEAM_ID = "The team's ID."
+MEMBER_EMAIL = (
+    "The member's email address, compared trimmed and case-insensitively; they join as the "
+    "user whose token carries it (now, or when they first sign in)."
+)
+
+
+@strawberry.input(description="A new team; the viewer becomes its first OWNER.")
+class CreateTeamInput:
+    name: str = strawberry.field(description="The team's name, 1 to 200 characters after trimming.")
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
+
+
+@strawberry.input(description="Add someone to a team, by email, in a role.")
+class AddTeamMemberInput:
+    team_id: strawberry.ID = strawberry.field(description=TEAM_ID)
+    email: str = strawberry.field(description=MEMBER_EMAIL)
+    role: TeamRole = strawberry.field(description="Their role in the team.")
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
+
+
+@strawberry.input(description="Change a member's role.")
+class ChangeTeamMemberRoleInput:
+    team_id: strawberry.ID = strawberry.field(description=TEAM_ID)
+    email: str = strawberry.field(description="The member's email address.")
+    role: TeamRole = strawberry.field(description="Their new role.")
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
+
+
+@strawberry.input(description="Remove a member from a team.")
+class RemoveTeamMemberInput:
+    team_id: strawberry.ID = strawberry.field(description=TEAM_ID)
+    email: str = strawberry.field(description="The member's email address.")
     idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)

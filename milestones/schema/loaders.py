@@ -20,6 +20,8 @@ from milestones.models import (
     Milestone,
     MilestoneChange,
     RefundRequest,
+    Team,
+    TeamMember,
     User,
 )
 from milestones.models.enums import FUNDED_STATUSES, ChangeRequestStatus, RefundRequestStatus
@@ -75,6 +77,22 @@ async def _pending_refund_requests(keys: Sequence[int]) -> list[RefundRequest | 
     return [found.get(key) for key in keys]
 
 
+async def _members_of_teams(keys: Sequence[int]) -> list[list[TeamMember]]:
+    grouped: dict[int, list[TeamMember]] = defaultdict(list)
+    for member in await TeamMember.filter(team_id__in=list(keys)).order_by("id"):
+        grouped[member.team_id].append(member)
+    return [grouped[key] for key in keys]
+
+
+async def _memberships_of_users(keys: Sequence[int]) -> list[dict[int, str]]:
+    grouped: dict[int, dict[int, str]] = defaultdict(dict)
+    for user_id, team_id, role in await TeamMember.filter(user_id__in=list(keys)).values_list(
+        "user_id", "team_id", "role"
+    ):
+        grouped[user_id][team_id] = str(role)
+    return [grouped[key] for key in keys]
+
+
 class Loaders:
     """Each loader is made on first use: a subscription resets its loaders for every event it
     delivers, and most deliveries touch none of them."""
@@ -82,6 +100,19 @@ class Loaders:
     @cached_property
     def user(self) -> DataLoader[int, User | None]:
         return DataLoader(_by_id(User))
+
+    @cached_property
+    def team(self) -> DataLoader[int, Team | None]:
+        return DataLoader(_by_id(Team))
+
+    @cached_property
+    def members_of_team(self) -> DataLoader[int, list[TeamMember]]:
+        return DataLoader(_members_of_teams)
+
+    @cached_property
+    def memberships(self) -> DataLoader[int, dict[int, str]]:
+        """A user's role by team id (the viewer's, for `access_in`): read once a request."""
+        return DataLoader(_memberships_of_users)
 
     @cached_property
     def contract(self) -> DataLoader[int, Contract | None]:

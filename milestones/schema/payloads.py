@@ -12,6 +12,7 @@ from milestones.schema.types import (
     Milestone,
     Notification,
     RefundRequest,
+    Team,
     WebhookEndpoint,
 )
 
@@ -145,3 +146,11 @@ class DeleteWebhookEndpointPayload:
     user_errors: list[UserError] = strawberry.field(
         default_factory=list, description="Why it was refused; empty when it was done."
     )
+
+
+@strawberry.type(description="The result of a team mutation.")
+class TeamPayload:
+    team: Team | None = strawberry.field(
+        default=None, description="The team, as it is after the mutation; null if refused."
+    )
+    user_errors: list[UserError] = strawberry.field(default_factory=list, description=USER_ERRORS)

@@ -18,7 +18,14 @@ from milestones.domain.abilities import (
     contract_abilities,
     milestone_abilities,
 )
-from milestones.domain.access import Role, role_of, shown_freelancer_id
+from milestones.domain.access import (
+    MEDIATING,
+    Access,
+    Role,
+    access_in,
+    remembered_access,
+    shown_freelancer_id,
+)
 from milestones.domain.escrow import Escrow as EscrowTotals
 from milestones.domain.escrow import LedgerSummary, MilestoneMoney
 from milestones.domain.notifications import unread_count as unread_notifications
@@ -37,6 +44,7 @@ from milestones.schema.enums import (
     MilestoneField,
     MilestoneStatus,
     RefundRequestStatus,
+    TeamRole,
 )
 from milestones.schema.relay import Connection, after_position, connection, page_size
 
@@ -71,6 +79,18 @@ class User(Node):
         rows = await WebhookEndpointModel.filter(owner_id=self.pk).order_by("id")
         return [WebhookEndpoint.of(row) for row in rows]
 
+    @strawberry.field(
+        description="The teams the viewer is a member of, oldest membership first (on `me`; "
+        "empty on anyone else)."
+    )
+    async def teams(self, info: Info) -> list[Team]:
+        from milestones.domain.teams import teams_of
+
+        viewer = info.context.viewer
+        if viewer is None or viewer.id != self.pk:
+            return []
+        return [Team.of(team) for team in await teams_of(self.pk)]
+
     @classmethod
     def of(cls, user: object) -> User:
         from milestones.models import User as UserModel
@@ -82,6 +102,59 @@ class User(Node):
             name=user.name,
             email=user.email,
         )
+
+
+@strawberry.type(
+    description="An agency or a client company: a party to contracts through its members."
+)
+class Team(Node):
+    pk: Private[int]
+    name: str = strawberry.field(description="The team's name, 1 to 200 characters.")
+
+    @strawberry.field(description="Its members (and people invited by email), oldest first.")
+    async def members(self, info: Info) -> list[TeamMember]:
+        rows = await info.context.loaders.members_of_team.load(self.pk)
+        return [TeamMember.of(row) for row in rows]
+
+    @classmethod
+    def of(cls, team: object) -> Team:
+        from milestones.models import Team as TeamModel
+
+        assert isinstance(team, TeamModel)
+        return cls(id=strawberry.ID(ids.encode("Team", team.id)), pk=team.id, name=team.name)
+
+
+@strawberry.type(description="A person in a team, named by email until they sign in.")
+class TeamMember:
+    user_pk: Private[int | None]
+    email: str | None = strawberry.field(
+        description="The address they were added by (trimmed, lower case); the creator's "
+        "token email for the team's first owner, null if their token had none."
+    )
+    role: TeamRole = strawberry.field(description="What they may do in the team and its rooms.")
+
+    @strawberry.field(
+        description="The user this member is, once a token with their email has been seen; "
+        "null until then."
+    )
+    async def user(self, info: Info) -> User | None:
+        if self.user_pk is None:
+            return None
+        return await load_user(info, self.user_pk)
+
+    @classmethod
+    def of(cls, member: object) -> TeamMember:
+        from milestones.models import TeamMember as TeamMemberModel
+
+        assert isinstance(member, TeamMemberModel)
+        return cls(user_pk=member.user_id, email=member.email, role=member.role)
+
+
+async def load_team(info: Info, pk: int | None) -> Team | None:
+    if pk is None:
+        return None
+    team = await info.context.loaders.team.load(pk)
+    return Team.of(team) if team is not None else None
 
 
 @strawberry.type(description="Money held for a contract; every figure derives from its ledger.")
@@ -248,7 +321,7 @@ class Milestone(Node):
 
         assert isinstance(self.row, MilestoneModel)
         room = await info.context.loaders.room_state.load(self.contract_pk)
-        role = viewer_role_in(info, room.contract)
+        role = await viewer_access(info, room.contract)
         return MilestoneViewerCan.of(milestone_abilities(role, room, self.row))
 
     @classmethod
@@ -658,6 +731,8 @@ class Contract(Node):
     pk: Private[int]
     client_pk: Private[int]
     freelancer_pk: Private[int | None]
+    client_team_pk: Private[int | None]
+    freelancer_team_pk: Private[int | None]
     # The log as this contract row knows it: a room (or a replayed payload) lists the events
     # up to it, consistent with every other field it shows.
     event_seq: Private[int]
@@ -676,6 +751,10 @@ class Contract(Node):
     viewer_role: ContractRole = strawberry.field(
         description="The viewer's side: CLIENT or FREELANCER; MEDIATOR for a mediator watching "
         "a room whose dispute went to mediation (read-only)."
+    )
+    viewer_team_role: TeamRole | None = strawberry.field(
+        description="On a team side, the viewer's role in that team (a MEMBER sees the room and "
+        "may only submit work, on the freelancer side); null for a person party."
     )
     created_at: dt.datetime = strawberry.field(description="When the client offered it.")
     accepted_at: dt.datetime | None = strawberry.field(
@@ -699,6 +778,20 @@ class Contract(Node):
         if self.freelancer_pk is None:
             return None
         return await load_user(info, self.freelancer_pk)
+
+    @strawberry.field(
+        description="The team on the client's side, if it is one: its OWNERs and ADMINs act as "
+        "the client, its MEMBERs see the room."
+    )
+    async def client_team(self, info: Info) -> Team | None:
+        return await load_team(info, self.client_team_pk)
+
+    @strawberry.field(
+        description="The team (agency) on the freelancer's side, if it is one: its OWNERs and "
+        "ADMINs act as the freelancer, its MEMBERs see the room and may submit work."
+    )
+    async def freelancer_team(self, info: Info) -> Team | None:
+        return await load_team(info, self.freelancer_team_pk)
 
     @strawberry.field(description="All milestones, in position order.")
     async def milestones(self, info: Info) -> list[Milestone]:
@@ -768,7 +861,7 @@ class Contract(Node):
             refund = await loaders.pending_refund_request.load(self.pk)
         if room.funded_milestone_id is not None:
             funded = await loaders.milestone.load(room.funded_milestone_id)
-        role = viewer_role_in(info, room.contract)
+        role = await viewer_access(info, room.contract)
         return ContractViewerCan.of(contract_abilities(role, room, change, refund, funded))
 
     @strawberry.field(description="The contract room's log, oldest first.")
@@ -778,33 +871,33 @@ class Contract(Node):
         return await events_page(self.pk, first, after, up_to=self.event_seq)
 
     @classmethod
-    def of(cls, contract: object, viewer_id: int) -> Contract:
+    def of(cls, contract: object, viewer_id: int, access: Access | None = None) -> Contract:
+        """`access`: the viewer's (`access_in`); without it, the viewer is a person party."""
         from milestones.models import Contract as Model
 
         assert isinstance(contract, Model)
+        if access is not None:
+            role = access.role
+        else:
+            role = _viewer_role(contract.client_id, contract.freelancer_id, viewer_id)
         return cls(
             id=strawberry.ID(ids.encode("Contract", contract.id)),
             pk=contract.id,
             client_pk=contract.client_id,
             freelancer_pk=shown_freelancer_id(contract),
+            client_team_pk=contract.client_team_id,
+            freelancer_team_pk=contract.freelancer_team_id,
             event_seq=contract.event_seq,
             title=contract.title,
             currency=contract.currency,
             status=contract.status,
             invited_email=contract.invited_email,
-            viewer_role=_viewer_role(contract.client_id, contract.freelancer_id, viewer_id),
+            viewer_role=role,
+            viewer_team_role=access.team_role if access is not None else None,
             created_at=contract.created_at,
             accepted_at=contract.accepted_at,
             ended_at=contract.ended_at,
         )
-
-
-def viewer_role_in(info: Info, contract: object) -> Role | None:
-    from milestones.models import Contract as ContractModel
-
-    viewer = info.context.viewer
-    assert viewer is not None and isinstance(contract, ContractModel)
-    return role_of(viewer, contract)
 
 
 def _viewer_role(client_pk: int, freelancer_pk: int | None, viewer_pk: int) -> Role:
@@ -963,7 +1056,27 @@ async def load_contract(info: Info, pk: int) -> Contract:
     contract = await info.context.loaders.contract.load(pk)
     viewer = info.context.viewer
     assert contract is not None and viewer is not None
-    return Contract.of(contract, viewer.id)
+    return Contract.of(contract, viewer.id, await viewer_access(info, contract))
+
+
+async def viewer_access(info: Info, contract: object) -> Access | None:
+    """The viewer's access to a contract (`access_in`), their memberships read once a request
+    and only for a contract with a team side."""
+    from milestones.models import Contract as Model
+
+    assert isinstance(contract, Model)
+    viewer = info.context.viewer
+    assert viewer is not None
+    if contract.client_team_id is None and contract.freelancer_team_id is None:
+        access = access_in(viewer.id, contract, {})
+    else:
+        known, access = remembered_access(contract, viewer.id)
+        if not known:  # else the action that returned this row judged it already
+            memberships = await info.context.loaders.memberships.load(viewer.id)
+            access = access_in(viewer.id, contract, memberships)
+    if access is None and viewer.is_mediator and contract.mediated_at is not None:
+        return MEDIATING  # `access.access_of`'s mediator, read-only
+    return access
 
 
 async def load_milestone(info: Info, pk: int, *, include_deleted: bool = False) -> Milestone | None:

@@ -2,7 +2,9 @@
 version, and served from memory while the room has not changed.
 
 Everything a contract room shows changes only in an action that appends to its event log (the
-contract's `event_seq`) or in its parties' profiles (their `updated_at`). So the response of a
+contract's `event_seq`), in its parties' profiles (their `updated_at`), or in its teams' members
+(the team's and the members' `updated_at`); who may see it, and as what, is the viewer's own
+standing, read by the same statement and judged by the one rule (`access_in`). So the response of a
 query whose only root field is `contract(id:)` depends on (viewer, document, variables,
 operation, Accept) and on that version, which one indexed read returns. The version is read
 *before* executing, so a mutation that commits meanwhile makes the stored entry older than the
@@ -36,7 +38,7 @@ from tortoise import connections
 from milestones import ids
 from milestones.auth import TokenVerifier, Unauthenticated, parse_authorization
 from milestones.caches import ByteBoundedLRU
-from milestones.domain.access import role_among
+from milestones.domain.access import Access, access_in
 from milestones.rate_limits import Budget, RateLimiter, Refusal, identity
 from milestones.schema.documents import PARSED_SCOPE_KEY, Documents
 from milestones.web.graphql_http import wants_event_stream
@@ -198,9 +200,9 @@ class RoomCache:
         contract_pk = ids.decode(plan.contract_id(request.get("variables")), "Contract")
         if contract_pk is None:
             return None
-        version = await room_version(contract_pk)
+        version = await room_version(contract_pk, claims.sub)
         # Outsiders (and unknown rooms) go the ordinary way: they get null, uncached.
-        if version is None or role_among(claims.sub, version[1], version[3]) is None:
+        if version is None or viewer_access(version) is None:
             return None
         key = hashlib.blake2b(
             orjson.dumps(
@@ -261,26 +263,64 @@ class RoomCache:
         self._entries.put(key, Entry(version, 200, headers, body), size)
 
 
+# The room's version as one viewer sees it: the log, the parties' profiles, the teams' members
+# and their profiles, and the viewer's own standing (their id and roles in the two teams).
 _VERSION_SQL = (
-    "SELECT c.event_seq, uc.sub, uc.updated_at, uf.sub, uf.updated_at FROM contracts c "
-    "JOIN users uc ON uc.id = c.client_id LEFT JOIN users uf ON uf.id = c.freelancer_id "
-    "WHERE c.id = {placeholder}"
+    "SELECT c.event_seq, c.client_id, c.freelancer_id, c.client_team_id, c.freelancer_team_id, "
+    "v.id, "
+    "(SELECT m.role FROM team_members m WHERE m.team_id = c.client_team_id "
+    "AND m.user_id = v.id), "
+    "(SELECT m.role FROM team_members m WHERE m.team_id = c.freelancer_team_id "
+    "AND m.user_id = v.id), "
+    "uc.updated_at, uf.updated_at, "
+    "(SELECT MAX(t.updated_at) FROM teams t "
+    "WHERE t.id IN (c.client_team_id, c.freelancer_team_id)), "
+    "(SELECT MAX(u.updated_at) FROM team_members m JOIN users u ON u.id = m.user_id "
+    "WHERE m.team_id IN (c.client_team_id, c.freelancer_team_id)) "
+    "FROM contracts c LEFT JOIN users uc ON uc.id = c.client_id "
+    "LEFT JOIN users uf ON uf.id = c.freelancer_id "
+    "LEFT JOIN users v ON v.sub = {viewer} "
+    "WHERE c.id = {contract}"
 )
 
 
-_POSTGRES_VERSION_SQL = _VERSION_SQL.format(placeholder="$1")
-_SQLITE_VERSION_SQL = _VERSION_SQL.format(placeholder="?")
+_POSTGRES_VERSION_SQL = _VERSION_SQL.format(contract="$1", viewer="$2")
+_SQLITE_VERSION_SQL = _VERSION_SQL.format(contract="?1", viewer="?2")
 
 
-async def room_version(contract_pk: int) -> Version | None:
-    """(event_seq, client sub, client updated_at, freelancer sub, freelancer updated_at)."""
+@dataclass(frozen=True, slots=True)
+class _Parties:
+    client_id: int
+    freelancer_id: int
+    client_team_id: int | None
+    freelancer_team_id: int | None
+
+
+def viewer_access(version: Version) -> Access | None:
+    """The viewer's access to the room, by the one rule (`access_in`), from its version."""
+    (_, client, freelancer, client_team, freelancer_team, viewer, in_client, in_freelancer) = (
+        version[:8]
+    )
+    if viewer is None:
+        return None
+    memberships = {
+        team: role
+        for team, role in ((client_team, in_client), (freelancer_team, in_freelancer))
+        if team is not None and role is not None
+    }
+    parties = _Parties(client, freelancer, client_team, freelancer_team)
+    return access_in(viewer, parties, memberships)
+
+
+async def room_version(contract_pk: int, sub: str) -> Version | None:
+    """What the room's response depends on, for the viewer with this token `sub`."""
     connection = connections.get("default")
     if connection.capabilities.dialect == "postgres":
         # The hot path of every cached room: straight to asyncpg (a prepared statement).
         async with connection.acquire_connection() as raw:
-            record = await raw.fetchrow(_POSTGRES_VERSION_SQL, contract_pk)
+            record = await raw.fetchrow(_POSTGRES_VERSION_SQL, contract_pk, sub)
         return tuple(record) if record is not None else None
-    _, rows = await connection.execute_query(_SQLITE_VERSION_SQL, [contract_pk])
+    _, rows = await connection.execute_query(_SQLITE_VERSION_SQL, [contract_pk, sub])
     return tuple(rows[0]) if rows else None
 
 

@@ -24,7 +24,9 @@ from milestones.schema.root import build_schema
 from tests.helpers import (
     MUTATIONS,
     Room,
+    add_team_member,
     create_contract_with_milestones,
+    create_team,
     graphql_error_codes,
     notification_nodes,
     offer_contract,
@@ -104,6 +106,12 @@ MATRIX: Final[dict[str, dict[str, str]]] = {
     "createWebhookEndpoint": row(OK, OK, NOT_FOUND, watching=OK),
     "updateWebhookEndpoint": row(OK, NOT_FOUND, NOT_FOUND, watching=NOT_FOUND),
     "deleteWebhookEndpoint": row(OK, NOT_FOUND, NOT_FOUND, watching=NOT_FOUND),
+    # the client's team, where the freelancer is a MEMBER: anyone may start a team; its
+    # OWNER manages it, a MEMBER may not, someone not in it does not find it
+    "createTeam": row(OK, OK, OK, watching=OK),
+    "addTeamMember": row(OK, FORBIDDEN, NOT_FOUND, watching=NOT_FOUND),
+    "changeTeamMemberRole": row(OK, FORBIDDEN, NOT_FOUND, watching=NOT_FOUND),
+    "removeTeamMember": row(OK, FORBIDDEN, NOT_FOUND, watching=NOT_FOUND),
 }
 
 
@@ -127,7 +135,7 @@ async def _room(api: Any, *, mediated: bool = False) -> Room:
     """M1 (100.00) and M2 (200.00), upcoming. `mediated`: an earlier milestone's dispute went
     to mediation and a mediator decided it (all released): every mediator sees the room."""
     client = api.actor("client", name="Cleo Client", email="cleo@example.com")
-    freelancer = api.actor("freelancer", name="Fred Freelancer")
+    freelancer = api.actor("freelancer", name="Fred Freelancer", email="fred@example.com")
     if not mediated:
         return await create_contract_with_milestones(client, freelancer, ["100.00", "200.00"])
     room = await create_contract_with_milestones(client, freelancer, ["50.00", "100.00", "200.00"])
@@ -256,6 +264,29 @@ async def _endpoint(room: Room, api: Any) -> dict[str, Any]:
     return {"id": await _clients_endpoint(room, api)}
 
 
+async def _clients_team(room: Room, api: Any) -> str:
+    """A team of the client's (OWNER) where the freelancer is a MEMBER."""
+    team_id = await create_team(room.client, "Cleo's company")
+    await add_team_member(room.client, team_id, "fred@example.com", "MEMBER")
+    return team_id
+
+
+async def _new_team(room: Room, api: Any) -> dict[str, Any]:
+    return {"name": "A team"}
+
+
+async def _add_member(room: Room, api: Any) -> dict[str, Any]:
+    return {"teamId": await _clients_team(room, api), "email": "x@example.com", "role": "ADMIN"}
+
+
+async def _change_role(room: Room, api: Any) -> dict[str, Any]:
+    return {"teamId": await _clients_team(room, api), "email": "fred@example.com", "role": "ADMIN"}
+
+
+async def _remove_member(room: Room, api: Any) -> dict[str, Any]:
+    return {"teamId": await _clients_team(room, api), "email": "fred@example.com"}
+
+
 MUTATION_SETUPS: Final[dict[str, Setup]] = {
     "createContract": _create,
     "acceptContract": _offer,
@@ -281,6 +312,10 @@ MUTATION_SETUPS: Final[dict[str, Setup]] = {
     "createWebhookEndpoint": _new_endpoint,
     "updateWebhookEndpoint": _change_endpoint,
     "deleteWebhookEndpoint": _endpoint,
+    "createTeam": _new_team,
+    "addTeamMember": _add_member,
+    "changeTeamMemberRole": _change_role,
+    "removeTeamMember": _remove_member,
 }
 
 QUERIES: Final[dict[str, str]] = {
@@ -361,7 +396,7 @@ def _query_outcome(body: dict[str, Any]) -> str:
 
 NODE_SAMPLES: Final = ("Contract", "Milestone", "ChangeRequest", "RefundRequest",
                        "ContractEvent", "Notification", "User", "WebhookEndpoint",
-                       "WebhookDelivery", "Dispute")  # fmt: skip
+                       "WebhookDelivery", "Dispute", "Team")  # fmt: skip
 
 
 def test_every_node_type_has_a_sample() -> None:
@@ -398,6 +433,7 @@ async def test_outsiders_see_no_node_of_a_contract(api: Any) -> None:
         "WebhookEndpoint": endpoint,
         "WebhookDelivery": deliveries["node"]["deliveries"]["edges"][0]["node"]["id"],
         "Dispute": dispute,
+        "Team": await _clients_team(room, api),
     }
     outsider = api.actor("outsider")
     mediator = _mediator(api)  # no dispute of the room went to mediation: an outsider too

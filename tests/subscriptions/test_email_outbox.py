@@ -165,3 +165,37 @@ async def test_no_email_without_smtp_url(
     assert await _notification_count() == 3
     assert await EmailOutbox.all().count() == 0
     assert smtp.mailbox.messages == []
+
+
+async def test_every_member_of_a_team_party_gets_their_own_email(
+    app: object, smtp: SmtpServer, api: Any, freelancer: Actor
+) -> None:
+    from tests.helpers import ok
+    from tests.teams.parties import client_company
+
+    company = await client_company(api, freelancer)
+    await ok(
+        freelancer,
+        "requestMilestoneChanges",
+        {
+            "contractId": company.room.contract_id,
+            "changes": [{"kind": "ADD", "title": "X", "amount": "5"}],
+        },
+    )
+    team_addresses = {"olga@corp.example", "adam@corp.example", "mia@corp.example"}
+
+    async def team_told() -> bool:
+        told = {recipients[0] for recipients in smtp.mailbox.recipients}
+        return team_addresses <= told
+
+    await until(team_told)
+    await asyncio.sleep(0.3)
+    to_team = [
+        (recipients[0], message["Subject"])
+        for recipients, message in zip(smtp.mailbox.recipients, smtp.mailbox.messages, strict=True)
+        if recipients[0] in team_addresses
+    ]
+    assert sorted(address for address, _ in to_team) == sorted(team_addresses)
+    assert {subject for _, subject in to_team} == {
+        "Fred Freelancer requested changes to the milestones of “Website redesign”."
+    }

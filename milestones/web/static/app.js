@@ -30,13 +30,18 @@ const DISPUTE_FIELDS = `
     resolution { kind releasedAmount refundedAmount message decidedBy { name } }
   }`;
 
-const ME = `query Me { me { id name email } }`;
+const ME = `query Me { me { id name email teams { id name } } }`;
+
+const TEAM = `query Team($id: ID!) {
+  node(id: $id) { ... on Team { id name members { email role user { id name } } } }
+}`;
 
 const CONTRACTS = `query Contracts {
   contracts(first: 50) {
     edges { node {
-      id title status viewerRole currency invitedEmail
+      id title status viewerRole viewerTeamRole currency invitedEmail
       client { name email } freelancer { name }
+      clientTeam { id name } freelancerTeam { id name }
       escrow { held }
       pendingChangeRequest { id }
     } }
@@ -45,8 +50,9 @@ const CONTRACTS = `query Contracts {
 
 const ROOM = `query Room($id: ID!) {
   contract(id: $id) {
-    id title status currency viewerRole createdAt acceptedAt endedAt invitedEmail
+    id title status currency viewerRole viewerTeamRole createdAt acceptedAt endedAt invitedEmail
     client { id name email } freelancer { id name email }
+    clientTeam { id name } freelancerTeam { id name }
     escrow { held available totalFunded totalReleased totalRefunded }
     viewerCan { requestChanges respondToChangeRequest withdrawChangeRequest }
     milestones {
@@ -132,6 +138,8 @@ const state = {
   contracts: [],
   roomId: null,
   room: null,
+  teamId: null, // the team page shown in place of a room
+  team: null,
   notifications: [], // newest first
   seen: new Set(),
   unread: 0,
@@ -212,6 +220,18 @@ function tokenRoles(token) {
   } catch {
     return [];
   }
+}
+
+// A team party's name as a badge (a link to its page), next to the person or in their place.
+function teamBadge(team, testid) {
+  if (!team) return "";
+  return `<button type="button" class="team-badge" data-team="${esc(team.id)}" data-testid="${testid}" title="Team">${esc(team.name)}</button>`;
+}
+
+// A team MEMBER sees the room; only OWNERs and ADMINs (or a person party) act for the side,
+// except that a MEMBER of the freelancer's team may submit work.
+function actsForSide(room) {
+  return room.viewerTeamRole !== "MEMBER";
 }
 
 function humanKind(kind) {
@@ -335,7 +355,9 @@ async function signIn(token) {
     return;
   }
   await loadContracts();
-  const wanted = new URLSearchParams(location.hash.slice(1)).get("contract") || sessionStorage.getItem(ROOM_KEY);
+  const hash = new URLSearchParams(location.hash.slice(1));
+  if (hash.get("team")) return openTeam(hash.get("team"));
+  const wanted = hash.get("contract") || sessionStorage.getItem(ROOM_KEY);
   const first = state.contracts.find((c) => c.id === wanted) ?? state.contracts[0];
   if (first) await openRoom(first.id);
   else renderLayout();
@@ -345,6 +367,7 @@ function signOut(notice = "") {
   state.live?.close();
   Object.assign(state, {
     token: null, api: null, live: null, me: null, contracts: [], roomId: null, room: null,
+    teamId: null, team: null,
     notifications: [], seen: new Set(), unread: 0, lastCursor: null, draftChanges: null,
     mediator: false, disputes: [],
   });
@@ -477,6 +500,8 @@ async function loadContracts() {
 
 async function openRoom(id) {
   state.roomId = id;
+  state.teamId = null;
+  state.team = null;
   state.draftChanges = null;
   state.formErrors = {};
   sessionStorage.setItem(ROOM_KEY, id);
@@ -502,6 +527,8 @@ function renderLayout() {
         <div class="card" data-testid="contracts">
           <div class="card-head"><h2>Your contracts</h2></div>
           <ul class="contract-list" id="contract-list"></ul>
+          <div class="card-head teams-head"><h2>Your teams</h2></div>
+          <ul class="contract-list" id="team-list" data-testid="teams"></ul>
         </div>
       </aside>
       <section id="room" data-testid="room">
@@ -509,7 +536,60 @@ function renderLayout() {
       </section>
     </div>`;
   renderContracts();
-  if (state.room?.id === state.roomId) renderRoom();
+  renderTeams();
+  if (state.teamId) renderTeam();
+  else if (state.room?.id === state.roomId) renderRoom();
+}
+
+function renderTeams() {
+  const list = $("#team-list");
+  if (!list) return;
+  const teams = state.me?.teams ?? [];
+  list.innerHTML =
+    teams
+      .map(
+        (t) => `<li><button type="button" class="contract-link ${t.id === state.teamId ? "selected" : ""}" data-team="${esc(t.id)}" data-testid="team-link">
+          <span class="title">${esc(t.name)}</span></button></li>`,
+      )
+      .join("") || `<li class="muted small">No teams.</li>`;
+}
+
+async function openTeam(id) {
+  state.teamId = id;
+  state.roomId = null;
+  history.replaceState(null, "", `#team=${encodeURIComponent(id)}`);
+  renderLayout();
+  const data = await state.api.request(TEAM, { id });
+  if (id !== state.teamId) return;
+  state.team = data.node;
+  renderTeam();
+  renderTeams();
+}
+
+function renderTeam() {
+  const container = $("#room");
+  const team = state.team;
+  if (!container || !team || team.id !== state.teamId) {
+    if (container && state.teamId && state.team === null) container.innerHTML = `<div class="card"><p class="muted">This team is not yours to see.</p></div>`;
+    return;
+  }
+  const rows = team.members
+    .map(
+      (m) => `<tr data-testid="team-member">
+        <td><strong>${esc(m.user?.name ?? m.email ?? "—")}</strong>${m.user?.name && m.email ? `<span class="desc">${esc(m.email)}</span>` : ""}</td>
+        <td><span class="status status-${esc(m.role)}" data-testid="team-member-role">${esc(m.role)}</span></td>
+        <td class="muted small">${m.user ? "" : "invited: joins when they first sign in"}</td>
+      </tr>`,
+    )
+    .join("");
+  container.innerHTML = `<div class="card" data-testid="team-page">
+    <div class="card-head"><h1 data-testid="team-name">${esc(team.name)}</h1><span class="muted small">${team.members.length} member${team.members.length === 1 ? "" : "s"}</span></div>
+    <table>
+      <thead><tr><th>Member</th><th>Role</th><th></th></tr></thead>
+      <tbody>${rows}</tbody>
+    </table>
+    <p class="muted small">OWNERs and ADMINs act for the team on its contracts and manage its members; MEMBERs see its contract rooms and get their notifications (on an agency's contracts they may also submit work).</p>
+  </div>`;
 }
 
 // Offers waiting for the viewer's answer (they are the freelancer party of an OFFERED contract).
@@ -531,8 +611,8 @@ function renderIncomingOffers() {
             <button type="button" class="link-button" data-open="${esc(c.id)}"><strong>${esc(c.title)}</strong></button>
             <span class="meta small">from ${esc(c.client.name ?? c.client.email ?? "—")}</span>
             <span class="actions">
-              <button type="button" class="primary" data-action="accept-offer" data-id="${esc(c.id)}" data-testid="accept-offer">Accept</button>
-              <button type="button" data-action="decline-offer" data-id="${esc(c.id)}" data-testid="decline-offer">Decline</button>
+              ${c.viewerTeamRole === "MEMBER" ? `<span class="muted small">Your team's owners and admins answer it.</span>` : `<button type="button" class="primary" data-action="accept-offer" data-id="${esc(c.id)}" data-testid="accept-offer">Accept</button>
+              <button type="button" data-action="decline-offer" data-id="${esc(c.id)}" data-testid="decline-offer">Decline</button>`}
             </span>
           </li>`,
         )
@@ -543,7 +623,7 @@ function renderIncomingOffers() {
 
 function partyName(contract) {
   if (contract.viewerRole === "CLIENT") {
-    return contract.freelancer?.name ?? contract.freelancer?.email ?? contract.invitedEmail ?? "—";
+    return contract.freelancer?.name ?? contract.freelancer?.email ?? contract.invitedEmail ?? contract.freelancerTeam?.name ?? "—";
   }
   return contract.client.name ?? contract.client.email ?? "—";
 }
@@ -555,7 +635,8 @@ function renderContracts() {
   list.innerHTML =
     state.contracts
       .map((c) => {
-        const other = partyName(c);
+        const otherTeam = c.viewerRole === "CLIENT" ? c.freelancerTeam : c.clientTeam;
+        const other = otherTeam ? otherTeam.name : partyName(c);
         return `<li><button type="button" class="contract-link ${c.id === state.roomId ? "selected" : ""}" data-open="${esc(c.id)}" data-testid="contract-link">
           <span class="title">${esc(c.title)}</span>
           <span class="meta">${c.viewerRole === "CLIENT" ? "Freelancer" : "Client"}: ${esc(other ?? "—")} · ${money(c.escrow.held, c.currency)} held
@@ -572,14 +653,16 @@ function renderRoom() {
   const isClient = room.viewerRole === "CLIENT";
   const isMediator = room.viewerRole === "MEDIATOR";
   const refund = room.pendingRefundRequest;
+  const ownTeam = isClient ? room.clientTeam : room.freelancerTeam;
+  const otherTeam = isClient ? room.freelancerTeam : room.clientTeam;
   container.innerHTML = `
     <div class="card" data-testid="room-header">
       <div class="room-head">
         <div>
           <h1 data-testid="room-title">${esc(room.title)}</h1>
           <div class="parties">
-            <span>You are the <strong>${isMediator ? "mediator" : isClient ? "client" : "freelancer"}</strong></span>
-            <span>${isClient ? "Freelancer" : "Client"}: <strong>${esc(partyName(room))}</strong></span>
+            <span>You are the <strong>${isMediator ? "mediator" : isClient ? "client" : "freelancer"}</strong>${ownTeam ? ` for ${teamBadge(ownTeam, isClient ? "client-team-badge" : "freelancer-team-badge")} <span class="muted small" data-testid="viewer-team-role">(${esc(room.viewerTeamRole)})</span>` : ""}</span>
+            <span>${isClient ? "Freelancer" : "Client"}: ${otherTeam ? teamBadge(otherTeam, isClient ? "freelancer-team-badge" : "client-team-badge") : ""} <strong>${esc(partyName(room))}</strong></span>
             <span>Since ${esc(when(room.createdAt))}</span>
           </div>
         </div>
@@ -607,6 +690,11 @@ function renderRoom() {
 }
 
 function renderOffer(room, isClient) {
+  if (!actsForSide(room)) {
+    return `<div class="card" data-testid="offer">
+      <p>${isClient ? "Offered" : "An offer to your team"}: waiting for ${isClient ? "the freelancer's" : "your team's owners and admins'"} answer.</p>
+    </div>`;
+  }
   if (isClient) {
     return `<div class="card" data-testid="offer">
       <p>Offered to <strong>${esc(partyName(room))}</strong>: waiting for their answer. You can prepare the milestones meanwhile.</p>
@@ -978,12 +1066,14 @@ async function sendChangeRequest() {
 }
 
 document.addEventListener("click", (event) => {
-  const target = event.target.closest("[data-action], [data-open], [data-contract]");
+  const target = event.target.closest("[data-action], [data-open], [data-contract], [data-team]");
   if (!target) {
     if (!event.target.closest("#notifications-panel, #bell")) $("#notifications-panel").hidden = true;
     return;
   }
-  if (target.dataset.open) {
+  if (target.dataset.team) {
+    openTeam(target.dataset.team).catch(handleRequestError);
+  } else if (target.dataset.open) {
     openRoom(target.dataset.open).catch(handleRequestError);
   } else if (target.dataset.contract) {
     $("#notifications-panel").hidden = true;
