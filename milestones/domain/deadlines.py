@@ -17,9 +17,15 @@ from typing import cast
 from milestones.domain import clock, escrow, events
 from milestones.domain.milestones import settle
 from milestones.domain.rules import load_room_state
+from milestones.domain.submissions import answer_submission
 from milestones.domain.transaction import Action, action
 from milestones.models import Contract, Milestone, RefundRequest
-from milestones.models.enums import EventKind, MilestoneStatus, RefundRequestStatus
+from milestones.models.enums import (
+    EventKind,
+    MilestoneStatus,
+    RefundRequestStatus,
+    SubmissionOutcome,
+)
 
 
 async def due_contracts(now: dt.datetime, limit: int = 100) -> list[int]:
@@ -86,6 +92,7 @@ async def _release(transaction: Action, contract: Contract, milestone: Milestone
     held = (await escrow.ledger_summary(contract, about=[milestone.id])).of(milestone.id)
     await escrow.release_to_freelancer(contract, milestone, held.in_escrow)
     await settle(milestone, MilestoneStatus.RELEASED)
+    await answer_submission(milestone, SubmissionOutcome.AUTO_RELEASED, clock.now())
     await escrow.assert_conserved(contract, milestone)
     await events.record(
         transaction,

@@ -7,10 +7,13 @@ from milestones.models.events import ContractEvent, EmailOutbox, Notification
 from milestones.models.idempotency import IdempotencyRecord
 from milestones.models.milestone import Milestone
 from milestones.models.refund_request import RefundRequest
+from milestones.models.submission import Attachment, AttachmentChunk, Submission
 from milestones.models.user import User
 from milestones.models.webhook import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
+    "Attachment",
+    "AttachmentChunk",
     "ChangeRequest",
     "Contract",
     "ContractEvent",
@@ -21,6 +24,7 @@ __all__ = [
     "MilestoneChange",
     "Notification",
     "RefundRequest",
+    "Submission",
     "User",
     "WebhookDelivery",
     "WebhookEndpoint",

@@ -16,6 +16,7 @@ from milestones.models.enums import (
     EventKind,
     MilestoneStatus,
     RefundRequestStatus,
+    SubmissionOutcome,
 )
 
 
@@ -52,6 +53,17 @@ describe(
         "money is still in escrow.",
         "RELEASED": "Approved: its money (all or part) went to the freelancer. Final.",
         "REFUNDED": "Its money went back to the client through an accepted refund request. Final.",
+    },
+)
+describe(
+    SubmissionOutcome,
+    "What became of a submission.",
+    {
+        "PENDING": "Waiting for the client: approve, reject, or let the review deadline pass.",
+        "REJECTED": "The client sent it back (`rejectSubmission`); `responseMessage` says why.",
+        "APPROVED": "The client approved the milestone (`approveMilestone`).",
+        "AUTO_RELEASED": "The review deadline passed without an answer: the milestone's money "
+        "was released to the freelancer.",
     },
 )
 describe(
@@ -170,4 +182,5 @@ __all__ = [
     "EventKind",
     "MilestoneStatus",
     "RefundRequestStatus",
+    "SubmissionOutcome",
 ]
