@@ -360,7 +360,7 @@ async def test_active_content_is_served_as_a_download_under_its_exact_name(
 
 def test_a_download_name_is_quoted_safely() -> None:
     disposition = content_disposition('a"b\\c;d.txt')
-    assert disposition.startswith('attachment; filename="a_b_c_d.txt"; filename*=UTF-8\'\'')
+    assert disposition.startswith("attachment; filename=\"a_b_c_d.txt\"; filename*=UTF-8''")
     assert unquote(disposition.split("UTF-8''", 1)[1]) == 'a"b\\c;d.txt'
 
 
@@ -405,3 +405,65 @@ async def test_submissions_are_listed_oldest_first_with_their_outcomes(
     assert first["submittedAt"] < second["submittedAt"]
     assert (third["outcome"], third["responseMessage"]) == ("AUTO_RELEASED", None)
     assert third["respondedAt"] is not None
+
+
+def _multipart(*parts: tuple[str, str | None, bytes]) -> bytes:
+    body = b""
+    for name, filename, content in parts:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        body += f"--x\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + content + b"\r\n"
+    return body + b"--x--\r\n"
+
+
+_OPERATIONS = json.dumps(
+    {"query": SUBMIT, "variables": {"input": {"milestoneId": "x", "attachments": [None]}}}
+).encode()
+_MAP = b'{"0": ["variables.input.attachments.0"]}'
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"--x--\r\n", id="no parts"),
+        pytest.param(_multipart(("operations", None, _OPERATIONS)), id="no map"),
+        pytest.param(
+            _multipart(("map", None, _MAP), ("operations", None, _OPERATIONS)), id="order"
+        ),
+        pytest.param(_multipart(("operations", None, b"{"), ("map", None, _MAP)), id="not json"),
+        pytest.param(_multipart(("operations", None, b"[]"), ("map", None, _MAP)), id="batch"),
+        pytest.param(
+            _multipart(("operations", None, _OPERATIONS), ("map", None, b'{"0": "x"}')),
+            id="bad map",
+        ),
+        pytest.param(
+            _multipart(
+                ("operations", None, _OPERATIONS),
+                ("map", None, b'{"0": ["variables.input.milestoneId"]}'),
+                ("0", "a.txt", b"abc"),
+            ),
+            id="map to a non-null",
+        ),
+        pytest.param(
+            _multipart(("operations", None, _OPERATIONS), ("map", None, _MAP), ("1", "a", b"")),
+            id="part not in map",
+        ),
+        pytest.param(
+            _multipart(("operations", None, _OPERATIONS), ("map", None, _MAP)), id="file missing"
+        ),
+        pytest.param(b"garbage", id="not multipart at all"),
+    ],
+)
+async def test_malformed_multipart_bodies_get_a_400(freelancer: Actor, body: bytes) -> None:
+    response = await freelancer.http.post(
+        "/graphql",
+        content=body,
+        headers={
+            "authorization": f"Bearer {freelancer.token}",
+            "graphql-preflight": "1",
+            "content-type": "multipart/form-data; boundary=x",
+        },
+    )
+
+    assert response.status_code == 400, response.text
+    assert len(response.json()["errors"]) == 1
+    assert await stored_rows() == (0, 0, 0)

@@ -18,6 +18,7 @@ from typing import Any, Final
 import pytest
 
 from milestones.schema.root import build_schema
+from tests.api.test_submissions import submissions, upload
 from tests.helpers import (
     MUTATIONS,
     Room,
@@ -286,7 +287,7 @@ def _query_outcome(body: dict[str, Any]) -> str:
 
 NODE_SAMPLES: Final = ("Contract", "Milestone", "ChangeRequest", "RefundRequest",
                        "ContractEvent", "Notification", "User", "WebhookEndpoint",
-                       "WebhookDelivery")  # fmt: skip
+                       "WebhookDelivery", "Submission", "Attachment")  # fmt: skip
 
 
 def test_every_node_type_has_a_sample() -> None:
@@ -302,6 +303,9 @@ async def test_outsiders_see_no_node_of_a_contract(api: Any) -> None:
     room = await _room(api)
     endpoint = await _clients_endpoint(room, api, kinds=["CHANGE_REQUEST_SUBMITTED"])
     await _active(room)
+    submitted = await upload(room.freelancer, room.milestone(0), [("a.txt", b"abc", "text/plain")])
+    assert submitted.status_code == 200, submitted.text
+    (submission,) = await submissions(room.client, room.milestone(0))
     refund = await pending_refund_request(room)
     change_request = await pending_change_request(room)  # a webhook delivery for the client
     deliveries = await room.client.gql(
@@ -321,6 +325,8 @@ async def test_outsiders_see_no_node_of_a_contract(api: Any) -> None:
         "User": read["client"]["id"],
         "WebhookEndpoint": endpoint,
         "WebhookDelivery": deliveries["node"]["deliveries"]["edges"][0]["node"]["id"],
+        "Submission": submission["id"],
+        "Attachment": submission["attachments"][0]["id"],
     }
     outsider = api.actor("outsider")
     query = "query ($id: ID!) { node(id: $id) { id } }"
