@@ -68,9 +68,9 @@ class Attachment(Model):
         indexes = (("submission_id", "position"),)
 
 
+# The bytes of an attachment, `seq` 0, 1, ... in order, each at most
+# `domain.submissions.CHUNK_BYTES`.
 class AttachmentChunk(Model):
-    """The bytes of an attachment, `seq` 0, 1, ... in order, each at most `CHUNK_BYTES`."""
-
     id = fields.BigIntField(primary_key=True)
     attachment: fields.ForeignKeyRelation[Attachment] = fields.ForeignKeyField(
         "models.Attachment", related_name="chunks", on_delete=fields.CASCADE
