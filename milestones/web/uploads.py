@@ -152,6 +152,7 @@ class _Part:
     spool: IO[bytes] | None = None
     sha256: Any = None
     size: int = 0
+    ignored: bool = False  # a file past the allowed count: not read at all
 
 
 class _Reader:
@@ -229,6 +230,9 @@ class _Reader:
             raise RequestRefused(400, f"The part {part.name!r} is not in `map`.")
         if part.name in self.files:
             raise RequestRefused(400, f"The part {part.name!r} is sent twice.")
+        if self.skip_files:
+            part.ignored = True
+            return
         filename = options.get(b"filename")
         part.filename = safe_filename(_utf8(filename) if filename is not None else None)
         part.content_type = safe_content_type(part.headers.get("content-type"))
@@ -238,6 +242,8 @@ class _Reader:
     def _part_data(self, data: bytes, start: int, end: int) -> None:
         part = self.part
         size = end - start
+        if part.ignored:
+            return
         if part.spool is None:
             self.field_bytes += size
             if self.field_bytes > self.limits.max_body_bytes:
@@ -263,6 +269,8 @@ class _Reader:
 
     def _part_end(self) -> None:
         part = self.part
+        if part.ignored:
+            return
         if part.spool is None:
             self.fields[part.name] = bytes(part.text)
             if part.name == "map":
