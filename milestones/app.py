@@ -30,6 +30,7 @@ from milestones.rate_limits import RateLimiter
 from milestones.scheduler import DeadlineScheduler
 from milestones.schema.limits import QueryLimits
 from milestones.schema.root import build_schema
+from milestones.web.attachments import attachment_routes
 from milestones.web.graphql_view import MilestonesGraphQL
 from milestones.web.guard import ErrorGuard
 from milestones.web.request_observer import RequestObserver
@@ -190,6 +191,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/graphql", room_cache or graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/metrics", metrics),
+            *attachment_routes(verifier, rate_limiter),
             *room_page_routes(settings),
         ],
         # The guard inside the observer: its answers carry the request id too.

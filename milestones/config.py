@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     max_aliases: int = Field(default=15, ge=0)
     max_tokens: int = Field(default=2000, ge=1)
     max_body_bytes: int = Field(default=100 * 1024, ge=1)
+    # Each file of a submission (multipart `submitMilestone`); a file of exactly this size is
+    # accepted. The body limit above still holds for the request's other parts.
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
     max_subscriptions_per_connection: int = Field(default=20, ge=1)
     # Fair use (API.md): per user, per client address without a token; "off" turns one off.
     rate_limit_queries: Limit = RateLimit(600, 60.0)

@@ -66,6 +66,9 @@ async def reset_tables() -> None:
     tables = [
         model._meta.db_table
         for model in (
+            models.AttachmentChunk,
+            models.Attachment,
+            models.Submission,
             models.WebhookDelivery,
             models.WebhookEndpoint,
             models.EmailOutbox,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar, Final
+from typing import IO, Any, ClassVar, Final
 
 from milestones.domain.errors import Problem
 from milestones.domain.values import DEFAULT_CURRENCY, OMITTED, Omitted
@@ -117,11 +117,26 @@ class ActivateMilestone(Command):
     milestone_id: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class AttachmentFile:
+    """A file sent with a submission: its name and media type as the client gave them (made
+    safe), its size and sha256 measured while it was received, and the temporary file its
+    bytes wait in (None for a file that was never read: the command is refused anyway)."""
+
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    # Not part of the idempotency digest (sha256 is): see `idempotency.command_digest`.
+    content: IO[bytes] | None = field(default=None, compare=False, repr=False)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SubmitMilestone(Command):
     operation = "submitMilestone"
     milestone_id: int | None
     message: str | None = None
+    attachments: tuple[AttachmentFile, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -27,6 +27,7 @@ from milestones.domain.refunds import concerned_milestone, give_back, milestone_
 from milestones.domain.reminders import next_reminder_sql, review_waiting, when
 from milestones.domain.rules import load_room_state
 from milestones.domain.settlement import settle
+from milestones.domain.submissions import answer_submission
 from milestones.domain.transaction import Action, action
 from milestones.models import Contract, Dispute, Milestone, RefundRequest
 from milestones.models.enums import (
@@ -37,6 +38,7 @@ from milestones.models.enums import (
     EventKind,
     MilestoneStatus,
     RefundRequestStatus,
+    SubmissionOutcome,
 )
 
 logger = logging.getLogger(__name__)
@@ -185,6 +187,7 @@ async def _release(transaction: Action, contract: Contract, milestone: Milestone
     held = (await escrow.ledger_summary(contract, about=[milestone.id])).of(milestone.id)
     await escrow.release_to_freelancer(contract, milestone, held.in_escrow)
     await settle(milestone, MilestoneStatus.RELEASED)
+    await answer_submission(milestone, SubmissionOutcome.AUTO_RELEASED, clock.now())
     await escrow.assert_conserved(contract, milestone)
     await events.record(
         transaction,

@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import io
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +44,8 @@ _DIGEST_VERSION = "command-v2"
 def _plain(value: object) -> object:
     if isinstance(value, Omitted):
         return "<omitted>"
+    if isinstance(value, io.IOBase | tempfile.SpooledTemporaryFile):
+        return "<file>"  # an attachment's bytes: its sha256, next to it, stands for them
     raise TypeError(f"cannot digest {type(value).__name__}")
 
 

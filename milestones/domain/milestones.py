@@ -24,9 +24,10 @@ from milestones.domain.contracts import end_contract_now
 from milestones.domain.errors import Problem, refuse_if
 from milestones.domain.outcome import Outcome
 from milestones.domain.settlement import set_status, settle
+from milestones.domain.submissions import answer_submission, record_submission
 from milestones.domain.windows import DEADLINES_CHANNEL, windows
 from milestones.models import Contract, Milestone
-from milestones.models.enums import EventKind, MilestoneStatus
+from milestones.models.enums import EventKind, MilestoneStatus, SubmissionOutcome
 
 # The milestone changes themselves, shared with accepted change requests.
 
@@ -142,14 +143,24 @@ async def _move(
 @contract_action(the_milestone, role=Role.FREELANCER, doing="submit work", members=True)
 async def submit_milestone(act: Act[SubmitMilestone, Milestone]) -> Outcome:
     refusal = rules.submit_refusal(await act.room(), act.target)
-    return await _move(act, refusal, MilestoneStatus.SUBMITTED, EventKind.MILESTONE_SUBMITTED)
+    outcome = await _move(act, refusal, MilestoneStatus.SUBMITTED, EventKind.MILESTONE_SUBMITTED)
+    milestone, command = act.target, act.command
+    assert milestone.submitted_at is not None
+    await record_submission(
+        milestone, act.viewer, command.message, command.attachments, milestone.submitted_at
+    )
+    return outcome
 
 
 @contract_action(the_milestone, role=Role.CLIENT, doing="reject submissions")
 async def reject_submission(act: Act[RejectSubmission, Milestone]) -> Outcome:
     """The work needs more: the milestone stays funded and active."""
     refusal = rules.reject_submission_refusal(await act.room(), act.target)
-    return await _move(act, refusal, MilestoneStatus.ACTIVE, EventKind.SUBMISSION_REJECTED)
+    outcome = await _move(act, refusal, MilestoneStatus.ACTIVE, EventKind.SUBMISSION_REJECTED)
+    await answer_submission(
+        act.target, SubmissionOutcome.REJECTED, clock.now(), act.command.message
+    )
+    return outcome
 
 
 async def _release_within_funded(act: Act[ApproveMilestone, Milestone]) -> list[Problem]:
@@ -172,6 +183,7 @@ async def approve_milestone(act: Act[ApproveMilestone, Milestone]) -> Outcome:
     released = funded if command.release_amount is None else command.release_amount
     await escrow.release_to_freelancer(contract, milestone, released)
     await settle(milestone, MilestoneStatus.RELEASED)
+    await answer_submission(milestone, SubmissionOutcome.APPROVED, clock.now(), command.message)
     await escrow.assert_conserved(contract, milestone)
     await act.record(
         EventKind.MILESTONE_APPROVED, milestone=milestone, amount=released, note=command.message

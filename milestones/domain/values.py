@@ -30,6 +30,8 @@ MAX_TITLE_LENGTH: Final = 200
 MAX_MESSAGE_LENGTH: Final = 5000
 MAX_KEY_LENGTH: Final = 255
 DEFAULT_CURRENCY: Final = "USD"
+# Files of one submission (each at most MAX_UPLOAD_BYTES, a setting).
+MAX_ATTACHMENTS: Final = 10
 CENT: Final = Decimal("0.01")
 
 

@@ -7,7 +7,7 @@ from tortoise.migrations import operations as ops
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0009_reminders")]
+    dependencies = [("models", "0010_submissions")]
 
     operations = [
         ops.AddField(

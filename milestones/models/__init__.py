@@ -8,11 +8,14 @@ from milestones.models.events import ContractEvent, EmailOutbox, Notification
 from milestones.models.idempotency import IdempotencyRecord
 from milestones.models.milestone import Milestone
 from milestones.models.refund_request import RefundRequest
+from milestones.models.submission import Attachment, AttachmentChunk, Submission
 from milestones.models.team import Team, TeamMember
 from milestones.models.user import User
 from milestones.models.webhook import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
+    "Attachment",
+    "AttachmentChunk",
     "ChangeRequest",
     "Contract",
     "ContractEvent",
@@ -24,6 +27,7 @@ __all__ = [
     "MilestoneChange",
     "Notification",
     "RefundRequest",
+    "Submission",
     "Team",
     "TeamMember",
     "User",

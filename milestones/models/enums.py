@@ -110,3 +110,10 @@ class EventKind(StrEnum):
     DISPUTE_AUTO_RESOLVED = "DISPUTE_AUTO_RESOLVED"
     # A notification only (no room event): a deadline is near for whoever must act.
     DEADLINE_REMINDER = "DEADLINE_REMINDER"
+
+
+class SubmissionOutcome(StrEnum):
+    PENDING = "PENDING"
+    REJECTED = "REJECTED"
+    APPROVED = "APPROVED"
+    AUTO_RELEASED = "AUTO_RELEASED"

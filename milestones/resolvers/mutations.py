@@ -375,8 +375,10 @@ class Mutation:
 
     @strawberry.mutation(
         description="Freelancer: submit the work of the ACTIVE milestone for the client's review; "
-        "it becomes SUBMITTED. Refuses FORBIDDEN, CONTRACT_ENDED, CONTRACT_NOT_ACCEPTED, "
-        "MILESTONE_NOT_ACTIVE, REFUND_REQUEST_PENDING."
+        "it becomes SUBMITTED and `Milestone.submissions` gains the submission, with its "
+        "message and files (`attachments`: send them as a GraphQL multipart request). Refuses "
+        "FORBIDDEN, CONTRACT_ENDED, CONTRACT_NOT_ACCEPTED, MILESTONE_NOT_ACTIVE, "
+        "REFUND_REQUEST_PENDING, DISPUTE_OPEN, VALIDATION."
     )
     async def submit_milestone(
         self, info: Info, input: MutationInput[SubmitMilestoneInput]
@@ -385,6 +387,7 @@ class Mutation:
         command = commands.SubmitMilestone(
             milestone_id=_milestone_id(input.milestone_id),
             message=parse.text(input.message, "message", errors),
+            attachments=parse.attachments(input.attachments, "attachments", errors),
             idempotency_key=parse.idempotency_key(input.idempotency_key, errors),
             problems=errors.found,
         )

@@ -14,12 +14,13 @@ from typing import Final
 from strawberry import UNSET
 
 from milestones import ids
-from milestones.domain.commands import EVERY_CONTRACT, Every, MilestoneEdit
+from milestones.domain.commands import EVERY_CONTRACT, AttachmentFile, Every, MilestoneEdit
 from milestones.domain.emails import email_key, email_problem
 from milestones.domain.errors import Validation
 from milestones.domain.values import (
     DEFAULT_CURRENCY,
     MAX_AMOUNT_CENTS,
+    MAX_ATTACHMENTS,
     MAX_KEY_LENGTH,
     MAX_MESSAGE_LENGTH,
     MAX_TITLE_LENGTH,
@@ -128,6 +129,25 @@ def text(raw: object, field: str, errors: Validation) -> str | None:
         errors.add(field, "Must not contain control characters (line breaks are fine).")
         return None
     return trimmed or None
+
+
+def attachments(raw: object, field: str, errors: Validation) -> tuple[AttachmentFile, ...]:
+    """The files of a multipart request (the HTTP front put them in the variables), at most
+    MAX_ATTACHMENTS; () after a problem."""
+    if raw is None or raw is UNSET or isinstance(raw, Omitted):
+        return ()
+    files = raw if isinstance(raw, list) else [raw]
+    if len(files) > MAX_ATTACHMENTS:
+        errors.add(field, f"At most {MAX_ATTACHMENTS} files, got {len(files)}.")
+        return ()
+    for index, file in enumerate(files):
+        if not isinstance(file, AttachmentFile):
+            errors.add(
+                f"{field}.{index}",
+                "Must be a file of a multipart request (the GraphQL multipart request spec).",
+            )
+            return ()
+    return tuple(files)
 
 
 def date(raw: object, field: str, errors: Validation) -> dt.date | None:

@@ -9,6 +9,7 @@ from tortoise.expressions import Q, Subquery
 
 from milestones import ids
 from milestones.domain.access import Access, visible_contracts
+from milestones.domain.submissions import visible_attachment, visible_submission
 from milestones.models import ChangeRequest as ChangeRequestModel
 from milestones.models import Contract as ContractModel
 from milestones.models import ContractEvent as ContractEventModel
@@ -29,6 +30,7 @@ from milestones.schema.context import Info
 from milestones.schema.enums import ContractStatus, DisputeStatus
 from milestones.schema.relay import Connection
 from milestones.schema.types import (
+    Attachment,
     ChangeRequest,
     Contract,
     ContractEvent,
@@ -37,6 +39,7 @@ from milestones.schema.types import (
     Notification,
     NotificationConnection,
     RefundRequest,
+    Submission,
     Team,
     User,
     WebhookDelivery,
@@ -148,6 +151,12 @@ async def resolve_node(info: Info, global_id: str) -> Node | None:
         if dispute is None or not await _party_contract(info, dispute.contract_id):
             return None
         return Dispute.of(dispute)
+    if type_name == "Submission":
+        submission = await visible_submission(viewer, pk)
+        return Submission.of(submission) if submission is not None else None
+    if type_name == "Attachment":
+        attachment = await visible_attachment(viewer, pk)
+        return Attachment.of(attachment) if attachment is not None else None
     if type_name == "ContractEvent":
         event = await ContractEventModel.get_or_none(id=pk)
         if event is None or not await _party_contract(info, event.contract_id):

@@ -18,6 +18,7 @@ from milestones.models.enums import (
     EventKind,
     MilestoneStatus,
     RefundRequestStatus,
+    SubmissionOutcome,
     TeamRole,
 )
 
@@ -64,6 +65,17 @@ describe(
         "DELETED": "Deleted while upcoming (by the client, or by an accepted change request). "
         "Final: it is no longer among `Contract.milestones` and has no position (0), but "
         "history (events, notifications, change requests, `node`) still shows it.",
+    },
+)
+describe(
+    SubmissionOutcome,
+    "What became of a submission.",
+    {
+        "PENDING": "Waiting for the client: approve, reject, or let the review deadline pass.",
+        "REJECTED": "The client sent it back (`rejectSubmission`); `responseMessage` says why.",
+        "APPROVED": "The client approved the milestone (`approveMilestone`).",
+        "AUTO_RELEASED": "The review deadline passed without an answer: the milestone's money "
+        "was released to the freelancer.",
     },
 )
 describe(
@@ -269,5 +281,6 @@ __all__ = [
     "MilestoneField",
     "MilestoneStatus",
     "RefundRequestStatus",
+    "SubmissionOutcome",
     "TeamRole",
 ]

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import strawberry
 from strawberry import UNSET
+from strawberry.file_uploads import Upload
 
 from milestones.schema.enums import ChangeKind, Decision, DisputeDecision, EventKind, TeamRole
 
@@ -110,7 +111,15 @@ class ActivateMilestoneInput:
 class SubmitMilestoneInput:
     milestone_id: strawberry.ID = strawberry.field(description="The ACTIVE milestone's ID.")
     message: str | None = strawberry.field(
-        default=UNSET, description="What you want to tell the other party, at most 5000 characters."
+        default=UNSET,
+        description="What you want to tell the other party, at most 5000 characters; kept on "
+        "the submission.",
+    )
+    attachments: list[Upload] | None = strawberry.field(
+        default=UNSET,
+        description="Files of the work, at most 10, each at most MAX_UPLOAD_BYTES (10 MiB by "
+        "default): sent as a GraphQL multipart request (multipart/form-data on /graphql, with "
+        "a `GraphQL-Preflight: 1` header), the only operation that accepts one.",
     )
     idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 

@@ -14,12 +14,14 @@ from milestones.domain.escrow import LedgerSummary, ledger_rows, summarize
 from milestones.domain.rules import RoomState, load_room_states
 from milestones.domain.snapshots import Room
 from milestones.models import (
+    Attachment,
     ChangeRequest,
     Contract,
     ContractEvent,
     Milestone,
     MilestoneChange,
     RefundRequest,
+    Submission,
     Team,
     TeamMember,
     User,
@@ -93,6 +95,24 @@ async def _memberships_of_users(keys: Sequence[int]) -> list[dict[int, str]]:
     return [grouped[key] for key in keys]
 
 
+async def _submissions_of_milestones(keys: Sequence[int]) -> list[list[Submission]]:
+    grouped: dict[int, list[Submission]] = defaultdict(list)
+    for submission in await Submission.filter(milestone_id__in=list(keys)).order_by(
+        "milestone_id", "id"
+    ):
+        grouped[submission.milestone_id].append(submission)
+    return [grouped[key] for key in keys]
+
+
+async def _attachments_of_submissions(keys: Sequence[int]) -> list[list[Attachment]]:
+    grouped: dict[int, list[Attachment]] = defaultdict(list)
+    for attachment in await Attachment.filter(submission_id__in=list(keys)).order_by(
+        "submission_id", "position"
+    ):
+        grouped[attachment.submission_id].append(attachment)
+    return [grouped[key] for key in keys]
+
+
 class Loaders:
     """Each loader is made on first use: a subscription resets its loaders for every event it
     delivers, and most deliveries touch none of them."""
@@ -141,6 +161,14 @@ class Loaders:
     @cached_property
     def changes_of_request(self) -> DataLoader[int, list[MilestoneChange]]:
         return DataLoader(_changes_of_requests)
+
+    @cached_property
+    def submissions_of_milestone(self) -> DataLoader[int, list[Submission]]:
+        return DataLoader(_submissions_of_milestones)
+
+    @cached_property
+    def attachments_of_submission(self) -> DataLoader[int, list[Attachment]]:
+        return DataLoader(_attachments_of_submissions)
 
     @cached_property
     def pending_change_request(self) -> DataLoader[int, ChangeRequest | None]:

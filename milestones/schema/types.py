@@ -44,6 +44,7 @@ from milestones.schema.enums import (
     MilestoneField,
     MilestoneStatus,
     RefundRequestStatus,
+    SubmissionOutcome,
     TeamRole,
 )
 from milestones.schema.relay import Connection, after_position, connection, page_size
@@ -324,6 +325,14 @@ class Milestone(Node):
         role = await viewer_access(info, room.contract)
         return MilestoneViewerCan.of(milestone_abilities(role, room, self.row))
 
+    @strawberry.field(
+        description="Every submission of work on it, oldest first, with its message, files and "
+        "outcome."
+    )
+    async def submissions(self, info: Info) -> list[Submission]:
+        rows = await info.context.loaders.submissions_of_milestone.load(self.pk)
+        return [Submission.of(row) for row in rows]
+
     @classmethod
     def of(cls, milestone: object, money: MilestoneMoney) -> Milestone:
         from milestones.models import Milestone as MilestoneModel
@@ -356,6 +365,77 @@ class Milestone(Node):
             review_deadline=milestone.review_deadline,
             released_at=milestone.released_at,
             deleted_at=milestone.deleted_at,
+        )
+
+
+@strawberry.type(description="Work the freelancer submitted on a milestone (`submitMilestone`).")
+class Submission(Node):
+    pk: Private[int]
+    message: str | None = strawberry.field(
+        description="What the freelancer wrote with it, if anything."
+    )
+    submitted_at: dt.datetime = strawberry.field(description="When it was submitted.")
+    outcome: SubmissionOutcome = strawberry.field(
+        description="PENDING until the client approves or rejects it or the review deadline "
+        "releases the milestone."
+    )
+    response_message: str | None = strawberry.field(
+        description="What the client wrote when rejecting (or approving) it, if anything."
+    )
+    responded_at: dt.datetime | None = strawberry.field(
+        description="When its outcome was decided; null while PENDING."
+    )
+
+    @strawberry.field(description="Its files, in the order they were sent.")
+    async def attachments(self, info: Info) -> list[Attachment]:
+        rows = await info.context.loaders.attachments_of_submission.load(self.pk)
+        return [Attachment.of(row) for row in rows]
+
+    @classmethod
+    def of(cls, submission: object) -> Submission:
+        from milestones.models import Submission as SubmissionModel
+
+        assert isinstance(submission, SubmissionModel)
+        return cls(
+            id=strawberry.ID(ids.encode("Submission", submission.id)),
+            pk=submission.id,
+            message=submission.message,
+            submitted_at=submission.submitted_at,
+            outcome=submission.outcome,
+            response_message=submission.response_message,
+            responded_at=submission.responded_at,
+        )
+
+
+@strawberry.type(description="A file sent with a submission.")
+class Attachment(Node):
+    filename: str = strawberry.field(
+        description="The file's name as it was sent (its last path segment, at most 255 "
+        "characters)."
+    )
+    content_type: str = strawberry.field(
+        description="The media type it was sent with (application/octet-stream when none)."
+    )
+    size: int = strawberry.field(description="Its size in bytes.")
+    sha256: str = strawberry.field(description="The SHA-256 of its bytes, lowercase hex.")
+    url: str = strawberry.field(
+        description="Where to download it: `/attachments/<id>`, GET with the same bearer "
+        "token; for the room's parties only (anyone else gets 404)."
+    )
+
+    @classmethod
+    def of(cls, attachment: object) -> Attachment:
+        from milestones.models import Attachment as AttachmentModel
+
+        assert isinstance(attachment, AttachmentModel)
+        global_id = ids.encode("Attachment", attachment.id)
+        return cls(
+            id=strawberry.ID(global_id),
+            filename=attachment.filename,
+            content_type=attachment.content_type,
+            size=attachment.size,
+            sha256=attachment.sha256,
+            url=f"/attachments/{global_id}",
         )
 
 

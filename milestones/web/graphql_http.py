@@ -118,7 +118,7 @@ def wants_graphiql(request: Request) -> bool:
 
 async def read_params(request: Request, max_body_bytes: int) -> GraphQLParams:
     if request.method == "GET":
-        return _params(_get_parameters(request))
+        return params_of(_get_parameters(request))
     _check_content_type(request.headers.get("content-type"))
     body = await read_body(request, max_body_bytes)
     if not body.strip():
@@ -135,7 +135,7 @@ async def read_params(request: Request, max_body_bytes: int) -> GraphQLParams:
         raise RequestRefused(400, "Batches are not accepted: send one operation per request.")
     if not isinstance(payload, dict):
         raise RequestRefused(400, "The request body must be a JSON object with `query`.")
-    return _params(payload)
+    return params_of(payload)
 
 
 def _check_content_type(content_type: str | None) -> None:
@@ -181,7 +181,7 @@ def _get_parameters(request: Request) -> dict[str, Any]:
     return parameters
 
 
-def _params(payload: dict[str, Any]) -> GraphQLParams:
+def params_of(payload: dict[str, Any]) -> GraphQLParams:
     query = payload.get("query")
     document_id = payload.get("documentId")
     if document_id is not None and not isinstance(document_id, str):

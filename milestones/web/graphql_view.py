@@ -2,7 +2,8 @@
 
 HTTP requests are served by `_serve_http` (the GraphQL-over-HTTP rules are in
 `milestones.web.graphql_http`), or as an event stream when they accept `text/event-stream`
-(`milestones.web.sse`); WebSockets go to strawberry's graphql-transport-ws handler.
+(`milestones.web.sse`); a multipart POST (file uploads, `submitMilestone` only) is read by
+`milestones.web.uploads`; WebSockets go to strawberry's graphql-transport-ws handler.
 Subscriptions on both are served by shared groups (`milestones.live.fanout`), and every
 transport runs only trusted documents when told to (`milestones.web.trusted_documents`).
 """
@@ -45,10 +46,11 @@ from milestones.rate_limits import RateLimiter
 from milestones.schema.context import Context
 from milestones.schema.documents import PARSED_SCOPE_KEY, parsed_in
 from milestones.schema.root import MilestonesSchema
-from milestones.web import graphql_http
+from milestones.web import graphql_http, uploads
 from milestones.web.sse import EventStreams
 from milestones.web.trusted_documents import DocumentRefused, TrustedDocuments
 
+UNAUTHENTICATED = "UNAUTHENTICATED"
 GRAPHIQL_PAGE = Path(__file__).parent / "static" / "graphiql" / "index.html"
 
 
@@ -77,6 +79,14 @@ class TrustedDocumentsHandler(SharedSubscriptionsHandler):
             if query is not None:
                 message = {**message, "payload": {**payload, "query": query}}  # type: ignore[typeddict-item]
         await super().handle_subscribe(message)
+
+
+class _GateRefused(Exception):
+    """The document gate refused a multipart request's document (a limit, or its syntax)."""
+
+    def __init__(self, error: GraphQLError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 class MilestonesGraphQL(GraphQL[Context, None]):
@@ -123,6 +133,12 @@ class MilestonesGraphQL(GraphQL[Context, None]):
         if graphql_http.wants_graphiql(request) and self.graphql_ide is not None:
             return HTMLResponse(self.graphql_ide_html)
         media_type = graphql_http.negotiate(request.headers.get("accept"))
+        if (
+            media_type is not None
+            and request.method == "POST"
+            and uploads.is_multipart(request.headers.get("content-type"))
+        ):
+            return await self._serve_upload(request, media_type)
         try:
             if media_type is None:
                 raise graphql_http.RequestRefused(
@@ -131,26 +147,85 @@ class MilestonesGraphQL(GraphQL[Context, None]):
             params = await graphql_http.read_params(request, self.settings.max_body_bytes)
             query = graphql_http.trusted_query(params, self.trusted_documents)
         except graphql_http.RequestRefused as refused:
-            return self._respond(
-                graphql_http.refusal_body(refused.message, refused.code),
-                refused.status,
-                media_type or graphql_http.JSON,
-                None,
-                refused.headers,
-            )
+            return self._refuse(refused, media_type or graphql_http.JSON)
         sub_response = Response()
         context = await self.get_context(request, sub_response)
         limit = self._gate(request, query, authenticated=context.viewer is not None)
         if limit is not None:  # a limit: answered before strawberry parses anything
-            return self._respond(
-                graphql_http.body_of(graphql_http.request_error(limit)),
-                graphql_http.status_of(graphql_http.request_error(limit), media_type),
-                media_type,
-                context,
-            )
+            return self._limit_response(limit, media_type, context)
         allowed = {OperationType.QUERY}
         if request.method == "POST":
             allowed.add(OperationType.MUTATION)
+        return await self._execute(query, params, allowed, media_type, context, sub_response)
+
+    async def _serve_upload(self, request: Request, media_type: str) -> Response:
+        """A GraphQL multipart request (`milestones.web.uploads`): the token first, then the
+        CSRF header, then the body, through the same gates as any other request."""
+        try:
+            try:
+                viewer, _ = await self._viewer(request.headers.get("authorization"))
+            except Unauthenticated as error:
+                raise graphql_http.RequestRefused(
+                    401,
+                    str(error),
+                    {"www-authenticate": 'Bearer realm="milestones"'},
+                    code=UNAUTHENTICATED,
+                ) from None
+            uploads.check_preflight(request.headers)
+            limits = uploads.UploadLimits(
+                max_body_bytes=self.settings.max_body_bytes,
+                max_upload_bytes=self.settings.max_upload_bytes,
+            )
+            received = await uploads.read(
+                request, limits, lambda params: self._admit_upload(request, params)
+            )
+        except graphql_http.RequestRefused as refused:
+            return self._refuse(refused, media_type)
+        except _GateRefused as refused:
+            return self._limit_response(refused.error, media_type, None)
+        try:
+            sub_response = Response()
+            context = Context(
+                settings=self.settings,
+                viewer=viewer,
+                bus=self.bus,
+                request=request,
+                response=sub_response,
+            )
+            return await self._execute(
+                received.query,
+                received.params,
+                {OperationType.MUTATION},
+                media_type,
+                context,
+                sub_response,
+            )
+        finally:
+            received.close()
+
+    def _admit_upload(self, request: Request, params: graphql_http.GraphQLParams) -> str:
+        """Between `map` and the first file: the document, through the gates, must be the one
+        operation that takes files."""
+        query = graphql_http.trusted_query(params, self.trusted_documents)
+        limit = self._gate(request, query, authenticated=True)
+        if limit is not None:
+            raise _GateRefused(limit)
+        document = parsed_in(request.scope, query)
+        if isinstance(document, GraphQLError):
+            raise _GateRefused(document)  # a syntax error: nothing to run
+        assert document is not None
+        uploads.only_uploading_operation(document, params.operation_name)
+        return query
+
+    async def _execute(
+        self,
+        query: str,
+        params: graphql_http.GraphQLParams,
+        allowed: set[OperationType],
+        media_type: str,
+        context: Context,
+        sub_response: Response,
+    ) -> Response:
         try:
             result = await self.schema.execute(
                 query,
@@ -189,6 +264,25 @@ class MilestonesGraphQL(GraphQL[Context, None]):
             (name, value) for name, value in sub_response.headers.raw if name != b"content-length"
         )
         return response
+
+    def _refuse(self, refused: graphql_http.RequestRefused, media_type: str) -> Response:
+        return self._respond(
+            graphql_http.refusal_body(refused.message, refused.code),
+            refused.status,
+            media_type,
+            None,
+            refused.headers,
+        )
+
+    def _limit_response(
+        self, limit: GraphQLError, media_type: str, context: Context | None
+    ) -> Response:
+        return self._respond(
+            graphql_http.body_of(graphql_http.request_error(limit)),
+            graphql_http.status_of(graphql_http.request_error(limit), media_type),
+            media_type,
+            context,
+        )
 
     def _gate(self, request: Request, query: str, *, authenticated: bool) -> GraphQLError | None:
         """The document through the one gate, once per request: the schema takes the parsed

@@ -43,6 +43,7 @@ from milestones.rate_limits import Budget, RateLimiter, Refusal, identity
 from milestones.schema.documents import PARSED_SCOPE_KEY, Documents
 from milestones.web.graphql_http import wants_event_stream
 from milestones.web.trusted_documents import DocumentRefused, TrustedDocuments
+from milestones.web.uploads import is_multipart
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -136,6 +137,8 @@ class RoomCache:
             or scope["path"] != self.path
             # Event streams authenticate before their body is read, let alone parsed.
             or wants_event_stream(scope)
+            # So do uploads (web/uploads.py); they are never a room query anyway.
+            or is_multipart(dict(scope["headers"]).get(b"content-type"))
         ):
             await self.app(scope, receive, send)
             return

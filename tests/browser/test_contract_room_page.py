@@ -298,3 +298,43 @@ def test_an_offer_by_email_is_accepted_in_the_page_and_the_client_sees_it_live(
     assert_not_reloaded(client_page)
     # And work can start: the client funds the first milestone.
     client.gql(ACTIVATE_MILESTONE, {"input": {"milestoneId": milestone_ids[0]}})
+
+
+def test_freelancer_submits_a_file_from_the_page_and_the_client_downloads_it(
+    browser: Browser, server: Callable[..., ServerProcess], artifacts: Path
+) -> None:
+    api = server()
+    client = GraphQLUser(api.url, "files-client", "Cleo Client")
+    freelancer = GraphQLUser(api.url, "files-freelancer", "Fred Freelancer")
+    start_contract(client, freelancer)
+    client_page = open_room(browser, api, client)
+    freelancer_page = open_room(browser, api, freelancer)
+    wireframes = b"%PDF-1.4\n" + bytes(range(256)) * 40  # binary, survives as is
+
+    form = freelancer_page.get_by_test_id("submit-form")
+    form.get_by_test_id("submit-message").fill("Wireframes attached.")
+    form.get_by_test_id("submit-files").set_input_files(
+        [{"name": "wireframes v1.pdf", "mimeType": "application/pdf", "buffer": wireframes}]
+    )
+    expect(freelancer_page.get_by_test_id("submit-chosen")).to_contain_text("wireframes v1.pdf")
+    freelancer_page.get_by_test_id("submit-work").click()
+
+    # Both pages list the submission with its file; the client's without a reload.
+    for page in (freelancer_page, client_page):
+        submission = page.get_by_test_id("submission")
+        expect(submission).to_have_count(1, timeout=LIVE_TIMEOUT_MS)
+        expect(submission.get_by_test_id("submission-outcome")).to_have_text("PENDING")
+        expect(submission.get_by_test_id("submission-message")).to_have_text("Wireframes attached.")
+        expect(submission.get_by_test_id("attachment-link")).to_have_text("wireframes v1.pdf")
+    expect(client_page.get_by_test_id("milestones")).to_contain_text("SUBMITTED")
+    assert_not_reloaded(client_page)
+
+    # The link fetches the file with the client's token and saves it under its name.
+    with client_page.expect_download() as download_info:
+        client_page.get_by_test_id("attachment-link").click()
+    download = download_info.value
+    assert download.suggested_filename == "wireframes v1.pdf"
+    assert Path(download.path()).read_bytes() == wireframes
+    screenshot = artifacts / "contract-room-submission.png"
+    client_page.screenshot(path=str(screenshot), full_page=True)
+    print(f"\nscreenshot: {screenshot}")

@@ -26,10 +26,10 @@ MOST: dict[str, int] = {
     "deleteMilestone": 17,
     "activateMilestone": 22,
     "activateMilestone with key": 29,
-    "submitMilestone": 16,
-    "rejectSubmission": 16,
-    "approveMilestone": 21,
-    "approveMilestone with key": 28,
+    "submitMilestone": 17,  # + the Submission row
+    "rejectSubmission": 17,  # + its outcome
+    "approveMilestone": 22,  # + the submission's outcome
+    "approveMilestone with key": 29,
     "requestEscrowRefund": 20,
     "respondToRefundRequest": 24,
     "requestMilestoneChanges": 18,

@@ -21,6 +21,7 @@ from typing import Any, Final
 import pytest
 
 from milestones.schema.root import build_schema
+from tests.api.test_submissions import submissions, upload
 from tests.helpers import (
     MUTATIONS,
     Room,
@@ -396,7 +397,8 @@ def _query_outcome(body: dict[str, Any]) -> str:
 
 NODE_SAMPLES: Final = ("Contract", "Milestone", "ChangeRequest", "RefundRequest",
                        "ContractEvent", "Notification", "User", "WebhookEndpoint",
-                       "WebhookDelivery", "Dispute", "Team")  # fmt: skip
+                       "WebhookDelivery", "Dispute", "Team", "Submission",
+                       "Attachment")  # fmt: skip
 
 
 def test_every_node_type_has_a_sample() -> None:
@@ -412,6 +414,9 @@ async def test_outsiders_see_no_node_of_a_contract(api: Any) -> None:
     room = await _room(api)
     endpoint = await _clients_endpoint(room, api, kinds=["CHANGE_REQUEST_SUBMITTED"])
     await _active(room)
+    submitted = await upload(room.freelancer, room.milestone(0), [("a.txt", b"abc", "text/plain")])
+    assert submitted.status_code == 200, submitted.text
+    (submission,) = await submissions(room.client, room.milestone(0))
     refund = await pending_refund_request(room)
     dispute = (await room.open_dispute(refundRequestId=refund))["dispute"]["id"]
     change_request = await pending_change_request(room)  # a webhook delivery for the client
@@ -434,6 +439,8 @@ async def test_outsiders_see_no_node_of_a_contract(api: Any) -> None:
         "WebhookDelivery": deliveries["node"]["deliveries"]["edges"][0]["node"]["id"],
         "Dispute": dispute,
         "Team": await _clients_team(room, api),
+        "Submission": submission["id"],
+        "Attachment": submission["attachments"][0]["id"],
     }
     outsider = api.actor("outsider")
     mediator = _mediator(api)  # no dispute of the room went to mediation: an outsider too

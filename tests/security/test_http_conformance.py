@@ -108,7 +108,8 @@ GARBAGE: list[tuple[str, dict[str, str], bytes, int]] = [
         b"query=%7B__typename%7D",
         415,
     ),
-    ("multipart", {"content-type": "multipart/form-data; boundary=x"}, b"--x--", 415),
+    # Multipart is for file uploads (submitMilestone): the token comes before the body.
+    ("multipart", {"content-type": "multipart/form-data; boundary=x"}, b"--x--", 401),
     (
         "latin-1 charset",
         {"content-type": "application/json; charset=latin-1"},

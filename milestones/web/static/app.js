@@ -59,6 +59,10 @@ const ROOM = `query Room($id: ID!) {
       id position title description dueDate amount status
       fundedAmount releasedAmount refundedAmount version submittedAt reviewDeadline
       viewerCan { activate submit approve openDispute }
+      submissions {
+        id message outcome responseMessage submittedAt respondedAt
+        attachments { id filename contentType size url }
+      }
     }
     pendingChangeRequest { ...ChangeRequestFields }
     changeRequests(first: 1) { edges { node { ...ChangeRequestFields } } }
@@ -145,6 +149,7 @@ const state = {
   unread: 0,
   lastCursor: null, // the newest notification cursor this page has: where a resubscribe resumes
   draftChanges: null,
+  submitDraft: { milestoneId: null, message: "", files: [] }, // survives live re-renders
   formErrors: {},
   mediator: false, // the token's `roles` claim names "mediator": the mediation view
   disputes: [], // the mediator's list
@@ -684,6 +689,8 @@ function renderRoom() {
     </div>
     ${renderDispute(room, isClient)}
     ${renderMilestones(room, isClient)}
+    ${renderSubmitForm(room, isClient)}
+    ${renderSubmissions(room)}
     ${renderChangeRequest(room)}
     ${room.viewerCan.requestChanges ? renderChangeForm(room) : ""}
     ${renderTimeline(room)}`;
@@ -726,7 +733,7 @@ function renderMilestones(room, isClient) {
       } else if (m.viewerCan.approve) {
         action = `<button class="btn btn-small btn-ok" data-action="approve" data-id="${esc(m.id)}">Approve &amp; release</button>`;
       } else if (m.viewerCan.submit) {
-        action = `<button class="btn btn-small" data-action="submit" data-id="${esc(m.id)}">Submit work</button>`;
+        action = `<span class="muted small">Submit below</span>`;
       }
       return `<tr data-testid="milestone-row">
         <td class="num muted">${m.position}</td>
@@ -857,6 +864,61 @@ async function openDisputeFrom(form) {
   if (!payload) return;
   toast("Dispute", "Opened: the client has been told.");
   await loadRoom();
+}
+
+// The server decides whether the viewer may submit (viewerCan: the mutation's own rule).
+function submittable(room) {
+  return room.milestones.find((m) => m.viewerCan.submit) ?? null;
+}
+
+function renderSubmitForm(room, isClient) {
+  const milestone = submittable(room);
+  if (!milestone) return "";
+  const draft = state.submitDraft;
+  if (draft.milestoneId !== milestone.id) state.submitDraft = { milestoneId: milestone.id, message: "", files: [] };
+  const chosen = state.submitDraft.files.map((f) => `${esc(f.name)} (${size(f.size)})`).join(", ");
+  return `<form class="card" id="submit-form" data-id="${esc(milestone.id)}" data-testid="submit-form">
+    <div class="card-head"><h2>Submit work on “${esc(milestone.title)}”</h2><span class="muted small">Up to 10 files; the client reviews them.</span></div>
+    <label for="submit-message">Message to the client</label>
+    <textarea id="submit-message" data-testid="submit-message" rows="2" placeholder="What you did, where to look">${esc(state.submitDraft.message)}</textarea>
+    <label for="submit-files">Files</label>
+    <input id="submit-files" data-testid="submit-files" type="file" multiple />
+    ${chosen ? `<div class="muted small" data-testid="submit-chosen">${chosen}</div>` : ""}
+    <div class="actions" style="margin-top:10px"><button class="btn" type="submit" data-testid="submit-work">Submit work</button></div>
+    ${errorsOf("submitForm")}
+  </form>`;
+}
+
+function size(bytes) {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+function renderSubmissions(room) {
+  const blocks = room.milestones
+    .filter((m) => m.submissions.length)
+    .map((m) => {
+      const items = m.submissions
+        .map(
+          (s) => `<li data-testid="submission">
+            <div><span class="status status-${esc(s.outcome)}" data-testid="submission-outcome">${esc(s.outcome)}</span>
+              <span class="muted small">${esc(when(s.submittedAt))}${s.respondedAt ? ` · answered ${esc(when(s.respondedAt))}` : ""}</span></div>
+            ${s.message ? `<blockquote data-testid="submission-message">${esc(s.message)}</blockquote>` : ""}
+            ${s.attachments.length ? `<ul class="attachments">${s.attachments
+              .map(
+                (a) => `<li><a href="${esc(a.url)}" data-action="download" data-url="${esc(a.url)}" data-filename="${esc(a.filename)}" data-testid="attachment-link">${esc(a.filename)}</a> <span class="muted small">${size(a.size)}</span></li>`,
+              )
+              .join("")}</ul>` : ""}
+            ${s.responseMessage ? `<p class="small">Reply: <em>${esc(s.responseMessage)}</em></p>` : ""}
+          </li>`,
+        )
+        .join("");
+      return `<h3>#${m.position} ${esc(m.title)}</h3><ol class="submissions">${items}</ol>`;
+    })
+    .join("");
+  if (!blocks) return "";
+  return `<div class="card" data-testid="submissions"><div class="card-head"><h2>Submissions</h2></div>${blocks}${errorsOf("downloads")}</div>`;
 }
 
 function describeChange(change, currency) {
@@ -1013,9 +1075,8 @@ async function act(action, id) {
         input: { milestoneId: id, idempotencyKey: crypto.randomUUID?.() ?? String(Date.now()) },
       });
       break;
-    case "submit":
-      payload = await mutate("milestones", SUBMIT_MILESTONE, { input: { milestoneId: id } });
-      break;
+    case "download":
+      return;
     case "approve":
       payload = await mutate("milestones", APPROVE_MILESTONE, {
         input: { milestoneId: id, endContract: false, idempotencyKey: crypto.randomUUID?.() ?? String(Date.now()) },
@@ -1040,6 +1101,29 @@ async function act(action, id) {
     await loadRoom();
     await loadContracts();
   }
+}
+
+async function sendSubmission(milestoneId) {
+  const draft = state.submitDraft;
+  const files = draft.files.map((file, i) => [`variables.input.attachments.${i}`, file]);
+  const input = { milestoneId, message: draft.message.trim() || null, attachments: draft.files.map(() => null) };
+  state.formErrors.submitForm = [];
+  let payload = null;
+  try {
+    const data = await state.api.upload(SUBMIT_MILESTONE, { input }, files);
+    payload = data.submitMilestone;
+    if (payload.userErrors.length) {
+      showUserErrors("submitForm", payload.userErrors);
+      return;
+    }
+  } catch (error) {
+    handleRequestError(error);
+    return;
+  }
+  state.submitDraft = { milestoneId: null, message: "", files: [] };
+  toast("Work submitted", "The client can review it now.");
+  await loadRoom();
+  await loadContracts();
 }
 
 async function sendChangeRequest() {
@@ -1085,6 +1169,9 @@ document.addEventListener("click", (event) => {
     state.draftChanges.splice(Number(target.dataset.index), 1);
     if (!state.draftChanges.length) state.draftChanges.push(emptyChange());
     renderRoom();
+  } else if (target.dataset.action === "download") {
+    event.preventDefault();
+    state.api.download(target.dataset.url, target.dataset.filename).catch(handleRequestError);
   } else {
     event.preventDefault();
     target.disabled = true;
@@ -1095,6 +1182,7 @@ document.addEventListener("click", (event) => {
 // Keep the change form's draft in state, so a live re-render does not lose what was typed.
 document.addEventListener("input", (event) => {
   if (event.target.id === "change-message") state.draftMessage = event.target.value;
+  if (event.target.id === "submit-message") state.submitDraft.message = event.target.value;
   const row = event.target.closest("[data-row]");
   if (!row || !event.target.dataset.field) return;
   const change = state.draftChanges[Number(row.dataset.row)];
@@ -1102,6 +1190,11 @@ document.addEventListener("input", (event) => {
   if (event.target.dataset.field === "kind") renderRoom();
 });
 document.addEventListener("change", (event) => {
+  if (event.target.id === "submit-files") {
+    state.submitDraft.files = [...event.target.files];
+    renderRoom();
+    return;
+  }
   if (event.target.dataset.field === "kind" || event.target.dataset.field === "milestoneId") {
     const row = event.target.closest("[data-row]");
     state.draftChanges[Number(row.dataset.row)][event.target.dataset.field] = event.target.value;
@@ -1118,6 +1211,13 @@ document.addEventListener("submit", (event) => {
   } else if (event.target.classList.contains("resolve-form")) {
     event.preventDefault();
     resolveDispute(event.target).catch(handleRequestError);
+  } else if (event.target.id === "submit-form") {
+    event.preventDefault();
+    const button = event.target.querySelector("[type=submit]");
+    button.disabled = true;
+    sendSubmission(event.target.dataset.id)
+      .catch(handleRequestError)
+      .finally(() => (button.disabled = false));
   }
 });
 

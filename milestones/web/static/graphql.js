@@ -29,36 +29,72 @@ export class GraphQLClient {
   }
 
   async request(query, variables = {}, { operationName } = {}) {
-    const headers = {
+    return this.#send(JSON.stringify({ query, variables, operationName }), {
       "content-type": "application/json",
+    });
+  }
+
+  // A GraphQL multipart request (the files of `submitMilestone`): `files` is a list of
+  // [variable path, File], e.g. [["variables.input.attachments.0", file]]. The preflight
+  // header is what the server asks of every multipart request (CSRF protection).
+  async upload(query, variables, files, { operationName } = {}) {
+    const form = new FormData();
+    form.append("operations", JSON.stringify({ query, variables, operationName }));
+    form.append("map", JSON.stringify(Object.fromEntries(files.map(([path], i) => [String(i), [path]]))));
+    files.forEach(([, file], i) => form.append(String(i), file, file.name));
+    return this.#send(form, { "graphql-preflight": "1" });
+  }
+
+  // A file the API names by URL (`Attachment.url`): fetched with the token, then saved.
+  async download(url, filename) {
+    let response;
+    try {
+      response = await fetch(url, { headers: this.token ? { authorization: `Bearer ${this.token}` } : {} });
+    } catch (error) {
+      throw new GraphQLRequestError(`The server cannot be reached (${error.message}).`);
+    }
+    if (!response.ok) {
+      throw new GraphQLRequestError(`The file could not be downloaded (HTTP ${response.status}).`, {
+        status: response.status,
+      });
+    }
+    const href = URL.createObjectURL(await response.blob());
+    const link = document.createElement("a");
+    link.href = href;
+    link.download = filename;
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(href), 60_000);
+  }
+
+  async #send(body, extraHeaders) {
+    const headers = {
       accept: "application/graphql-response+json, application/json",
+      ...extraHeaders,
     };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     let response;
     try {
-      response = await fetch(this.url, {
-        method: "POST",
-        headers,
-        body: JSON.stringify({ query, variables, operationName }),
-      });
+      response = await fetch(this.url, { method: "POST", headers, body });
     } catch (error) {
       throw new GraphQLRequestError(`The server cannot be reached (${error.message}).`);
     }
-    let body;
+    let result;
     try {
-      body = await response.json();
+      result = await response.json();
     } catch {
       throw new GraphQLRequestError(`The server answered HTTP ${response.status}.`, {
         status: response.status,
       });
     }
-    if (body.errors?.length) {
-      throw new GraphQLRequestError(body.errors.map((e) => e.message).join("\n"), {
-        errors: body.errors,
+    if (result.errors?.length) {
+      throw new GraphQLRequestError(result.errors.map((e) => e.message).join("\n"), {
+        errors: result.errors,
         status: response.status,
       });
     }
-    return body.data;
+    return result.data;
   }
 }
 
