@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from collections.abc import Awaitable, Callable
 
 from tortoise import connections
 
 from milestones.domain.access import other_party_id
+from milestones.domain.email_items import EmailItem, email_item, wants_email
 from milestones.domain.transaction import Action
 from milestones.domain.values import cents_to_decimal
 from milestones.domain.webhooks import enqueue_deliveries
@@ -122,8 +125,25 @@ async def record(
         if actor is None
         else [other_party_id(contract, actor.id)]
     )
+    item: EmailItem | None = None
+
+    async def the_email_item() -> EmailItem:
+        # Built once for all recipients, and only when someone gets an email.
+        nonlocal item
+        if item is None:
+            item = await email_item(
+                kind,
+                message,
+                contract,
+                note=note,
+                change_request=change_request,
+                refund_request=refund_request,
+                dispute_id=getattr(event, "dispute_id", None),
+            )
+        return item
+
     for recipient_id in recipients:
-        await _notify(action, event, recipient_id, message, milestone, amount, note)
+        await _notify(action, event, recipient_id, message, milestone, amount, note, the_email_item)
     return event
 
 
@@ -135,9 +155,11 @@ async def _notify(
     milestone: Milestone | None,
     amount: int | None,
     note: str | None,
+    the_email_item: Callable[[], Awaitable[EmailItem]],
 ) -> None:
     """The recipient's notification of `event`, its webhook deliveries and its email."""
-    notification_seq, recipient_email, has_webhooks = await _next_notification_seq(recipient_id)
+    recipient = await _next_notification_seq(recipient_id)
+    notification_seq, recipient_email, has_webhooks = recipient[:3]
     notification = await Notification.create(
         recipient_id=recipient_id,
         seq=notification_seq,
@@ -151,15 +173,40 @@ async def _notify(
     action.wake(f"user:{recipient_id}", notification.seq)
     if has_webhooks:
         await enqueue_deliveries(action, notification, milestone.id if milestone else None, amount)
-    if _email_enabled and recipient_email:
-        email = await EmailOutbox.create(
-            notification_id=notification.id,
-            to_address=recipient_email,
-            subject=message[:300],
-            body=email_body(message, note),
-            next_attempt_at=dt.datetime.now(dt.UTC),
-        )
-        action.wake("email", email.id)  # the outbox sender sends it after commit
+    if _email_enabled and recipient_email and wants_email(event.kind, *recipient[3:]):
+        await enqueue_email(action, notification, recipient_email, await the_email_item())
+
+
+async def enqueue_email(
+    action: Action, notification: Notification, address: str, item: EmailItem
+) -> None:
+    """The notification's outbox row (the recipient wants this email: `wants_email`); sent
+    after commit. A notification with a deadline (a reminder) names it in the email."""
+    deadline = getattr(notification, "deadline", None)
+    if isinstance(deadline, dt.datetime):
+        item = dataclasses.replace(item, deadline=deadline)
+    email = await EmailOutbox.create(
+        notification_id=notification.id,
+        to_address=address,
+        subject=notification.message[:300],
+        body=email_body(notification.message, notification.note),
+        details=item.to_json(),
+        next_attempt_at=dt.datetime.now(dt.UTC),
+    )
+    action.wake("email", email.id)  # the outbox sender sends it after commit
+
+
+async def email_recipient(notification: Notification) -> str | None:
+    """The address to email `notification` to, or None (no SMTP, no address, or the
+    recipient turned this email off): for notifications written outside `record`."""
+    if not _email_enabled:
+        return None
+    user = await User.filter(id=notification.recipient_id).first()
+    if user is None or not user.email:
+        return None
+    if not wants_email(notification.kind, user.email_enabled, user.muted_email_kinds):
+        return None
+    return user.email
 
 
 def email_body(message: str, note: str | None) -> str:
@@ -171,13 +218,15 @@ def email_body(message: str, note: str | None) -> str:
 _NEXT_SEQ_SQL = (
     "UPDATE users SET notification_seq = notification_seq + 1 WHERE id = {placeholder} "
     "RETURNING notification_seq, email, "
-    "EXISTS (SELECT 1 FROM webhook_endpoints WHERE owner_id = users.id) AS has_webhooks"
+    "EXISTS (SELECT 1 FROM webhook_endpoints WHERE owner_id = users.id) AS has_webhooks, "
+    "email_enabled, muted_email_kinds"
 )
 
 
-async def _next_notification_seq(user_id: int) -> tuple[int, str | None, bool]:
-    """The recipient's next notification number, their email, and whether they have webhook
-    endpoints: one statement (no extra query per notification for the many without any).
+async def _next_notification_seq(user_id: int) -> tuple[int, str | None, bool, bool, str]:
+    """The recipient's next notification number, their email, whether they have webhook
+    endpoints, and their email settings (`email_enabled`, `muted_email_kinds`): one statement
+    (no extra query per notification for the many without any).
     The UPDATE locks the row until commit, so a user's sequence has no gaps and no races."""
     connection = connections.get("default")  # the action's transaction
     placeholder = "$1" if connection.capabilities.dialect == "postgres" else "?"
@@ -186,4 +235,10 @@ async def _next_notification_seq(user_id: int) -> tuple[int, str | None, bool]:
     (row,) = await connection.execute_query_dict(
         _NEXT_SEQ_SQL.format(placeholder=placeholder), [user_id]
     )
-    return int(row["notification_seq"]), row["email"], bool(row["has_webhooks"])
+    return (
+        int(row["notification_seq"]),
+        row["email"],
+        bool(row["has_webhooks"]),
+        bool(row["email_enabled"]),
+        str(row["muted_email_kinds"] or ""),
+    )

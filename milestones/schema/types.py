@@ -14,6 +14,12 @@ from milestones import ids
 from milestones.domain.access import Role
 from milestones.domain.escrow import Escrow as EscrowTotals
 from milestones.domain.escrow import LedgerSummary, MilestoneMoney
+from milestones.domain.notification_settings import (
+    NotificationSettings as StoredNotificationSettings,
+)
+from milestones.domain.notification_settings import (
+    notification_settings as stored_notification_settings,
+)
 from milestones.domain.notifications import unread_count as unread_notifications
 from milestones.domain.values import cents_to_decimal
 from milestones.models import enums as stored
@@ -61,6 +67,16 @@ class User(Node):
         rows = await WebhookEndpointModel.filter(owner_id=self.pk).order_by("id")
         return [WebhookEndpoint.of(row) for row in rows]
 
+    @strawberry.field(
+        description="The viewer's email settings (on `me`; null on anyone else). They govern "
+        "email only: in-app and live notifications are never muted."
+    )
+    async def notification_settings(self, info: Info) -> NotificationSettings | None:
+        viewer = info.context.viewer
+        if viewer is None or viewer.id != self.pk:
+            return None
+        return NotificationSettings.of(await stored_notification_settings(self.pk))
+
     @classmethod
     def of(cls, user: object) -> User:
         from milestones.models import User as UserModel
@@ -71,6 +87,28 @@ class User(Node):
             pk=user.id,
             name=user.name,
             email=user.email,
+        )
+
+
+@strawberry.type(
+    description="Which notifications a person gets by email. In-app and live notifications "
+    "(and webhooks, which choose their own kinds) are never muted."
+)
+class NotificationSettings:
+    email_enabled: bool = strawberry.field(
+        description="false: no notification emails at all (also set by the one-click "
+        "unsubscribe link in every email)."
+    )
+    muted_email_kinds: list[EventKind] = strawberry.field(
+        description="Kinds of notification never emailed (while emailEnabled is true, the "
+        "other kinds are)."
+    )
+
+    @classmethod
+    def of(cls, settings: StoredNotificationSettings) -> NotificationSettings:
+        return cls(
+            email_enabled=settings.email_enabled,
+            muted_email_kinds=list(settings.muted_email_kinds),
         )
 
 
