@@ -154,12 +154,11 @@ def item_of(row: EmailOutbox) -> EmailItem:
 def message_id(rows: list[EmailOutbox], links: EmailLinks) -> str:
     """The same on every attempt to send these rows (a receiving server can drop a rare
     duplicate): one row's email is named by the row, a list by its rows."""
-    ids = [row.id for row in rows]
-    if len(ids) == 1:
-        local = f"notification-email.{ids[0]}"
-    else:
-        digest = hashlib.blake2b(",".join(map(str, ids)).encode(), digest_size=6).hexdigest()
-        local = f"notification-emails.{ids[0]}.{len(ids)}.{digest}"
+    first = rows[0]
+    local = f"notification-{first.notification_id}.{first.id}"
+    if len(rows) > 1:
+        ids = ",".join(str(row.id) for row in rows)
+        local += f".{len(rows)}.{hashlib.blake2b(ids.encode(), digest_size=6).hexdigest()}"
     return f"<{local}@{links.message_id_domain}>"
 
 

@@ -140,7 +140,9 @@ async def test_a_change_request_email_is_multipart_with_headers_note_changes_and
     sent = email.utils.parsedate_to_datetime(str(message["Date"]))
     assert abs((dt.datetime.now(dt.UTC) - sent).total_seconds()) < 60
     (row,) = await EmailOutbox.filter(to_address="cleo@example.com").order_by("-id").limit(1)
-    assert message["Message-ID"] == f"<notification-email.{row.id}@rooms.example.com>"
+    assert message["Message-ID"] == (
+        f"<notification-{row.notification_id}.{row.id}@rooms.example.com>"
+    )
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert re.fullmatch(
         rf"{PUBLIC_URL}/email/unsubscribe\?user=[^&]+&signature=[\w-]+",

@@ -190,7 +190,6 @@ async def test_poison_rows_are_sent_safely_or_parked_and_never_block_others(
 def test_headers_are_built_from_any_text() -> None:
     row = EmailOutbox(
         id=1,
-        notification_id=1,
         to_address="cleo@example.com",
         subject="A\nB\rC\x00D\tE\x85F",
         body="line 1\r\nline 2\x00\x07",
@@ -199,6 +198,7 @@ def test_headers_are_built_from_any_text() -> None:
         ).to_json(),
     )
     links = EmailLinks.of("http://127.0.0.1:8000", "secret")
+    row.notification_id = 1  # set by hand: the ORM may not be initialised here
     message = build_message("milestones@example.com", "cleo@example.com", [row], links, 1)
     assert message["Subject"] == "A B C D E F"
     text = message.get_body(("plain",))
