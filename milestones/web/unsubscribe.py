@@ -9,6 +9,7 @@ not verify is a bare 404, the same for a forged signature and an unknown user.
 
 from __future__ import annotations
 
+import datetime as dt
 from urllib.parse import parse_qs
 
 import jinja2
@@ -62,7 +63,9 @@ def unsubscribe_routes(settings: Settings) -> list[BaseRoute]:
         form = parse_qs(body.decode("utf-8", "replace"))
         if form.get("List-Unsubscribe") != ["One-Click"]:
             return PlainTextResponse("Bad request.", status_code=400, headers=_HEADERS)
-        await User.filter(id=user_pk).update(email_enabled=False)
+        await User.filter(id=user_pk).update(
+            email_enabled=False, updated_at=dt.datetime.now(dt.UTC)
+        )
         return HTMLResponse(_page.render(done=True), headers=_HEADERS)
 
     return [Route(UNSUBSCRIBE_PATH, unsubscribe, methods=["GET", "POST"])]
