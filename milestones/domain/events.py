@@ -158,8 +158,8 @@ async def _notify(
     the_email_item: Callable[[], Awaitable[EmailItem]],
 ) -> None:
     """The recipient's notification of `event`, its webhook deliveries and its email."""
-    recipient = await _next_notification_seq(recipient_id)
-    notification_seq, recipient_email, has_webhooks = recipient[:3]
+    seq_and_settings = await _next_notification_seq(recipient_id)
+    notification_seq, recipient_email, has_webhooks, email_on, muted = seq_and_settings
     notification = await Notification.create(
         recipient_id=recipient_id,
         seq=notification_seq,
@@ -173,7 +173,7 @@ async def _notify(
     action.wake(f"user:{recipient_id}", notification.seq)
     if has_webhooks:
         await enqueue_deliveries(action, notification, milestone.id if milestone else None, amount)
-    if _email_enabled and recipient_email and wants_email(event.kind, *recipient[3:]):
+    if _email_enabled and recipient_email and wants_email(event.kind, email_on, muted):
         await enqueue_email(action, notification, recipient_email, await the_email_item())
 
 

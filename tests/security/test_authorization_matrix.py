@@ -74,6 +74,8 @@ MATRIX: Final[dict[str, dict[str, str]]] = {
     "withdrawChangeRequest": FREELANCER_ONLY,
     # the client's own notification: anyone else's ids are NOT_FOUND
     "markNotificationsRead": row(OK, NOT_FOUND, NOT_FOUND),
+    # everyone's own settings: nobody else's can be named
+    "updateNotificationSettings": row(OK, OK, OK),
     # on the room's contract: any party may; an endpoint is its owner's (the client's) alone
     "createWebhookEndpoint": row(OK, OK, NOT_FOUND),
     "updateWebhookEndpoint": row(OK, NOT_FOUND, NOT_FOUND),
@@ -186,6 +188,10 @@ async def _clients_endpoint(room: Room, api: Any, kinds: list[str] | None = None
     return endpoint_id
 
 
+async def _own_settings(room: Room, api: Any) -> dict[str, Any]:
+    return {"mutedEmailKinds": ["MILESTONE_ADDED"]}
+
+
 async def _change_endpoint(room: Room, api: Any) -> dict[str, Any]:
     return {"id": await _clients_endpoint(room, api), "kinds": ["CONTRACT_ENDED"]}
 
@@ -211,6 +217,7 @@ MUTATION_SETUPS: Final[dict[str, Setup]] = {
     "respondToChangeRequest": _respond_to_changes,
     "withdrawChangeRequest": _withdraw,
     "markNotificationsRead": _clients_notification,
+    "updateNotificationSettings": _own_settings,
     "createWebhookEndpoint": _new_endpoint,
     "updateWebhookEndpoint": _change_endpoint,
     "deleteWebhookEndpoint": _endpoint,
