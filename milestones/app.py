@@ -37,6 +37,7 @@ from milestones.web.request_observer import RequestObserver
 from milestones.web.room_cache import RoomCache
 from milestones.web.room_page import room_page_routes
 from milestones.web.trusted_documents import TrustedDocuments
+from milestones.web.unsubscribe import unsubscribe_routes
 from milestones.webhooks.sender import RetryPolicy, WebhookSender
 
 logger = logging.getLogger(__name__)
@@ -193,6 +194,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/metrics", metrics),
             *attachment_routes(verifier, rate_limiter),
             *room_page_routes(settings),
+            *unsubscribe_routes(settings),
         ],
         # The guard inside the observer: its answers carry the request id too.
         middleware=[*traced, Middleware(RequestObserver), Middleware(ErrorGuard)],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -11,6 +12,15 @@ from milestones.auth import issue_token
 from milestones.config import get_settings
 
 DEMO_TOKEN_SECONDS = 7 * 24 * 3600
+
+
+def served_url(host: str, port: int) -> str:
+    """The address `serve` listens on, as a link: a wildcard host is this machine."""
+    if host in {"0.0.0.0", "::", ""}:
+        host = "localhost"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -42,6 +52,10 @@ def _serve(args: argparse.Namespace) -> int:
         print("--workers > 1 needs a shared broker (BROADCAST_URL=redis://…)", file=sys.stderr)
         return 2
     asyncio.run(_migrate())  # once, before any worker starts
+    if not settings.public_url:
+        # Email links default to the served address (the workers read it from the environment).
+        os.environ["PUBLIC_URL"] = served_url(args.host, args.port)
+        get_settings.cache_clear()
     uvicorn.run(
         "milestones.app:create_app",
         factory=True,

@@ -16,6 +16,7 @@ from milestones.domain.windows import Windows
 from milestones.domain.windows import parse_duration as parse_window
 
 DEFAULT_JWT_SECRET = "dev-secret-change-me-0123456789abcdef"
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 MIN_PRODUCTION_SECRET_LENGTH = 32
 MIN_IDEMPOTENCY_TTL = dt.timedelta(hours=24)
 
@@ -74,6 +75,9 @@ class Settings(BaseSettings):
     jwt_secret: str = DEFAULT_JWT_SECRET
     smtp_url: str | None = None
     smtp_sender: str = "milestones@localhost"
+    # Where people reach the app: the links in emails. Unset: the address `milestones serve`
+    # listens on (it sets PUBLIC_URL for its workers), else DEFAULT_PUBLIC_URL.
+    public_url: str | None = None
     # Notification emails: first retry after this long, then doubling (up to an hour).
     smtp_retry_seconds: float = Field(default=10.0, gt=0)
     # Webhooks: time limit per attempt; first retry after about WEBHOOK_RETRY_SECONDS, then
@@ -181,6 +185,19 @@ class Settings(BaseSettings):
             dispute_response=parse_window(self.dispute_response_window),
             reminder_before=parse_window(self.reminder_before),
         )
+
+    @property
+    def public_base_url(self) -> str:
+        return (self.public_url or DEFAULT_PUBLIC_URL).rstrip("/")
+
+    @field_validator("public_url")
+    @classmethod
+    def _an_http_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", value):
+            raise ValueError(f"PUBLIC_URL looks like https://milestones.example.com: {value!r}")
+        return value
 
     @property
     def is_production(self) -> bool:

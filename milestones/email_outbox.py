@@ -22,6 +22,12 @@ an SMTP server that is down for a while only delays mail; a permanent one (5xx, 
 cannot be built) is parked (`failed_at`) after `EMAIL_MAX_ATTEMPTS` and counted in `/metrics`.
 Headers are built from any text (control characters become spaces). Logs name rows by id,
 never by address.
+
+What an email says is rendered when it is sent (`milestones/emails/`), from the item stored
+with each row: a text and an HTML part, the links to act, and a signed one-click
+List-Unsubscribe link (RFC 8058). The recipient's settings are asked when a row is written and
+again when it is sent: rows they no longer want (email turned off, a kind muted meanwhile) are
+dropped, never sent.
 SQLite is the single-process default: there is nobody to race with.
 """
 
@@ -30,10 +36,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import email.utils
 import hashlib
 import logging
 import re
-import unicodedata
+import secrets
 from dataclasses import dataclass
 from email.message import EmailMessage
 from urllib.parse import unquote, urlsplit
@@ -45,8 +52,11 @@ from tortoise.transactions import in_transaction
 
 from milestones.background import BackgroundLoop
 from milestones.config import Settings
+from milestones.domain.email_items import EmailItem, wants_email
+from milestones.emails.content import one_line, render_email
+from milestones.emails.links import EmailLinks
 from milestones.live.bus import WakeupBus
-from milestones.models import EmailOutbox
+from milestones.models import EmailOutbox, Notification, User
 from milestones.observability.metrics import REGISTRY
 
 logger = logging.getLogger(__name__)
@@ -58,7 +68,6 @@ SMTP_TIMEOUT_SECONDS = 10.0
 IDLE_SECONDS = 30.0
 # Most notifications one email lists; more go in the next one.
 MAX_LISTED = 100
-MAX_SUBJECT_CHARACTERS = 200
 
 EMAILS_SENT = Counter(
     "milestones_emails_sent",
@@ -104,44 +113,53 @@ def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}"[:500] if text else repr(error)[:500]
 
 
-def one_line(text: str) -> str:
-    """Header-safe text: control and line-separator characters become one space."""
-    cleaned = "".join(
-        " " if unicodedata.category(char) in ("Cc", "Zl", "Zp") else char for char in text
+def build_message(
+    sender: str,
+    address: str,
+    rows: list[EmailOutbox],
+    links: EmailLinks,
+    recipient_id: int | None,
+    now: dt.datetime | None = None,
+) -> EmailMessage:
+    """One email for one recipient: the notification itself, or a list of them; a text and
+    an HTML part. Every header value is one line of text, so no text (a title, a name) can
+    add a header."""
+    items = [item_of(row) for row in rows]
+    rendered = render_email(
+        items, links, links.unsubscribe(recipient_id) if recipient_id is not None else None
     )
-    return " ".join(cleaned.split())
-
-
-def body_text(text: str) -> str:
-    """Body-safe text: lines kept, other control characters dropped."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return "".join(
-        char
-        for char in text
-        if char in "\n\t" or unicodedata.category(char) not in ("Cc", "Zl", "Zp")
-    )
-
-
-def build_message(sender: str, address: str, rows: list[EmailOutbox]) -> EmailMessage:
-    """One email for one recipient: the notification itself, or a list of them."""
     message = EmailMessage()
     message["From"] = sender
     message["To"] = address
-    if len(rows) == 1:
-        subject = one_line(rows[0].subject)
-        body = body_text(rows[0].body)
-    else:
-        subject = f"{len(rows)} new notifications"
-        lines = "\n".join(f"- {one_line(row.subject)}" for row in rows)
-        body = f"{lines}\n\nOpen your contract rooms to see the details.\n"
-    message["Subject"] = subject[:MAX_SUBJECT_CHARACTERS] or "Notification"
-    # The same id on every attempt: a receiving server can drop a rare duplicate.
-    first = rows[0]
-    message["Message-ID"] = (
-        f"<notification-{first.notification_id}.{first.id}.{len(rows)}@milestones>"
-    )
-    message.set_content(body)
+    message["Subject"] = one_line(rendered.subject)
+    message["Date"] = email.utils.format_datetime(now or _now())
+    message["Message-ID"] = message_id(rows, links)
+    if recipient_id is not None:
+        # RFC 8058: a mail provider's one-click button POSTs to it; RFC 3834: no auto-replies.
+        message["List-Unsubscribe"] = f"<{links.unsubscribe(recipient_id)}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(rendered.text)
+    message.add_alternative(rendered.html, subtype="html")
     return message
+
+
+def item_of(row: EmailOutbox) -> EmailItem:
+    """What the row tells; a row written before items existed tells its subject."""
+    if isinstance(row.details, dict):
+        return EmailItem.from_json(row.details)
+    return EmailItem(kind="", sentence=row.subject)
+
+
+def message_id(rows: list[EmailOutbox], links: EmailLinks) -> str:
+    """The same on every attempt to send these rows (a receiving server can drop a rare
+    duplicate): one row's email is named by the row, a list by its rows."""
+    first = rows[0]
+    local = f"notification-{first.notification_id}.{first.id}"
+    if len(rows) > 1:
+        ids = ",".join(str(row.id) for row in rows)
+        local += f".{len(rows)}.{hashlib.blake2b(ids.encode(), digest_size=6).hexdigest()}"
+    return f"<{local}@{links.message_id_domain}>"
 
 
 def is_permanent(error: BaseException) -> bool:
@@ -151,6 +169,16 @@ def is_permanent(error: BaseException) -> bool:
     if isinstance(error, aiosmtplib.SMTPResponseException):
         return 500 <= error.code < 600
     return not isinstance(error, aiosmtplib.SMTPException | OSError | TimeoutError)
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """Rows leased to this instance: one email to `address`, for the user `recipient_id`."""
+
+    address: str
+    recipient_id: int
+    rows: list[EmailOutbox]
+    kinds: dict[int, str]  # row id -> the kind of its notification
 
 
 class SmtpUnavailable(Exception):
@@ -181,8 +209,11 @@ class EmailOutboxSender(BackgroundLoop):
         lease_seconds: float = 120.0,
         coalesce_window: dt.timedelta = dt.timedelta(minutes=2),
         max_attempts: int = 5,
+        links: EmailLinks | None = None,
     ) -> None:
         self.server = SmtpServer.from_url(smtp_url)
+        # Without the app's key (a sender made by hand), unsubscribe links verify nowhere.
+        self.links = links or EmailLinks("http://127.0.0.1:8000", secrets.token_bytes(32))
         self.sender = sender
         self.bus = bus
         self.retry_seconds = retry_seconds
@@ -205,6 +236,7 @@ class EmailOutboxSender(BackgroundLoop):
             lease_seconds=settings.email_lease_seconds,
             coalesce_window=settings.email_coalesce_window,
             max_attempts=settings.email_max_attempts,
+            links=EmailLinks.of(settings.public_base_url, settings.jwt_secret),
         )
 
     async def _run(self) -> None:
@@ -228,7 +260,7 @@ class EmailOutboxSender(BackgroundLoop):
         sent = 0
         try:
             while claimed := await self._claim():
-                if await self._send(*claimed):
+                if await self._send(claimed):
                     sent += 1
         finally:
             await self._disconnect()
@@ -237,11 +269,12 @@ class EmailOutboxSender(BackgroundLoop):
     def _pending(self) -> dict[str, object]:
         return {"sent_at__isnull": True, "failed_at__isnull": True}
 
-    async def _claim(self) -> tuple[str, list[EmailOutbox]] | None:
+    async def _claim(self) -> Claimed | None:
         """The due rows of one recipient, leased to this instance; None when nothing is due.
 
         A recipient emailed less than the coalescing window ago is not claimed: their due rows
-        move to the window's end, to go out together."""
+        move to the window's end, to go out together. Rows to one address for two users (who
+        share it) are two emails: each has its own unsubscribe link."""
         while True:
             now = _now()
             async with in_transaction() as connection:
@@ -267,6 +300,14 @@ class EmailOutboxSender(BackgroundLoop):
                 )
                 if not rows:
                     return None  # another instance took them meanwhile: next round
+                notified = {
+                    pk: (recipient_id, kind)
+                    for pk, recipient_id, kind in await Notification.filter(
+                        id__in=[row.notification_id for row in rows]
+                    ).values_list("id", "recipient_id", "kind")
+                }
+                recipient_id = notified[rows[0].notification_id][0]
+                rows = [row for row in rows if notified[row.notification_id][0] == recipient_id]
                 ids = [row.id for row in rows]
                 hold_until = await self._held_until(address, now)
                 if hold_until is not None:
@@ -276,7 +317,8 @@ class EmailOutboxSender(BackgroundLoop):
                     next_attempt_at=now + dt.timedelta(seconds=self.lease_seconds),
                     claimed_at=now,
                 )
-            return address, rows
+            kinds = {row.id: str(notified[row.notification_id][1]) for row in rows}
+            return Claimed(address, recipient_id, rows, kinds)
 
     async def _held_until(self, address: str, now: dt.datetime) -> dt.datetime | None:
         if not self.coalesce_window:
@@ -304,9 +346,29 @@ class EmailOutboxSender(BackgroundLoop):
             return IDLE_SECONDS
         return min(max((due - _now()).total_seconds(), 0.05), IDLE_SECONDS)
 
-    async def _send(self, address: str, rows: list[EmailOutbox]) -> bool:
+    async def _wanted(self, claimed: Claimed) -> list[EmailOutbox]:
+        """The claimed rows the recipient still wants (settings may have changed since the
+        rows were written); the others are dropped: their notifications stay."""
+        settings = (
+            await User.filter(id=claimed.recipient_id)
+            .first()
+            .values_list("email_enabled", "muted_email_kinds")
+        )
+        enabled, muted = settings if isinstance(settings, tuple) else (False, "")
+        wanted = [row for row in claimed.rows if wants_email(claimed.kinds[row.id], enabled, muted)]
+        kept = {row.id for row in wanted}
+        unwanted = [row.id for row in claimed.rows if row.id not in kept]
+        if unwanted:
+            await EmailOutbox.filter(id__in=unwanted, sent_at__isnull=True).delete()
+        return wanted
+
+    async def _send(self, claimed: Claimed) -> bool:
+        address = claimed.address
+        rows = await self._wanted(claimed)
+        if not rows:
+            return False
         try:
-            message = build_message(self.sender, address, rows)
+            message = build_message(self.sender, address, rows, self.links, claimed.recipient_id)
         except Exception as error:  # this text cannot become an email: trying again won't help
             await self._failed(rows, error, permanent=True)
             return False

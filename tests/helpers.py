@@ -238,6 +238,10 @@ _PAYLOADS: Final[dict[str, tuple[str, str]]] = {
         "MarkNotificationsReadInput",
         "count notifications { id readAt } unreadCount",
     ),
+    "updateNotificationSettings": (
+        "UpdateNotificationSettingsInput",
+        "notificationSettings { emailEnabled mutedEmailKinds }",
+    ),
     "createWebhookEndpoint": (
         "CreateWebhookEndpointInput",
         "webhookEndpoint { id url kinds contract { id } } secret",

@@ -243,6 +243,15 @@ class MarkNotificationsRead(Command):
     all: bool = False
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateNotificationSettings(Command):
+    """OMITTED fields stay as they are; `muted_email_kinds` replaces the whole set."""
+
+    operation = "updateNotificationSettings"
+    email_enabled: bool | Omitted = OMITTED
+    muted_email_kinds: tuple[EventKind, ...] | Omitted = OMITTED  # sorted, without repeats
+
+
 class Every(StrEnum):
     """A webhook endpoint's `contract_id` when it is not limited to one contract."""
 

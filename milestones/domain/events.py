@@ -4,8 +4,9 @@ actor's own."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,7 @@ from tortoise import connections
 
 from milestones.domain.access import Role, access_of
 from milestones.domain.bulk import insert_many
+from milestones.domain.email_items import EmailItem, email_item, wants_email
 from milestones.domain.transaction import Action
 from milestones.domain.values import cents_to_decimal
 from milestones.domain.webhooks import enqueue_deliveries
@@ -163,8 +165,31 @@ async def record(
         },
         milestone.id if milestone else None,
         amount,
+        _lazy_item(
+            lambda: email_item(
+                kind,
+                message,
+                contract,
+                note=note,
+                change_request=change_request,
+                refund_request=refund_request,
+                dispute_id=dispute.id if dispute is not None else None,
+            )
+        ),
     )
     return event
+
+
+def _lazy_item(build: Callable[[], Awaitable[EmailItem]]) -> Callable[[], Awaitable[EmailItem]]:
+    """`build`, run once and only when someone gets an email (for all the recipients)."""
+    built: list[EmailItem] = []
+
+    async def item() -> EmailItem:
+        if not built:
+            built.append(await build())
+        return built[0]
+
+    return item
 
 
 async def notify_late(action: Action, event: ContractEvent, recipient_id: int) -> None:
@@ -185,6 +210,14 @@ async def notify_late(action: Action, event: ContractEvent, recipient_id: int) -
         },
         None,
         None,
+        _lazy_item(
+            lambda: email_item(
+                event.kind,
+                notification_message(event.kind, actor, contract, None),
+                contract,
+                note=event.note,
+            )
+        ),
     )
 
 
@@ -217,7 +250,23 @@ async def remind(
         },
         milestone_id,
         None,
+        _lazy_item(
+            lambda: _reminder_item(contract, message, deadline, refund_request_id, dispute_id)
+        ),
     )
+
+
+async def _reminder_item(
+    contract: Contract,
+    message: str,
+    deadline: dt.datetime,
+    refund_request_id: int | None,
+    dispute_id: int | None,
+) -> EmailItem:
+    item = await email_item(
+        EventKind.DEADLINE_REMINDER, message, contract, dispute_id=dispute_id, deadline=deadline
+    )
+    return dataclasses.replace(item, refund_request_id=refund_request_id)
 
 
 async def _recipients(contract: Contract, actor: User | None) -> _Recipients:
@@ -254,10 +303,11 @@ async def _notify_all(
     fields: dict[str, Any],
     milestone_id: int | None,
     amount: int | None,
+    the_email_item: Callable[[], Awaitable[EmailItem]],
 ) -> None:
     """Each recipient's notification (its `fields` shared by all), their webhook deliveries
-    and emails: one statement numbers them all, one writes the notifications (and one the
-    emails)."""
+    and emails (to those who want this kind: `wants_email`): one statement numbers them all,
+    one writes the notifications (and one the emails)."""
     numbered = await _next_notification_seqs(recipients)
     if not numbered:
         return
@@ -277,16 +327,20 @@ async def _notify_all(
             await enqueue_deliveries(action, notification, milestone_id, amount)
     if not _email_enabled:
         return
+    kind = str(shared["kind"])
     emailed = [
         {"notification_id": pk, "to_address": recipient.email}
         for pk, recipient in zip(ids, numbered, strict=True)
-        if recipient.email
+        if recipient.email and wants_email(kind, recipient.email_enabled, recipient.muted)
     ]
+    if not emailed:
+        return
     email_ids = await insert_many(
         EmailOutbox,
         {
             "subject": message[:300],
             "body": email_body(message, note),
+            "details": (await the_email_item()).to_json(),
             "next_attempt_at": now,
             "created_at": now,
         },
@@ -308,6 +362,8 @@ class _Numbered:
     seq: int
     email: str | None
     has_webhooks: bool
+    email_enabled: bool
+    muted: str
 
 
 _RECIPIENTS_SQL = (
@@ -316,7 +372,8 @@ _RECIPIENTS_SQL = (
 
 _RETURNING = (
     "RETURNING users.id, users.notification_seq, users.email, "
-    "EXISTS (SELECT 1 FROM webhook_endpoints WHERE owner_id = users.id) AS has_webhooks"
+    "EXISTS (SELECT 1 FROM webhook_endpoints WHERE owner_id = users.id) AS has_webhooks, "
+    "users.email_enabled, users.muted_email_kinds"
 )
 
 
@@ -353,7 +410,12 @@ async def _next_notification_seqs(recipients: _Recipients) -> list[_Numbered]:
     rows = await connection.execute_query_dict(sql, parameters)
     numbered = [
         _Numbered(
-            int(row["id"]), int(row["notification_seq"]), row["email"], bool(row["has_webhooks"])
+            int(row["id"]),
+            int(row["notification_seq"]),
+            row["email"],
+            bool(row["has_webhooks"]),
+            bool(row["email_enabled"]),
+            str(row["muted_email_kinds"] or ""),
         )
         for row in rows
     ]

@@ -53,7 +53,7 @@ class FreelancerMayBeNull(ops.AlterField):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0011_history")]
+    dependencies = [("models", "0012_notification_settings")]
 
     operations = [
         FreelancerMayBeNull(

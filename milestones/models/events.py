@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tortoise import fields
 from tortoise.models import Model
@@ -119,6 +119,9 @@ class EmailOutbox(Model):
     to_address = fields.CharField(max_length=320)
     subject = fields.CharField(max_length=300)
     body = fields.TextField()
+    # What the email tells (milestones/domain/email_items.py, as JSON): rendered when sent.
+    # Null on rows written before it existed: those go out as `subject` and `body`.
+    details: Any = fields.JSONField(null=True)
     attempts = fields.IntField(default=0)
     next_attempt_at = fields.DatetimeField(db_index=True)
     sent_at = fields.DatetimeField(null=True)

@@ -15,6 +15,10 @@ class User(Model):
     email_key = fields.CharField(max_length=320, null=True, db_index=True)
     # Last notification sequence number handed out to this user (notification cursors).
     notification_seq = fields.BigIntField(default=0)
+    # Email only (in-app and live notifications are never muted): off altogether, or off for
+    # some kinds (comma-separated EventKind values).
+    email_enabled = fields.BooleanField(default=True)
+    muted_email_kinds = fields.TextField(default="")
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

@@ -16,6 +16,7 @@ from milestones.domain import (
     contracts,
     disputes,
     milestones,
+    notification_settings,
     notifications,
     refunds,
     teams,
@@ -23,9 +24,10 @@ from milestones.domain import (
 )
 from milestones.domain.errors import Validation
 from milestones.domain.outcome import Outcome
-from milestones.domain.values import OMITTED
+from milestones.domain.values import OMITTED, Omitted
 from milestones.models import Team as TeamModel
 from milestones.models import WebhookEndpoint as WebhookEndpointModel
+from milestones.models.enums import EventKind
 from milestones.resolvers import parse
 from milestones.resolvers.mapping import contract_type, global_id, milestone_type, perform
 from milestones.schema.arguments import MutationInput
@@ -59,6 +61,7 @@ from milestones.schema.inputs import (
     RespondToRefundRequestInput,
     SendBonusInput,
     SubmitMilestoneInput,
+    UpdateNotificationSettingsInput,
     UpdateWebhookEndpointInput,
     WithdrawChangeRequestInput,
 )
@@ -74,12 +77,14 @@ from milestones.schema.payloads import (
     MilestonePayload,
     RefundRequestPayload,
     TeamPayload,
+    UpdateNotificationSettingsPayload,
     UpdateWebhookEndpointPayload,
 )
 from milestones.schema.types import (
     ChangeRequest,
     Dispute,
     Notification,
+    NotificationSettings,
     RefundRequest,
     Team,
     WebhookEndpoint,
@@ -701,6 +706,47 @@ class Mutation:
             notifications.mark_notifications_read,
             command,
             _marked_payload,
+        )
+
+    @strawberry.mutation(
+        description="Change which notifications the viewer gets by email: all off "
+        "(`emailEnabled: false`) or some kinds muted. Email only: in-app and live "
+        "notifications are never muted. Refuses VALIDATION (an explicit null)."
+    )
+    async def update_notification_settings(
+        self, info: Info, input: MutationInput[UpdateNotificationSettingsInput]
+    ) -> UpdateNotificationSettingsPayload:
+        errors = Validation()
+        enabled: bool | Omitted = OMITTED
+        if input.email_enabled is None:
+            errors.add("email_enabled", "true or false; omit it to leave it as it is.")
+        elif input.email_enabled is not UNSET:
+            enabled = bool(input.email_enabled)
+        muted: tuple[EventKind, ...] | Omitted = OMITTED
+        if input.muted_email_kinds is None:
+            errors.add("muted_email_kinds", "A list of kinds ([] mutes none); omit it to keep it.")
+        elif input.muted_email_kinds is not UNSET:
+            muted = tuple(sorted({EventKind(kind) for kind in input.muted_email_kinds}))
+        command = commands.UpdateNotificationSettings(
+            email_enabled=enabled,
+            muted_email_kinds=muted,
+            idempotency_key=parse.idempotency_key(input.idempotency_key, errors),
+            problems=errors.found,
+        )
+
+        async def present(
+            settings: notification_settings.NotificationSettings, info: Info
+        ) -> UpdateNotificationSettingsPayload:
+            return UpdateNotificationSettingsPayload(
+                notification_settings=NotificationSettings.of(settings)
+            )
+
+        return await perform(
+            info,
+            UpdateNotificationSettingsPayload,
+            notification_settings.update_notification_settings,
+            command,
+            present,
         )
 
     @strawberry.mutation(

@@ -340,6 +340,18 @@ class MarkNotificationsReadInput:
     idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
 
 
+@strawberry.input(description="The viewer's email settings; omitted fields stay as they are.")
+class UpdateNotificationSettingsInput:
+    email_enabled: bool | None = strawberry.field(
+        default=UNSET, description="false: no notification emails at all; true: emails again."
+    )
+    muted_email_kinds: list[EventKind] | None = strawberry.field(
+        default=UNSET,
+        description="The kinds never to email (replaces the whole set; [] mutes none).",
+    )
+    idempotency_key: str | None = strawberry.field(default=UNSET, description=KEY_DESCRIPTION)
+
+
 @strawberry.input(description="A new webhook endpoint for the viewer's notifications.")
 class CreateWebhookEndpointInput:
     url: str = strawberry.field(

@@ -11,6 +11,7 @@ from milestones.schema.types import (
     Dispute,
     Milestone,
     Notification,
+    NotificationSettings,
     RefundRequest,
     Team,
     WebhookEndpoint,
@@ -126,6 +127,14 @@ class CreateWebhookEndpointPayload:
     user_errors: list[UserError] = strawberry.field(
         default_factory=list, description="Why it was refused; empty when it was done."
     )
+
+
+@strawberry.type(description="The viewer's email settings after the change.")
+class UpdateNotificationSettingsPayload:
+    notification_settings: NotificationSettings | None = strawberry.field(
+        default=None, description="The settings now in force."
+    )
+    user_errors: list[UserError] = strawberry.field(default_factory=list, description=USER_ERRORS)
 
 
 @strawberry.type(description="The endpoint as changed.")

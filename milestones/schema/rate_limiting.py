@@ -32,7 +32,7 @@ from milestones.rate_limits import Budget, Charges, RateLimiter, Refusal, identi
 from milestones.schema.context import Context
 
 # Mutations that only touch the viewer's own things: nobody else hears of them.
-SILENT_MUTATIONS = frozenset({"markNotificationsRead"})
+SILENT_MUTATIONS = frozenset({"markNotificationsRead", "updateNotificationSettings"})
 
 
 def caller(context: Context) -> str:

@@ -28,6 +28,12 @@ from milestones.domain.access import (
 )
 from milestones.domain.escrow import Escrow as EscrowTotals
 from milestones.domain.escrow import LedgerSummary, MilestoneMoney
+from milestones.domain.notification_settings import (
+    NotificationSettings as StoredNotificationSettings,
+)
+from milestones.domain.notification_settings import (
+    notification_settings as stored_notification_settings,
+)
 from milestones.domain.notifications import unread_count as unread_notifications
 from milestones.domain.values import cents_to_decimal
 from milestones.models import enums as stored
@@ -91,6 +97,16 @@ class User(Node):
         if viewer is None or viewer.id != self.pk:
             return []
         return [Team.of(team) for team in await teams_of(self.pk)]
+
+    @strawberry.field(
+        description="The viewer's email settings (on `me`; null on anyone else). They govern "
+        "email only: in-app and live notifications are never muted."
+    )
+    async def notification_settings(self, info: Info) -> NotificationSettings | None:
+        viewer = info.context.viewer
+        if viewer is None or viewer.id != self.pk:
+            return None
+        return NotificationSettings.of(await stored_notification_settings(self.pk))
 
     @classmethod
     def of(cls, user: object) -> User:
@@ -156,6 +172,28 @@ async def load_team(info: Info, pk: int | None) -> Team | None:
         return None
     team = await info.context.loaders.team.load(pk)
     return Team.of(team) if team is not None else None
+
+
+@strawberry.type(
+    description="Which notifications a person gets by email. In-app and live notifications "
+    "(and webhooks, which choose their own kinds) are never muted."
+)
+class NotificationSettings:
+    email_enabled: bool = strawberry.field(
+        description="false: no notification emails at all (also set by the one-click "
+        "unsubscribe link in every email)."
+    )
+    muted_email_kinds: list[EventKind] = strawberry.field(
+        description="Kinds of notification never emailed (while emailEnabled is true, the "
+        "other kinds are)."
+    )
+
+    @classmethod
+    def of(cls, settings: StoredNotificationSettings) -> NotificationSettings:
+        return cls(
+            email_enabled=settings.email_enabled,
+            muted_email_kinds=list(settings.muted_email_kinds),
+        )
 
 
 @strawberry.type(description="Money held for a contract; every figure derives from its ledger.")

@@ -3,9 +3,10 @@
 Fixtures:
     browser      a headless chromium (``/usr/bin/chromium`` or ``CHROMIUM_PATH``); missing,
                  it skips locally and fails under ``CI=true``
-    server       a factory: ``server(database_file)`` starts ``milestones serve`` on a free
-                 loopback port and returns a ``ServerProcess`` (``.url``, ``.stop()``,
-                 ``.kill()``, ``.start()``); every one it started is stopped afterwards
+    server       a factory: ``server(database_file, env=...)`` starts ``milestones serve`` on a
+                 free loopback port (with extra environment variables) and returns a
+                 ``ServerProcess`` (``.url``, ``.stop()``, ``.kill()``, ``.start()``); every
+                 one it started is stopped afterwards
     artifacts    the ``artifacts/`` folder for screenshots (gitignored)
 """
 
@@ -47,10 +48,17 @@ def free_port() -> int:
 class ServerProcess:
     """`milestones serve` in its own process, so that a test can kill and restart it."""
 
-    def __init__(self, database_file: Path, log_file: Path, port: int | None = None) -> None:
+    def __init__(
+        self,
+        database_file: Path,
+        log_file: Path,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.database_file = database_file
         self.log_file = log_file
         self.port = port or free_port()
+        self.env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -61,7 +69,7 @@ class ServerProcess:
         env = {
             key: value
             for key, value in os.environ.items()
-            if not key.startswith(("MILESTONES_", "DATABASE_", "BROADCAST_", "SMTP_"))
+            if not key.startswith(("MILESTONES_", "DATABASE_", "BROADCAST_", "SMTP_", "PUBLIC_URL"))
         }
         env |= {
             "DATABASE_URL": f"sqlite:///{self.database_file}",
@@ -70,6 +78,7 @@ class ServerProcess:
             "MILESTONES_ENV": "development",
             "LOG_FORMAT": "json",
         }
+        env |= self.env
         with self.log_file.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "milestones.cli", "serve", "--port", str(self.port)],
@@ -176,11 +185,16 @@ def browser() -> Iterator[Any]:
 def server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     started: list[ServerProcess] = []
 
-    def start(database_file: Path | None = None, port: int | None = None) -> ServerProcess:
+    def start(
+        database_file: Path | None = None,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+    ) -> ServerProcess:
         process = ServerProcess(
             database_file or tmp_path / "room.sqlite3",
             tmp_path / f"server-{len(started)}.log",
             port,
+            env,
         )
         started.append(process)
         return process.start()

@@ -102,6 +102,8 @@ MATRIX: Final[dict[str, dict[str, str]]] = {
     "withdrawChangeRequest": FREELANCER_ONLY,
     # the client's own notification: anyone else's ids are NOT_FOUND
     "markNotificationsRead": row(OK, NOT_FOUND, NOT_FOUND, watching=NOT_FOUND),
+    # everyone's own settings: nobody else's can be named
+    "updateNotificationSettings": row(OK, OK, OK, watching=OK),
     # on the room's contract: whoever sees it may have their own notifications of it sent
     # (a watching mediator too: it changes nothing of the room); an endpoint is its owner's
     "createWebhookEndpoint": row(OK, OK, NOT_FOUND, watching=OK),
@@ -257,6 +259,10 @@ async def _clients_endpoint(room: Room, api: Any, kinds: list[str] | None = None
     return endpoint_id
 
 
+async def _own_settings(room: Room, api: Any) -> dict[str, Any]:
+    return {"mutedEmailKinds": ["MILESTONE_ADDED"]}
+
+
 async def _change_endpoint(room: Room, api: Any) -> dict[str, Any]:
     return {"id": await _clients_endpoint(room, api), "kinds": ["CONTRACT_ENDED"]}
 
@@ -310,6 +316,7 @@ MUTATION_SETUPS: Final[dict[str, Setup]] = {
     "respondToChangeRequest": _respond_to_changes,
     "withdrawChangeRequest": _withdraw,
     "markNotificationsRead": _clients_notification,
+    "updateNotificationSettings": _own_settings,
     "createWebhookEndpoint": _new_endpoint,
     "updateWebhookEndpoint": _change_endpoint,
     "deleteWebhookEndpoint": _endpoint,

@@ -17,7 +17,9 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from starlette.applications import Starlette
 
 from milestones.config import Settings
+from milestones.domain.email_items import EmailItem
 from milestones.email_outbox import EmailOutboxSender, SmtpUnavailable, build_message, describe
+from milestones.emails.links import EmailLinks
 from milestones.models import EmailOutbox, Notification
 from tests.conftest import Actor
 from tests.helpers import create_contract_with_milestones, notification_nodes, ok
@@ -188,14 +190,20 @@ async def test_poison_rows_are_sent_safely_or_parked_and_never_block_others(
 def test_headers_are_built_from_any_text() -> None:
     row = EmailOutbox(
         id=1,
-        notification_id=1,
         to_address="cleo@example.com",
         subject="A\nB\rC\x00D\tE\x85F",
         body="line 1\r\nline 2\x00\x07",
+        details=EmailItem(
+            kind="MILESTONE_ADDED", sentence="A\nB\rC\x00D\tE\x85F", note="line 1\r\nline 2\x00\x07"
+        ).to_json(),
     )
-    message = build_message("milestones@example.com", "cleo@example.com", [row])
+    links = EmailLinks.of("http://127.0.0.1:8000", "secret")
+    row.notification_id = 1  # set by hand: the ORM may not be initialised here
+    message = build_message("milestones@example.com", "cleo@example.com", [row], links, 1)
     assert message["Subject"] == "A B C D E F"
-    assert message.get_content() == "line 1\nline 2\n"
+    text = message.get_body(("plain",))
+    assert text is not None
+    assert "> line 1\n> line 2\n" in text.get_content()
     assert str(message).count("\nSubject:") == 1
 
 

@@ -74,6 +74,12 @@ const ROOM = `query Room($id: ID!) {
 ${CHANGE_REQUEST_FIELDS}
 ${DISPUTE_FIELDS}`;
 
+// A change request an email links to that is no longer the room's pending or latest one.
+const LINKED_CHANGE_REQUEST = `query LinkedChangeRequest($id: ID!) {
+  node(id: $id) { ... on ChangeRequest { ...ChangeRequestFields } }
+}
+${CHANGE_REQUEST_FIELDS}`;
+
 const NOTIFICATIONS = `query Notifications {
   notifications(first: 30) { edges { cursor node { ...NotificationFields } } unreadCount }
 }
@@ -88,6 +94,9 @@ const USER_ERRORS = `userErrors { code message field }`;
 
 const RESPOND_TO_CHANGE_REQUEST = `mutation RespondToChangeRequest($input: RespondToChangeRequestInput!) {
   respondToChangeRequest(input: $input) { changeRequest { id status } ${USER_ERRORS} }
+}`;
+const RESPOND_TO_REFUND_REQUEST = `mutation RespondToRefundRequest($input: RespondToRefundRequestInput!) {
+  respondToRefundRequest(input: $input) { refundRequest { id status } ${USER_ERRORS} }
 }`;
 const WITHDRAW_CHANGE_REQUEST = `mutation WithdrawChangeRequest($input: WithdrawChangeRequestInput!) {
   withdrawChangeRequest(input: $input) { changeRequest { id status } ${USER_ERRORS} }
@@ -148,6 +157,9 @@ const state = {
   seen: new Set(),
   unread: 0,
   lastCursor: null, // the newest notification cursor this page has: where a resubscribe resumes
+  focus: {}, // what a link (an email's) opened the room at: { changeRequest | refundRequest | dispute }
+  focusShown: false, // scrolled to it once: live re-renders do not scroll again
+  linkedChangeRequest: null,
   draftChanges: null,
   submitDraft: { milestoneId: null, message: "", files: [] }, // survives live re-renders
   formErrors: {},
@@ -286,6 +298,25 @@ function handleRequestError(error) {
   toast("Something went wrong", error.message, { error: true });
 }
 
+// --- links ---------------------------------------------------------------------------------
+
+// Emails link to `/app/#contract=<id>` plus `&changeRequest=<id>`, `&refundRequest=<id>` or
+// `&dispute=<id>` (the API's global ids): the page opens that room, at that item.
+const FOCUS_KEYS = ["changeRequest", "refundRequest", "dispute"];
+
+function linkFromHash(hash = location.hash) {
+  const params = new URLSearchParams(hash.replace(/^#/, ""));
+  const focus = {};
+  for (const key of FOCUS_KEYS) if (params.get(key)) focus[key] = params.get(key);
+  return { contract: params.get("contract"), focus };
+}
+
+function hashFor(contractId, focus) {
+  const params = new URLSearchParams({ contract: contractId });
+  for (const key of FOCUS_KEYS) if (focus[key]) params.set(key, focus[key]);
+  return `#${params}`;
+}
+
 // --- sign in -----------------------------------------------------------------------------
 
 async function renderSignIn(notice = "") {
@@ -360,11 +391,12 @@ async function signIn(token) {
     return;
   }
   await loadContracts();
+  const link = linkFromHash();
   const hash = new URLSearchParams(location.hash.slice(1));
   if (hash.get("team")) return openTeam(hash.get("team"));
-  const wanted = hash.get("contract") || sessionStorage.getItem(ROOM_KEY);
+  const wanted = link.contract || sessionStorage.getItem(ROOM_KEY);
   const first = state.contracts.find((c) => c.id === wanted) ?? state.contracts[0];
-  if (first) await openRoom(first.id);
+  if (first) await openRoom(first.id, first.id === link.contract ? link.focus : {});
   else renderLayout();
 }
 
@@ -375,6 +407,7 @@ function signOut(notice = "") {
     teamId: null, team: null,
     notifications: [], seen: new Set(), unread: 0, lastCursor: null, draftChanges: null,
     mediator: false, disputes: [],
+    focus: {}, focusShown: false, linkedChangeRequest: null,
   });
   sessionStorage.removeItem(TOKEN_KEY);
   sessionStorage.removeItem(ROOM_KEY);
@@ -503,14 +536,17 @@ async function loadContracts() {
   renderContracts();
 }
 
-async function openRoom(id) {
+async function openRoom(id, focus = {}) {
   state.roomId = id;
   state.teamId = null;
   state.team = null;
   state.draftChanges = null;
   state.formErrors = {};
+  state.focus = focus;
+  state.focusShown = false;
+  state.linkedChangeRequest = null;
   sessionStorage.setItem(ROOM_KEY, id);
-  history.replaceState(null, "", `#contract=${encodeURIComponent(id)}`);
+  history.replaceState(null, "", hashFor(id, focus));
   renderLayout();
   await loadRoom();
 }
@@ -520,9 +556,44 @@ async function loadRoom() {
   const data = await state.api.request(ROOM, { id });
   if (id !== state.roomId) return; // another room was opened meanwhile
   state.room = data.contract;
+  await loadLinkedChangeRequest();
+  if (id !== state.roomId) return;
   renderRoom();
   renderContracts();
+  showFocus();
 }
+
+async function loadLinkedChangeRequest() {
+  const wanted = state.focus.changeRequest;
+  const room = state.room;
+  const shown = [room.pendingChangeRequest?.id, room.changeRequests.edges[0]?.node.id];
+  if (!wanted || shown.includes(wanted)) {
+    state.linkedChangeRequest = null;
+    return;
+  }
+  const data = await state.api.request(LINKED_CHANGE_REQUEST, { id: wanted });
+  state.linkedChangeRequest = data.node?.changes ? data.node : null;
+}
+
+// Scroll to what the link named, once per opening (live updates re-render without scrolling).
+function showFocus() {
+  if (state.focusShown) return;
+  const key = FOCUS_KEYS.find((k) => state.focus[k]);
+  if (!key) return;
+  const target =
+    document.querySelector(`[data-focus-id="${CSS.escape(state.focus[key])}"]`) ??
+    (key === "dispute" ? document.querySelector('[data-section="dispute"], [data-testid="dispute"]') : null);
+  if (!target) return;
+  state.focusShown = true;
+  target.classList.add("focused");
+  target.scrollIntoView({ block: "center" });
+}
+
+window.addEventListener("hashchange", () => {
+  // Another email link opened in this tab: that room, at that item.
+  const link = linkFromHash();
+  if (state.api && link.contract) openRoom(link.contract, link.focus).catch(handleRequestError);
+});
 
 function renderLayout() {
   $("#view").innerHTML = `
@@ -684,8 +755,8 @@ function renderRoom() {
         <div><span class="label">Released</span><span class="value">${money(room.escrow.totalReleased)}</span></div>
         <div><span class="label">Refunded</span><span class="value">${money(room.escrow.totalRefunded)}</span></div>
       </div>
-      ${refund ? `<p class="small" data-testid="pending-refund">Refund of ${money(refund.amount, room.currency)}${refund.milestone ? ` for “${esc(refund.milestone.title)}”` : ""} is waiting for the freelancer. ${deadline(refund.respondBy, "refund-deadline", "Answer by")}</p>
-        ${!isClient && !isMediator && !room.openDispute ? renderDisputeForm("refund", refund.id, "Dispute this refund request") : ""}` : ""}
+      ${renderRefundRequest(room, isClient)}
+      ${refund && !isClient && !isMediator && !room.openDispute ? renderDisputeForm("refund", refund.id, "Dispute this refund request") : ""}
     </div>
     ${renderDispute(room, isClient)}
     ${renderMilestones(room, isClient)}
@@ -717,6 +788,23 @@ function renderOffer(room, isClient) {
       <button type="button" data-action="decline-offer" data-id="${esc(room.id)}" data-testid="room-decline-offer">Decline</button>
     </div>
     ${errorsOf("offer")}
+  </div>`;
+}
+
+function renderRefundRequest(room, isClient) {
+  const refund = room.pendingRefundRequest;
+  if (!refund) return "";
+  const about = refund.milestone ? ` for “${esc(refund.milestone.title)}”` : "";
+  const actions = isClient || room.viewerRole !== "FREELANCER" ? "" : `
+    <div class="actions" style="margin-top:8px">
+      <button class="btn btn-small btn-ok" data-action="accept-refund" data-id="${esc(refund.id)}" data-testid="accept-refund">Accept refund</button>
+      <button class="btn btn-small btn-bad" data-action="decline-refund" data-id="${esc(refund.id)}" data-testid="decline-refund">Decline</button>
+    </div>`;
+  return `<div class="refund-request" data-testid="pending-refund" data-focus-id="${esc(refund.id)}">
+    <p class="small">Refund of ${money(refund.amount, room.currency)}${about} is waiting for the freelancer. ${deadline(refund.respondBy, "refund-deadline", "Answer by")}</p>
+    ${refund.message ? `<blockquote>${esc(refund.message)}</blockquote>` : ""}
+    ${actions}
+    ${errorsOf("refundRequest")}
   </div>`;
 }
 
@@ -943,8 +1031,15 @@ function describeChange(change, currency) {
 
 function renderChangeRequest(room) {
   const pending = room.pendingChangeRequest;
+  const linked = state.linkedChangeRequest;
+  // An email's link to an older request shows that one (answered: no buttons), then any pending.
+  const older = linked && linked.id !== pending?.id ? renderChangeRequestCard(room, linked, null, false, "linked-change-request") : "";
   const latest = pending ?? room.changeRequests.edges[0]?.node;
-  if (!latest) return "";
+  if (!latest) return older;
+  return older + renderChangeRequestCard(room, latest, pending, isClient, pending ? "pending-change-request" : "latest-change-request");
+}
+
+function renderChangeRequestCard(room, latest, pending, isClient, testid) {
   const changes = latest.changes.map((c) => describeChange(c, room.currency)).join("");
   let actions = "";
   if (pending && room.viewerCan.respondToChangeRequest) {
@@ -964,8 +1059,8 @@ function renderChangeRequest(room) {
         ${withdraw}
       </div>`;
   }
-  const heading = pending ? "Pending change request" : "Latest change request";
-  return `<div class="card change-request ${pending ? "pending" : ""}" data-testid="${pending ? "pending-change-request" : "latest-change-request"}">
+  const heading = pending ? "Pending change request" : testid === "linked-change-request" ? "Change request" : "Latest change request";
+  return `<div class="card change-request ${pending ? "pending" : ""}" data-testid="${testid}" data-focus-id="${esc(latest.id)}">
     <div class="card-head">
       <h2>${heading}</h2>
       <span class="status status-${esc(latest.status)}" data-testid="change-request-status">${esc(latest.status)}</span>
@@ -1066,6 +1161,13 @@ async function act(action, id) {
     case "withdraw-offer":
       payload = await mutate("offer", WITHDRAW_OFFER, { input: { contractId: id } });
       if (payload) toast("Offer", "Withdrawn.");
+      break;
+    case "accept-refund":
+    case "decline-refund":
+      payload = await mutate("refundRequest", RESPOND_TO_REFUND_REQUEST, {
+        input: { refundRequestId: id, decision: action === "accept-refund" ? "ACCEPT" : "DECLINE" },
+      });
+      if (payload) toast("Refund request", action === "accept-refund" ? "Accepted: the money goes back to the client." : "Declined.");
       break;
     case "withdraw":
       payload = await mutate("changeRequest", WITHDRAW_CHANGE_REQUEST, { input: { changeRequestId: id } });

@@ -1,0 +1,1 @@
+"""Notification emails: their links (to act, to unsubscribe) and their text and HTML parts."""
