@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from tortoise import connections
+
 from milestones import ids
 from milestones.models import Contract as ContractModel
 from milestones.models import Notification as NotificationModel
@@ -15,15 +19,7 @@ async def contracts_page(
     viewer: UserModel, first: int | None, after: str | None, status: ContractStatus | None
 ) -> Connection[Contract]:
     size = page_size(first)
-    before_id = after_position(after, "contract")
-    from tortoise.expressions import Q
-
-    query = ContractModel.filter(Q(client_id=viewer.id) | Q(freelancer_id=viewer.id))
-    if status is not None:
-        query = query.filter(status=status)
-    if before_id is not None:
-        query = query.filter(id__lt=before_id)
-    rows = await query.order_by("-id").limit(size + 1)
+    rows = await _viewer_contracts(viewer, size + 1, after_position(after, "contract"), status)
     return connection(
         rows,
         size,
@@ -31,6 +27,46 @@ async def contracts_page(
         lambda row: Contract.of(row, viewer.id),
         lambda row: ids.encode_cursor("contract", row.id),
     )
+
+
+def _listing_arms(viewer: UserModel) -> list[tuple[str, list[Any]]]:
+    """The ways a contract is the viewer's: each a condition on `contracts` (`{}` for each
+    parameter) that an index serves in id order. Another way (a team's contracts) is one more
+    arm here, e.g. `("team_id IN (SELECT team_id FROM team_members WHERE user_id = {})",
+    [viewer.id])` with an index on (team_id, id)."""
+    return [("client_id = {}", [viewer.id]), ("freelancer_id = {}", [viewer.id])]
+
+
+async def _viewer_contracts(
+    viewer: UserModel, limit: int, before_id: int | None, status: ContractStatus | None
+) -> list[ContractModel]:
+    """The viewer's newest `limit` contracts (ids below `before_id`), in one statement: a UNION
+    of one index-ordered scan per arm, each stopping after `limit` rows, then the top `limit`.
+    (`client_id = ? OR freelancer_id = ?` made PostgreSQL collect and sort every contract of
+    the viewer: 4x slower for 5,000 contracts than for 20, bench.growth.)"""
+    connection = connections.get("default")
+    postgres = connection.capabilities.dialect == "postgres"
+    params: list[Any] = []
+
+    def placeholder(value: Any) -> str:
+        params.append(value)
+        return f"${len(params)}" if postgres else "?"
+
+    arms = []
+    for index, (condition, values) in enumerate(_listing_arms(viewer)):
+        where = [condition.format(*(placeholder(value) for value in values))]
+        if status is not None:
+            where.append(f"status = {placeholder(status.value)}")
+        if before_id is not None:
+            where.append(f"id < {placeholder(before_id)}")
+        arms.append(
+            f"SELECT * FROM (SELECT * FROM contracts WHERE {' AND '.join(where)} "
+            f"ORDER BY id DESC LIMIT {placeholder(limit)}) AS arm{index}"
+        )
+    # UNION, not UNION ALL: a contract reached by two arms is listed once.
+    sql = f"{' UNION '.join(arms)} ORDER BY id DESC LIMIT {placeholder(limit)}"
+    rows = await connection.execute_query_dict(sql, params)
+    return [ContractModel._init_from_db(**row) for row in rows]
 
 
 async def notifications_page(
