@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-BENCHMARKS = ("room", "mutations", "fanout", "fairuse")
+BENCHMARKS = ("room", "mutations", "fanout", "fairuse", "growth")
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,8 @@ class Plan:
     fanout_measure_seconds: float = 45.0  # no further rounds once this much has passed
     fanout_client_processes: int = 2
     fair_use_requests: int = 3000  # room queries per app, limits off / on, interleaved
+    growth_samples: int = 200  # requests per figure and database (bench.growth)
+    growth_replays: int = 30  # subscriptions replaying 1,000 notifications, per database
 
     @classmethod
     def full(cls, run_dir: Path) -> Plan:
@@ -44,4 +46,6 @@ class Plan:
             fanout_connect_seconds=45.0,
             fanout_measure_seconds=20.0,
             fair_use_requests=300,
+            growth_samples=40,
+            growth_replays=10,
         )
