@@ -31,19 +31,21 @@ async def contracts_page(
 
 def _listing_arms(viewer: UserModel) -> list[tuple[str, list[Any]]]:
     """The ways a contract is the viewer's: each a condition on `contracts` (`{}` for each
-    parameter) that an index serves in id order. Another way (a team's contracts) is one more
-    arm here, e.g. `("team_id IN (SELECT team_id FROM team_members WHERE user_id = {})",
-    [viewer.id])` with an index on (team_id, id)."""
+    parameter) that an index serves in id order, with its parameters. Another way (a team's
+    contracts) is one more arm here, e.g. `("team_id IN (SELECT team_id FROM team_members
+    WHERE user_id = {})", [viewer.id])` with an index on (team_id, id)."""
     return [("client_id = {}", [viewer.id]), ("freelancer_id = {}", [viewer.id])]
 
 
 async def _viewer_contracts(
     viewer: UserModel, limit: int, before_id: int | None, status: ContractStatus | None
 ) -> list[ContractModel]:
-    """The viewer's newest `limit` contracts (ids below `before_id`), in one statement: a UNION
-    of one index-ordered scan per arm, each stopping after `limit` rows, then the top `limit`.
+    """The viewer's newest `limit` contracts (ids below `before_id`), in one statement: per
+    arm, the newest `limit` ids from its index ((client_id, id), (freelancer_id, id): an
+    index-only scan backwards that stops there), then the rows of the newest `limit` of them.
+    The cost follows the page, not the viewer's history, wherever their contracts lie in time.
     (`client_id = ? OR freelancer_id = ?` made PostgreSQL collect and sort every contract of
-    the viewer: 4x slower for 5,000 contracts than for 20, bench.growth.)"""
+    the viewer, or walk the newest contracts of everyone: 4x slower for 5,000 contracts.)"""
     connection = connections.get("default")
     postgres = connection.capabilities.dialect == "postgres"
     params: list[Any] = []
@@ -60,11 +62,14 @@ async def _viewer_contracts(
         if before_id is not None:
             where.append(f"id < {placeholder(before_id)}")
         arms.append(
-            f"SELECT * FROM (SELECT * FROM contracts WHERE {' AND '.join(where)} "
+            f"SELECT id FROM (SELECT id FROM contracts WHERE {' AND '.join(where)} "
             f"ORDER BY id DESC LIMIT {placeholder(limit)}) AS arm{index}"
         )
-    # UNION, not UNION ALL: a contract reached by two arms is listed once.
-    sql = f"{' UNION '.join(arms)} ORDER BY id DESC LIMIT {placeholder(limit)}"
+    # A contract two arms reach is listed once: IN is a set.
+    sql = (
+        f"SELECT * FROM contracts WHERE id IN ({' UNION ALL '.join(arms)}) "
+        f"ORDER BY id DESC LIMIT {placeholder(limit)}"
+    )
     rows = await connection.execute_query_dict(sql, params)
     return [ContractModel._init_from_db(**row) for row in rows]
 
