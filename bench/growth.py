@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -342,7 +343,28 @@ READS = 5  # the first five; the replay runs after them
 REPLAY_NAME = f"notifications(after:) subscription replaying {REPLAY:,} items"
 
 
-async def _explain(target: Target, name: str) -> str:
+@dataclass
+class Explained:
+    text: str
+    buffers: int  # shared buffers hit or read by the statements' root nodes, all together
+    milliseconds: float  # the statements' execution times, all together
+
+
+def _root_buffers(plan: list[str]) -> int:
+    for line in plan:
+        if "Buffers:" in line:
+            return sum(int(n) for n in re.findall(r"(?:hit|read)=(\d+)", line.split("temp")[0]))
+    return 0
+
+
+def _execution_ms(plan: list[str]) -> float:
+    for line in plan:
+        if line.startswith("Execution Time:"):
+            return float(line.split()[2])
+    return 0.0
+
+
+async def _explain(target: Target, name: str) -> Explained:
     """EXPLAIN (ANALYZE, BUFFERS) of each statement one request of `name` sends (captured
     in-process on the same database; writes rolled back)."""
     statements: list[Statement] = []
@@ -361,6 +383,7 @@ async def _explain(target: Target, name: str) -> str:
                 await PROBES[name](api.http, target, 10_000)
                 statements = log.take()
     lines = [f"EXPLAIN (ANALYZE, BUFFERS) on the {target.label} database: {name}"]
+    buffers, milliseconds = 0, 0.0
     connection = await asyncpg.connect(asyncpg_dsn(target.url))
     try:
         for statement in statements:
@@ -382,11 +405,26 @@ async def _explain(target: Target, name: str) -> str:
             finally:
                 await transaction.rollback()
             if plan:
+                text = [str(row[0]) for row in plan]
+                buffers += _root_buffers(text)
+                milliseconds += _execution_ms(text)
                 lines.append(f"-- {statement.sql}  {list(statement.params)}")
-                lines.extend(f"   {row[0]}" for row in plan)
+                lines.extend(f"   {line}" for line in text)
     finally:
         await connection.close()
-    return "\n".join(lines)
+    return Explained("\n".join(lines), buffers, milliseconds)
+
+
+async def _explain_miss(report: Report, targets: list[Target], name: str) -> str:
+    """The plans on the seeded database, and how much database work one request is on each:
+    a figure that misses while the work stays the same is the machine's noise, not growth."""
+    seeded, empty = [await _explain(target, name) for target in targets]
+    report.note(
+        f"Data growth, {name}: missed; the database work of one request (EXPLAIN ANALYZE,"
+        f" all its statements): seeded {seeded.buffers} buffers, {seeded.milliseconds:.2f} ms;"
+        f" empty {empty.buffers} buffers, {empty.milliseconds:.2f} ms."
+    )
+    return seeded.text
 
 
 # --- preparing the two databases ---------------------------------------------------------------
@@ -478,13 +516,13 @@ async def run_growth(plan: Plan, report: Report, databases: Databases) -> None:
                 row = _row(REPLAY_NAME, figures, seeded, empty)
                 report.add(row)
                 if not row.reached:
-                    explained.append(await _explain(seeded, REPLAY_NAME))
+                    explained.append(await _explain_miss(report, targets, REPLAY_NAME))
             print(f"  {name} ({samples} each)", flush=True)
             figures = await _sample(targets, clients, probe, samples, warmup=5)
             row = _row(name, figures, seeded, empty)
             report.add(row)
             if not row.reached:
-                explained.append(await _explain(seeded, name))
+                explained.append(await _explain_miss(report, targets, name))
         for client in clients.values():
             await client.aclose()
     finally:
