@@ -1,5 +1,5 @@
-"""`python -m bench [room] [mutations] [fanout] [fairuse] [deadlines] [teams] [--quick]`: run,
-print one table.
+"""`python -m bench [room] [mutations] [fanout] [fairuse] [deadlines] [teams] [growth]
+[--quick]`: run, print one table.
 
 Needs PostgreSQL (BENCH_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres; a
 fresh database per run, dropped afterwards), Redis for fan-out (BENCH_REDIS_URL, default
@@ -23,6 +23,7 @@ from bench.api import JWT_SECRET, in_process
 from bench.deadlines import run_deadlines
 from bench.fair_use import mutation_milestones, run_rate_limit_cost
 from bench.fanout import run_fanout
+from bench.growth import run_growth
 from bench.mutations import milestones_needed, run_mutations
 from bench.plan import BENCHMARKS, Plan
 from bench.postgres import Databases, server_url
@@ -151,6 +152,9 @@ async def run(plan: Plan, selected: list[str], keep_databases: bool) -> Report:
                 "Deadlines",
                 lambda: run_deadlines(report, server_url(), plan.deadline_count, plan.run_dir),
             )
+        if "growth" in selected:
+            # Databases of its own (seeded with COPY, and almost empty), servers of its own.
+            await _guarded(report, "Data growth", lambda: run_growth(plan, report, databases))
     finally:
         if keep_databases:
             print(f"kept databases: {', '.join(databases.created)}")

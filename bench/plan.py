@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-BENCHMARKS = ("room", "mutations", "fanout", "fairuse", "deadlines", "teams")
+BENCHMARKS = ("room", "mutations", "fanout", "fairuse", "deadlines", "teams", "growth")
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,8 @@ class Plan:
     fair_use_requests: int = 3000  # room queries per app, limits off / on, interleaved
     deadline_count: int = 10_000  # review deadlines falling due at once
     team_requests: int = 1000  # room queries per contract, team / solo, interleaved
+    growth_samples: int = 200  # requests per figure and database (bench.growth)
+    growth_replays: int = 30  # subscriptions replaying 1,000 notifications, per database
 
     @classmethod
     def full(cls, run_dir: Path) -> Plan:
@@ -48,4 +50,6 @@ class Plan:
             fair_use_requests=300,
             deadline_count=1_000,
             team_requests=200,
+            growth_samples=40,
+            growth_replays=10,
         )

@@ -110,11 +110,14 @@ class Feed(Generic[R]):
             if len(rows) < BATCH:
                 self.synced = ringing
                 self.synced_at = reading_at
+            # The caller's rows before trimming: a reader behind the others (a replay) would
+            # otherwise lose the rows between its `after` and the new base.
+            rows_after = self._slice(after)
             if len(self.items) > FEED_KEEPS:
                 dropped = self.items[: len(self.items) - FEED_KEEPS]
                 self.items = self.items[len(dropped) :]
                 self.base = dropped[-1].seq
-            return self._slice(after)
+            return rows_after
 
 
 async def retrying(read: Callable[[], Awaitable[T]], budget: float) -> T:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 class LedgerEntry(Model):
     # One money movement, append-only: every escrow figure is a sum over these.
 
-    id = fields.IntField(primary_key=True)
+    id = fields.BigIntField(primary_key=True)
     contract: fields.ForeignKeyRelation[Contract] = fields.ForeignKeyField(
         "models.Contract", related_name="ledger", on_delete=fields.RESTRICT
     )

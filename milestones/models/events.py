@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 class ContractEvent(Model):
     # The contract room log: `seq` orders it and is the subscription cursor.
 
-    id = fields.IntField(primary_key=True)
+    id = fields.BigIntField(primary_key=True)
     contract: fields.ForeignKeyRelation[Contract] = fields.ForeignKeyField(
         "models.Contract", related_name="events", on_delete=fields.CASCADE
     )
@@ -64,7 +64,7 @@ class Notification(Model):
     # The milestone, change request and refund request it concerns are its event's; a
     # DEADLINE_REMINDER has no event and names what it concerns itself.
 
-    id = fields.IntField(primary_key=True)
+    id = fields.BigIntField(primary_key=True)
     recipient: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="notifications", on_delete=fields.CASCADE
     )
@@ -112,7 +112,7 @@ class Notification(Model):
 class EmailOutbox(Model):
     # A notification email waiting to be sent, durable and retried until sent (or parked).
 
-    id = fields.IntField(primary_key=True)
+    id = fields.BigIntField(primary_key=True)
     notification: fields.ForeignKeyRelation[Notification] = fields.ForeignKeyField(
         "models.Notification", related_name="emails", on_delete=fields.CASCADE
     )

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 class IdempotencyRecord(Model):
     # The first successful result of a keyed mutation, replayed for repeats.
 
-    id = fields.IntField(primary_key=True)
+    id = fields.BigIntField(primary_key=True)
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="idempotency_records", on_delete=fields.CASCADE
     )

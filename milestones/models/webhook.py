@@ -42,7 +42,7 @@ class WebhookDelivery(Model):
     # One notification for one endpoint: the durable outbox row, retried until delivered or
     # parked. `seq` is the notification's cursor position: the order per endpoint.
 
-    id = fields.IntField(primary_key=True)
+    id = fields.BigIntField(primary_key=True)
     endpoint: fields.ForeignKeyRelation[WebhookEndpoint] = fields.ForeignKeyField(
         "models.WebhookEndpoint", related_name="deliveries", on_delete=fields.CASCADE
     )

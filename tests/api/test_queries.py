@@ -247,3 +247,31 @@ async def test_node_fields_match_contract_fields(client: Actor, freelancer: Acto
         "position": 1,
         "contract": {"id": room.contract_id},
     }
+
+
+async def test_contracts_on_both_sides_interleave_newest_first(
+    client: Actor, freelancer: Actor, outsider: Actor
+) -> None:
+    # The freelancer works for two clients and hires the outsider: both sides, merged by age.
+    made: list[tuple[str, str]] = []  # (id, the freelancer's role)
+    for n in range(7):
+        if n % 3 == 0:
+            made.append(((await create_contract(client, freelancer))["id"], "FREELANCER"))
+        elif n % 3 == 1:
+            made.append(((await create_contract(freelancer, outsider))["id"], "CLIENT"))
+        else:
+            made.append(((await create_contract(outsider, freelancer))["id"], "FREELANCER"))
+    newest_first = made[::-1]
+
+    seen: list[tuple[str, str]] = []
+    after = None
+    while True:
+        page = await contracts_of(freelancer, first=3, after=after)
+        seen.extend((edge["node"]["id"], edge["node"]["viewerRole"]) for edge in page["edges"])
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert seen == newest_first
+    outsiders = [pk for n, (pk, _) in enumerate(made) if n % 3 != 0][::-1]
+    assert ids(await contracts_of(outsider)) == outsiders
+    assert ids(await contracts_of(outsider, first=2, status="ACTIVE")) == outsiders[:2]
