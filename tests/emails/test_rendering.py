@@ -34,6 +34,8 @@ LINKS = EmailLinks.of("https://milestones.example.com", "a test secret")
 UNSUBSCRIBE = LINKS.unsubscribe(2)
 
 CONTRACT = Contract(id=7, title="Mobile app", currency="USD")
+CONTRACT.client_id = 2  # the ORM is not set up here: set the ids by hand
+CONTRACT.freelancer_id = 1
 MILESTONE = Milestone(id=3, title="Prototype")
 ACTOR = User(id=1, name="Fred Freelancer")
 CHANGES = (
@@ -52,19 +54,28 @@ DEADLINE = dt.datetime(2026, 12, 8, 14, 30, tzinfo=dt.UTC)
 
 def item_for(kind: EventKind) -> EmailItem:
     """What `record` stores for a notification of this kind, in a typical room."""
-    sentence = notification_message(kind, ACTOR, CONTRACT, MILESTONE, 75_000)
+    if kind is EventKind.DEADLINE_REMINDER:  # its sentence names the deadline (reminders.py)
+        sentence = (
+            "Reminder: approve or reject the work on “Prototype” of “Mobile app” by "
+            "8 Dec 2026, 14:30 UTC, or its money is released to the freelancer."
+        )
+    else:
+        sentence = notification_message(kind, ACTOR, CONTRACT, MILESTONE, 75_000)
     change_request = kind.name.startswith("CHANGE_REQUEST_")
     refund = kind.name.startswith("REFUND_")
+    dispute = kind.name.startswith("DISPUTE_")
     return EmailItem(
         kind=kind.value,
         sentence=sentence,
         contract_id=CONTRACT.id,
         contract_title=CONTRACT.title,
         note="Looks good.\nSee the <b>notes</b> & the link."
-        if kind.value != "BONUS_PAID"
+        if kind.value not in ("BONUS_PAID", "DEADLINE_REMINDER")
         else None,
         change_request_id=11 if change_request else None,
         refund_request_id=5 if refund else None,
+        dispute_id=9 if dispute else None,
+        deadline=DEADLINE if kind is EventKind.DEADLINE_REMINDER else None,
         changes=CHANGES if change_request else (),
     )
 
