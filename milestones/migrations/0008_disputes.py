@@ -166,7 +166,7 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name="User",
             name="is_mediator",
-            field=fields.BooleanField(default=False),
+            field=fields.BooleanField(default=False, db_default=False),
         ),
         ops.RunSQL(
             [
