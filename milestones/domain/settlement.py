@@ -38,12 +38,13 @@ async def move_held(
     held: the milestone's funds first, then `available`. A funded milestone left holding
     nothing is settled (RELEASED if anything of it was ever released, else REFUNDED).
     The caller's rules keep `release + refund` within what is held; `assert_conserved`
-    rolls the action back otherwise."""
-    in_milestone = 0
+    rolls the action back otherwise. Nothing to move: nothing is read or written."""
+    if release == 0 and refund == 0:
+        return
+    money = escrow.MilestoneMoney()
     if milestone is not None:
-        in_milestone = (
-            (await escrow.ledger_summary(contract, about=[milestone.id])).of(milestone.id).in_escrow
-        )
+        money = (await escrow.ledger_summary(contract, about=[milestone.id])).of(milestone.id)
+    in_milestone = money.in_escrow
     from_milestone = min(release, in_milestone)
     refund_from_milestone = min(refund, in_milestone - from_milestone)
     pk = milestone.id if milestone is not None else None
@@ -51,11 +52,8 @@ async def move_held(
     await escrow.append_release(contract, release - from_milestone, None)
     await escrow.append_refund(contract, refund_from_milestone, pk)
     await escrow.append_refund(contract, refund - refund_from_milestone, None)
-    if milestone is not None and milestone.status in FUNDED_STATUSES:
-        money = (await escrow.ledger_summary(contract, about=[milestone.id])).of(milestone.id)
-        if money.in_escrow == 0:
-            released = money.released > 0
-            await settle(
-                milestone, MilestoneStatus.RELEASED if released else MilestoneStatus.REFUNDED
-            )
+    left = in_milestone - from_milestone - refund_from_milestone
+    if milestone is not None and milestone.status in FUNDED_STATUSES and left == 0:
+        released = money.released + from_milestone > 0
+        await settle(milestone, MilestoneStatus.RELEASED if released else MilestoneStatus.REFUNDED)
     await escrow.assert_conserved(contract, milestone)
