@@ -175,6 +175,7 @@ PAYLOADS: dict[str, str] = {
     "respondToRefundRequest": f"refundRequest {{ {REFUND_REQUEST_SELECTION} }}"
     f" milestone {{ {MILESTONE_SELECTION} }} contract {{ {CONTRACT_SELECTION} }}",
     "endContract": f"contract {{ {CONTRACT_SELECTION} }}",
+    "acceptContract": f"contract {{ {CONTRACT_SELECTION} }}",
     "sendBonus": f"contract {{ {CONTRACT_SELECTION} }}",
     "requestMilestoneChanges": f"changeRequest {{ {CHANGE_REQUEST_SELECTION} }}"
     f" contract {{ {CONTRACT_SELECTION} }}",
@@ -685,7 +686,7 @@ class WorkflowMachine(RuleBasedStateMachine):
         # the log
         event_ids = [event["id"] for event in contract["events"]]
         assert len(set(event_ids)) == len(event_ids), f"{where}: repeated events"
-        assert contract["events"] and contract["events"][0]["kind"] == "CONTRACT_CREATED"
+        assert contract["events"] and contract["events"][0]["kind"] == "CONTRACT_OFFERED"
 
     # ------------------------------------------------------------------ running one action
 
@@ -997,7 +998,9 @@ class WorkflowMachine(RuleBasedStateMachine):
             return None
         assert payload["userErrors"] == [], f"{step}: refused: {payload['userErrors']}"
         contract = payload["contract"]
-        assert contract["title"] == title and contract["status"] == "ACTIVE", contract
+        # An offer: the machine plays accepted contracts, so the freelancer accepts at once
+        # (offers themselves are played by the offer tests).
+        assert contract["title"] == title and contract["status"] == "OFFERED", contract
         assert contract["currency"] == (currency or "USD"), contract
         assert contract["viewerRole"] == "CLIENT" and contract["endedAt"] is None, contract
         assert contract["client"]["id"] == self.user_ids["client"], contract
@@ -1006,9 +1009,13 @@ class WorkflowMachine(RuleBasedStateMachine):
         assert set(contract["escrow"].values()) == {"0.00"}, contract
         assert len(listed_after) == len(listed_before) + 1, step
         assert listed_after[0]["node"]["id"] == contract["id"], f"{step}: newest first"
+        accepted = self.mutate("freelancer", "acceptContract", {"contractId": contract["id"]})
+        assert accepted["userErrors"] == [], f"{step}: {accepted['userErrors']}"
+        assert accepted["contract"]["status"] == "ACTIVE", accepted
         self.contracts.append(contract["id"])
         snap = self.refresh(contract["id"])
-        assert [e["kind"] for e in snap["events"]] == ["CONTRACT_CREATED"], snap["events"]
+        kinds = [e["kind"] for e in snap["events"]]
+        assert kinds == ["CONTRACT_OFFERED", "CONTRACT_ACCEPTED"], snap["events"]
         assert snap["events"][0]["actor"]["id"] == self.user_ids["client"]
         return str(contract["id"])
 
