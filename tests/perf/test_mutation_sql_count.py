@@ -31,11 +31,11 @@ MOST: dict[str, int] = {
     "approveMilestone": 22,  # + the submission's outcome
     "approveMilestone with key": 29,
     "requestEscrowRefund": 20,
-    "respondToRefundRequest": 26,  # settling re-reads the ledger (issue 16: one read)
+    "respondToRefundRequest": 24,
     "requestMilestoneChanges": 18,
     "respondToChangeRequest": 20,
     "withdrawChangeRequest": 16,
-    "endContract": 20,  # the same: source of held, then the release, then the rest
+    "endContract": 17,
     "acceptContract": 12,
     "declineContract": 12,
     "endContract on an offer": 13,
