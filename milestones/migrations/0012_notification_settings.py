@@ -10,10 +10,14 @@ class Migration(migrations.Migration):
 
     operations = [
         ops.AddField(
-            model_name="User", name="email_enabled", field=fields.BooleanField(default=True, db_default=True)
+            model_name="User",
+            name="email_enabled",
+            field=fields.BooleanField(default=True, db_default=True),
         ),
         ops.AddField(
-            model_name="User", name="muted_email_kinds", field=fields.TextField(default="", db_default="")
+            model_name="User",
+            name="muted_email_kinds",
+            field=fields.TextField(default="", db_default=""),
         ),
         ops.AddField(model_name="EmailOutbox", name="details", field=fields.JSONField(null=True)),
     ]
