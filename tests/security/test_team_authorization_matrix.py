@@ -90,6 +90,10 @@ TEAM_MATRIX: Final[dict[str, dict[str, str]]] = {
     "requestMilestoneChanges": FREELANCER_SIDE,
     "withdrawChangeRequest": FREELANCER_SIDE,
     "endContract": team_row(OK, OK),
+    "openDispute": FREELANCER_SIDE,
+    "respondToDispute": CLIENT_SIDE,
+    # a mediator's alone: every side's people are refused, outsiders do not find it
+    "resolveDispute": team_row(FORBIDDEN, FORBIDDEN),
     # on an offer to the agency (from the client team)
     "acceptContract": FREELANCER_SIDE,
     "declineContract": FREELANCER_SIDE,

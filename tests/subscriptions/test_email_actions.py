@@ -132,7 +132,9 @@ async def test_a_change_request_email_is_multipart_with_headers_note_changes_and
         message="Could we add launch support?\nIt would help <b>a lot</b>.",
     )
     change_request_id = payload["changeRequest"]["id"]
-    (message,) = await emails_to(smtp, "cleo@example.com")
+    # Cleo's first email told her Fred accepted the offer; this one is the change request.
+    accepted, message = await emails_to(smtp, "cleo@example.com", 2)
+    assert "accepted your offer" in str(accepted["Subject"])
 
     assert message.get_content_type() == "multipart/alternative"
     assert isinstance(message, EmailMessage)
@@ -235,11 +237,17 @@ async def test_settings_mute_kinds_of_email_only(
     payload = await ok(
         client,
         "updateNotificationSettings",
-        {"mutedEmailKinds": ["MILESTONE_SUBMITTED", "CHANGE_REQUEST_WITHDRAWN"]},
+        {
+            "mutedEmailKinds": [
+                "MILESTONE_SUBMITTED",
+                "CHANGE_REQUEST_WITHDRAWN",
+                "CONTRACT_ACCEPTED",
+            ]
+        },
     )
     assert payload["notificationSettings"] == {
         "emailEnabled": True,
-        "mutedEmailKinds": ["CHANGE_REQUEST_WITHDRAWN", "MILESTONE_SUBMITTED"],
+        "mutedEmailKinds": ["CHANGE_REQUEST_WITHDRAWN", "CONTRACT_ACCEPTED", "MILESTONE_SUBMITTED"],
     }
     room = await create_contract_with_milestones(client, freelancer, ["100.00"])
     await room.activate(0)
@@ -250,7 +258,7 @@ async def test_settings_mute_kinds_of_email_only(
     subjects = [str(m["Subject"]) for m in await emails_to(smtp, "cleo@example.com")]
     assert len(subjects) == 1 and "requested changes" in subjects[0]
     kinds = [n["kind"] for n in await notification_nodes(client)]
-    assert kinds == ["CHANGE_REQUEST_SUBMITTED", "MILESTONE_SUBMITTED"]  # both listed
+    assert kinds == ["CHANGE_REQUEST_SUBMITTED", "MILESTONE_SUBMITTED", "CONTRACT_ACCEPTED"]
 
     # Unmuting one kind and omitting emailEnabled leaves it as it was.
     payload = await ok(client, "updateNotificationSettings", {"mutedEmailKinds": []})
@@ -271,7 +279,8 @@ async def test_settings_changed_after_the_email_was_written_are_honoured_when_se
     room = await create_contract_with_milestones(client, freelancer, ["100.00"])
     await room.activate(0)
     await room.submit(0)
-    assert await EmailOutbox.filter(to_address="cleo@example.com", sent_at=None).count() == 1
+    # Cleo: Fred accepted the offer, Fred submitted; Fred: offered, added, activated.
+    assert await EmailOutbox.filter(to_address="cleo@example.com", sent_at=None).count() == 2
     assert await EmailOutbox.filter(to_address="fred@example.com", sent_at=None).count() == 3
     await ok(client, "updateNotificationSettings", {"emailEnabled": False})
     await ok(freelancer, "updateNotificationSettings", {"mutedEmailKinds": ["MILESTONE_ADDED"]})
@@ -283,7 +292,7 @@ async def test_settings_changed_after_the_email_was_written_are_honoured_when_se
     assert smtp.mailbox.recipients == [["fred@example.com"]]
     assert "2 new notifications" == smtp.mailbox.messages[0]["Subject"]
     assert await EmailOutbox.filter(sent_at=None).count() == 0  # the unwanted were dropped
-    assert len(await notification_nodes(client)) == 1
+    assert len(await notification_nodes(client)) == 2
     assert len(await notification_nodes(freelancer)) == 3
 
 

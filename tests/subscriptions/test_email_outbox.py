@@ -99,7 +99,7 @@ async def test_each_notification_is_emailed_once(
     await room.activate(0)
     await room.submit(0)
     expected = await _notification_count()
-    assert expected == 4  # created, added, activated (to Fred); submitted (to Cleo)
+    assert expected == 5  # offered, added, activated (to Fred); accepted, submitted (to Cleo)
 
     async def all_sent() -> bool:
         return len(smtp.mailbox.messages) >= expected
@@ -139,17 +139,26 @@ async def test_emails_are_retried_after_the_smtp_server_was_down(
     await server.start()
     try:
 
-        async def delivered() -> bool:
-            return len(server.mailbox.messages) >= 1
+        async def delivered() -> bool:  # Fred's offer, Cleo's acceptance
+            return len(server.mailbox.messages) >= 2
 
         await until(delivered, within=15)
         await asyncio.sleep(0.5)
-        assert len(server.mailbox.messages) == 1
-        (row,) = await EmailOutbox.all()
-        assert row.sent_at is not None and row.attempts >= 2
-        assert server.mailbox.recipients == [["fred@example.com"]]
+        assert len(server.mailbox.messages) == 2
+        rows = await EmailOutbox.all()
+        assert len(rows) == 2
+        assert all(row.sent_at is not None for row in rows)
+        assert max(row.attempts for row in rows) >= 2
+        assert sorted(server.mailbox.recipients) == [["cleo@example.com"], ["fred@example.com"]]
         (notification,) = await notification_nodes(freelancer)
-        assert server.mailbox.messages[0]["Subject"] == notification["message"]
+        sent_to_fred = [
+            message
+            for recipients, message in zip(
+                server.mailbox.recipients, server.mailbox.messages, strict=True
+            )
+            if recipients == ["fred@example.com"]
+        ]
+        assert [message["Subject"] for message in sent_to_fred] == [notification["message"]]
     finally:
         await server.stop()
     assert room.contract_id
@@ -162,7 +171,7 @@ async def test_no_email_without_smtp_url(
     room = await create_contract_with_milestones(client, freelancer, ["100.00"])
     await room.activate(0)
     await asyncio.sleep(0.5)
-    assert await _notification_count() == 3
+    assert await _notification_count() == 4  # offered, accepted, added, activated
     assert await EmailOutbox.all().count() == 0
     assert smtp.mailbox.messages == []
 
@@ -185,15 +194,21 @@ async def test_every_member_of_a_team_party_gets_their_own_email(
     team_addresses = {"olga@corp.example", "adam@corp.example", "mia@corp.example"}
 
     async def team_told() -> bool:
-        told = {recipients[0] for recipients in smtp.mailbox.recipients}
+        told = {
+            recipients[0]
+            for recipients, message in zip(
+                smtp.mailbox.recipients, smtp.mailbox.messages, strict=True
+            )
+            if "requested changes" in str(message["Subject"])
+        }
         return team_addresses <= told
 
     await until(team_told)
     await asyncio.sleep(0.3)
-    to_team = [
+    to_team = [  # (each was told of the offer's acceptance before)
         (recipients[0], message["Subject"])
         for recipients, message in zip(smtp.mailbox.recipients, smtp.mailbox.messages, strict=True)
-        if recipients[0] in team_addresses
+        if recipients[0] in team_addresses and "requested changes" in str(message["Subject"])
     ]
     assert sorted(address for address, _ in to_team) == sorted(team_addresses)
     assert {subject for _, subject in to_team} == {

@@ -1030,6 +1030,7 @@ function describeChange(change, currency) {
 }
 
 function renderChangeRequest(room) {
+  const isClient = room.viewerRole === "CLIENT";
   const pending = room.pendingChangeRequest;
   const linked = state.linkedChangeRequest;
   // An email's link to an older request shows that one (answered: no buttons), then any pending.
