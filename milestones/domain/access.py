@@ -151,12 +151,17 @@ async def access_of(viewer: User, contract: Contract) -> Access | None:
     mediator sees every such room). None: the contract does not exist for them."""
     teams = team_ids(contract)
     if not teams:
-        access = access_in(viewer.id, contract, {})
-    else:
-        known, access = remembered_access(contract, viewer.id)
-        if not known:
-            access = access_in(viewer.id, contract, await memberships_of(viewer.id, teams))
-            contract.__dict__.setdefault(_REMEMBERED, {})[viewer.id] = access
+        return standing(viewer, contract, {})
+    known, access = remembered_access(contract, viewer.id)
+    if not known:
+        access = standing(viewer, contract, await memberships_of(viewer.id, teams))
+        contract.__dict__.setdefault(_REMEMBERED, {})[viewer.id] = access
+    return access
+
+
+def standing(viewer: User, contract: Contract, memberships: Mapping[int, str]) -> Access | None:
+    """`access_in`, and the mediator who watches a room a dispute took to mediation."""
+    access = access_in(viewer.id, contract, memberships)
     if access is None and viewer.is_mediator and contract.mediated_at is not None:
         return MEDIATING
     return access

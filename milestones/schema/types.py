@@ -19,12 +19,11 @@ from milestones.domain.abilities import (
     milestone_abilities,
 )
 from milestones.domain.access import (
-    MEDIATING,
     Access,
     Role,
-    access_in,
     remembered_access,
     shown_freelancer_id,
+    standing,
 )
 from milestones.domain.escrow import Escrow as EscrowTotals
 from milestones.domain.escrow import LedgerSummary, MilestoneMoney
@@ -1186,15 +1185,11 @@ async def viewer_access(info: Info, contract: object) -> Access | None:
     viewer = info.context.viewer
     assert viewer is not None
     if contract.client_team_id is None and contract.freelancer_team_id is None:
-        access = access_in(viewer.id, contract, {})
-    else:
-        known, access = remembered_access(contract, viewer.id)
-        if not known:  # else the action that returned this row judged it already
-            memberships = await info.context.loaders.memberships.load(viewer.id)
-            access = access_in(viewer.id, contract, memberships)
-    if access is None and viewer.is_mediator and contract.mediated_at is not None:
-        return MEDIATING  # `access.access_of`'s mediator, read-only
-    return access
+        return standing(viewer, contract, {})
+    known, access = remembered_access(contract, viewer.id)
+    if known:  # the action that returned this row judged it already
+        return access
+    return standing(viewer, contract, await info.context.loaders.memberships.load(viewer.id))
 
 
 async def load_milestone(info: Info, pk: int, *, include_deleted: bool = False) -> Milestone | None:
