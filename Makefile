@@ -17,11 +17,15 @@ TEST_PG_HOST ?= 127.0.0.1
 TEST_PG_PORT ?= 5432
 TEST_PG_USER ?= postgres
 PYTEST_ARGS ?=
+# pytest-xdist workers for `make test` / `make test-postgres` (0: one process). Most tests wait
+# on sockets and servers, so two workers on two cores nearly halve the time.
+TEST_WORKERS ?= 2
 BENCH_ARGS ?=
 # Pytest's exit status 5 means it collected nothing: a broken suite, said out loud.
 PYTEST := $(BIN)/python -m pytest
+# $(call run_pytest,WORKERS,ARGUMENTS)
 define run_pytest
-$(PYTEST) $(PYTEST_ARGS) || { status=$$?; \
+$(PYTEST) -n $(1) $(2) $(PYTEST_ARGS) || { status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests (exit status 5)" >&2; fi; \
 	exit $$status; }
 endef
@@ -53,24 +57,24 @@ run: $(STAMP)
 
 test: $(STAMP)
 	export MILESTONES_TEST_DATABASE_URL='sqlite://:memory:'; \
-	$(run_pytest)
+	$(call run_pytest,$(TEST_WORKERS))
 
 # A database of its own per run, dropped afterwards whatever the outcome.
 test-postgres: $(STAMP)
 	db="milestones_test_$$(od -An -N4 -tx4 /dev/urandom | tr -d ' \n')"; \
 	pg=(-h '$(TEST_PG_HOST)' -p '$(TEST_PG_PORT)' -U '$(TEST_PG_USER)'); \
 	createdb "$${pg[@]}" "$$db"; \
-	trap 'dropdb "$${pg[@]}" --if-exists --force "$$db"' EXIT; \
+	trap 'dropdb "$${pg[@]}" --if-exists --force "$$db"; \
+		for name in "$$db"_gw{0..3}; do dropdb "$${pg[@]}" --if-exists --force "$$name" 2>/dev/null; done' EXIT; \
 	echo "test database: $$db"; \
 	export MILESTONES_TEST_DATABASE_URL="postgres://$(TEST_PG_USER)@$(TEST_PG_HOST):$(TEST_PG_PORT)/$$db"; \
-	$(run_pytest)
+	export MILESTONES_STATEFUL_EXAMPLES="$${MILESTONES_STATEFUL_EXAMPLES:-25}"; \
+	$(call run_pytest,$(TEST_WORKERS),-m 'not chaos and not same_on_every_database')
 
 # Fault injection (tests/chaos, marker `chaos`, deselected from the runs above): real servers on
 # fresh PostgreSQL databases of their own and a private redis-server on a free port.
 chaos: $(STAMP)
-	$(PYTEST) -m chaos -q tests/chaos $(PYTEST_ARGS) || { status=$$?; \
-		if [ $$status -eq 5 ]; then echo "pytest collected no tests (exit status 5)" >&2; fi; \
-		exit $$status; }
+	$(call run_pytest,0,-m chaos -q tests/chaos)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -94,25 +94,30 @@ async def _migrate(database_url: str) -> None:
         pass
 
 
-async def _seed(dsn: str, count: int) -> None:
-    """`count` contracts, each with one SUBMITTED milestone of 100.00 due a minute ago."""
+async def _seed(dsn: str, count: int, pairs: int) -> None:
+    """`count` contracts, each with one SUBMITTED milestone of 100.00 due a minute ago, spread
+    round-robin over `pairs` client/freelancer pairs."""
     past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
     connection = await asyncpg.connect(dsn)
     try:
-        client, freelancer = [
-            await connection.fetchval(
-                "INSERT INTO users (sub, name, is_mediator, notification_seq, created_at,"
-                " updated_at) VALUES ($1, $1, false, 0, now(), now()) RETURNING id",
-                sub,
-            )
-            for sub in ("bench-client", "bench-freelancer")
-        ]
+        people = await connection.fetch(
+            "INSERT INTO users (sub, name, is_mediator, notification_seq, created_at,"
+            " updated_at) SELECT 'bench-' || side || '-' || n, side || ' ' || n, false, 0,"
+            " now(), now() FROM generate_series(1, $1) AS n,"
+            " unnest(ARRAY['client', 'freelancer']) AS side ORDER BY n, side RETURNING id, sub",
+            pairs,
+        )
+        ids_of = {row["sub"]: row["id"] for row in people}
+        clients = [ids_of[f"bench-client-{n}"] for n in range(1, pairs + 1)]
+        freelancers = [ids_of[f"bench-freelancer-{n}"] for n in range(1, pairs + 1)]
         contracts = await connection.fetch(
             "INSERT INTO contracts (title, currency, status, client_id, freelancer_id, event_seq,"
-            " created_at) SELECT 'Bench ' || n, 'USD', 'ACTIVE', $1, $2, 0, now()"
-            " FROM generate_series(1, $3) AS n RETURNING id",
-            client,
-            freelancer,
+            " created_at) SELECT 'Bench ' || n, 'USD', 'ACTIVE', ($1::bigint[])[1 + n % $3],"
+            " ($2::bigint[])[1 + n % $3], 0, now()"
+            " FROM generate_series(1, $4) AS n RETURNING id",
+            clients,
+            freelancers,
+            pairs,
             count,
         )
         ids = [row["id"] for row in contracts]
@@ -120,7 +125,7 @@ async def _seed(dsn: str, count: int) -> None:
             "INSERT INTO milestones (contract_id, position, title, amount, status, version,"
             " created_at, updated_at, activated_at, submitted_at, review_deadline)"
             " SELECT c, 1, 'Work', 10000, 'SUBMITTED', 3, now(), now(), $2, $2, $2"
-            " FROM unnest($1::int[]) AS c RETURNING id, contract_id",
+            " FROM unnest($1::bigint[]) AS c RETURNING id, contract_id",
             ids,
             past,
         )
@@ -176,7 +181,7 @@ async def _idle_load(admin: asyncpg.Connection, name: str) -> tuple[float, float
 
 
 async def run_deadlines_bench(
-    server_url: str, count: int, instances: int = 2, logs: Path = LOGS
+    server_url: str, count: int, instances: int = 2, logs: Path = LOGS, pairs: int = 1
 ) -> DeadlinesResult:
     parts = urlsplit(server_url)
     admin_dsn = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
@@ -187,7 +192,7 @@ async def run_deadlines_bench(
     database_url = urlunsplit(parts._replace(scheme="postgres", path=f"/{name}"))
     try:
         await _migrate(database_url)
-        await _seed(dsn, count)
+        await _seed(dsn, count, pairs)
         bench = await asyncpg.connect(dsn)
         try:
             with _servers(database_url, instances, logs) as urls:
@@ -294,9 +299,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--instances", type=int, default=2)
+    parser.add_argument(
+        "--pairs", type=int, default=1, help="client/freelancer pairs the contracts are spread over"
+    )
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
-    print_table(asyncio.run(run_deadlines_bench(args.postgres, args.count, args.instances)))
+    result = run_deadlines_bench(args.postgres, args.count, args.instances, LOGS, args.pairs)
+    print_table(asyncio.run(result))
 
 
 if __name__ == "__main__":

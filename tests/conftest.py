@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import socket
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -83,8 +82,25 @@ def test_postgres_url() -> str:
 test_postgres_url.__test__ = False  # type: ignore[attr-defined]
 
 
-def test_redis_url() -> str:
-    return os.environ.get("MILESTONES_TEST_REDIS_URL") or DEFAULT_TEST_REDIS_URL
+def xdist_worker_index() -> int | None:
+    """Which pytest-xdist worker runs this process (`make test` runs two), or None."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")  # "gw0", "gw1", ...
+    return int(worker.removeprefix("gw")) if worker else None
+
+
+REDIS_DATABASES_PER_WORKER = 4  # Redis has 16: up to four workers, each with four of its own
+
+
+def test_redis_url(scratch: int = 0) -> str:
+    """The Redis database for tests; `scratch` (1 to 3) names a spare one for a test that must
+    not share the main one. Each xdist worker has databases of its own, so the workers' rate
+    limits and broadcast channels (scoped by database, see `topic_for`) never meet."""
+    assert 0 <= scratch < REDIS_DATABASES_PER_WORKER, scratch
+    parts = urlsplit(os.environ.get("MILESTONES_TEST_REDIS_URL") or DEFAULT_TEST_REDIS_URL)
+    first = int(parts.path.strip("/") or 0)
+    database = first + (xdist_worker_index() or 0) * REDIS_DATABASES_PER_WORKER + scratch
+    assert database < 16, f"no Redis database {database}: run at most four xdist workers"
+    return urlunsplit(parts._replace(path=f"/{database}"))
 
 
 test_redis_url.__test__ = False  # type: ignore[attr-defined]
@@ -168,10 +184,82 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             f"{reason}\nCI=true: the configured test database must be reachable.",
             returncode=pytest.ExitCode.TESTS_FAILED,
         )
+    if reason is None and xdist_worker_index() is not None:
+        _use_a_postgres_database_of_this_workers_own()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    from tests.databases import drop_postgres_database, drop_templates
+
+    own = os.environ.get("MILESTONES_TEST_WORKER_DATABASE")
+    if own is not None:
+        drop_postgres_database(test_database_url(), own)
+    drop_templates()
+
+
+def _use_a_postgres_database_of_this_workers_own() -> None:
+    """Under xdist each worker empties tables between its tests: on PostgreSQL it needs a
+    database of its own, `<test database>_gw<N>` (a copy of the migrated template, dropped at
+    the end; the Makefile's clean-up drops leftovers too)."""
+    url = test_database_url()
+    if not is_postgres_url(url):
+        return
+    from tests.databases import create_postgres_database, drop_postgres_database
+
+    name = f"{urlsplit(url).path.strip('/')}_gw{xdist_worker_index()}"
+    drop_postgres_database(url, name)
+    own = create_postgres_database(url, name, migrated=True)
+    os.environ["MILESTONES_TEST_DATABASE_URL"] = own  # also for the servers tests start
+    os.environ["MILESTONES_TEST_WORKER_DATABASE"] = name
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     return [f"milestones test database: {_redacted(test_database_url())} (CI={in_ci()})"]
+
+
+# What the PostgreSQL pass (`make test-postgres`) leaves out, marked `same_on_every_database`:
+# tests whose subject does not touch the database's behaviour (rendering, parsing, protocol
+# framing, limits checked before any query, the page in a browser: those servers always run on
+# SQLite), so running them twice would only spend CI's budget. Everything that reads or writes
+# through the database runs on both.
+SAME_ON_EVERY_DATABASE = (
+    "tests/browser/",
+    "tests/emails/",
+    "tests/api/test_input_hygiene.py",
+    "tests/api/test_schema_descriptions.py",
+    "tests/api/test_validation.py",
+    "tests/security/test_exposure.py",
+    "tests/security/test_fuzz.py",
+    "tests/security/test_http_conformance.py",
+    "tests/security/test_limits.py",
+    "tests/security/test_production_mode.py",
+    "tests/subscriptions/test_connection_init_token.py",
+    "tests/subscriptions/test_graphql_sse_client.py",
+    "tests/subscriptions/test_graphql_ws_client.py",
+    "tests/subscriptions/test_trusted_documents.py",
+    "tests/test_architecture.py",
+    "tests/test_auth.py",
+    "tests/test_graphiql_assets.py",
+    "tests/test_room_page.py",
+    "tests/test_schema_file.py",
+)
+# The longest tests start first, so that under xdist no worker is left with one at the end.
+LONGEST_FIRST = ("tests/test_workflow_stateful.py", "tests/security/test_deadlines_catch_up.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(str(config.rootpath))
+    for item in items:
+        path = Path(str(item.path)).relative_to(root).as_posix()
+        if path.startswith(SAME_ON_EVERY_DATABASE):
+            item.add_marker(pytest.mark.same_on_every_database)
+    rank = {path: index for index, path in enumerate(LONGEST_FIRST)}
+
+    def order(item: pytest.Item) -> int:
+        path = Path(str(item.path)).relative_to(root).as_posix()
+        return rank.get(path, len(rank))
+
+    items.sort(key=order)  # stable: the rest keep their order
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -272,40 +360,21 @@ def _with_lifespan_state(app: Starlette, state: dict[str, Any] | None) -> ASGIAp
 # --- fixtures ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
-    """One migrated SQLite file per session: each test starts from a copy of it.
+def migrated_database_url(folder: Path) -> str:
+    """The suite's database for one test's app: on PostgreSQL the shared test database (the
+    app fixture empties its tables), on SQLite a copy of the migrated template in `folder`."""
+    url = test_database_url()
+    if not is_memory_database(url):
+        return url
+    from tests.databases import migrated_sqlite_url
 
-    Running the migrations costs ~0.4 s; copying the file ~1 ms. The migrations are still
-    exercised: here once per session, and by the lifespan of every test (a no-op plan)."""
-    if not is_memory_database(test_database_url()):
-        return None
-    path = tmp_path_factory.mktemp("sqlite-template") / "milestones.sqlite3"
-
-    async def migrate() -> None:
-        from milestones.database import database
-
-        async with database(_sqlite_url(path)):
-            pass
-
-    asyncio.run(migrate())
-    return path
-
-
-def _sqlite_url(path: Path) -> str:
-    # Test databases are throw-away: no fsync on every commit.
-    return f"sqlite:///{path}?synchronous=OFF"
+    return migrated_sqlite_url(folder / "milestones.sqlite3", options="?synchronous=OFF")
 
 
 @pytest.fixture
-def settings(tmp_path: Path, _sqlite_template: Path | None) -> Settings:
-    database_url = test_database_url()
-    if _sqlite_template is not None:
-        copy = tmp_path / "milestones.sqlite3"
-        shutil.copyfile(_sqlite_template, copy)
-        database_url = _sqlite_url(copy)
+def settings(tmp_path: Path) -> Settings:
     return Settings(
-        database_url=database_url,
+        database_url=migrated_database_url(tmp_path),
         broadcast_url="memory://",
         jwt_secret=TEST_JWT_SECRET,
         smtp_url=None,

@@ -42,7 +42,7 @@ PAST_32_BITS = 2**31 + 1000
 
 @pytest.mark.postgres
 async def test_keys_and_sequences_are_64_bit_on_postgres(postgres_url: str) -> None:
-    async with fresh_postgres_database(postgres_url) as url:
+    async with fresh_postgres_database(postgres_url, migrated=False) as url:
         async with database(url):
             pass
         connection = await asyncpg.connect(asyncpg_dsn(url))

@@ -250,6 +250,6 @@ async def test_a_database_of_the_previous_release_migrates(tmp_path: Path) -> No
         return
     server = test_postgres_url()
     require_service(postgres_unavailable(server))
-    async with fresh_postgres_database(server) as url:
+    async with fresh_postgres_database(server, migrated=False) as url:
         await _previous_release(url)
         await _check_migrated(url)

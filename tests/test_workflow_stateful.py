@@ -29,10 +29,13 @@ import datetime as dt
 import functools
 import json
 import os
+import shutil
+import tempfile
 import uuid
 from collections import Counter
 from collections.abc import Callable
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -59,6 +62,7 @@ from tests.conftest import (
     require_service,
     test_database_url,
 )
+from tests.databases import migrated_sqlite_url
 from tests.helpers import MALFORMED_ID, MONEY, missing_id
 
 JSON = dict[str, Any]
@@ -281,6 +285,10 @@ def view(milestone: JSON) -> JSON:
     return {key: milestone[key] for key in MILESTONE_VIEW}
 
 
+def unplaced(milestone: JSON) -> JSON:
+    return {key: value for key, value in milestone.items() if key != "position"}
+
+
 def escrow_cents(contract: JSON) -> dict[str, int]:
     return {key: cents(contract["escrow"][key]) for key in ESCROW_FIELDS}
 
@@ -491,6 +499,10 @@ class WorkflowMachine(RuleBasedStateMachine):
         from milestones.app import create_app
 
         url = test_database_url()
+        if is_memory_database(url):  # a copy of the migrated template (tests/databases.py)
+            folder = Path(tempfile.mkdtemp(prefix="milestones-stateful-"))
+            self.stack.callback(shutil.rmtree, folder, True)
+            url = migrated_sqlite_url(folder / "milestones.sqlite3", options="?synchronous=OFF")
         app_settings = Settings(
             database_url=url,
             broadcast_url="memory://",
@@ -500,7 +512,7 @@ class WorkflowMachine(RuleBasedStateMachine):
         )
         app = create_app(app_settings)
         state = await self.stack.enter_async_context(app.router.lifespan_context(app))
-        if not is_memory_database(url):
+        if is_postgres_url(url):
             from milestones.database import reset_tables
 
             await reset_tables()
@@ -582,8 +594,10 @@ class WorkflowMachine(RuleBasedStateMachine):
                     f"step {self.step}: money moved while dispute {old['openDispute']['id']} "
                     f"was open: {old['escrow']} -> {contract['escrow']}"
                 )
+                # Its position may close up when an upcoming milestone before it is deleted
+                # (upcoming milestones are unaffected by a dispute); nothing else may change.
                 frozen, now = active_of(old), active_of(contract)
-                assert (frozen and view(frozen)) == (now and view(now)), (
+                assert (frozen and unplaced(view(frozen))) == (now and unplaced(view(now))), (
                     f"step {self.step}: the disputed milestone moved: {frozen} -> {now}"
                 )
         self.snaps[contract_id] = contract
@@ -1366,6 +1380,13 @@ class WorkflowMachine(RuleBasedStateMachine):
         if key is not None:
             input_["idempotencyKey"] = key
         self.activate(role, input_)
+        self.maybe_repeat(data, "activateMilestone", key)
+
+    def maybe_repeat(self, data: st.DataObject, mutation: str, key: str | None) -> None:
+        """Sometimes the same key again at once (a client retrying a lost answer): so that
+        `repeat_keyed_call` runs on every draw of examples, not only when the draw picks it."""
+        if (mutation, key) in self.idempotent and data.draw(st.booleans(), label="retry at once"):
+            self.repeat_keyed_call(data)
 
     def approve(self, role: str, input_: JSON) -> None:
         ref = input_["milestoneId"]
@@ -1486,6 +1507,7 @@ class WorkflowMachine(RuleBasedStateMachine):
         if key is not None:
             input_["idempotencyKey"] = key
         self.approve(role, input_)
+        self.maybe_repeat(data, "approveMilestone", key)
 
     @precondition(lambda self: bool(self.idempotent))
     @rule(data=st.data())
@@ -1536,6 +1558,8 @@ class WorkflowMachine(RuleBasedStateMachine):
             actions.append(self.resolve_dispute)
         if self.refund_requests:
             actions.append(self.respond_to_refund_request)
+        if self.idempotent:  # a keyed call is repeated while its milestone's money is live
+            actions.append(self.repeat_keyed_call)
         data.draw(st.sampled_from(actions), label="action")(data)
 
     @counted
@@ -2399,6 +2423,10 @@ class WorkflowMachine(RuleBasedStateMachine):
             not_found_field="disputeId",
             bad_fields=set() if message_ok else {"message"},
         )
+        # Sometimes the mediator decides at once: so that `resolve_dispute` runs on every draw of
+        # examples, not only when the draw picks it while a dispute is in mediation.
+        if self.mediated and data.draw(st.booleans(), label="mediator decides at once"):
+            self.resolve_dispute(data)
 
     @precondition(lambda self: bool(self.mediated))
     @rule(data=st.data())

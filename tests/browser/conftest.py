@@ -28,6 +28,7 @@ import pytest
 
 from milestones.auth import issue_token
 from tests.conftest import TEST_JWT_SECRET, in_ci
+from tests.databases import migrated_sqlite_url
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_SECONDS = 30.0
@@ -66,6 +67,8 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> ServerProcess:
+        if not self.database_file.exists():  # a restart keeps the database
+            migrated_sqlite_url(self.database_file)
         env = {
             key: value
             for key, value in os.environ.items()

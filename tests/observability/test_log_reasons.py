@@ -11,13 +11,14 @@ import pytest
 
 from milestones.domain.transaction import Wakeup
 from milestones.live.bus import WakeupBus
+from tests.conftest import test_redis_url
 
 
 @pytest.mark.redis
 async def test_a_failed_publish_is_logged_with_its_exception_type(
     redis_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    bus = WakeupBus(redis_url.rsplit("/", 1)[0] + "/11", reconnect_delay=0.05)
+    bus = WakeupBus(test_redis_url(scratch=1), reconnect_delay=0.05)
     await bus.start()
     try:
         assert bus.connected

@@ -34,6 +34,7 @@ from tests.conftest import (
     test_database_url,
     test_postgres_url,
 )
+from tests.databases import migrated_sqlite_url
 from tests.security.servers import fresh_postgres_database, serve, server_environment
 
 
@@ -113,7 +114,7 @@ async def _server(tmp_path: Path, **extra: str) -> Any:
             async with serve(server_environment(database_url, **extra), tmp_path) as urls:
                 yield urls[0]
     else:
-        database_url = f"sqlite:///{tmp_path / 'traced.sqlite3'}"
+        database_url = migrated_sqlite_url(tmp_path / "traced.sqlite3")
         async with serve(server_environment(database_url, **extra), tmp_path) as urls:
             yield urls[0]
 

@@ -16,14 +16,13 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from tests.conftest import TEST_JWT_SECRET
+from tests.databases import create_postgres_database, drop_postgres_database
 
 START_SECONDS = 30.0
 SERVE = (sys.executable, "-m", "milestones.cli", "serve", "--host", "127.0.0.1")
@@ -142,28 +141,12 @@ async def serve(env: dict[str, str], logs: Path, count: int = 1) -> AsyncIterato
 
 
 @contextlib.contextmanager
-def fresh_postgres_database(server_url: str) -> Iterator[str]:
-    """A new, empty database on the PostgreSQL server of `server_url`; dropped afterwards."""
-    import asyncpg
-
-    parts = urlsplit(server_url)
-    admin = urlunsplit(parts._replace(scheme="postgresql", path="/postgres", query=""))
+def fresh_postgres_database(server_url: str, *, migrated: bool = True) -> Iterator[str]:
+    """A new database on the PostgreSQL server of `server_url` (a copy of the migrated template,
+    or empty); dropped afterwards."""
     name = f"milestones_race_{uuid.uuid4().hex[:12]}"
-
-    async def run(statement: str) -> None:
-        connection = await asyncpg.connect(admin, timeout=10)
-        try:
-            await connection.execute(statement)
-        finally:
-            await connection.close()
-
-    def execute(statement: str) -> None:
-        # Its own loop in its own thread: callers may be inside a running loop.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pool.submit(asyncio.run, run(statement)).result()
-
-    execute(f'CREATE DATABASE "{name}"')
+    url = create_postgres_database(server_url, name, migrated=migrated)
     try:
-        yield urlunsplit(parts._replace(scheme="postgres", path=f"/{name}", query=""))
+        yield url
     finally:
-        execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_postgres_database(server_url, name)

@@ -24,6 +24,7 @@ from tests.conftest import (
     test_database_url,
     test_postgres_url,
 )
+from tests.databases import migrated_sqlite_url
 from tests.helpers import JSON, Room, create_contract_with_milestones, event_kinds
 from tests.security.servers import fresh_postgres_database, serve, server_environment
 
@@ -83,7 +84,7 @@ async def database(tmp_path: Path) -> AsyncIterator[Database]:
         with fresh_postgres_database(test_postgres_url()) as url:
             yield Database(url, tmp_path / "logs")
     else:
-        yield Database(f"sqlite:///{tmp_path / 'deadlines.sqlite3'}", tmp_path / "logs")
+        yield Database(migrated_sqlite_url(tmp_path / "deadlines.sqlite3"), tmp_path / "logs")
 
 
 def _moment(text: str) -> dt.datetime:

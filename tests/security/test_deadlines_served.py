@@ -1,6 +1,6 @@
-"""Deadlines against real `milestones serve` processes with short windows: on SQLite one
-server, on PostgreSQL two on one database. Every deadline acts exactly once, by itself, and
-both parties are told."""
+"""Deadlines (review, refund response, dispute response) against real `milestones serve`
+processes with short windows: on SQLite one server, on PostgreSQL two on one database. Every
+deadline acts exactly once, by itself, and both parties are told."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from tests.conftest import (
     test_database_url,
     test_postgres_url,
 )
+from tests.databases import migrated_sqlite_url
 from tests.helpers import (
     Room,
     assert_escrow_consistent,
@@ -37,7 +38,13 @@ POSTGRES = is_postgres_url(test_database_url())
 BACKEND = pytest.param(
     "postgres" if POSTGRES else "sqlite", marks=[pytest.mark.postgres] if POSTGRES else []
 )
-WINDOWS = {"REVIEW_WINDOW": "2s", "REFUND_RESPONSE_WINDOW": "2s", "REMINDER_BEFORE": "1d"}
+WINDOWS = {
+    "REVIEW_WINDOW": "2s",
+    "REFUND_RESPONSE_WINDOW": "2s",
+    "DISPUTE_RESPONSE_WINDOW": "2s",
+    "REMINDER_BEFORE": "1d",
+}
+AUTOMATIC = ("MILESTONE_AUTO_RELEASED", "REFUND_AUTO_ACCEPTED", "DISPUTE_AUTO_RESOLVED")
 # How long the test waits for the deadlines at most; they act within about a second.
 PATIENCE_SECONDS = 60.0
 
@@ -61,7 +68,7 @@ async def served(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
             async with serve(env, tmp_path / "logs", count=2) as urls:
                 yield await _served(database_url, urls)
     else:
-        database_url = f"sqlite:///{tmp_path / 'deadlines.sqlite3'}"
+        database_url = migrated_sqlite_url(tmp_path / "deadlines.sqlite3")
         async with serve(server_environment(database_url, **WINDOWS), tmp_path / "logs") as urls:
             yield await _served(database_url, urls)
 
@@ -92,23 +99,29 @@ async def _settled(rooms: list[Room], kind: str) -> list[dict[str, object]]:
 async def test_every_deadline_acts_exactly_once_and_tells_both_parties(served: Served) -> None:
     clients, freelancers = served.actors("client"), served.actors("freelancer")
     try:
-        reviews, refunds = [], []
-        for index in range(4):
+        reviews, refunds, disputes = [], [], []
+        for index in range(6):
             # Set through every server in turn: whichever instance acts, it acts once.
             client = clients[index % len(clients)]
             freelancer = freelancers[(index + 1) % len(freelancers)]
             room = await create_contract_with_milestones(client, freelancer, ["10.00"])
             await room.activate(0)
             await room.submit(0)
-            if index % 2:
+            if index % 3 == 1:
                 await room.request_refund(0)
                 refunds.append(room)
+            elif index % 3 == 2:
+                # The client withholds payment: rejected (no review deadline runs), disputed.
+                await room.reject(0)
+                await room.open_dispute(milestoneId=room.milestone(0))
+                disputes.append(room)
             else:
                 reviews.append(room)
 
         for rooms, kind, status in (
             (reviews, "MILESTONE_AUTO_RELEASED", "RELEASED"),
             (refunds, "REFUND_AUTO_ACCEPTED", "REFUNDED"),
+            (disputes, "DISPUTE_AUTO_RESOLVED", "RELEASED"),
         ):
             for state in await _settled(rooms, kind):
                 assert event_kinds(state).count(kind) == 1, event_kinds(state)
@@ -121,9 +134,9 @@ async def test_every_deadline_acts_exactly_once_and_tells_both_parties(served: S
                 assert all(n["actor"] is None for n in told)
         # A little later, nothing more has happened (no second action on any instance).
         await asyncio.sleep(2.5)
-        for room in reviews + refunds:
+        for room in reviews + refunds + disputes:
             kinds = event_kinds(await room.read())
-            assert kinds.count("MILESTONE_AUTO_RELEASED") + kinds.count("REFUND_AUTO_ACCEPTED") == 1
+            assert sum(kinds.count(kind) for kind in AUTOMATIC) == 1, kinds
         _check_invariants(served.database_url)
     finally:
         for http in served.clients:

@@ -29,6 +29,7 @@ from tests.conftest import (
     test_database_url,
     test_postgres_url,
 )
+from tests.databases import migrated_sqlite_url
 from tests.security.servers import (
     Server,
     free_port,
@@ -64,7 +65,7 @@ async def exposed(backend: str, tmp_path: Path, **env: str) -> AsyncIterator[Ser
             ):
                 yield server
     else:
-        database_url = f"sqlite:///{tmp_path / 'exposed.sqlite3'}"
+        database_url = migrated_sqlite_url(tmp_path / "exposed.sqlite3")
         async with serve_servers(server_environment(database_url, **extra), tmp_path) as (server,):
             yield server
 

@@ -32,6 +32,7 @@ from tests.conftest import (
     test_postgres_url,
     test_redis_url,
 )
+from tests.databases import migrated_sqlite_url
 from tests.helpers import MUTATIONS, create_contract_with_milestones, notification_nodes
 from tests.security.servers import fresh_postgres_database, serve, server_environment
 from tests.subscriptions.servers import free_port
@@ -91,7 +92,7 @@ async def cluster(tmp_path: Path, **env: str) -> AsyncIterator[Cluster]:
                     clients = [httpx.AsyncClient(base_url=url, timeout=60.0) for url in urls]
                     yield Cluster(database_url, clients)
         else:
-            database_url = f"sqlite:///{tmp_path / 'fair-use.sqlite3'}"
+            database_url = migrated_sqlite_url(tmp_path / "fair-use.sqlite3")
             async with serve(server_environment(database_url, **env), tmp_path / "logs") as urls:
                 clients = [httpx.AsyncClient(base_url=url, timeout=60.0) for url in urls]
                 yield Cluster(database_url, clients)

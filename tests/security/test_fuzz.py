@@ -15,9 +15,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 from hypothesis import HealthCheck, given, settings
@@ -30,12 +32,12 @@ from milestones.config import Settings
 from milestones.schema.root import export_sdl
 from tests.conftest import (
     Actor,
-    is_memory_database,
     is_postgres_url,
     postgres_unavailable,
     require_service,
     test_database_url,
 )
+from tests.databases import migrated_sqlite_url
 from tests.helpers import create_contract_with_milestones, pending_change_request
 from tests.security.test_production_mode import PRODUCTION_SECRET
 
@@ -59,6 +61,10 @@ async def running_app() -> AsyncIterator[Target]:
     url = test_database_url()
     if is_postgres_url(url):
         require_service(postgres_unavailable(url))
+    else:  # a copy of the migrated template (tests/databases.py)
+        url = migrated_sqlite_url(
+            Path(tempfile.mkdtemp(prefix="milestones-fuzz-")) / "fuzz.sqlite3"
+        )
     app = create_app(
         Settings(
             database_url=url,
@@ -68,7 +74,7 @@ async def running_app() -> AsyncIterator[Target]:
         )
     )
     async with app.router.lifespan_context(app):
-        if not is_memory_database(url):
+        if is_postgres_url(url):
             from milestones.database import reset_tables
 
             await reset_tables()

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import require_service
+from tests.databases import migrated_sqlite_url
 from tests.security.servers import serve, server_environment
 
 AUDIT_DIR = Path(__file__).resolve().parents[1] / "conformance" / "js"
@@ -52,7 +53,7 @@ async def _audit_tools() -> str:
 
 async def test_graphql_http_audit_passes_every_check(tmp_path: Path) -> None:
     node = await _audit_tools()
-    env = server_environment(f"sqlite:///{tmp_path / 'audit.sqlite3'}")
+    env = server_environment(migrated_sqlite_url(tmp_path / "audit.sqlite3"))
     async with serve(env, tmp_path / "logs") as (url,):
         code, output = await _run(node, "audit.mjs", f"{url}/graphql", cwd=AUDIT_DIR, seconds=60)
     assert code == 0, output

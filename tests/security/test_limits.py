@@ -5,6 +5,7 @@ and a 4xx where GraphQL over HTTP says so; one step under each limit is still se
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from starlette.applications import Starlette
 from milestones.config import Settings
 from milestones.schema.limits import QueryLimits
 from milestones.schema.root import build_schema
-from tests.conftest import TEST_JWT_SECRET, test_database_url
+from tests.conftest import TEST_JWT_SECRET, migrated_database_url
 from tests.subscriptions.wsclient import NOTIFICATIONS_SUBSCRIPTION, graphql_ws, served_ws_url
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -22,10 +23,10 @@ MAX_SUBSCRIPTIONS = 3
 
 
 @pytest.fixture
-def settings() -> Settings:
+def settings(tmp_path: Path) -> Settings:
     # The defaults, but for subscriptions per connection (kept small to test quickly).
     return Settings(
-        database_url=test_database_url(),
+        database_url=migrated_database_url(tmp_path),
         broadcast_url="memory://",
         jwt_secret=TEST_JWT_SECRET,
         milestones_env="development",

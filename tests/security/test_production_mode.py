@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from milestones.app import create_app
 from milestones.config import DEFAULT_JWT_SECRET, Settings
 from milestones.resolvers import queries
-from tests.conftest import test_database_url
+from tests.conftest import migrated_database_url
 from tests.security.servers import server_environment
 
 PRODUCTION_SECRET = "p" * 16 + "r0duct10n-s3cret-f0r-tests-0nly-" + "q" * 16
@@ -22,9 +23,9 @@ SECRET_INTERNALS = "db password is hunter2 at /srv/milestones/secret.py"
 
 
 @pytest.fixture
-def settings() -> Settings:
+def settings(tmp_path: Path) -> Settings:
     return Settings(
-        database_url=test_database_url(),
+        database_url=migrated_database_url(tmp_path),
         broadcast_url="memory://",
         jwt_secret=PRODUCTION_SECRET,
         milestones_env="production",

@@ -33,6 +33,7 @@ from tests.conftest import (
     test_postgres_url,
     test_redis_url,
 )
+from tests.databases import migrated_sqlite_url
 from tests.helpers import (
     MUTATIONS,
     Room,
@@ -96,7 +97,7 @@ async def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
                 async with _clients(urls) as clients:
                     yield Cluster(database_url, clients)
     else:
-        database_url = f"sqlite:///{tmp_path / 'races.sqlite3'}"
+        database_url = migrated_sqlite_url(tmp_path / "races.sqlite3")
         async with serve(server_environment(database_url), tmp_path / "logs") as urls:
             async with _clients(urls) as clients:
                 yield Cluster(database_url, clients)

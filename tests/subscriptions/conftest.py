@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from starlette.applications import Starlette
@@ -17,6 +18,7 @@ from milestones.config import Settings
 from tests.conftest import (
     TEST_JWT_SECRET,
     is_postgres_url,
+    migrated_database_url,
     redis_unavailable,
     require_service,
     test_database_url,
@@ -38,12 +40,12 @@ test_broadcast_url.__test__ = False  # type: ignore[attr-defined]
 
 
 @pytest.fixture
-def settings() -> Settings:
+def settings(tmp_path: Path) -> Settings:
     broadcast_url = test_broadcast_url()
     if broadcast_url.startswith("redis"):
         require_service(redis_unavailable(broadcast_url))
     return Settings(
-        database_url=test_database_url(),
+        database_url=migrated_database_url(tmp_path),
         broadcast_url=broadcast_url,
         jwt_secret=TEST_JWT_SECRET,
         smtp_url=None,

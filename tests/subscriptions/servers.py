@@ -18,14 +18,12 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import httpx
 
 from milestones.auth import issue_token
-from milestones.live.brokers import asyncpg_dsn
 from tests.conftest import TEST_JWT_SECRET, Actor
+from tests.databases import create_postgres_database, drop_postgres_database
 
 START_SECONDS = 30.0
 
@@ -38,19 +36,15 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def fresh_postgres_database(server_url: str) -> AsyncIterator[str]:
-    """A new, empty database on the server of `server_url`, dropped afterwards."""
+async def fresh_postgres_database(server_url: str, *, migrated: bool = True) -> AsyncIterator[str]:
+    """A new database on the server of `server_url` (a copy of the migrated template, or empty),
+    dropped afterwards."""
     name = f"milestones_mi_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(asyncpg_dsn(server_url), timeout=5)
+    url = create_postgres_database(server_url, name, migrated=migrated)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        parts = urlsplit(server_url)
-        try:
-            yield urlunsplit(parts._replace(path=f"/{name}", query=""))
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        yield url
     finally:
-        await admin.close()
+        drop_postgres_database(server_url, name)
 
 
 class Process:

@@ -15,6 +15,7 @@ from redis import asyncio as aioredis
 from milestones.domain.transaction import Wakeup
 from milestones.live.brokers import asyncpg_dsn, client_name
 from milestones.live.bus import Listener, WakeupBus
+from tests.conftest import test_redis_url
 
 RECOVERY_SECONDS = 5.0
 
@@ -64,7 +65,7 @@ async def _exchange(publisher: WakeupBus, subscriber: WakeupBus) -> None:
 async def test_redis_connection_killed_the_bus_reconnects_and_wakes_everyone(
     redis_url: str,
 ) -> None:
-    url = redis_url.rsplit("/", 1)[0] + "/11"
+    url = test_redis_url(scratch=1)
     async with running(url) as publisher, running(url) as subscriber:
         await _exchange(publisher, subscriber)
         with subscriber.listen("contract:3") as listener:
@@ -116,7 +117,7 @@ async def test_wakeups_published_while_the_broker_is_unreachable_become_a_wake_a
     redis_url: str,
 ) -> None:
     """Publishing never blocks the action; what could not be sent wakes everyone later."""
-    url = redis_url.rsplit("/", 1)[0] + "/11"
+    url = test_redis_url(scratch=1)
     async with running(url) as publisher, running(url) as subscriber:
         with subscriber.listen("contract:9") as listener:
             # Stand-in for an outage: the publisher's backlog overflows while it is cut off.

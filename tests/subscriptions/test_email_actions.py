@@ -11,6 +11,7 @@ import email.utils
 import re
 from collections.abc import AsyncIterator
 from email.message import EmailMessage, Message
+from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
@@ -19,7 +20,7 @@ from starlette.applications import Starlette
 from milestones.config import Settings
 from milestones.email_outbox import EmailOutboxSender
 from milestones.models import EmailOutbox
-from tests.conftest import TEST_JWT_SECRET, ApiClient, test_database_url
+from tests.conftest import TEST_JWT_SECRET, ApiClient, migrated_database_url
 from tests.helpers import (
     Actor,
     create_contract_with_milestones,
@@ -41,9 +42,9 @@ def smtp_port() -> int:
 
 
 @pytest.fixture
-def settings(smtp_port: int) -> Settings:
+def settings(tmp_path: Path, smtp_port: int) -> Settings:
     return Settings(
-        database_url=test_database_url(),
+        database_url=migrated_database_url(tmp_path),
         broadcast_url=test_broadcast_url(),
         jwt_secret=TEST_JWT_SECRET,
         smtp_url=f"smtp://127.0.0.1:{smtp_port}",

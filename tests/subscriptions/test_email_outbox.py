@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from email import message_from_bytes, policy
 from email.message import Message
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from milestones.config import Settings
 from milestones.models import EmailOutbox, Notification
-from tests.conftest import TEST_JWT_SECRET, test_database_url
+from tests.conftest import TEST_JWT_SECRET, migrated_database_url
 from tests.helpers import Actor, create_contract_with_milestones, notification_nodes
 from tests.subscriptions.conftest import test_broadcast_url
 from tests.subscriptions.servers import free_port
@@ -56,10 +57,10 @@ def smtp_port() -> int:
 
 
 @pytest.fixture
-def settings(request: pytest.FixtureRequest, smtp_port: int) -> Settings:
+def settings(tmp_path: Path, request: pytest.FixtureRequest, smtp_port: int) -> Settings:
     with_smtp = getattr(request, "param", True)
     return Settings(
-        database_url=test_database_url(),
+        database_url=migrated_database_url(tmp_path),
         broadcast_url=test_broadcast_url(),
         jwt_secret=TEST_JWT_SECRET,
         smtp_url=f"smtp://127.0.0.1:{smtp_port}" if with_smtp else None,

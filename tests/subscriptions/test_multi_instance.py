@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from redis import asyncio as aioredis
 
-from tests.conftest import require_service
+from tests.conftest import require_service, test_redis_url
 from tests.helpers import Actor, Room, create_contract_with_milestones
 from tests.subscriptions.servers import Cluster, RedisServer, Server, cluster, free_port
 from tests.subscriptions.wsclient import GraphQLWS, subscribed_client
@@ -26,14 +26,10 @@ mutation ($id: ID!, $title: String!) {
 """
 
 
-def _redis_db(redis_url: str, db: int) -> str:
-    return f"{redis_url.rsplit('/', 1)[0]}/{db}"
-
-
 @pytest.fixture
 async def pair(postgres_url: str, redis_url: str, tmp_path: Path) -> AsyncIterator[Cluster]:
     """Two instances, A and B, on a fresh database and Redis."""
-    async with cluster(postgres_url, _redis_db(redis_url, 12), tmp_path) as running:
+    async with cluster(postgres_url, test_redis_url(scratch=2), tmp_path) as running:
         await running.start()
         await running.start()
         yield running
@@ -157,7 +153,7 @@ async def test_redis_connections_killed_mid_stream_lose_nothing(
         await ws.subscribe_events("e", room.contract_id)
         await _settle(ws)
         pids = await _server_pids(pair)
-        killer = asyncio.create_task(_killer(_redis_db(redis_url, 12), pids, times=6, pause=0.15))
+        killer = asyncio.create_task(_killer(test_redis_url(scratch=2), pids, times=6, pause=0.15))
         for number in range(total):
             await _edit(room.client, room, f"Through the storm {number}")
             await asyncio.sleep(0.02)
@@ -228,7 +224,7 @@ async def test_redis_restarted_mid_stream_loses_nothing(postgres_url: str, tmp_p
 async def test_serve_with_workers_delivers_to_every_worker(
     postgres_url: str, redis_url: str, tmp_path: Path
 ) -> None:
-    async with cluster(postgres_url, _redis_db(redis_url, 13), tmp_path) as running:
+    async with cluster(postgres_url, test_redis_url(scratch=3), tmp_path) as running:
         server = await running.start(workers=2)
         room = await _room(server, "workers")
         subscribers = 6  # spread over both workers by the kernel

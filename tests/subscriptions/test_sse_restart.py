@@ -13,6 +13,7 @@ import pytest
 
 from milestones import ids
 from tests.conftest import is_postgres_url, test_database_url
+from tests.databases import migrated_sqlite_url
 from tests.helpers import Room, create_contract_with_milestones, notification_nodes
 from tests.subscriptions.servers import Cluster, Server, fresh_postgres_database
 from tests.subscriptions.sseclient import ServerSentEvent, event_stream
@@ -33,7 +34,7 @@ async def _cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
         if is_postgres_url(url):
             database_url = await stack.enter_async_context(fresh_postgres_database(url))
         else:
-            database_url = f"sqlite:///{tmp_path / 'restart.sqlite3'}"
+            database_url = migrated_sqlite_url(tmp_path / "restart.sqlite3")
         running = Cluster(database_url, "memory://", tmp_path)
         stack.push_async_callback(running.stop)
         yield running

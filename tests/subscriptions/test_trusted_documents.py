@@ -22,6 +22,7 @@ from milestones.schema.limits import QueryLimits
 from milestones.schema.root import build_schema
 from milestones.web.trusted_documents import TrustedDocuments, TrustedDocumentsInvalid, document_id
 from tests.conftest import TEST_JWT_SECRET
+from tests.databases import migrated_sqlite_url
 from tests.helpers import Actor, create_contract_with_milestones
 from tests.subscriptions.sseclient import event_stream
 from tests.subscriptions.wsclient import subscribed_client
@@ -237,7 +238,7 @@ def test_serve_stops_with_the_reason_when_the_file_is_bad(tmp_path: Path) -> Non
     path.write_text(json.dumps({"0" * 64: ME}))
     env = {
         **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "DATABASE_URL": migrated_sqlite_url(tmp_path / "db.sqlite3"),
         "JWT_SECRET": TEST_JWT_SECRET,
         "PERSISTED_DOCUMENTS": str(path),
         "TRUSTED_DOCUMENTS_ONLY": "true",
