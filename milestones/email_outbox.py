@@ -241,7 +241,7 @@ class EmailOutboxSender(BackgroundLoop):
 
     async def _run(self) -> None:
         with self.bus.listen(EMAIL_CHANNEL) as doorbell:
-            while True:
+            while not self.stopping:
                 try:
                     await self.send_due()
                     wait = await self._seconds_until_next_due()
@@ -259,7 +259,7 @@ class EmailOutboxSender(BackgroundLoop):
         server cannot be reached (the rows claimed wait their retry)."""
         sent = 0
         try:
-            while claimed := await self._claim():
+            while not self.stopping and (claimed := await self._claim()):
                 if await self._send(claimed):
                     sent += 1
         finally:

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
+from milestones.background import cancel_and_wait
 from milestones.domain import clock
 from milestones.domain.deadlines import act_on_due, next_due, next_due_sql
 from milestones.domain.reminders import send_due_reminders, when
@@ -93,11 +94,8 @@ class DeadlineScheduler:
         self._task = asyncio.create_task(self._run(), name=TASK_NAME)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait([task])
         await self.question.close()
 
     async def _run(self) -> None:

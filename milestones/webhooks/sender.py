@@ -17,7 +17,6 @@ short excerpt of a failed response's body is read and kept.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import random
@@ -29,6 +28,7 @@ from tortoise import connections
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
+from milestones.background import cancel_and_wait
 from milestones.domain.webhooks import WEBHOOK_CHANNEL
 from milestones.live.bus import WakeupBus
 from milestones.models import WebhookDelivery, WebhookEndpoint
@@ -122,12 +122,7 @@ class WebhookSender:
         self._task = asyncio.create_task(self._run(), name="webhook-sender")
 
     async def stop(self) -> None:
-        tasks = [task for task in (self._task, *self._in_flight) if task is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait([self._task, *self._in_flight])
         self._task = None
         if self._client is not None:
             await self._client.aclose()
