@@ -249,17 +249,14 @@ LONGEST_FIRST = ("tests/test_workflow_stateful.py", "tests/security/test_deadlin
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     root = Path(str(config.rootpath))
+    rank = {path: index for index, path in enumerate(LONGEST_FIRST)}
+    order: dict[str, int] = {}
     for item in items:
         path = Path(str(item.path)).relative_to(root).as_posix()
         if path.startswith(SAME_ON_EVERY_DATABASE):
             item.add_marker(pytest.mark.same_on_every_database)
-    rank = {path: index for index, path in enumerate(LONGEST_FIRST)}
-
-    def order(item: pytest.Item) -> int:
-        path = Path(str(item.path)).relative_to(root).as_posix()
-        return rank.get(path, len(rank))
-
-    items.sort(key=order)  # stable: the rest keep their order
+        order[item.nodeid] = rank.get(path, len(rank))
+    items.sort(key=lambda item: order[item.nodeid])  # stable: the rest keep their order
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -56,15 +56,20 @@ class Target:
 @asynccontextmanager
 async def running_app() -> AsyncIterator[Target]:
     """The app in production mode with a seeded contract; its real IDs for the fuzzer."""
+    url = test_database_url()
+    with tempfile.TemporaryDirectory(prefix="milestones-fuzz-") as folder:
+        if is_postgres_url(url):
+            require_service(postgres_unavailable(url))
+        else:  # a copy of the migrated template (tests/databases.py)
+            url = migrated_sqlite_url(Path(folder) / "fuzz.sqlite3")
+        async with _served(url) as target:
+            yield target
+
+
+@asynccontextmanager
+async def _served(url: str) -> AsyncIterator[Target]:
     from milestones.app import create_app
 
-    url = test_database_url()
-    if is_postgres_url(url):
-        require_service(postgres_unavailable(url))
-    else:  # a copy of the migrated template (tests/databases.py)
-        url = migrated_sqlite_url(
-            Path(tempfile.mkdtemp(prefix="milestones-fuzz-")) / "fuzz.sqlite3"
-        )
     app = create_app(
         Settings(
             database_url=url,
