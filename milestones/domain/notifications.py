@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import cast
 
 from milestones.domain.commands import MarkNotificationsRead
 from milestones.domain.errors import DomainError, ErrorCode, Problem
@@ -37,21 +38,41 @@ async def mark_notifications_read(viewer: User, command: MarkNotificationsRead) 
     async with action(), idempotent(viewer, command, contract_locked=False) as keyed:
         if keyed.replayed is not None:
             # The first payload again: the same notifications (read ever since) and count.
-            ids: list[int] = keyed.replayed.get("ids", [])
-            rows = await Notification.filter(id__in=ids).order_by("-seq") if ids else []
-            return MarkedRead(list(rows), int(keyed.replayed.get("unread", 0)))
+            return MarkedRead(
+                await _marked_before(viewer, keyed.replayed), int(keyed.replayed.get("unread", 0))
+            )
         if command.problems:
             raise DomainError(*command.problems)
         marked = await _mark(viewer, command)
         if keyed.wanted:
+            # What this call marked, in a few bytes however many rows `all` covered: they are
+            # the viewer's rows it stamped, all with its one `read_at`, none newer than its
+            # newest (a row is stamped once: only unread rows are marked).
+            newest = marked.notifications[0] if marked.notifications else None
             keyed.keep(
                 {
                     "count": len(marked.notifications),
-                    "ids": [row.id for row in marked.notifications],
+                    "read_at": newest.read_at.isoformat() if newest and newest.read_at else None,
+                    "through": newest.seq if newest else None,
                     "unread": marked.unread_count,
                 }
             )
     return marked
+
+
+async def _marked_before(viewer: User, kept: dict[str, object]) -> list[Notification]:
+    """The notifications a first call marked, as they are now (newest first)."""
+    if "ids" in kept:  # kept before keys stored a range (until those keys expire)
+        ids = cast(list[int], kept["ids"])
+        return list(await Notification.filter(id__in=ids).order_by("-seq")) if ids else []
+    read_at, through = kept.get("read_at"), kept.get("through")
+    if not isinstance(read_at, str) or not isinstance(through, int):
+        return []
+    return list(
+        await Notification.filter(
+            recipient_id=viewer.id, read_at=dt.datetime.fromisoformat(read_at), seq__lte=through
+        ).order_by("-seq")
+    )
 
 
 async def _mark(viewer: User, command: MarkNotificationsRead) -> MarkedRead:

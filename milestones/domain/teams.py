@@ -2,7 +2,8 @@
 
 A member is named by an email address, compared normalised (trimmed, lower case): they are
 matched to the user whose token carries that email now, or at that user's first sign-in.
-OWNERs and ADMINs manage the members; a team always keeps at least one OWNER. Removing someone
+OWNERs and ADMINs manage the members, but only an OWNER makes, changes or removes an OWNER; a
+team always keeps at least one OWNER. Removing someone
 ends their access to the team's contracts at once: their next request, and (through the
 `access:<user>` wake-up) their open subscriptions on those rooms.
 """
@@ -59,9 +60,9 @@ async def _replayed(kept: dict[str, object]) -> Team:
     return team
 
 
-async def _managed_team(viewer: User, team_pk: int | None) -> Team:
-    """The team, locked, if the viewer manages it: NOT_FOUND for anyone not in it, FORBIDDEN
-    for a MEMBER."""
+async def _managed_team(viewer: User, team_pk: int | None) -> tuple[Team, TeamRole]:
+    """The team, locked, and the viewer's role in it, if they manage it: NOT_FOUND for anyone
+    not in it, FORBIDDEN for a MEMBER."""
     team = await Team.select_for_update().get_or_none(id=team_pk) if team_pk else None
     mine = (
         await TeamMember.get_or_none(team_id=team.id, user_id=viewer.id)
@@ -72,7 +73,18 @@ async def _managed_team(viewer: User, team_pk: int | None) -> Team:
         raise not_found("Team", "team_id")
     if mine.role not in MANAGING_ROLES:
         raise refuse(ErrorCode.FORBIDDEN, "Only the team's owners and admins can manage it.")
-    return team
+    return team, mine.role
+
+
+def _owners_only(viewer_role: TeamRole, *roles: TeamRole, field: str) -> None:
+    """Only an OWNER makes, changes or removes an OWNER: an ADMIN cannot take the team over
+    (or lock its owners out) by granting or taking the role."""
+    if viewer_role is not TeamRole.OWNER and TeamRole.OWNER in roles:
+        raise refuse(
+            ErrorCode.FORBIDDEN,
+            "Only the team's owners can make, change or remove an owner.",
+            field,
+        )
 
 
 async def acting_team(viewer: User, team_pk: int | None, field: str) -> int | None:
@@ -117,12 +129,13 @@ async def _touch(team: Team) -> None:
 
 async def add_team_member(viewer: User, command: AddTeamMember) -> Team:
     async with action():
-        team = await _managed_team(viewer, command.team_id)
+        team, viewer_role = await _managed_team(viewer, command.team_id)
         async with idempotent(viewer, command, contract_locked=False) as keyed:
             if keyed.replayed is not None:
                 return team
             if command.problems:
                 raise DomainError(*command.problems)
+            _owners_only(viewer_role, command.role, field="role")
             if await TeamMember.exists(team_id=team.id, email=command.email):
                 raise refuse(ErrorCode.VALIDATION, "This email is already a member.", "email")
             await TeamMember.create(
@@ -139,13 +152,14 @@ async def add_team_member(viewer: User, command: AddTeamMember) -> Team:
 
 async def change_team_member_role(viewer: User, command: ChangeTeamMemberRole) -> Team:
     async with action():
-        team = await _managed_team(viewer, command.team_id)
+        team, viewer_role = await _managed_team(viewer, command.team_id)
         async with idempotent(viewer, command, contract_locked=False) as keyed:
             if keyed.replayed is not None:
                 return team
             if command.problems:
                 raise DomainError(*command.problems)
             member = await _member(team, command.email)
+            _owners_only(viewer_role, member.role, command.role, field="role")
             if command.role is not TeamRole.OWNER:
                 last_owner = await _last_owner_problem(team, member, "demote the last owner")
                 if last_owner is not None:
@@ -161,13 +175,14 @@ async def change_team_member_role(viewer: User, command: ChangeTeamMemberRole) -
 
 async def remove_team_member(viewer: User, command: RemoveTeamMember) -> Team:
     async with action() as transaction:
-        team = await _managed_team(viewer, command.team_id)
+        team, viewer_role = await _managed_team(viewer, command.team_id)
         async with idempotent(viewer, command, contract_locked=False) as keyed:
             if keyed.replayed is not None:
                 return team
             if command.problems:
                 raise DomainError(*command.problems)
             member = await _member(team, command.email)
+            _owners_only(viewer_role, member.role, field="email")
             last_owner = await _last_owner_problem(team, member, "remove the last owner")
             if last_owner is not None:
                 raise DomainError(last_owner)

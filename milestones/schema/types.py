@@ -765,8 +765,20 @@ class Notification(Node):
         "a dispute's `respondBy`), also named in `message`; null for every other kind."
     )
 
-    @strawberry.field(description="The contract it is about.")
-    async def contract(self, info: Info) -> Contract:
+    async def _sees_room(self, info: Info) -> bool:
+        """A notification outlives the viewer's access to its room (a member removed from a
+        team keeps their past notifications): what it concerns is shown only while they
+        may still see the room."""
+        contract = await info.context.loaders.contract.load(self.contract_pk)
+        return contract is not None and await viewer_access(info, contract) is not None
+
+    @strawberry.field(
+        description="The contract it is about; null once the viewer may no longer see it "
+        "(removed from the team that is its party), as is everything else it concerns."
+    )
+    async def contract(self, info: Info) -> Contract | None:
+        if not await self._sees_room(info):
+            return None
         return await load_contract(info, self.contract_pk)
 
     @strawberry.field(
@@ -779,6 +791,8 @@ class Notification(Node):
 
     @strawberry.field(description="The milestone it concerns, if any (shown even once deleted).")
     async def milestone(self, info: Info) -> Milestone | None:
+        if not await self._sees_room(info):
+            return None
         if self.event_pk is None:
             return await load_concerned_milestone(info, self.milestone_pk)
         event = await info.context.loaders.event.load(self.event_pk)
@@ -786,13 +800,15 @@ class Notification(Node):
 
     @strawberry.field(description="The change request it concerns, if any.")
     async def change_request(self, info: Info) -> ChangeRequest | None:
-        if self.event_pk is None:
+        if self.event_pk is None or not await self._sees_room(info):
             return None
         event = await info.context.loaders.event.load(self.event_pk)
         return await load_change_request(info, event.change_request_id if event else None)
 
     @strawberry.field(description="The refund request it concerns, if any.")
     async def refund_request(self, info: Info) -> RefundRequest | None:
+        if not await self._sees_room(info):
+            return None
         if self.event_pk is None:
             return await load_refund_request(info, self.refund_request_pk)
         event = await info.context.loaders.event.load(self.event_pk)
@@ -800,6 +816,8 @@ class Notification(Node):
 
     @strawberry.field(description="The dispute it concerns, if any.")
     async def dispute(self, info: Info) -> Dispute | None:
+        if not await self._sees_room(info):
+            return None
         if self.event_pk is None:
             return await load_dispute(self.dispute_pk)
         event = await info.context.loaders.event.load(self.event_pk)

@@ -3,8 +3,11 @@ replayed as the first response had it (`docs/DESIGN.md`, API.md "Idempotency")."
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from milestones.models import IdempotencyRecord
 from tests.helpers import (
     ALL_FRAGMENTS,
     Actor,
@@ -163,6 +166,16 @@ async def test_every_mutation_takes_a_key_and_a_retry_acts_once(
         "IDEMPOTENCY_CONFLICT",
         field="idempotencyKey",
     )
+    # The key keeps a few bytes, not every id `all` covered; a replay still lists exactly what
+    # the first call marked, not what a later call marked.
+    record = await IdempotencyRecord.get(operation="markNotificationsRead", key="read")
+    assert "ids" not in record.result and len(json.dumps(record.result)) < 200
+    await ok(
+        client, "createContract", {"title": "Later", "freelancerId": await freelancer.user_id()}
+    )
+    later = await ok(freelancer, "markNotificationsRead", {"all": True, "idempotencyKey": "later"})
+    assert later["count"] == 1
+    assert await ok(freelancer, "markNotificationsRead", mark) == marked
 
 
 async def test_a_refused_keyed_action_is_not_remembered(client: Actor, freelancer: Actor) -> None:

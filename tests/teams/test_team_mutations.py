@@ -79,6 +79,49 @@ async def test_owners_and_admins_manage_members(api: ApiClient, client: Actor) -
     assert "m@example.com" not in roles(payload["team"])
 
 
+async def test_only_an_owner_makes_changes_or_removes_an_owner(
+    api: ApiClient, client: Actor
+) -> None:
+    admin = api.actor("admin", email="admin@example.com")
+    await admin.user_id()
+    team_id = await create_team(client)
+    await add_team_member(client, team_id, "admin@example.com", "ADMIN")
+    await add_team_member(client, team_id, "co-owner@example.com", "OWNER")
+    owner = {"teamId": team_id, "email": "cleo@example.com"}
+    # An ADMIN can neither take an OWNER's role away nor remove one...
+    await refuse(
+        admin, "changeTeamMemberRole", {**owner, "role": "MEMBER"}, "FORBIDDEN", field="role"
+    )
+    await refuse(admin, "removeTeamMember", owner, "FORBIDDEN", field="email")
+    # ...nor make anyone an OWNER, themselves included.
+    await refuse(
+        admin,
+        "changeTeamMemberRole",
+        {"teamId": team_id, "email": "admin@example.com", "role": "OWNER"},
+        "FORBIDDEN",
+        field="role",
+    )
+    add_owner = {"teamId": team_id, "email": "new@example.com", "role": "OWNER"}
+    await refuse(admin, "addTeamMember", add_owner, "FORBIDDEN", field="role")
+    team = (await my_teams(client))[0]
+    assert roles(team) == {
+        "cleo@example.com": "OWNER",
+        "admin@example.com": "ADMIN",
+        "co-owner@example.com": "OWNER",
+    }
+    # An OWNER may do all of it.
+    await ok(client, "addTeamMember", add_owner)
+    await ok(
+        client, "changeTeamMemberRole", {**owner, "email": "co-owner@example.com", "role": "ADMIN"}
+    )
+    payload = await ok(client, "removeTeamMember", {"teamId": team_id, "email": "new@example.com"})
+    assert roles(payload["team"]) == {
+        "cleo@example.com": "OWNER",
+        "admin@example.com": "ADMIN",
+        "co-owner@example.com": "ADMIN",
+    }
+
+
 async def test_a_member_is_forbidden_and_an_outsider_does_not_find_the_team(
     api: ApiClient, client: Actor, outsider: Actor
 ) -> None:

@@ -147,7 +147,20 @@ async def test_a_removed_member_loses_the_room_at_once_but_keeps_past_notificati
         {"contractId": contract_id, "changes": [{"kind": "ADD", "title": "X", "amount": "5"}]},
     )
     assert await read_contract(company.admin, contract_id) is not None
+    concerned = (
+        "query { notifications(first: 10) { edges { node { kind contract { id title } "
+        "changeRequest { id message } milestone { id } } } } }"
+    )
+    before = (await company.admin.gql(concerned))["notifications"]["edges"]
+    assert before[0]["node"]["contract"]["id"] == contract_id
+    assert before[0]["node"]["changeRequest"] is not None
     await remove_team_member(company.owner, company.team_id, "adam@corp.example")
+    # Their past notifications no longer open the room, nor anything in it.
+    after = (await company.admin.gql(concerned))["notifications"]["edges"]
+    assert [edge["node"] for edge in after] == [
+        {**edge["node"], "contract": None, "changeRequest": None, "milestone": None}
+        for edge in before
+    ]
     assert await read_contract(company.admin, contract_id) is None
     assert await contract_ids(company.admin) == []
     node = await company.admin.gql("query ($id: ID!) { node(id: $id) { id } }", {"id": contract_id})

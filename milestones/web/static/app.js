@@ -483,14 +483,16 @@ function receiveNotification(notification) {
   state.notifications.length = Math.min(state.notifications.length, 100);
   if (!notification.readAt) state.unread += 1;
   renderNotifications();
+  // A notification's contract is null once the viewer may no longer see the room.
+  const contractId = notification.contract?.id;
   toast(humanKind(notification.kind), notification.message, {
-    onClick: () => openRoom(notification.contract.id),
+    onClick: () => contractId && openRoom(contractId),
   });
   if (state.mediator) {
     loadMediation().catch(handleRequestError);
     return;
   }
-  if (notification.contract.id === state.roomId) loadRoom().catch(handleRequestError);
+  if (contractId && contractId === state.roomId) loadRoom().catch(handleRequestError);
   loadContracts().catch(handleRequestError);
 }
 
@@ -512,7 +514,7 @@ function renderNotifications() {
   $("#notification-list").innerHTML =
     state.notifications
       .map(
-        (n) => `<li class="${n.readAt ? "" : "unread"}" data-contract="${esc(n.contract.id)}" data-testid="notification">
+        (n) => `<li class="${n.readAt ? "" : "unread"}" ${n.contract ? `data-contract="${esc(n.contract.id)}"` : ""} data-testid="notification">
           ${esc(n.message)}${n.deadline ? ` <span class="countdown" data-deadline="${esc(n.deadline)}">${esc(countdown(n.deadline))}</span>` : ""}<time datetime="${esc(n.createdAt)}">${esc(ago(n.createdAt))}</time></li>`,
       )
       .join("") || `<li class="muted">Nothing yet.</li>`;
