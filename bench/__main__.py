@@ -1,5 +1,5 @@
-"""`python -m bench [room] [mutations] [fanout] [fairuse] [deadlines] [teams] [growth]
-[--quick]`: run, print one table.
+"""`python -m bench [room] [mutations] [concurrency] [fanout] [fairuse] [deadlines] [teams]
+[growth] [--quick]`: run, print one table.
 
 Needs PostgreSQL (BENCH_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres; a
 fresh database per run, dropped afterwards), Redis for fan-out (BENCH_REDIS_URL, default
@@ -20,6 +20,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from bench.api import JWT_SECRET, in_process
+from bench.concurrency import run_concurrency
 from bench.deadlines import run_deadlines
 from bench.fair_use import mutation_milestones, run_rate_limit_cost
 from bench.fanout import run_fanout
@@ -127,6 +128,15 @@ async def run(plan: Plan, selected: list[str], keep_databases: bool) -> Report:
                         "Mutations",
                         lambda: run_mutations(plan, report, databases, project, ids),
                     )
+        if "concurrency" in selected:
+            clients, seconds = (4, 2.0) if plan.quick else (32, 8.0)
+
+            async def concurrency_step() -> None:
+                await run_concurrency(
+                    report, plan.run_dir, clients=clients, seconds=seconds, workers=2
+                )
+
+            await _guarded(report, "Concurrency", concurrency_step)
         if fair_use_contracts:
             room_id = rooms[plan.room_milestones].contract_id
             by_kind = {

@@ -1,5 +1,5 @@
 """Activate -> approve cycles per second: the project over HTTP against its own SQL replayed
-with asyncpg.
+with asyncpg, and against a hand-written minimal asyncpg implementation (`bench.minimal`).
 
 The baseline's statements are the project's: a one-off in-process run of the same cycles
 records every statement (with its parameters) from Tortoise's `tortoise.db_client` logger on
@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import statistics
 import time
+from dataclasses import dataclass
 
 import asyncpg
 
-from bench.api import GraphQLClient, in_process, over_http
+from bench.api import CLIENT, GraphQLClient, in_process, over_http
+from bench.minimal import minimal_cycles
 from bench.plan import Plan
 from bench.postgres import Databases, asyncpg_dsn
 from bench.report import Report, Row, ratio
 from bench.seed import activate, approve, seed_upcoming
 from bench.servers import Server
 from bench.sql_log import Statement, statement_log
+from milestones import ids
 
 WARMUP_CYCLES = 5
 
@@ -73,18 +76,34 @@ async def _replay(dsn: str, steps: list[list[Statement]], warmup_steps: int) -> 
         await connection.close()
 
 
-async def asyncpg_baseline(plan: Plan, databases: Databases) -> tuple[float, list[int], list[int]]:
-    """(cycles per second, statements per activate, statements per approve)."""
+@dataclass(frozen=True, slots=True)
+class Baselines:
+    replay: float  # cycles per second replaying the project's own SQL
+    minimal: float  # cycles per second of bench.minimal's hand-written actions
+    activates: list[int]  # the project's statements per activate
+    approves: list[int]
+
+
+async def asyncpg_baselines(plan: Plan, databases: Databases) -> Baselines:
+    """Both asyncpg baselines, each on its own copy of the same seeded database."""
     recorded = await databases.create("mutations")
     async with in_process(recorded) as api:
         contract = await seed_upcoming(api, "Mutations baseline", milestones_needed(plan))
     copy = await databases.create("mutations_replay", template="mutations")
+    minimal_copy = await databases.create("mutations_minimal", template="mutations")
     async with in_process(recorded) as api:
         steps = await _capture(api, contract.milestone_ids)
     elapsed = await _replay(asyncpg_dsn(copy), steps, 2 * WARMUP_CYCLES)
-    activates = [len(step) for step in steps[0::2]]
-    approves = [len(step) for step in steps[1::2]]
-    return plan.mutation_cycles / elapsed, activates, approves
+    pks = [ids.decode(milestone_id, "Milestone") for milestone_id in contract.milestone_ids]
+    minimal = await minimal_cycles(
+        asyncpg_dsn(minimal_copy), CLIENT.sub, [pk for pk in pks if pk is not None], WARMUP_CYCLES
+    )
+    return Baselines(
+        replay=plan.mutation_cycles / elapsed,
+        minimal=minimal,
+        activates=[len(step) for step in steps[0::2]],
+        approves=[len(step) for step in steps[1::2]],
+    )
 
 
 async def project_cycles(
@@ -107,9 +126,10 @@ async def project_cycles(
 async def run_mutations(
     plan: Plan, report: Report, databases: Databases, project: Server, milestone_ids: list[str]
 ) -> None:
-    print("  mutations: asyncpg replay of the project's SQL", flush=True)
-    baseline, activates, approves = await asyncpg_baseline(plan, databases)
-    print(f"     {baseline:,.1f} cycles/s", flush=True)
+    print("  mutations: asyncpg replay of the project's SQL, and bench.minimal", flush=True)
+    baselines = await asyncpg_baselines(plan, databases)
+    baseline, activates, approves = baselines.replay, baselines.activates, baselines.approves
+    print(f"     {baseline:,.1f} / {baselines.minimal:,.1f} cycles/s", flush=True)
     print("  mutations: project over HTTP", flush=True)
     cycles, measured = await project_cycles(plan, project, milestone_ids)
     print(f"     {measured:,.1f} cycles/s", flush=True)
@@ -121,6 +141,16 @@ async def run_mutations(
             ratio=ratio(measured / baseline),
             goal=">= 0.3x",
             reached=measured / baseline >= 0.3,
+        )
+    )
+    report.add(
+        Row(
+            benchmark="Mutations: activate -> approve cycles vs a minimal asyncpg implementation",
+            project=f"{measured:,.1f} cycles/s",
+            baselines=f"{baselines.minimal:,.1f} cycles/s (bench/minimal.py, 7 statements each)",
+            ratio=ratio(measured / baselines.minimal),
+            goal=">= 0.5x",
+            reached=measured / baselines.minimal >= 0.5,
         )
     )
 

@@ -5,7 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-BENCHMARKS = ("room", "mutations", "fanout", "fairuse", "deadlines", "teams", "growth")
+BENCHMARKS = (
+    "room",
+    "mutations",
+    "concurrency",
+    "fanout",
+    "fairuse",
+    "deadlines",
+    "teams",
+    "growth",
+)
 
 
 @dataclass(frozen=True)

@@ -141,9 +141,11 @@ def start_project(
     name: str = "project",
     rate_limits: str = "off",
     extra_env: Mapping[str, str] | None = None,
+    workers: int = 1,
 ) -> Server:
-    """`milestones serve` (one worker), production mode, as deployed (plus `extra_env`); rate
-    limits off unless asked (a benchmark client is one user going as fast as it can)."""
+    """`milestones serve` (one worker unless asked; more need PostgreSQL and Redis),
+    production mode, as deployed (plus `extra_env`); rate limits off unless asked (a benchmark
+    client is one user going as fast as it can)."""
     port = free_port()
     argv = [
         str(VENV_BIN / "milestones"),
@@ -153,7 +155,7 @@ def start_project(
         "--port",
         str(port),
         "--workers",
-        "1",
+        str(workers),
         "--log-level",
         LOG_LEVEL,
     ]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final, Protocol, TypeVar
 
-from tortoise.expressions import Q
+from tortoise.expressions import Q, Subquery
 
 from milestones.domain.errors import ErrorCode, Problem, not_found
 from milestones.models import (
@@ -246,40 +246,18 @@ async def lock_contract(viewer: User, contract_pk: int | None, field: str) -> Co
 Owned = TypeVar("Owned", Milestone, ChangeRequest, RefundRequest, Dispute)
 
 
-async def _lock_contract_of(
+async def lock_contract_owning(
     viewer: User, model: type[Owned], label: str, pk: int | None, field: str, **live: Any
-) -> tuple[Contract, Owned]:
-    """The contract of the object `pk` names, locked, and the object re-read under the lock
-    (a concurrent action may have changed or removed it meanwhile)."""
-    found = await model.get_or_none(id=pk, **live) if pk is not None else None
-    if found is None:
+) -> Contract:
+    """The contract of the object `pk` names, locked, if the viewer may see it: one statement
+    (the lock finds its row through the object; an object never changes contract). The object
+    itself is read after it, under the lock: a concurrent action may have changed it."""
+    if pk is None:
         raise not_found(label, field)
-    contract = await lock_contract(viewer, found.contract_id, field)
-    current = await model.get_or_none(id=found.id, **live)
-    if current is None:
+    owner = model.filter(id=pk, **live).values("contract_id")
+    contract = await Contract.select_for_update().get_or_none(id=Subquery(owner))
+    if contract is None:
         raise not_found(label, field)
-    return contract, current
-
-
-async def lock_contract_of_milestone(
-    viewer: User, pk: int | None, field: str = "milestone_id"
-) -> tuple[Contract, Milestone]:
-    return await _lock_contract_of(viewer, Milestone, "Milestone", pk, field, deleted_at=None)
-
-
-async def lock_contract_of_change_request(
-    viewer: User, pk: int | None, field: str = "change_request_id"
-) -> tuple[Contract, ChangeRequest]:
-    return await _lock_contract_of(viewer, ChangeRequest, "Change request", pk, field)
-
-
-async def lock_contract_of_refund_request(
-    viewer: User, pk: int | None, field: str = "refund_request_id"
-) -> tuple[Contract, RefundRequest]:
-    return await _lock_contract_of(viewer, RefundRequest, "Refund request", pk, field)
-
-
-async def lock_contract_of_dispute(
-    viewer: User, pk: int | None, field: str = "dispute_id"
-) -> tuple[Contract, Dispute]:
-    return await _lock_contract_of(viewer, Dispute, "Dispute", pk, field)
+    if not await may_see(viewer, contract):
+        raise not_found("Contract", field)
+    return contract

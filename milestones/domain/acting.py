@@ -22,21 +22,19 @@ from typing import Any, Generic, Protocol, TypeVar
 from milestones.domain import events, snapshots
 from milestones.domain.access import (
     Access,
+    Owned,
     Permit,
     Role,
     access_of,
     lock_contract,
-    lock_contract_of_change_request,
-    lock_contract_of_dispute,
-    lock_contract_of_milestone,
-    lock_contract_of_refund_request,
+    lock_contract_owning,
 )
 from milestones.domain.commands import Command
-from milestones.domain.errors import DomainError, Problem, refuse_if
-from milestones.domain.escrow import MilestoneMoney, ledger_summary
+from milestones.domain.errors import DomainError, Problem, not_found, refuse_if
+from milestones.domain.escrow import LedgerSummary, MilestoneMoney, ledger_summary
 from milestones.domain.idempotency import idempotent
 from milestones.domain.outcome import Outcome
-from milestones.domain.rules import RoomState, load_room_state
+from milestones.domain.rules import RoomState, load_room_state, read_with_room_state
 from milestones.domain.transaction import Action, action
 from milestones.models import ChangeRequest, Contract, Dispute, Milestone, RefundRequest, User
 from milestones.models.enums import EventKind
@@ -66,14 +64,31 @@ class Act(Generic[C, T]):
         """The viewer's side (or MEDIATOR), as the role check found it."""
         return self.access.role if self.access is not None else None
 
+    async def ledger_before(self) -> LedgerSummary | None:
+        """The contract's money as the action found it, when it was read with its object."""
+        return self._room.ledger if self._room is not None else None
+
     async def room(self) -> RoomState:
         """What is pending or funded in the contract (read once, under the lock)."""
         if self._room is None:
             self._room = await load_room_state(self.contract)
         return self._room
 
+    def leaves_requests(self, outcome: Outcome) -> Outcome:
+        """`outcome`, saying which change and refund requests are pending: those the room
+        state read under the lock, for an action that changed neither (its caller knows)."""
+        if self._room is not None:
+            room = self._room
+            outcome.pending_requests = (
+                room.pending_change_request_id,
+                room.pending_refund_request_id,
+            )
+        return outcome
+
     async def money_of(self, milestone: Milestone) -> MilestoneMoney:
         """The milestone's money as the action found it (read once, before any change)."""
+        if self._room is not None and self._room.ledger is not None:
+            return self._room.ledger.of(milestone.id)  # read with the object, under the lock
         if milestone.id not in self._money:
             summary = await ledger_summary(self.contract, about=[milestone.id])
             self._money[milestone.id] = summary.of(milestone.id)
@@ -127,25 +142,62 @@ class _RefundRequestCommand(Protocol):
     def refund_request_id(self) -> int | None: ...
 
 
-async def the_contract(viewer: User, command: _ContractCommand) -> tuple[Contract, Contract]:
+async def _located(
+    viewer: User,
+    model: type[Owned],
+    label: str,
+    pk: int | None,
+    field: str,
+    *,
+    live: bool = False,
+    money: bool = True,
+) -> tuple[Contract, Owned, RoomState]:
+    """The contract locked, then the object re-read under the lock with the room state (and
+    the contract's money, unless `money` is False): two statements."""
+    contract = await lock_contract_owning(
+        viewer, model, label, pk, field, **({"deleted_at": None} if live else {})
+    )
+    assert pk is not None
+    target, room = await read_with_room_state(contract, model, pk, live=live, money=money)
+    if target is None:  # removed meanwhile
+        raise not_found(label, field)
+    return contract, target, room
+
+
+async def the_contract(
+    viewer: User, command: _ContractCommand
+) -> tuple[Contract, Contract, RoomState | None]:
     contract = await lock_contract(viewer, command.contract_id, "contract_id")
-    return contract, contract
+    return contract, contract, None
 
 
-async def the_milestone(viewer: User, command: _MilestoneCommand) -> tuple[Contract, Milestone]:
-    return await lock_contract_of_milestone(viewer, command.milestone_id)
+async def the_milestone(
+    viewer: User, command: _MilestoneCommand
+) -> tuple[Contract, Milestone, RoomState]:
+    return await _located(
+        viewer, Milestone, "Milestone", command.milestone_id, "milestone_id", live=True
+    )
 
 
 async def the_change_request(
     viewer: User, command: _ChangeRequestCommand
-) -> tuple[Contract, ChangeRequest]:
-    return await lock_contract_of_change_request(viewer, command.change_request_id)
+) -> tuple[Contract, ChangeRequest, RoomState]:
+    return await _located(
+        viewer,
+        ChangeRequest,
+        "Change request",
+        command.change_request_id,
+        "change_request_id",
+        money=False,  # a change request moves no money
+    )
 
 
 async def the_refund_request(
     viewer: User, command: _RefundRequestCommand
-) -> tuple[Contract, RefundRequest]:
-    return await lock_contract_of_refund_request(viewer, command.refund_request_id)
+) -> tuple[Contract, RefundRequest, RoomState]:
+    return await _located(
+        viewer, RefundRequest, "Refund request", command.refund_request_id, "refund_request_id"
+    )
 
 
 class _DisputeCommand(Protocol):
@@ -153,14 +205,17 @@ class _DisputeCommand(Protocol):
     def dispute_id(self) -> int | None: ...
 
 
-async def the_dispute(viewer: User, command: _DisputeCommand) -> tuple[Contract, Dispute]:
-    return await lock_contract_of_dispute(viewer, command.dispute_id)
+async def the_dispute(
+    viewer: User, command: _DisputeCommand
+) -> tuple[Contract, Dispute, RoomState]:
+    return await _located(viewer, Dispute, "Dispute", command.dispute_id, "dispute_id")
 
 
 Body = Callable[[Act[C, T]], Awaitable[Outcome]]
 Validate = Callable[[Act[C, T]], Awaitable[Iterable[Problem]]]
 # Takes the command; typed loosely so that a locator serves every command with its id field.
-Locate = Callable[[User, Any], Awaitable[tuple[Contract, T]]]
+# Gives the locked contract, the object, and the room state when it read it with the object.
+Locate = Callable[[User, Any], Awaitable[tuple[Contract, T, RoomState | None]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,10 +246,10 @@ def contract_action(
         @functools.wraps(body)
         async def run(viewer: User, command: C) -> Outcome:
             async with action() as transaction:
-                contract, target = await locate(viewer, command)
+                contract, target, room = await locate(viewer, command)
                 access = await access_of(viewer, contract)
                 refuse_if(permit.refusal(access))
-                act = Act(viewer, command, contract, target, transaction, access)
+                act = Act(viewer, command, contract, target, transaction, access, room)
                 async with idempotent(viewer, command, contract_locked=True) as keyed:
                     if keyed.replayed is not None:
                         return snapshots.restore(keyed.replayed)
@@ -206,6 +261,8 @@ def contract_action(
                     outcome = await body(act)
                     if keyed.wanted:
                         keyed.keep(await snapshots.capture(outcome))
+            outcome.users.update(transaction.users)
+            outcome.users.setdefault(viewer.id, viewer)
             return outcome
 
         return ContractAction(permit, run)

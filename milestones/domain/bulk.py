@@ -10,6 +10,7 @@ most of the cost.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 from tortoise import connections
@@ -19,18 +20,43 @@ from tortoise.models import Model
 MAX_PARAMETERS: Final = 30_000
 
 
+@dataclass(frozen=True, slots=True)
+class SetColumn:
+    """`UPDATE table SET column = value WHERE id = pk`, sent with an INSERT: in the same
+    statement on PostgreSQL (a data-modifying WITH), just before it on SQLite."""
+
+    table: str
+    column: str
+    value: object
+    pk: int
+
+
 async def insert_many(
-    model: type[Model], shared: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]
+    model: type[Model],
+    shared: Mapping[str, Any],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    also: SetColumn | None = None,
 ) -> list[int]:
     """INSERT one row per item of `rows` (its own fields), each also with `shared` and the
     model's defaults, in one statement per 30,000 values; their ids, in the order of `rows`.
     Every row names the same fields; `shared` holds what `Model.create` would set itself
-    (auto_now timestamps too)."""
+    (auto_now timestamps too). `also`: an update the insert goes with (rows fit one statement)."""
     if not rows:
         return []
     meta = model._meta
     connection = connections.get(meta.default_connection or "default")
     postgres = connection.capabilities.dialect == "postgres"
+    prefix, prefix_values = "", []
+    if also is not None:
+        update = f'UPDATE "{also.table}" SET "{also.column}" = {{}} WHERE "id" = {{}}'
+        if postgres:
+            prefix, prefix_values = (
+                f"WITH also AS ({update.format('$1', '$2')}) ",
+                [also.value, also.pk],
+            )
+        else:
+            await connection.execute_query(update.format("?", "?"), [also.value, also.pk])
     pk_column = meta.db_pk_column
     template = model(**shared, **rows[0])  # the defaults, once
     varying = set(rows[0])
@@ -47,7 +73,9 @@ async def insert_many(
     ids: list[int] = []
     for start in range(0, len(rows), per_statement):
         chunk = rows[start : start + per_statement]
-        values: list[object] = []
+        if prefix and start > 0:
+            raise ValueError("an insert sent with an update fits one statement")
+        values: list[object] = list(prefix_values)
         tuples: list[str] = []
         for row in chunk:
             marks = []
@@ -59,7 +87,8 @@ async def insert_many(
                 marks.append(f"${len(values)}" if postgres else "?")
             tuples.append("(" + ", ".join(marks) + ")")
         sql = (
-            f'INSERT INTO "{meta.db_table}" ('
+            prefix
+            + f'INSERT INTO "{meta.db_table}" ('
             + ", ".join(f'"{column}"' for _, column in columns)
             + ") VALUES "
             + ", ".join(tuples)

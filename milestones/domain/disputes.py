@@ -12,13 +12,18 @@ from typing import Any, cast
 from milestones.domain import clock, escrow, events, rules
 from milestones.domain.access import (
     Role,
-    lock_contract_of_milestone,
-    lock_contract_of_refund_request,
 )
-from milestones.domain.acting import Act, contract_action, the_dispute
+from milestones.domain.acting import (
+    Act,
+    contract_action,
+    the_dispute,
+    the_milestone,
+    the_refund_request,
+)
 from milestones.domain.commands import OpenDispute, ResolveDispute, RespondToDispute
 from milestones.domain.errors import ErrorCode, Problem, refuse, refuse_if
 from milestones.domain.outcome import Outcome
+from milestones.domain.rules import RoomState
 from milestones.domain.settlement import move_held
 from milestones.domain.transaction import Action
 from milestones.domain.windows import DEADLINES_CHANNEL, windows
@@ -33,15 +38,17 @@ from milestones.models.enums import (
 Disputed = Milestone | RefundRequest
 
 
-async def _the_disputed(viewer: User, command: OpenDispute) -> tuple[Contract, Disputed]:
+async def _the_disputed(
+    viewer: User, command: OpenDispute
+) -> tuple[Contract, Disputed, RoomState | None]:
     """The refund request or the milestone the command names (exactly one)."""
     if (command.refund_request_id is None) == (command.milestone_id is None):
         raise refuse(
             ErrorCode.VALIDATION, "Name either a refund request or a milestone.", "milestone_id"
         )
     if command.refund_request_id is not None:
-        return await lock_contract_of_refund_request(viewer, command.refund_request_id)
-    return await lock_contract_of_milestone(viewer, command.milestone_id)
+        return await the_refund_request(viewer, command)
+    return await the_milestone(viewer, command)
 
 
 async def _milestone(pk: int | None) -> Milestone | None:

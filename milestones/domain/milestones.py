@@ -109,11 +109,11 @@ async def activate_milestone(act: Act[ActivateMilestone, Milestone]) -> Outcome:
     """Fund the milestone into escrow (the available balance pays first)."""
     contract, milestone = act.contract, act.target
     refuse_if(rules.activate_refusal(await act.room(), milestone))
-    await escrow.fund_milestone(contract, milestone)
+    await escrow.fund_milestone(contract, milestone, await act.ledger_before())
     await set_status(milestone, MilestoneStatus.ACTIVE, activated_at=clock.now())
     await escrow.assert_conserved(contract, milestone)
     await act.record(EventKind.MILESTONE_ACTIVATED, milestone=milestone, amount=milestone.amount)
-    return Outcome(contract, milestone)
+    return act.leaves_requests(Outcome(contract, milestone))
 
 
 async def _move(
@@ -137,7 +137,7 @@ async def _move(
         act.transaction.wake(DEADLINES_CHANNEL, 0)
     await set_status(act.target, status, **times)
     await act.record(kind, milestone=act.target, note=act.command.message)
-    return Outcome(act.contract, act.target)
+    return act.leaves_requests(Outcome(act.contract, act.target))
 
 
 @contract_action(the_milestone, role=Role.FREELANCER, doing="submit work", members=True)
@@ -192,4 +192,5 @@ async def approve_milestone(act: Act[ApproveMilestone, Milestone]) -> Outcome:
         await pay_bonus(act, command.bonus_amount, command.message, milestone)
     if command.end_contract:
         await end_contract_now(act)
-    return Outcome(contract, milestone)
+        return Outcome(contract, milestone)
+    return act.leaves_requests(Outcome(contract, milestone))

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from tortoise import connections
+from tortoise.models import Model
 
 from milestones.domain.access import Role
 from milestones.domain.errors import ErrorCode, Problem
+from milestones.domain.escrow import LedgerSummary, summary_column, summary_of
 from milestones.models import ChangeRequest, Contract, Dispute, Milestone, RefundRequest
 from milestones.models.enums import (
     FUNDED_STATUSES,
@@ -40,16 +43,22 @@ class RoomState:
     pending_refund_request_id: int | None
     funded_milestone_id: int | None
     open_dispute_id: int | None = None
+    # The contract's money as the action found it, when read with the rest (every milestone's).
+    ledger: LedgerSummary | None = None
 
 
 _ROOM_STATE_SQL = (
     "SELECT "
-    "(SELECT id FROM change_requests WHERE contract_id = {p} AND status = '{cr}' LIMIT 1), "
-    "(SELECT id FROM refund_requests WHERE contract_id = {p} AND status = '{rr}' LIMIT 1), "
+    "(SELECT id FROM change_requests WHERE contract_id = {p} AND status = '{cr}' LIMIT 1)"
+    " AS room_change_request, "
+    "(SELECT id FROM refund_requests WHERE contract_id = {p} AND status = '{rr}' LIMIT 1)"
+    " AS room_refund_request, "
     "(SELECT id FROM milestones WHERE contract_id = {p} AND status IN ({funded}) "
-    "AND deleted_at IS NULL LIMIT 1), "
+    "AND deleted_at IS NULL LIMIT 1) AS room_funded, "
     "(SELECT id FROM disputes WHERE contract_id = {p} AND status IN ({disputes}) LIMIT 1)"
+    " AS room_dispute"
 )
+_ROOM_STATE_COLUMNS = ("room_change_request", "room_refund_request", "room_funded", "room_dispute")
 
 
 def _room_state_sql(placeholder: str) -> str:
@@ -75,6 +84,34 @@ async def load_room_state(contract: Contract) -> RoomState:
     _, rows = await connection.execute_query(sql, [contract.id])
     change_request, refund_request, funded, dispute = tuple(rows[0])
     return RoomState(contract, change_request, refund_request, funded, dispute)
+
+
+Owned = TypeVar("Owned", bound=Model)
+
+
+async def read_with_room_state(
+    contract: Contract, model: type[Owned], pk: int, *, live: bool, money: bool = False
+) -> tuple[Owned | None, RoomState]:
+    """The object `pk` names, read again under the contract's lock (None once gone; `live`:
+    not deleted either), and the contract's room state (`load_room_state`), with its money
+    when `money` (`escrow.summary_column`): one statement."""
+    connection = connections.get("default")
+    postgres = connection.capabilities.dialect == "postgres"
+    mark = "$1" if postgres else "?1"
+    alive = " AND target.deleted_at IS NULL" if live else ""
+    ledger = f", {summary_column('target.contract_id', postgres)} AS room_ledger" if money else ""
+    sql = (
+        f"{_room_state_sql('target.contract_id')}{ledger}, target.* "
+        f'FROM "{model._meta.db_table}" AS target WHERE target.id = {mark}{alive}'
+    )
+    rows = await connection.execute_query_dict(sql, [pk])
+    if not rows:
+        return None, RoomState(contract, None, None, None)
+    row = dict(rows[0])
+    found = summary_of(row.pop("room_ledger")) if money else None
+    change_request, refund_request, funded, dispute = (row.pop(c) for c in _ROOM_STATE_COLUMNS)
+    state = RoomState(contract, change_request, refund_request, funded, dispute, ledger=found)
+    return model._init_from_db(**row), state
 
 
 async def load_room_states(contracts: Sequence[Contract]) -> list[RoomState]:

@@ -11,7 +11,7 @@ from typing import Any
 
 from milestones.domain import clock, escrow
 from milestones.models import Contract, Milestone
-from milestones.models.enums import FUNDED_STATUSES, MilestoneStatus
+from milestones.models.enums import FUNDED_STATUSES, LedgerKind, MilestoneStatus
 
 
 async def set_status(milestone: Milestone, status: MilestoneStatus, **columns: Any) -> None:
@@ -48,10 +48,15 @@ async def move_held(
     from_milestone = min(release, in_milestone)
     refund_from_milestone = min(refund, in_milestone - from_milestone)
     pk = milestone.id if milestone is not None else None
-    await escrow.append_release(contract, from_milestone, pk)
-    await escrow.append_release(contract, release - from_milestone, None)
-    await escrow.append_refund(contract, refund_from_milestone, pk)
-    await escrow.append_refund(contract, refund - refund_from_milestone, None)
+    await escrow.append_entries(
+        contract,
+        [
+            (LedgerKind.RELEASE, from_milestone, pk),
+            (LedgerKind.RELEASE, release - from_milestone, None),
+            (LedgerKind.REFUND, refund_from_milestone, pk),
+            (LedgerKind.REFUND, refund - refund_from_milestone, None),
+        ],
+    )
     left = in_milestone - from_milestone - refund_from_milestone
     if milestone is not None and milestone.status in FUNDED_STATUSES and left == 0:
         released = money.released + from_milestone > 0

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from tortoise import connections
 from tortoise.transactions import in_transaction
 
+from milestones.models import User
+
 logger = logging.getLogger(__name__)
 
 
@@ -34,10 +36,12 @@ def set_publisher(publisher: Publisher | None) -> None:
 
 @dataclass
 class Action:
-    """What one action collects while it runs: the wake-ups to publish once committed."""
+    """What one action collects while it runs: the wake-ups to publish once committed, and the
+    users rows it read as it leaves them (for its payload)."""
 
     wakeups: list[Wakeup] = field(default_factory=list)
     postgres: bool = False
+    users: dict[int, User] = field(default_factory=dict)
 
     def wake(self, channel: str, seq: int) -> None:
         self.wakeups.append(Wakeup(channel, seq))

@@ -11,6 +11,7 @@ import strawberry
 
 from milestones import ids
 from milestones.domain.errors import DomainError, Problem
+from milestones.domain.escrow import checked_summary
 from milestones.domain.outcome import Outcome
 from milestones.models import Contract as ContractModel
 from milestones.models import Milestone as MilestoneModel
@@ -61,7 +62,26 @@ async def perform(
     if isinstance(result, Outcome) and result.room is not None:
         # A replay: every path of the payload answers from the room as it was then.
         info.context.loaders.prime_room(result.room)
+    elif isinstance(result, Outcome):
+        prime_from(info, result)
     return await present(result, info)
+
+
+def prime_from(info: Info, outcome: Outcome) -> None:
+    """What the action read under its lock and left as it was, for its payload: not asked
+    again."""
+    loaders, pk = info.context.loaders, outcome.contract.id
+    for user in outcome.users.values():
+        loaders.user.prime(user.id, user, force=True)
+    summary = checked_summary(outcome.contract)
+    if summary is not None:  # the money as the action left it, read after its last entry
+        loaders.ledger.prime(pk, summary, force=True)
+    if outcome.pending_requests is not None:
+        change_request, refund_request = outcome.pending_requests
+        if change_request is None:
+            loaders.pending_change_request.prime(pk, None, force=True)
+        if refund_request is None:
+            loaders.pending_refund_request.prime(pk, None, force=True)
 
 
 async def contract_type(info: Info, contract: ContractModel) -> Contract:

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from strawberry.dataloader import DataLoader
 from tortoise.models import Model
 
-from milestones.domain.escrow import LedgerSummary, ledger_rows, summarize
+from milestones.domain.escrow import LedgerSummary, ledger_rows, ledger_summaries, summarize
 from milestones.domain.rules import RoomState, load_room_states
 from milestones.domain.snapshots import Room
 from milestones.models import (
@@ -221,23 +221,16 @@ class Loaders:
         return DataLoader(self._ledgers)
 
     async def _ledgers(self, keys: Sequence[int]) -> list[LedgerSummary]:
-        rows = await ledger_rows(list(keys))
-        funded = await self._funded_milestone_ids(keys)
-        return [summarize(rows.get(key, []), funded.get(key, [])) for key in keys]
-
-    async def _funded_milestone_ids(self, keys: Sequence[int]) -> dict[int, list[int]]:
-        """From the milestones this request loads anyway (a room), else one narrow query: a
-        mutation's payload should not read every milestone of the contract for this."""
+        """One statement. A room loads its milestones anyway: their statuses say which are
+        funded; otherwise (a mutation's payload) the same statement says it, rather than a
+        second one or a read of every milestone of the contract."""
         milestones = self.__dict__.get("milestones_of_contract")
         if milestones is not None and all(milestones.cache_map.get(k) for k in keys):
+            rows = await ledger_rows(list(keys))
             lists = await milestones.load_many(list(keys))
-            return {
-                key: [m.id for m in found if m.status in FUNDED_STATUSES]
+            return [
+                summarize(rows.get(key, []), [m.id for m in found if m.status in FUNDED_STATUSES])
                 for key, found in zip(keys, lists, strict=True)
-            }
-        funded: dict[int, list[int]] = defaultdict(list)
-        for contract_id, milestone_id in await Milestone.filter(
-            contract_id__in=list(keys), status__in=FUNDED_STATUSES, deleted_at=None
-        ).values_list("contract_id", "id"):
-            funded[contract_id].append(milestone_id)
-        return funded
+            ]
+        summaries = await ledger_summaries(list(keys))
+        return [summaries[key] for key in keys]

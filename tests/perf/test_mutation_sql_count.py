@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from tortoise import connections
+
 from bench.sql_log import statement_log
 from tests.helpers import (
     Actor,
@@ -18,30 +20,33 @@ from tests.helpers import (
     pending_change_request,
 )
 
-# The statements of each mutation on a small contract (SQLite and PostgreSQL alike).
+# The statements of each mutation on a small contract, on SQLite. On PostgreSQL every mutation
+# that appends an event sends two fewer: the contract's next seq goes with the event's INSERT,
+# and the recipients' numbering UPDATE with the notifications' INSERT.
 MOST: dict[str, int] = {
     "createContract": 12,
-    "addMilestone": 15,
-    "editMilestone": 16,
-    "deleteMilestone": 17,
-    "activateMilestone": 22,
-    "activateMilestone with key": 29,
-    "submitMilestone": 17,  # + the Submission row
-    "rejectSubmission": 17,  # + its outcome
-    "approveMilestone": 22,  # + the submission's outcome
-    "approveMilestone with key": 29,
-    "requestEscrowRefund": 20,
-    "respondToRefundRequest": 24,
-    "requestMilestoneChanges": 18,
-    "respondToChangeRequest": 20,
-    "withdrawChangeRequest": 16,
-    "endContract": 17,
-    "acceptContract": 12,
-    "declineContract": 12,
-    "endContract on an offer": 13,
+    "addMilestone": 13,
+    "editMilestone": 12,
+    "deleteMilestone": 14,
+    "activateMilestone": 11,
+    "activateMilestone with key": 17,
+    "submitMilestone": 11,  # + the Submission row
+    "rejectSubmission": 11,  # + its outcome
+    "approveMilestone": 12,  # + the submission's outcome
+    "approveMilestone with key": 18,
+    "requestEscrowRefund": 14,
+    "respondToRefundRequest": 18,
+    "requestMilestoneChanges": 17,
+    "respondToChangeRequest": 18,
+    "withdrawChangeRequest": 14,
+    "endContract": 13,
+    "acceptContract": 11,
+    "declineContract": 11,
+    "endContract on an offer": 12,
     # The marked rows are read back (the payload lists them) and the unread count follows.
     "markNotificationsRead": 4,
 }
+WITHOUT_EVENT = {"markNotificationsRead"}
 
 
 async def test_statements_per_mutation_do_not_grow(client: Actor, freelancer: Actor) -> None:
@@ -146,5 +151,9 @@ async def test_statements_per_mutation_do_not_grow(client: Actor, freelancer: Ac
     await count("endContract on an offer", client, "endContract", {"contractId": withdrawn["id"]})
     await count("markNotificationsRead", freelancer, "markNotificationsRead", {"all": True})
     print(f"SQL statements per mutation: {counts}")
-    grown = {label: (MOST[label], n) for label, n in counts.items() if n > MOST[label]}
+    postgres = connections.get("default").capabilities.dialect == "postgres"
+    most = {
+        label: n - 2 if postgres and label not in WITHOUT_EVENT else n for label, n in MOST.items()
+    }
+    grown = {label: (most[label], n) for label, n in counts.items() if n > most[label]}
     assert not grown, f"statements per mutation grew (was, now): {grown}"

@@ -1,0 +1,282 @@
+"""Mutations under concurrency: activate -> approve cycles of 32 clients at once, each on a
+contract of its own (its own client and freelancer), against one client alone, on PostgreSQL.
+
+`python -m bench.concurrency [--clients 32] [--seconds 10] [--workers 2]` (also
+`python -m bench concurrency`, and part of `make bench`). The contracts are seeded through the
+API in-process; the database is then copied (`CREATE DATABASE ... TEMPLATE`) for the
+baseline, `bench.minimal`'s hand-written asyncpg actions (seven statements each), which runs
+the same two phases on the copy: one connection alone, then one connection per client. The
+project runs as `milestones serve --workers N` (Redis broadcast), over HTTP from this process:
+one keep-alive connection per client. Each phase runs for a fixed time after a warm-up; a
+cycle is counted when its approve answered. The load generator shares the 2 cores with the
+servers: its own CPU time is reported beside the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+from bench.api import (
+    ACCEPT_CONTRACT,
+    ACTIVATE_MILESTONE,
+    ADD_MILESTONE,
+    APPROVE_MILESTONE,
+    CREATE_CONTRACT,
+    JWT_SECRET,
+    ME,
+    GraphQLClient,
+    Party,
+    in_process,
+    party,
+)
+from bench.fanout import redis_url
+from bench.minimal import activate as minimal_activate
+from bench.minimal import approve as minimal_approve
+from bench.postgres import Databases, asyncpg_dsn
+from bench.report import Report, Row, machine_description, ratio
+from bench.servers import running, start_project
+from milestones import ids
+
+RESULTS = Path(__file__).with_name("results_concurrency.md")
+WARMUP_SECONDS = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    client: Party
+    freelancer: Party
+    milestones: list[str]  # global ids, all upcoming
+
+    def milestone_pks(self) -> list[int]:
+        return [pk for m in self.milestones if (pk := ids.decode(m, "Milestone")) is not None]
+
+
+async def _seed_pair(api: GraphQLClient, number: int, milestones: int) -> Pair:
+    client = party(f"bench-conc-client-{number}", f"Client {number}")
+    freelancer = party(f"bench-conc-freelancer-{number}", f"Freelancer {number}")
+    freelancer_id = (await api.post(freelancer, ME))["data"]["me"]["id"]
+    await api.post(client, ME)
+    created = await api.ok(
+        client,
+        "createContract",
+        CREATE_CONTRACT,
+        {"input": {"title": f"Concurrency {number}", "freelancerId": freelancer_id}},
+    )
+    contract_id = created["contract"]["id"]
+    await api.ok(
+        freelancer, "acceptContract", ACCEPT_CONTRACT, {"input": {"contractId": contract_id}}
+    )
+    added = []
+    for index in range(milestones):
+        payload = await api.ok(
+            client,
+            "addMilestone",
+            ADD_MILESTONE,
+            {"input": {"contractId": contract_id, "title": f"M{index}", "amount": "100.00"}},
+        )
+        added.append(payload["milestone"]["id"])
+    return Pair(client, freelancer, added)
+
+
+Cycle = Callable[[int, int], Awaitable[None]]  # (pair number, milestone index)
+
+
+async def _phase(pairs: list[Pair], cycle: Cycle, seconds: float) -> tuple[float, float]:
+    """Every pair cycling through its milestones at once for `seconds` after the warm-up:
+    (cycles per second, this process's CPU seconds per wall second)."""
+    done = [0]
+    measuring = [False]
+    stop = [False]
+
+    async def worker(number: int) -> None:
+        index = 0
+        while not stop[0]:
+            if index >= len(pairs[number].milestones):
+                raise RuntimeError(f"pair {number} ran out of milestones: seed more")
+            await cycle(number, index)
+            index += 1
+            if measuring[0]:
+                done[0] += 1
+
+    tasks = [asyncio.create_task(worker(n)) for n in range(len(pairs))]
+    try:
+        await asyncio.sleep(WARMUP_SECONDS)
+        done[0], measuring[0] = 0, True
+        cpu, started = time.process_time(), time.perf_counter()
+        await asyncio.sleep(seconds)
+        elapsed = time.perf_counter() - started
+        cycles, cpu_share = done[0], (time.process_time() - cpu) / elapsed
+        stop[0] = True
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+    return cycles / elapsed, cpu_share
+
+
+async def _project(url: str, pairs: list[Pair], seconds: float) -> tuple[float, float]:
+    limits = httpx.Limits(max_connections=len(pairs), max_keepalive_connections=len(pairs))
+    async with httpx.AsyncClient(base_url=url, timeout=60.0, limits=limits) as http:
+        api = GraphQLClient(http)
+
+        async def cycle(number: int, index: int) -> None:
+            pair = pairs[number]
+            milestone = {"milestoneId": pair.milestones[index]}
+            await api.ok(pair.client, "activateMilestone", ACTIVATE_MILESTONE, {"input": milestone})
+            await api.ok(
+                pair.client,
+                "approveMilestone",
+                APPROVE_MILESTONE,
+                {"input": {**milestone, "endContract": False}},
+            )
+
+        return await _phase(pairs, cycle, seconds)
+
+
+async def _minimal(dsn: str, pairs: list[Pair], seconds: float) -> tuple[float, float]:
+    connections = [await asyncpg.connect(dsn) for _ in pairs]
+    pks = [pair.milestone_pks() for pair in pairs]
+    try:
+
+        async def cycle(number: int, index: int) -> None:
+            connection, sub = connections[number], pairs[number].client.sub
+            await minimal_activate(connection, sub, pks[number][index])
+            await minimal_approve(connection, sub, pks[number][index])
+
+        return await _phase(pairs, cycle, seconds)
+    finally:
+        for connection in connections:
+            await connection.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    alone: float
+    together: float
+    alone_cpu: float
+    together_cpu: float
+
+
+async def run_concurrency(
+    report: Report, run_dir: Path, *, clients: int, seconds: float, workers: int
+) -> None:
+    databases = Databases.new()
+    try:
+        # Enough milestones for the fastest phase (the minimal implementation) to never run out.
+        per_pair = max(60, 10_000 // clients)
+        alone_milestones = 3_000
+        url = await databases.create("concurrency")
+        print(f"seeding {clients} contracts of {per_pair} milestones ...", flush=True)
+        started = time.monotonic()
+        async with in_process(url) as api:
+            pairs = [await _seed_pair(api, n, per_pair) for n in range(clients)]
+            alone = [await _seed_pair(api, clients, alone_milestones)]
+        print(f"  seeded in {time.monotonic() - started:.0f} s", flush=True)
+        copy = await databases.create("concurrency_minimal", template="concurrency")
+
+        print("bench.minimal: one connection, then one per client", flush=True)
+        minimal_alone, minimal_alone_cpu = await _minimal(asyncpg_dsn(copy), alone, seconds)
+        minimal_together, minimal_together_cpu = await _minimal(asyncpg_dsn(copy), pairs, seconds)
+        minimal = Figures(minimal_alone, minimal_together, minimal_alone_cpu, minimal_together_cpu)
+        print(f"  {minimal.alone:,.1f} -> {minimal.together:,.1f} cycles/s", flush=True)
+
+        print(f"project: milestones serve --workers {workers}", flush=True)
+        server = start_project(
+            run_dir,
+            database_url=url,
+            jwt_secret=JWT_SECRET,
+            broadcast_url=redis_url(),
+            workers=workers,
+        )
+        with running(server):
+            project_alone, alone_cpu = await _project(server.url, alone, seconds)
+            project_together, together_cpu = await _project(server.url, pairs, seconds)
+        project = Figures(project_alone, project_together, alone_cpu, together_cpu)
+        print(f"  {project.alone:,.1f} -> {project.together:,.1f} cycles/s", flush=True)
+    finally:
+        await databases.drop_all()
+
+    scaling = project.together / project.alone
+    minimal_scaling = minimal.together / minimal.alone
+    against_minimal = project.together / minimal.together
+    report.add(
+        Row(
+            benchmark=f"Mutations: {clients} concurrent clients on distinct contracts"
+            f" (--workers {workers}) vs one client",
+            project=f"{project.together:,.1f} cycles/s",
+            baselines=f"one client {project.alone:,.1f} cycles/s",
+            ratio=ratio(scaling),
+            goal=">= 2x",
+            reached=scaling >= 2,
+        )
+    )
+    report.add(
+        Row(
+            benchmark=f"Mutations: {clients} concurrent clients vs bench.minimal under the same"
+            " concurrency",
+            project=f"{project.together:,.1f} cycles/s",
+            baselines=f"bench.minimal {minimal.together:,.1f} cycles/s"
+            f" (one connection {minimal.alone:,.1f}; {ratio(minimal_scaling)})",
+            ratio=ratio(against_minimal),
+            goal=">= 0.5x",
+            reached=against_minimal >= 0.5,
+        )
+    )
+    report.note(
+        f"Concurrency: {clients} pairs (a client and a freelancer of their own, one contract"
+        f" each, {per_pair} upcoming milestones of 100.00); one client alone on a contract of its"
+        f" own; {WARMUP_SECONDS:g} s warm-up then {seconds:g} s per phase; the project over HTTP"
+        f" (httpx, one keep-alive connection per client) with `--workers {workers}` and Redis"
+        f" broadcast; bench.minimal over asyncpg, one connection per client, on a copy of the"
+        f" seeded database. The load generator runs on the same 2 cores: this process used"
+        f" {project.alone_cpu:.2f} / {project.together_cpu:.2f} CPU seconds per second"
+        f" against the project (alone / together), {minimal.alone_cpu:.2f} /"
+        f" {minimal.together_cpu:.2f} against bench.minimal."
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.concurrency", description=__doc__)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--no-write", action="store_true", help=f"do not write {RESULTS.name}")
+    args = parser.parse_args(argv)
+    run_dir = Path(tempfile.mkdtemp(prefix="milestones-concurrency-"))
+    machine = machine_description()
+    print(f"machine: {machine}; logs in {run_dir}", flush=True)
+    report = Report()
+    started = time.monotonic()
+    asyncio.run(
+        run_concurrency(
+            report, run_dir, clients=args.clients, seconds=args.seconds, workers=args.workers
+        )
+    )
+    elapsed = time.monotonic() - started
+    print()
+    print(report.table())
+    print()
+    for note in report.notes:
+        print(f"- {note}")
+    if not args.no_write:
+        command = "python -m bench.concurrency " + " ".join(
+            argv if argv is not None else sys.argv[1:]
+        )
+        section = report.markdown(machine, command.strip(), elapsed)
+        RESULTS.write_text(f"# Mutations under concurrency\n\n{section}")
+        print(f"written to {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
