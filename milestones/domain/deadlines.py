@@ -26,8 +26,8 @@ from milestones.domain.disputes import resolve
 from milestones.domain.refunds import concerned_milestone, give_back, milestone_of
 from milestones.domain.reminders import next_reminder_sql, review_waiting, when
 from milestones.domain.rules import load_room_state
-from milestones.domain.settlement import settle
-from milestones.domain.submissions import answer_submission
+from milestones.domain.settlement import settled
+from milestones.domain.submissions import submission_answer
 from milestones.domain.transaction import Action, action
 from milestones.models import Contract, Dispute, Milestone, RefundRequest
 from milestones.models.enums import (
@@ -185,9 +185,13 @@ async def _act_once(transaction: Action, contract: Contract, moment: dt.datetime
 async def _release(transaction: Action, contract: Contract, milestone: Milestone) -> None:
     """The client stayed silent: everything the milestone holds goes to the freelancer."""
     held = (await escrow.ledger_summary(contract, about=[milestone.id])).of(milestone.id)
-    await escrow.release_to_freelancer(contract, milestone, held.in_escrow)
-    await settle(milestone, MilestoneStatus.RELEASED)
-    await answer_submission(milestone, SubmissionOutcome.AUTO_RELEASED, clock.now())
+    answered = submission_answer(milestone, SubmissionOutcome.AUTO_RELEASED, clock.now())
+    await escrow.release_to_freelancer(
+        contract,
+        milestone,
+        held.in_escrow,
+        [settled(milestone, MilestoneStatus.RELEASED), answered],
+    )
     await escrow.assert_conserved(contract, milestone)
     await events.record(
         transaction,

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from tortoise import connections, timezone
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from milestones.domain.bulk import insert_many
+from milestones.domain.bulk import Update, insert_many, run_updates
 from milestones.models import Contract, LedgerEntry, Milestone
 from milestones.models.enums import FUNDED_STATUSES, LedgerKind, MilestoneStatus
 
@@ -201,16 +201,21 @@ def check_conserved(summary: LedgerSummary) -> None:
 Entry = tuple[LedgerKind, int, int | None]  # (kind, amount, milestone id or None)
 
 
-async def append_entries(contract: Contract, entries: Iterable[Entry]) -> None:
-    """Append the entries that move money (amount > 0), in one statement."""
+async def append_entries(
+    contract: Contract, entries: Iterable[Entry], also: Sequence[Update] = ()
+) -> None:
+    """Append the entries that move money (amount > 0), in one statement, with the updates
+    `also` (the same statement on PostgreSQL: what the action changes with its money)."""
     rows = [(kind, amount, milestone_id) for kind, amount, milestone_id in entries if amount > 0]
     if not rows:
+        await run_updates(also)
         return
     contract.__dict__.pop(_CHECKED, None)  # a summary read before this entry is stale now
     await insert_many(
         LedgerEntry,
         {"contract_id": contract.id, "created_at": timezone.now()},
         [{"kind": kind, "amount": amount, "milestone_id": pk} for kind, amount, pk in rows],
+        also=also,
     )
 
 
@@ -221,10 +226,13 @@ async def _append(
 
 
 async def fund_milestone(
-    contract: Contract, milestone: Milestone, before: LedgerSummary | None = None
+    contract: Contract,
+    milestone: Milestone,
+    before: LedgerSummary | None = None,
+    also: Sequence[Update] = (),
 ) -> int:
     """Allocate the milestone's amount, taking the available balance first (`before`: the
-    contract's money before, if the action read it already).
+    contract's money before, if the action read it already), with the updates `also`.
 
     Returns what the client deposits: the difference only."""
     before = before or await ledger_summary(contract, about=())
@@ -235,12 +243,15 @@ async def fund_milestone(
             (LedgerKind.DEPOSIT, deposit, None),
             (LedgerKind.ALLOCATE, milestone.amount, milestone.id),
         ],
+        also,
     )
     return deposit
 
 
-async def release_to_freelancer(contract: Contract, milestone: Milestone, amount: int) -> None:
-    await _append(contract, LedgerKind.RELEASE, amount, milestone.id)
+async def release_to_freelancer(
+    contract: Contract, milestone: Milestone, amount: int, also: Sequence[Update] = ()
+) -> None:
+    await append_entries(contract, [(LedgerKind.RELEASE, amount, milestone.id)], also)
 
 
 async def pay_bonus(contract: Contract, amount: int, milestone: Milestone | None = None) -> None:

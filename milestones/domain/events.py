@@ -13,7 +13,7 @@ from typing import Any
 from tortoise import connections, timezone
 
 from milestones.domain.access import Role, access_of
-from milestones.domain.bulk import SetColumn, insert_many
+from milestones.domain.bulk import Update, insert_many
 from milestones.domain.email_items import EmailItem, email_item, wants_email
 from milestones.domain.transaction import Action
 from milestones.domain.values import cents_to_decimal
@@ -148,8 +148,8 @@ async def record(
         "occurred_at": timezone.now(),
     }
     # The contract's next seq and the event: one statement on PostgreSQL.
-    bump = SetColumn("contracts", "event_seq", contract.event_seq, contract.id)
-    (pk,) = await insert_many(ContractEvent, fields, [{}], also=bump)
+    bump = Update("contracts", {"event_seq": contract.event_seq}, {"id": contract.id})
+    (pk,) = await insert_many(ContractEvent, fields, [{}], also=[bump])
     event = ContractEvent(**fields)
     event.id = pk
     event._saved_in_db = True

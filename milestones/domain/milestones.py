@@ -23,8 +23,8 @@ from milestones.domain.commands import (
 from milestones.domain.contracts import end_contract_now
 from milestones.domain.errors import Problem, refuse_if
 from milestones.domain.outcome import Outcome
-from milestones.domain.settlement import set_status, settle
-from milestones.domain.submissions import answer_submission, record_submission
+from milestones.domain.settlement import set_status, settled, status_change
+from milestones.domain.submissions import answer_submission, record_submission, submission_answer
 from milestones.domain.windows import DEADLINES_CHANNEL, windows
 from milestones.models import Contract, Milestone
 from milestones.models.enums import EventKind, MilestoneStatus, SubmissionOutcome
@@ -109,8 +109,9 @@ async def activate_milestone(act: Act[ActivateMilestone, Milestone]) -> Outcome:
     """Fund the milestone into escrow (the available balance pays first)."""
     contract, milestone = act.contract, act.target
     refuse_if(rules.activate_refusal(await act.room(), milestone))
-    await escrow.fund_milestone(contract, milestone, await act.ledger_before())
-    await set_status(milestone, MilestoneStatus.ACTIVE, activated_at=clock.now())
+    # The ledger entries and the milestone's new state: one statement on PostgreSQL.
+    activated = status_change(milestone, MilestoneStatus.ACTIVE, activated_at=clock.now())
+    await escrow.fund_milestone(contract, milestone, await act.ledger_before(), [activated])
     await escrow.assert_conserved(contract, milestone)
     await act.record(EventKind.MILESTONE_ACTIVATED, milestone=milestone, amount=milestone.amount)
     return act.leaves_requests(Outcome(contract, milestone))
@@ -181,9 +182,14 @@ async def approve_milestone(act: Act[ApproveMilestone, Milestone]) -> Outcome:
     refuse_if(rules.approve_refusal(await act.room(), milestone))
     funded = (await act.money_of(milestone)).in_escrow
     released = funded if command.release_amount is None else command.release_amount
-    await escrow.release_to_freelancer(contract, milestone, released)
-    await settle(milestone, MilestoneStatus.RELEASED)
-    await answer_submission(milestone, SubmissionOutcome.APPROVED, clock.now(), command.message)
+    # The release, the milestone's new state and its submission's outcome: one statement on
+    # PostgreSQL.
+    answered = submission_answer(
+        milestone, SubmissionOutcome.APPROVED, clock.now(), command.message
+    )
+    await escrow.release_to_freelancer(
+        contract, milestone, released, [settled(milestone, MilestoneStatus.RELEASED), answered]
+    )
     await escrow.assert_conserved(contract, milestone)
     await act.record(
         EventKind.MILESTONE_APPROVED, milestone=milestone, amount=released, note=command.message

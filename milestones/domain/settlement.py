@@ -9,26 +9,40 @@ from __future__ import annotations
 
 from typing import Any
 
+from tortoise import timezone
+
 from milestones.domain import clock, escrow
+from milestones.domain.bulk import Update, instance_update, run_updates
 from milestones.models import Contract, Milestone
 from milestones.models.enums import FUNDED_STATUSES, LedgerKind, MilestoneStatus
 
 
-async def set_status(milestone: Milestone, status: MilestoneStatus, **columns: Any) -> None:
-    """Move the milestone to `status`, writing `columns` (its times) with it."""
+def status_change(milestone: Milestone, status: MilestoneStatus, **columns: Any) -> Update:
+    """Move the milestone to `status` with `columns` (its times), on the object now; the
+    UPDATE that writes it, to send (`run_updates`, or with an insert: `insert_many`)."""
     milestone.status = status
     for name, value in columns.items():
         setattr(milestone, name, value)
     milestone.version += 1
-    await milestone.save(update_fields=["status", *columns, "version", "updated_at"])
+    milestone.updated_at = timezone.now()
+    return instance_update(milestone, ["status", *columns, "version", "updated_at"])
+
+
+async def set_status(milestone: Milestone, status: MilestoneStatus, **columns: Any) -> None:
+    """Move the milestone to `status`, writing `columns` (its times) with it."""
+    await run_updates([status_change(milestone, status, **columns)])
+
+
+def settled(milestone: Milestone, status: MilestoneStatus) -> Update:
+    """RELEASED or REFUNDED: no review deadline any more (`status_change`)."""
+    released_at = clock.now() if status is MilestoneStatus.RELEASED else None
+    return status_change(
+        milestone, status, released_at=released_at, review_deadline=None, review_remind_at=None
+    )
 
 
 async def settle(milestone: Milestone, status: MilestoneStatus) -> None:
-    """RELEASED or REFUNDED: no review deadline any more."""
-    released_at = clock.now() if status is MilestoneStatus.RELEASED else None
-    await set_status(
-        milestone, status, released_at=released_at, review_deadline=None, review_remind_at=None
-    )
+    await run_updates([settled(milestone, status)])
 
 
 async def move_held(

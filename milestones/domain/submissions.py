@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from typing import cast
 
 from milestones.domain.access import may_see
+from milestones.domain.bulk import Update, model_update, run_updates
 from milestones.domain.commands import AttachmentFile
 from milestones.models import Attachment, AttachmentChunk, Contract, Milestone, Submission, User
 from milestones.models.enums import SubmissionOutcome
@@ -61,17 +62,28 @@ async def _store_bytes(attachment: Attachment, file: AttachmentFile) -> None:
         seq += 1
 
 
+def submission_answer(
+    milestone: Milestone,
+    outcome: SubmissionOutcome,
+    at: dt.datetime,
+    message: str | None = None,
+) -> Update:
+    """The milestone's pending submission (if any: an ACTIVE milestone may be approved
+    without one) gets its outcome: the UPDATE to send."""
+    return model_update(
+        Submission,
+        {"outcome": outcome, "response_message": message, "responded_at": at},
+        {"milestone_id": milestone.id, "outcome": SubmissionOutcome.PENDING},
+    )
+
+
 async def answer_submission(
     milestone: Milestone,
     outcome: SubmissionOutcome,
     at: dt.datetime,
     message: str | None = None,
 ) -> None:
-    """The milestone's pending submission (if any: an ACTIVE milestone may be approved
-    without one) gets its outcome."""
-    await Submission.filter(milestone_id=milestone.id, outcome=SubmissionOutcome.PENDING).update(
-        outcome=outcome, response_message=message, responded_at=at
-    )
+    await run_updates([submission_answer(milestone, outcome, at, message)])
 
 
 async def visible_attachment(viewer: User, pk: int | None) -> Attachment | None:
