@@ -3,9 +3,10 @@ bus rings. Registering the listener before the first read leaves no gap at the s
 that the read misses rings the doorbell afterwards, and the next read picks it up.
 
 Subscribers of one channel share a `Feed`: when a ring wakes ten thousand of them, one of them
-reads the new rows and the others take them from memory. A subscriber further behind than the
-feed remembers (a replay) reads the database itself. Rows go out in batches, so a slow
-subscriber holds at most one batch, never a growing queue.
+reads the new rows and the others take them from memory. A subscriber that resumes a little
+behind the window (a reconnect) extends it back once for everyone; one further behind than the
+feed may hold (`FEED_KEEPS` rows: a replay) reads the database itself. Rows go out in
+batches, so a slow subscriber holds at most one batch, never a growing queue.
 
 A database read that fails is retried with backoff (the subscriber misses nothing: the cursor
 has not moved); only an outage longer than the retry budget ends the stream, with
@@ -81,6 +82,21 @@ class Feed(Generic[R]):
             and self.synced_at >= read_since
         )
 
+    async def _reach_back(self, after: int) -> bool:
+        """Extend the window back to `after`, if it may hold the rows in between: a reader a
+        few rows behind (a socket resuming with its cursor) then shares the window like the
+        rest, so a reconnect storm reads the database once per row missing, not once per
+        socket. False (nothing read): more rows than the window keeps."""
+        assert self.base is not None
+        missing = self.base - after  # at most this many rows: seqs only grow
+        if missing + len(self.items) > FEED_KEEPS:
+            return False
+        base = self.base
+        older = [row for row in await self.fetch(after, missing) if self.seq_of(row) <= base]
+        self.items[:0] = [Item(self.seq_of(row), row) for row in older]
+        self.base = after
+        return True
+
     def _slice(self, after: int) -> list[R]:
         return [item.row for item in self.items if item.seq > after][:BATCH]
 
@@ -94,11 +110,14 @@ class Feed(Generic[R]):
         async with self.lock:
             if self._covers(after, ring, read_since):
                 return self._slice(after)
-            if self.base is None or after < self.base:
-                if self.base is not None:
-                    # A replay from further back than the feed goes: its own read.
-                    return await self.fetch(after, BATCH)
+            if self.base is None:
                 self.base = self.last = after
+            elif after < self.base:
+                if not await self._reach_back(after):
+                    # A replay from further back than the feed may hold: its own read.
+                    return await self.fetch(after, BATCH)
+                if self._covers(after, ring, read_since):
+                    return self._slice(after)
             # Rings after this point may mean rows this read does not see: they stay unsynced.
             ringing = current_ring()
             reading_at = time.monotonic()
