@@ -87,8 +87,9 @@ class Act(Generic[C, T]):
 
     async def money_of(self, milestone: Milestone) -> MilestoneMoney:
         """The milestone's money as the action found it (read once, before any change)."""
-        if self._room is not None and self._room.ledger is not None:
-            return self._room.ledger.of(milestone.id)  # read with the object, under the lock
+        ledger = self._room.ledger if self._room is not None else None
+        if ledger is not None and ledger.covers(milestone.id):
+            return ledger.of(milestone.id)  # read with the object, under the lock
         if milestone.id not in self._money:
             summary = await ledger_summary(self.contract, about=[milestone.id])
             self._money[milestone.id] = summary.of(milestone.id)

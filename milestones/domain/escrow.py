@@ -46,15 +46,25 @@ class Escrow:
 class LedgerSummary:
     escrow: Escrow
     by_milestone: dict[int, MilestoneMoney] = field(default_factory=dict)
+    # The milestones whose money it splits out (a focused summary), or None: every one.
+    covered: frozenset[int] | None = None
 
     def of(self, milestone_id: int) -> MilestoneMoney:
         return self.by_milestone.get(milestone_id, MilestoneMoney())
+
+    def covers(self, milestone_id: int) -> bool:
+        return self.covered is None or milestone_id in self.covered
 
 
 LedgerRow = tuple[int | None, str, int]  # (milestone id, kind, sum of amounts)
 
 
-def summarize(rows: Iterable[LedgerRow], funded_milestone_ids: Iterable[int]) -> LedgerSummary:
+def summarize(
+    rows: Iterable[LedgerRow],
+    funded_milestone_ids: Iterable[int],
+    about: Iterable[int] | None = None,
+) -> LedgerSummary:
+    """`about`: the rows split out only these milestones and the funded ones (None: all)."""
     totals: dict[str, int] = defaultdict(int)
     per_milestone: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for milestone_id, kind, amount in rows:
@@ -83,7 +93,8 @@ def summarize(rows: Iterable[LedgerRow], funded_milestone_ids: Iterable[int]) ->
         available=funded - released - refunded - in_milestones,
         bonus=bonus,
     )
-    return LedgerSummary(escrow=escrow, by_milestone=by_milestone)
+    covered = None if about is None else frozenset([*about, *funded_milestone_ids])
+    return LedgerSummary(escrow=escrow, by_milestone=by_milestone, covered=covered)
 
 
 # Raw statements: Tortoise's grouped `values_list` converts every row field by field (an enum
@@ -150,14 +161,17 @@ async def ledger_summaries(
         rows[row["contract_id"]].append(_row(row))
         if row["is_funded"] and row["milestone_id"] is not None:
             funded[row["contract_id"]].append(row["milestone_id"])
-    return {pk: summarize(rows.get(pk, []), set(funded.get(pk, []))) for pk in contract_ids}
+    return {pk: summarize(rows.get(pk, []), set(funded.get(pk, [])), about) for pk in contract_ids}
 
 
-def summary_column(contract_sql: str, postgres: bool) -> str:
-    """The contract's whole ledger summary (every milestone split out) as one JSON column of
-    another statement: `[[milestone id, kind, total, funded], ...]`, read by `summary_of`.
+def summary_column(contract_sql: str, postgres: bool, about_sql: str | None) -> str:
+    """The contract's ledger summary, focused on the funded milestones and the milestone
+    `about_sql` names (SQL, e.g. a column of that statement; None: none), as one JSON column
+    of another statement: `[[milestone id, kind, total, funded], ...]`, read by `summary_of`.
     `contract_sql`: the SQL that names the contract's id in that statement."""
-    rows = _SUMMARY_ROWS_SQL.format(milestone="milestone_id", contracts=contract_sql)
+    asked = f"milestone_id = {about_sql} OR " if about_sql is not None else ""
+    milestone = f"CASE WHEN {asked}funded = 1 THEN milestone_id END"
+    rows = _SUMMARY_ROWS_SQL.format(milestone=milestone, contracts=contract_sql)
     if postgres:
         aggregate = "json_agg(json_build_array(milestone_id, kind, total, is_funded))"
     else:
@@ -165,8 +179,9 @@ def summary_column(contract_sql: str, postgres: bool) -> str:
     return f"(SELECT {aggregate} FROM ({rows}) AS summary_rows)"
 
 
-def summary_of(column: object) -> LedgerSummary:
-    """The summary `summary_column` read (None or '[]': an empty ledger)."""
+def summary_of(column: object, about: Iterable[int]) -> LedgerSummary:
+    """The summary `summary_column` read (None or '[]': an empty ledger), focused on `about`
+    and the funded milestones."""
     found: list[Any] = json.loads(column) if isinstance(column, str | bytes) else []
     rows: list[LedgerRow] = []
     funded: list[int] = []
@@ -174,7 +189,7 @@ def summary_of(column: object) -> LedgerSummary:
         rows.append((milestone_id, str(kind), int(total or 0)))
         if is_funded and milestone_id is not None:
             funded.append(milestone_id)
-    return summarize(rows, funded)
+    return summarize(rows, funded, about)
 
 
 async def ledger_summary(
@@ -303,10 +318,12 @@ _CHECKED = "_milestones_checked_summary"
 
 
 async def assert_conserved(contract: Contract, milestone: Milestone | None = None) -> None:
-    """After an action: the whole contract's money, every milestone's included, read under the
-    contract's lock after the action's last ledger entry. The payload of the action shows the
-    same figures: it takes them from here (`checked_summary`) instead of reading them again."""
-    summary = await ledger_summary(contract)
+    """After an action: the totals, every funded milestone and the one it acted on. The
+    ledger is append-only and an action writes only for its milestone, so no other
+    milestone's money can have changed (`milestones check-invariants` checks them all). The
+    payload shows what was checked (`checked_summary`) where it covers what it shows."""
+    about = [] if milestone is None else [milestone.id]
+    summary = await ledger_summary(contract, about=about)
     check_conserved(summary)
     contract.__dict__[_CHECKED] = summary
 

@@ -94,12 +94,15 @@ async def read_with_room_state(
 ) -> tuple[Owned | None, RoomState]:
     """The object `pk` names, read again under the contract's lock (None once gone; `live`:
     not deleted either), and the contract's room state (`load_room_state`), with its money
-    when `money` (`escrow.summary_column`): one statement."""
+    when `money` (`escrow.summary_column`, focused on the funded milestones and the object when
+    it is a milestone): one statement."""
     connection = connections.get("default")
     postgres = connection.capabilities.dialect == "postgres"
     mark = "$1" if postgres else "?1"
     alive = " AND target.deleted_at IS NULL" if live else ""
-    ledger = f", {summary_column('target.contract_id', postgres)} AS room_ledger" if money else ""
+    milestone = model is Milestone
+    column = summary_column("target.contract_id", postgres, "target.id" if milestone else None)
+    ledger = f", {column} AS room_ledger" if money else ""
     sql = (
         f"{_room_state_sql('target.contract_id')}{ledger}, target.* "
         f'FROM "{model._meta.db_table}" AS target WHERE target.id = {mark}{alive}'
@@ -108,7 +111,7 @@ async def read_with_room_state(
     if not rows:
         return None, RoomState(contract, None, None, None)
     row = dict(rows[0])
-    found = summary_of(row.pop("room_ledger")) if money else None
+    found = summary_of(row.pop("room_ledger"), [pk] if milestone else []) if money else None
     change_request, refund_request, funded, dispute = (row.pop(c) for c in _ROOM_STATE_COLUMNS)
     state = RoomState(contract, change_request, refund_request, funded, dispute, ledger=found)
     return model._init_from_db(**row), state

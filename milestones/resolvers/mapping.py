@@ -71,11 +71,11 @@ def prime_from(info: Info, outcome: Outcome) -> None:
     """What the action read under its lock and left as it was, for its payload: not asked
     again."""
     loaders, pk = info.context.loaders, outcome.contract.id
+    summary = checked_summary(outcome.contract)
+    if summary is not None:  # focused: `loaders.money` reads the rest if the payload asks
+        loaders.checked_ledgers[pk] = summary
     for user in outcome.users.values():
         loaders.user.prime(user.id, user, force=True)
-    summary = checked_summary(outcome.contract)
-    if summary is not None:  # the money as the action left it, read after its last entry
-        loaders.ledger.prime(pk, summary, force=True)
     if outcome.pending_requests is not None:
         change_request, refund_request = outcome.pending_requests
         if change_request is None:
@@ -90,7 +90,7 @@ async def contract_type(info: Info, contract: ContractModel) -> Contract:
 
 
 async def milestone_type(info: Info, milestone: MilestoneModel) -> Milestone:
-    ledger = await info.context.loaders.ledger.load(milestone.contract_id)
+    ledger = await info.context.loaders.money(milestone.contract_id, [milestone.id])
     return Milestone.of(milestone, ledger.of(milestone.id))
 
 

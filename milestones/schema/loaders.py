@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from functools import cached_property
 from typing import Any, TypeVar
 
@@ -219,6 +219,20 @@ class Loaders:
     @cached_property
     def ledger(self) -> DataLoader[int, LedgerSummary]:
         return DataLoader(self._ledgers)
+
+    @cached_property
+    def checked_ledgers(self) -> dict[int, LedgerSummary]:
+        """By contract: the focused summary a mutation checked after its last ledger entry,
+        for its payload (`money`)."""
+        return {}
+
+    async def money(self, contract_pk: int, milestone_ids: Iterable[int] = ()) -> LedgerSummary:
+        """The contract's money, enough to show the milestones `milestone_ids`: what the action
+        checked when that covers them (no statement), else the whole ledger (`ledger`)."""
+        checked = self.checked_ledgers.get(contract_pk)
+        if checked is not None and all(checked.covers(pk) for pk in milestone_ids):
+            return checked
+        return await self.ledger.load(contract_pk)
 
     async def _ledgers(self, keys: Sequence[int]) -> list[LedgerSummary]:
         """One statement. A room loads its milestones anyway: their statuses say which are

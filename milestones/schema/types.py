@@ -932,7 +932,7 @@ class Contract(Node):
     async def milestones(self, info: Info) -> list[Milestone]:
         loaders = info.context.loaders
         rows = await loaders.milestones_of_contract.load(self.pk)
-        ledger = await loaders.ledger.load(self.pk)
+        ledger = await loaders.money(self.pk, [row.id for row in rows])
         return [Milestone.of(row, ledger.of(row.id)) for row in rows]
 
     @strawberry.field(description="The ACTIVE or SUBMITTED milestone, if any.")
@@ -942,7 +942,7 @@ class Contract(Node):
 
     @strawberry.field(description="The money held for the contract, and what went in and out.")
     async def escrow(self, info: Info) -> Escrow:
-        ledger: LedgerSummary = await info.context.loaders.ledger.load(self.pk)
+        ledger: LedgerSummary = await info.context.loaders.money(self.pk)
         return Escrow.of(ledger.escrow)
 
     @strawberry.field(
@@ -1214,7 +1214,7 @@ async def load_milestone(info: Info, pk: int, *, include_deleted: bool = False) 
     milestone = await info.context.loaders.milestone.load(pk)
     if milestone is None or (milestone.deleted_at is not None and not include_deleted):
         return None
-    ledger = await info.context.loaders.ledger.load(milestone.contract_id)
+    ledger = await info.context.loaders.money(milestone.contract_id, [milestone.id])
     return Milestone.of(milestone, ledger.of(milestone.id))
 
 
