@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections import deque
 from collections.abc import Coroutine
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
 # The subscriptions whose items have a cursor, and the cursor's kind.
 CURSOR_KINDS = {"notifications": "notification", "contractEvents": "event"}
 KEEP_ALIVE = b": keep-alive\n\n"
+logger = logging.getLogger(__name__)
 COMPLETE = b"event: complete\ndata: \n\n"
 # How long the end of a stream may wait for a slow reader before the connection is cut.
 CLOSING_GRACE_SECONDS = 5.0
@@ -249,7 +251,17 @@ class EventStreams:
                 }
             )
             context = Context(settings=settings, viewer=viewer, bus=self.view.bus, request=request)
-            member = await self._start(request, context, stream)
+            try:
+                member = await self._start(request, context, stream)
+            except Exception:
+                # After the headers, a failure is the stream's last `next`, then `complete`:
+                # never a connection cut mid-body (an EventSource would retry it forever).
+                logger.exception("an event stream failed before its first event")
+                failed = GraphQLError(
+                    "Internal server error.", extensions={"code": "INTERNAL_SERVER_ERROR"}
+                )
+                self._finish(stream, {"errors": [failed.formatted]})
+                return
             watcher = asyncio.create_task(_watch_disconnect(receive, stream))
             try:
                 await _keep_alive(stream, settings.sse_keepalive_seconds, ends_at)

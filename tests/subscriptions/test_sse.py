@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 from milestones import ids
 from milestones.config import Settings
 from milestones.live.fanout import Member, Request
+from milestones.web import sse as sse_module
 from milestones.web.sse import EventStream, Subscriber
 from tests.helpers import (
     Actor,
@@ -210,6 +211,23 @@ async def test_refusals_before_the_stream_come_as_a_next_then_complete(
         complete = await sse.next()
     assert message in refused.json()["errors"][0]["message"]
     assert "data" not in refused.json() or refused.json()["data"] is None
+    assert complete is not None and complete.event == "complete"
+
+
+async def test_an_internal_error_after_the_headers_is_a_next_then_complete(
+    server_url: str, freelancer: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the database went away (secret detail)")
+
+    monkeypatch.setattr(sse_module.graphql_http, "read_params", broken)
+    async with event_stream(_http(server_url), "{ me { name } }", token=freelancer.token) as sse:
+        assert sse.response.status_code == 200
+        (failed,) = await sse.results(1)
+        complete = await sse.next()
+        assert await sse.next() is None
+    assert failed.json()["errors"][0]["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+    assert "secret" not in failed.data
     assert complete is not None and complete.event == "complete"
 
 
