@@ -321,7 +321,13 @@ async def _notify_all(
         return
     ids = [pk for pk, _ in written]
     numbered = [recipient for _, recipient in written]
-    action.users.update((recipient.user_id, recipient.user) for recipient in numbered)
+    # The people parties' rows, for the payload (`client`, `freelancer`); not every member
+    # of a team side: a model instance each costs more than the payload saves.
+    action.users.update(
+        (recipient.user_id, recipient.user())
+        for recipient in numbered
+        if recipient.user_id in recipients.people
+    )
     message: str = shared["message"]
     note: str | None = shared.get("note")
     for pk, recipient in zip(ids, numbered, strict=True):
@@ -370,7 +376,12 @@ class _Numbered:
     has_webhooks: bool
     email_enabled: bool
     muted: str
-    user: User  # the row as this action leaves it
+    row: dict[str, Any]  # the users row as this action leaves it (`user()`)
+
+    def user(self) -> User:
+        return User._init_from_db(
+            **{k: v for k, v in self.row.items() if k not in _NOT_USER_COLUMNS}
+        )
 
 
 _RECIPIENTS_SQL = (
@@ -427,7 +438,7 @@ def _numbered(row: dict[str, Any]) -> _Numbered:
         bool(row["has_webhooks"]),
         bool(row["email_enabled"]),
         str(row["muted_email_kinds"] or ""),
-        User._init_from_db(**{k: v for k, v in row.items() if k not in _NOT_USER_COLUMNS}),
+        row,
     )
 
 
