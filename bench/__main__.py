@@ -1,5 +1,5 @@
-"""`python -m bench [room] [mutations] [concurrency] [fanout] [fairuse] [deadlines] [teams]
-[growth] [--quick]`: run, print one table.
+"""`python -m bench [room] [mutations] [concurrency] [fanout] [storm] [fairuse] [deadlines]
+[teams] [growth] [--quick]`: run, print one table.
 
 Needs PostgreSQL (BENCH_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres; a
 fresh database per run, dropped afterwards), Redis for fan-out (BENCH_REDIS_URL, default
@@ -32,6 +32,7 @@ from bench.report import Report, Row, machine_description
 from bench.room import count_room_statements, run_room
 from bench.seed import SeededContract, seed_room, seed_upcoming
 from bench.servers import raise_open_files_limit, running, start_project
+from bench.storm import run_storm
 from bench.teams import run_team_cost
 from bench.wrk import wrk_path
 
@@ -156,6 +157,13 @@ async def run(plan: Plan, selected: list[str], keep_databases: bool) -> Report:
                 run_fanout(plan, report, main_url, contract.contract_id, contract.milestone_ids[0])
 
             await _guarded(report, "Fan-out", fanout_step)
+        if "storm" in selected:
+            sockets, small = (500, 100) if plan.quick else (10_000, 2_000)
+
+            async def storm_step() -> None:
+                run_storm(plan, report, sockets, small)
+
+            await _guarded(report, "Reconnect storm", storm_step)
         if "deadlines" in selected:
             await _guarded(
                 report,

@@ -10,6 +10,7 @@ BENCHMARKS = (
     "mutations",
     "concurrency",
     "fanout",
+    "storm",
     "fairuse",
     "deadlines",
     "teams",

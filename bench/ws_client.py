@@ -39,6 +39,8 @@ class WorkerSpec:
     query: str
     variables: dict[str, Any]
     connect_deadline: float  # time.monotonic(): sockets not open by then are given up
+    # Per socket, round-robin: an `after` cursor added to `variables` (a resuming subscriber).
+    afters: tuple[str, ...] = ()
 
 
 def _frame(text: str) -> bytes:
@@ -54,9 +56,16 @@ def _frame(text: str) -> bytes:
 
 
 class Socket(asyncio.Protocol):
-    def __init__(self, spec: WorkerSpec, token: str, on_first: asyncio.Event) -> None:
+    def __init__(
+        self,
+        spec: WorkerSpec,
+        token: str,
+        on_first: asyncio.Event,
+        variables: dict[str, Any] | None = None,
+    ) -> None:
         self.spec = spec
         self.token = token
+        self.variables = spec.variables if variables is None else variables
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self.transport: Any = None
         self.buffer = bytearray()
@@ -72,9 +81,7 @@ class Socket(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
         if self.spec.mode == "sse":
-            query = urlencode(
-                {"query": self.spec.query, "variables": json.dumps(self.spec.variables)}
-            )
+            query = urlencode({"query": self.spec.query, "variables": json.dumps(self.variables)})
             self.transport.write(
                 (
                     f"GET {self.spec.path}?{query} HTTP/1.1\r\n"
@@ -173,7 +180,7 @@ class Socket(asyncio.Protocol):
                     {
                         "id": "1",
                         "type": "subscribe",
-                        "payload": {"query": self.spec.query, "variables": self.spec.variables},
+                        "payload": {"query": self.spec.query, "variables": self.variables},
                     }
                 )
                 self._set_ready()
@@ -227,6 +234,10 @@ class Worker:
 
         async def open_one(index: int) -> None:
             token = self.spec.tokens[index % len(self.spec.tokens)]
+            afters = self.spec.afters
+            variables = (
+                {**self.spec.variables, "after": afters[index % len(afters)]} if afters else None
+            )
             async with limit:
                 left = self.spec.connect_deadline - time.monotonic()
                 if left <= 0:
@@ -235,7 +246,7 @@ class Worker:
                 protocol: Socket | None = None
                 try:
                     _, protocol = await loop.create_connection(
-                        lambda: Socket(self.spec, token, self.first_message),
+                        lambda: Socket(self.spec, token, self.first_message, variables),
                         self.spec.host,
                         self.spec.port,
                     )

@@ -24,6 +24,7 @@ from typing import Generic, TypeVar
 
 from milestones.live.bus import WakeupBus
 from milestones.models import Contract, ContractEvent, Notification, User
+from milestones.observability.metrics import SUBSCRIPTION_READS
 from milestones.schema.errors import AccessEnded, ServiceUnavailable
 
 logger = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ class Feed(Generic[R]):
         if missing + len(self.items) > FEED_KEEPS:
             return False
         base = self.base
+        SUBSCRIPTION_READS.labels("shared").inc()
         older = [row for row in await self.fetch(after, missing) if self.seq_of(row) <= base]
         self.items[:0] = [Item(self.seq_of(row), row) for row in older]
         self.base = after
@@ -115,12 +117,14 @@ class Feed(Generic[R]):
             elif after < self.base:
                 if not await self._reach_back(after):
                     # A replay from further back than the feed may hold: its own read.
+                    SUBSCRIPTION_READS.labels("replay").inc()
                     return await self.fetch(after, BATCH)
                 if self._covers(after, ring, read_since):
                     return self._slice(after)
             # Rings after this point may mean rows this read does not see: they stay unsynced.
             ringing = current_ring()
             reading_at = time.monotonic()
+            SUBSCRIPTION_READS.labels("shared").inc()
             rows = await self.fetch(self.last, BATCH)
             for row in rows:
                 self.items.append(Item(self.seq_of(row), row))

@@ -73,6 +73,15 @@ ACTIVE_SUBSCRIPTIONS = Gauge(
     registry=REGISTRY,
     multiprocess_mode="livesum",
 )
+SUBSCRIPTION_READS = Counter(
+    "milestones_subscription_reads",
+    "Database reads of subscription streams: `shared` (a channel's window: new rows, or "
+    "reaching back for a resuming subscriber) and `replay` (one subscriber further back than "
+    "the window holds).",
+    ["source"],
+    registry=REGISTRY,
+)
+
 NOTIFICATION_DELIVERY_LAG = Histogram(
     "milestones_notification_delivery_lag_seconds",
     "From a notification's creation to its push over a subscription (replays included).",
