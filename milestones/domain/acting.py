@@ -64,7 +64,7 @@ class Act(Generic[C, T]):
         """The viewer's side (or MEDIATOR), as the role check found it."""
         return self.access.role if self.access is not None else None
 
-    async def ledger_before(self) -> LedgerSummary | None:
+    def ledger_before(self) -> LedgerSummary | None:
         """The contract's money as the action found it, when it was read with its object."""
         return self._room.ledger if self._room is not None else None
 

@@ -10,7 +10,7 @@ most of the cost.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -49,29 +49,68 @@ async def run_updates(updates: Sequence[Update]) -> None:
         await connection.execute_query(*update.sql(postgres, 1))
 
 
+def _stored(target: Model | type[Model], fields: Mapping[str, Any]) -> dict[str, object]:
+    """Column name -> value as the model stores it, for fields named by field name."""
+    meta = target._meta
+    return {
+        meta.fields_db_projection[name]: meta.fields_map[name].to_db_value(value, target)
+        for name, value in fields.items()
+    }
+
+
 def model_update(model: type[Model], values: Mapping[str, Any], where: Mapping[str, Any]) -> Update:
     """`UPDATE` of the model's rows matching `where`, by field name (values as stored)."""
-    meta = model._meta
-
-    def stored(fields: Mapping[str, Any]) -> dict[str, object]:
-        return {
-            meta.fields_db_projection[name]: meta.fields_map[name].to_db_value(value, model)
-            for name, value in fields.items()
-        }
-
-    return Update(meta.db_table, stored(values), stored(where))
+    return Update(model._meta.db_table, _stored(model, values), _stored(model, where))
 
 
 def instance_update(instance: Model, names: Sequence[str]) -> Update:
     """The UPDATE that `instance.save(update_fields=names)` would send (values as stored)."""
-    meta = instance._meta
-    values = {
-        meta.fields_db_projection[name]: meta.fields_map[name].to_db_value(
-            getattr(instance, name), instance
-        )
-        for name in names
-    }
-    return Update(meta.db_table, values, {meta.db_pk_column: instance.pk})
+    values = _stored(instance, {name: getattr(instance, name) for name in names})
+    return Update(instance._meta.db_table, values, {instance._meta.db_pk_column: instance.pk})
+
+
+def _constants(
+    model: type[Model], shared: Mapping[str, Any], varying: Iterable[str]
+) -> tuple[Model, list[tuple[str, str]], dict[str, object]]:
+    """The model's columns but its key, by field name, and the stored value of each field not
+    in `varying`: from `shared` and the model's defaults (one instance: `template`)."""
+    meta = model._meta
+    varying = set(varying)
+    template = model(**shared)  # the defaults, once (fields not given are left unset)
+    columns = [
+        (name, column)
+        for name, column in meta.fields_db_projection.items()
+        if column != meta.db_pk_column
+    ]
+    constant = _stored(
+        template, {name: getattr(template, name) for name, _ in columns if name not in varying}
+    )
+    return template, columns, constant
+
+
+def insert_select_sql(
+    model: type[Model], shared: Mapping[str, Any], source: str, taken: Mapping[str, str], first: int
+) -> tuple[str, list[object]]:
+    """PostgreSQL: `INSERT INTO <model> (...) SELECT ... FROM <source>`, the fields `taken`
+    (field name -> SQL of `source`) from it, every other one from `shared` and the model's
+    defaults as parameters numbered from `first`, each cast to its column's type (a parameter
+    in a SELECT has none of its own). The caller adds RETURNING."""
+    _, columns, constant = _constants(model, shared, taken)
+    fields = model._meta.fields_map
+    names, selected, values = [], [], list[object]()
+    for name, column in columns:
+        names.append(f'"{column}"')
+        if name in taken:
+            selected.append(taken[name])
+            continue
+        values.append(constant[column])
+        sql_type = fields[name].get_for_dialect("postgres", "SQL_TYPE")
+        selected.append(f"${first + len(values) - 1}::{sql_type}")
+    sql = (
+        f'INSERT INTO "{model._meta.db_table}" ({", ".join(names)}) '
+        f"SELECT {', '.join(selected)} FROM {source}"
+    )
+    return sql, values
 
 
 async def insert_many(
@@ -101,16 +140,8 @@ async def insert_many(
             prefix_values.extend(update_values)
         prefix = f"WITH {', '.join(ctes)} "
     pk_column = meta.db_pk_column
-    template = model(**shared, **rows[0])  # the defaults, once
     varying = set(rows[0])
-    columns = [
-        (name, column) for name, column in meta.fields_db_projection.items() if column != pk_column
-    ]
-    constant = {
-        name: meta.fields_map[name].to_db_value(getattr(template, name), template)
-        for name, _ in columns
-        if name not in varying
-    }
+    template, columns, constant = _constants(model, shared, varying)
     converters = {name: meta.fields_map[name] for name in varying}
     per_statement = max(1, MAX_PARAMETERS // len(columns))
     ids: list[int] = []
@@ -122,11 +153,11 @@ async def insert_many(
         tuples: list[str] = []
         for row in chunk:
             marks = []
-            for name, _ in columns:
+            for name, column in columns:
                 if name in converters:
                     values.append(converters[name].to_db_value(row[name], template))
                 else:
-                    values.append(constant[name])
+                    values.append(constant[column])
                 marks.append(f"${len(values)}" if postgres else "?")
             tuples.append("(" + ", ".join(marks) + ")")
         sql = (

@@ -140,6 +140,27 @@ async def ledger_rows(contract_ids: list[int]) -> dict[int, list[LedgerRow]]:
     return grouped
 
 
+def _focused(asked_sql: str | None) -> str:
+    """The `{milestone}` of `_SUMMARY_ROWS_SQL` for an action's summary: split by milestone
+    only for the funded milestones and those `asked_sql` matches (SQL: `IN (...)`, `= x`)."""
+    asked = f"milestone_id {asked_sql} OR " if asked_sql is not None else ""
+    return f"CASE WHEN {asked}funded = 1 THEN milestone_id END"
+
+
+def _summary(
+    found: Iterable[tuple[int | None, Any, Any, Any]], about: Iterable[int] | None
+) -> LedgerSummary:
+    """The summary of `_SUMMARY_ROWS_SQL`'s rows of one contract: (milestone id, kind, total,
+    funded)."""
+    rows: list[LedgerRow] = []
+    funded: set[int] = set()  # a funded milestone has a row per kind: counted once
+    for milestone_id, kind, total, is_funded in found:
+        rows.append((milestone_id, str(kind), int(total or 0)))
+        if is_funded and milestone_id is not None:
+            funded.add(milestone_id)
+    return summarize(rows, funded, about)
+
+
 async def ledger_summaries(
     contract_ids: list[int], about: Iterable[int] | None = None
 ) -> dict[int, LedgerSummary]:
@@ -152,16 +173,14 @@ async def ledger_summaries(
     milestone = "milestone_id"
     if about is not None:
         asked = _marks(connection, len(about), start=len(contract_ids) + 1)
-        asked_sql = f"milestone_id IN ({', '.join(asked)}) OR " if asked else ""
-        milestone = f"CASE WHEN {asked_sql}funded = 1 THEN milestone_id END"
+        milestone = _focused(f"IN ({', '.join(asked)})" if asked else None)
     sql = _SUMMARY_ROWS_SQL.format(milestone=milestone, contracts=", ".join(contracts))
-    rows: dict[int, list[LedgerRow]] = defaultdict(list)
-    funded: dict[int, list[int]] = defaultdict(list)
+    by_contract: dict[int, list[tuple[int | None, Any, Any, Any]]] = defaultdict(list)
     for row in await connection.execute_query_dict(sql, [*contract_ids, *(about or ())]):
-        rows[row["contract_id"]].append(_row(row))
-        if row["is_funded"] and row["milestone_id"] is not None:
-            funded[row["contract_id"]].append(row["milestone_id"])
-    return {pk: summarize(rows.get(pk, []), set(funded.get(pk, [])), about) for pk in contract_ids}
+        by_contract[row["contract_id"]].append(
+            (row["milestone_id"], row["kind"], row["total"], row["is_funded"])
+        )
+    return {pk: _summary(by_contract.get(pk, []), about) for pk in contract_ids}
 
 
 def summary_column(contract_sql: str, postgres: bool, about_sql: str | None) -> str:
@@ -169,8 +188,7 @@ def summary_column(contract_sql: str, postgres: bool, about_sql: str | None) -> 
     `about_sql` names (SQL, e.g. a column of that statement; None: none), as one JSON column
     of another statement: `[[milestone id, kind, total, funded], ...]`, read by `summary_of`.
     `contract_sql`: the SQL that names the contract's id in that statement."""
-    asked = f"milestone_id = {about_sql} OR " if about_sql is not None else ""
-    milestone = f"CASE WHEN {asked}funded = 1 THEN milestone_id END"
+    milestone = _focused(f"= {about_sql}" if about_sql is not None else None)
     rows = _SUMMARY_ROWS_SQL.format(milestone=milestone, contracts=contract_sql)
     if postgres:
         aggregate = "json_agg(json_build_array(milestone_id, kind, total, is_funded))"
@@ -182,14 +200,7 @@ def summary_column(contract_sql: str, postgres: bool, about_sql: str | None) -> 
 def summary_of(column: object, about: Iterable[int]) -> LedgerSummary:
     """The summary `summary_column` read (None or '[]': an empty ledger), focused on `about`
     and the funded milestones."""
-    found: list[Any] = json.loads(column) if isinstance(column, str | bytes) else []
-    rows: list[LedgerRow] = []
-    funded: list[int] = []
-    for milestone_id, kind, total, is_funded in found:
-        rows.append((milestone_id, str(kind), int(total or 0)))
-        if is_funded and milestone_id is not None:
-            funded.append(milestone_id)
-    return summarize(rows, funded, about)
+    return _summary(json.loads(column) if isinstance(column, str | bytes) else [], about)
 
 
 async def ledger_summary(

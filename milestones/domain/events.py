@@ -13,7 +13,7 @@ from typing import Any
 from tortoise import connections, timezone
 
 from milestones.domain.access import Role, access_of
-from milestones.domain.bulk import Update, insert_many
+from milestones.domain.bulk import Update, insert_many, insert_select_sql
 from milestones.domain.email_items import EmailItem, email_item, wants_email
 from milestones.domain.transaction import Action
 from milestones.domain.values import cents_to_decimal
@@ -459,24 +459,19 @@ async def _insert_notifications(
         )
         rows = [{"recipient_id": r.user_id, "seq": r.seq} for r in numbered]
         return list(zip(await insert_many(Notification, shared, rows), numbered, strict=True))
-    meta = Notification._meta
-    template = Notification(**shared, recipient_id=0, seq=0)
-    columns, values = [], []
-    for name, column in meta.fields_db_projection.items():
-        if column in (meta.db_pk_column, "recipient_id", "seq"):
-            continue
-        field = meta.fields_map[name]
-        parameters.append(field.to_db_value(getattr(template, name), template))
-        columns.append(f'"{column}"')
-        values.append(f"${len(parameters)}::{field.get_for_dialect('postgres', 'SQL_TYPE')}")
+    insert, values = insert_select_sql(
+        Notification,
+        shared,
+        "recipient",
+        {"recipient_id": "recipient.id", "seq": "recipient.notification_seq"},
+        len(parameters) + 1,
+    )
     sql = (
-        f"WITH recipient AS ({numbering}), inserted AS ("
-        f'INSERT INTO "{meta.db_table}" ({", ".join(columns)}, "recipient_id", "seq") '
-        f"SELECT {', '.join(values)}, recipient.id, recipient.notification_seq FROM recipient "
-        f'RETURNING "id", "recipient_id") '
+        f'WITH recipient AS ({numbering}), inserted AS ({insert} RETURNING "id", "recipient_id") '
         "SELECT recipient.*, inserted.id AS notification_id FROM recipient "
         "JOIN inserted ON inserted.recipient_id = recipient.id ORDER BY recipient.id"
     )
+    parameters.extend(values)
     return [
         (int(row["notification_id"]), _numbered(row))
         for row in await connection.execute_query_dict(sql, parameters)

@@ -111,7 +111,7 @@ async def activate_milestone(act: Act[ActivateMilestone, Milestone]) -> Outcome:
     refuse_if(rules.activate_refusal(await act.room(), milestone))
     # The ledger entries and the milestone's new state: one statement on PostgreSQL.
     activated = status_change(milestone, MilestoneStatus.ACTIVE, activated_at=clock.now())
-    await escrow.fund_milestone(contract, milestone, await act.ledger_before(), [activated])
+    await escrow.fund_milestone(contract, milestone, act.ledger_before(), [activated])
     await escrow.assert_conserved(contract, milestone)
     await act.record(EventKind.MILESTONE_ACTIVATED, milestone=milestone, amount=milestone.amount)
     return act.leaves_requests(Outcome(contract, milestone))

@@ -101,8 +101,10 @@ async def read_with_room_state(
     mark = "$1" if postgres else "?1"
     alive = " AND target.deleted_at IS NULL" if live else ""
     milestone = model is Milestone
-    column = summary_column("target.contract_id", postgres, "target.id" if milestone else None)
-    ledger = f", {column} AS room_ledger" if money else ""
+    ledger = ""
+    if money:
+        column = summary_column("target.contract_id", postgres, "target.id" if milestone else None)
+        ledger = f", {column} AS room_ledger"
     sql = (
         f"{_room_state_sql('target.contract_id')}{ledger}, target.* "
         f'FROM "{model._meta.db_table}" AS target WHERE target.id = {mark}{alive}'
