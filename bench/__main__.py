@@ -203,11 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     report = asyncio.run(run(plan, selected, args.keep_databases))
     elapsed = time.monotonic() - started
     command = "python -m bench " + shlex.join(argv if argv is not None else sys.argv[1:])
-    print()
-    print(report.table())
-    print()
-    for note in report.notes:
-        print(f"- {note}")
+    report.show()
     print(f"\n{elapsed:.0f} s in all")
     output = args.output
     if output is None and not plan.quick and not args.benchmarks and not args.fanout_counts:

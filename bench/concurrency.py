@@ -27,13 +27,9 @@ import asyncpg
 import httpx
 
 from bench.api import (
-    ACCEPT_CONTRACT,
     ACTIVATE_MILESTONE,
-    ADD_MILESTONE,
     APPROVE_MILESTONE,
-    CREATE_CONTRACT,
     JWT_SECRET,
-    ME,
     GraphQLClient,
     Party,
     in_process,
@@ -44,6 +40,7 @@ from bench.minimal import activate as minimal_activate
 from bench.minimal import approve as minimal_approve
 from bench.postgres import Databases, asyncpg_dsn
 from bench.report import Report, Row, machine_description, ratio
+from bench.seed import add_milestones, create_contract
 from bench.servers import running, start_project
 from milestones import ids
 
@@ -64,28 +61,9 @@ class Pair:
 async def _seed_pair(api: GraphQLClient, number: int, milestones: int) -> Pair:
     client = party(f"bench-conc-client-{number}", f"Client {number}")
     freelancer = party(f"bench-conc-freelancer-{number}", f"Freelancer {number}")
-    freelancer_id = (await api.post(freelancer, ME))["data"]["me"]["id"]
-    await api.post(client, ME)
-    created = await api.ok(
-        client,
-        "createContract",
-        CREATE_CONTRACT,
-        {"input": {"title": f"Concurrency {number}", "freelancerId": freelancer_id}},
-    )
-    contract_id = created["contract"]["id"]
-    await api.ok(
-        freelancer, "acceptContract", ACCEPT_CONTRACT, {"input": {"contractId": contract_id}}
-    )
-    added = []
-    for index in range(milestones):
-        payload = await api.ok(
-            client,
-            "addMilestone",
-            ADD_MILESTONE,
-            {"input": {"contractId": contract_id, "title": f"M{index}", "amount": "100.00"}},
-        )
-        added.append(payload["milestone"]["id"])
-    return Pair(client, freelancer, added)
+    contract = await create_contract(api, f"Concurrency {number}", client, freelancer)
+    await add_milestones(api, contract, milestones, client)
+    return Pair(client, freelancer, contract.milestone_ids)
 
 
 Cycle = Callable[[int, int], Awaitable[None]]  # (pair number, milestone index)
@@ -234,9 +212,9 @@ async def run_concurrency(
     )
     report.note(
         f"Concurrency: {clients} pairs (a client and a freelancer of their own, one contract"
-        f" each, {per_pair} upcoming milestones of 100.00); one client alone on a contract of its"
-        f" own; {WARMUP_SECONDS:g} s warm-up then {seconds:g} s per phase; the project over HTTP"
-        f" (httpx, one keep-alive connection per client) with `--workers {workers}` and Redis"
+        f" each, {per_pair} upcoming milestones as bench.seed adds them); one client alone on a"
+        f" contract of its own; {WARMUP_SECONDS:g} s warm-up then {seconds:g} s per phase; the"
+        f" project over HTTP (httpx, one keep-alive connection per client) with `--workers {workers}` and Redis"
         f" broadcast; bench.minimal over asyncpg, one connection per client, on a copy of the"
         f" seeded database. The load generator runs on the same 2 cores: this process used"
         f" {project.alone_cpu:.2f} / {project.together_cpu:.2f} CPU seconds per second"
@@ -263,18 +241,12 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     elapsed = time.monotonic() - started
-    print()
-    print(report.table())
-    print()
-    for note in report.notes:
-        print(f"- {note}")
+    report.show()
     if not args.no_write:
         command = "python -m bench.concurrency " + " ".join(
             argv if argv is not None else sys.argv[1:]
         )
-        section = report.markdown(machine, command.strip(), elapsed)
-        RESULTS.write_text(f"# Mutations under concurrency\n\n{section}")
-        print(f"written to {RESULTS}")
+        report.write(RESULTS, "Mutations under concurrency", machine, command.strip(), elapsed)
     return 0
 
 

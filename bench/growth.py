@@ -587,11 +587,7 @@ def main(argv: list[str] | None = None) -> int:
 
     asyncio.run(go())
     elapsed = time.monotonic() - started
-    print()
-    print(report.table())
-    print()
-    for note in report.notes:
-        print(f"- {note}")
+    report.show()
     if not args.quick and not args.no_write:
         command = "python -m bench.growth " + " ".join(argv if argv is not None else sys.argv[1:])
         _write_results(report, machine, command.strip(), elapsed)

@@ -47,6 +47,19 @@ class Report:
         rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
         return "\n".join([render(HEADER), rule, *(render(cells) for cells in lines[1:])])
 
+    def show(self) -> None:
+        """The table and its notes, on standard output."""
+        print()
+        print(self.table())
+        print()
+        for note in self.notes:
+            print(f"- {note}")
+
+    def write(self, path: Path, title: str, machine: str, command: str, seconds: float) -> None:
+        """A results file of its own: `# title`, then `markdown`."""
+        path.write_text(f"# {title}\n\n{self.markdown(machine, command, seconds)}")
+        print(f"written to {path}")
+
     def markdown(self, machine: str, command: str, seconds: float) -> str:
         notes = "\n".join(f"- {note}" for note in self.notes)
         return (

@@ -16,6 +16,7 @@ from bench.api import (
     ME,
     REQUEST_CHANGES,
     GraphQLClient,
+    Party,
 )
 
 FIRST_DUE_DATE = dt.date(2026, 3, 2)
@@ -29,11 +30,13 @@ class SeededContract:
     milestone_ids: list[str] = field(default_factory=list)
 
 
-async def create_contract(api: GraphQLClient, title: str) -> SeededContract:
-    freelancer_id = (await api.post(FREELANCER, ME))["data"]["me"]["id"]
-    await api.post(CLIENT, ME)
+async def create_contract(
+    api: GraphQLClient, title: str, client: Party = CLIENT, freelancer: Party = FREELANCER
+) -> SeededContract:
+    freelancer_id = (await api.post(freelancer, ME))["data"]["me"]["id"]
+    await api.post(client, ME)
     payload = await api.ok(
-        CLIENT,
+        client,
         "createContract",
         CREATE_CONTRACT,
         {"input": {"title": title, "freelancerId": freelancer_id, "currency": "USD"}},
@@ -41,16 +44,18 @@ async def create_contract(api: GraphQLClient, title: str) -> SeededContract:
     contract_id = payload["contract"]["id"]
     # An offer until the freelancer accepts it: the rooms measured are ACTIVE contracts.
     await api.ok(
-        FREELANCER, "acceptContract", ACCEPT_CONTRACT, {"input": {"contractId": contract_id}}
+        freelancer, "acceptContract", ACCEPT_CONTRACT, {"input": {"contractId": contract_id}}
     )
     return SeededContract(contract_id)
 
 
-async def add_milestones(api: GraphQLClient, contract: SeededContract, count: int) -> None:
+async def add_milestones(
+    api: GraphQLClient, contract: SeededContract, count: int, client: Party = CLIENT
+) -> None:
     start = len(contract.milestone_ids)
     for index in range(start + 1, start + count + 1):
         payload = await api.ok(
-            CLIENT,
+            client,
             "addMilestone",
             ADD_MILESTONE,
             {

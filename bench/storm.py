@@ -352,16 +352,11 @@ def main(argv: list[str] | None = None) -> int:
     report = Report()
     started = time.monotonic()
     run_storm(Plan.full(run_dir), report, args.sockets, args.small)
-    print()
-    print(report.table())
-    print()
-    for note in report.notes:
-        print(f"- {note}")
+    report.show()
     if not args.no_write:
         command = "python -m bench.storm " + " ".join(argv if argv is not None else sys.argv[1:])
-        section = report.markdown(machine, command.strip(), time.monotonic() - started)
-        RESULTS.write_text(f"# Reconnect storms\n\n{section}")
-        print(f"written to {RESULTS}")
+        elapsed = time.monotonic() - started
+        report.write(RESULTS, "Reconnect storms", machine, command.strip(), elapsed)
     return 0
 
 
