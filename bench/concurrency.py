@@ -212,11 +212,12 @@ async def run_concurrency(
     )
     report.note(
         f"Concurrency: {clients} pairs (a client and a freelancer of their own, one contract"
-        f" each, {per_pair} upcoming milestones as bench.seed adds them); one client alone on a"
-        f" contract of its own; {WARMUP_SECONDS:g} s warm-up then {seconds:g} s per phase; the"
-        f" project over HTTP (httpx, one keep-alive connection per client) with `--workers {workers}` and Redis"
-        f" broadcast; bench.minimal over asyncpg, one connection per client, on a copy of the"
-        f" seeded database. The load generator runs on the same 2 cores: this process used"
+        f" each, {per_pair} upcoming milestones as bench.seed adds them); one client alone on"
+        f" a contract of its own; {WARMUP_SECONDS:g} s warm-up then {seconds:g} s per phase;"
+        " the project over HTTP (httpx, one keep-alive connection per client) with"
+        f" `--workers {workers}` and Redis broadcast; bench.minimal over asyncpg, one"
+        " connection per client, on a copy of the seeded database. The load generator runs on"
+        " the same 2 cores: this process used"
         f" {project.alone_cpu:.2f} / {project.together_cpu:.2f} CPU seconds per second"
         f" against the project (alone / together), {minimal.alone_cpu:.2f} /"
         f" {minimal.together_cpu:.2f} against bench.minimal."
