@@ -85,6 +85,8 @@ class Storm:
     live_seconds: float
     commits: int
     stream_reads: int  # milestones_subscription_reads_total over the storm
+    from_recent: int = 0  # resumes served from a running group's recent results
+    replays: int = 0  # resumes that replayed from the database
     p50: float = math.nan
     p99: float = math.nan
     errors: list[str] = dataclasses.field(default_factory=list)
@@ -119,18 +121,20 @@ class Target:
         time.sleep(0.6)  # the statistics collector's interval (500 ms) has passed
         return _sync(_commits(asyncpg_dsn(self.url), self.database))
 
-    def stream_reads(self) -> int:
-        """The server's subscription reads so far (shared and replay)."""
+    def counters(self) -> dict[str, int]:
+        """The server's subscription reads so far (shared and replay), and its resumes by how
+        they were served (recent, replay)."""
         text = self.http.get(f"{self.server.url}/metrics").text
-        return int(
-            sum(
-                sample.value
-                for family in text_string_to_metric_families(text)
-                if family.name == "milestones_subscription_reads"
-                for sample in family.samples
-                if sample.name.endswith("_total")
-            )
-        )
+        counts = {"reads": 0, "recent": 0, "replay": 0}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if not sample.name.endswith("_total"):
+                    continue
+                if family.name == "milestones_subscription_reads":
+                    counts["reads"] += int(sample.value)
+                elif family.name == "milestones_subscription_resumes":
+                    counts[sample.labels["served"]] += int(sample.value)
+        return counts
 
     def event_seq(self, contract_id: str) -> int:
         pk = ids.decode(contract_id, "Contract")
@@ -168,7 +172,7 @@ def _live(times: list[float | None], started: float) -> tuple[int, float]:
 
 
 def fresh_storm(target: Target, count: int, contract_id: str, processes: int) -> Storm:
-    before, reads = target.commits(), target.stream_reads()
+    before, counters = target.commits(), target.counters()
     started = time.monotonic()
     clients = Clients(_spec(target, count, contract_id, ()), processes)
     try:
@@ -184,9 +188,8 @@ def fresh_storm(target: Target, count: int, contract_id: str, processes: int) ->
     finally:
         clients.close()
     commits = target.commits() - before
-    return Storm(
-        count, live, live_seconds, commits, target.stream_reads() - reads, errors=errors[:5]
-    )
+    reads = target.counters()["reads"] - counters["reads"]
+    return Storm(count, live, live_seconds, commits, reads, errors=errors[:5])
 
 
 def resume_storm(target: Target, count: int, contract_id: str, processes: int) -> Storm:
@@ -200,7 +203,7 @@ def resume_storm(target: Target, count: int, contract_id: str, processes: int) -
         while not stop.wait(TRIGGER_EVERY_SECONDS):
             target.trigger()
 
-    before, reads = target.commits(), target.stream_reads()
+    before, counters = target.commits(), target.counters()
     started = time.monotonic()
     clients = Clients(_spec(target, count, contract_id, afters), processes)
     trigger = threading.Thread(target=keep_coming, daemon=True)
@@ -213,7 +216,7 @@ def resume_storm(target: Target, count: int, contract_id: str, processes: int) -
         stop.set()
         trigger.join()
         commits = target.commits() - before
-        stream_reads = target.stream_reads() - reads
+        after = target.counters()
         time.sleep(1.0)
         clients.arm()
         sent = time.monotonic()
@@ -229,7 +232,9 @@ def resume_storm(target: Target, count: int, contract_id: str, processes: int) -
         live,
         live_seconds,
         commits,
-        stream_reads,
+        after["reads"] - counters["reads"],
+        after["recent"] - counters["recent"],
+        after["replay"] - counters["replay"],
         percentile(delays, 0.5),
         percentile(delays, 0.99),
         errors[:5],
@@ -330,10 +335,12 @@ def run_storm(plan: Plan, report: Report, sockets: int, small: int) -> None:
         " during the resume storm; sockets from the fan-out client processes (graphql-transport"
         "-ws, two tokens). Transactions counted by pg_stat_database.xact_commit of the bench"
         " database over each storm; subscription reads by the server's"
-        " milestones_subscription_reads_total. A socket resuming with a cursor starts an"
-        " execution of its own (the subscription's access check: one read of the contract) that"
-        " merges into the others once level; fresh sockets join one running execution per"
-        f" viewer. Fresh {small:,}: {seconds(small_fresh.live_seconds)}; resume {small:,}:"
+        " milestones_subscription_reads_total. A socket resuming with a cursor joins a running"
+        " execution of its viewer that remembers back to its cursor (its catch-up is sent from"
+        " memory), else starts a replay of its own that merges into the others once level;"
+        f" of the {sockets:,} resumes, {big.from_recent:,} were served from memory and"
+        f" {big.replays:,} replayed from the database. Fresh sockets join one running execution"
+        f" per viewer. Fresh {small:,}: {seconds(small_fresh.live_seconds)}; resume {small:,}:"
         f" {seconds(small_resume.live_seconds)}."
         + (f" Errors: {big.errors + big_fresh.errors}." if big.errors or big_fresh.errors else "")
     )

@@ -19,11 +19,20 @@ be read again later (an event) waits in the database instead; one that cannot (t
 query or mutation sent over the socket) closes the socket with 4429, and the client resumes
 by cursor.
 
-A private replay (a socket that fell behind, an SSE client back with its Last-Event-ID) is
-not private for long: once it has fanned out up to the position another group of the same kind
-has reached, the two deliver the same results from there on, and one takes the other's
-members (`SharedSubscriptions.align`). After a restart, the reconnections converge into one
-execution per kind as they catch up.
+A cursor is a position, not part of what is asked: `after` is left out of a group's kind.
+Each group keeps its most recent results, encoded (`Recent`: at most RECENT_FRAMES of them, and
+all groups of a process at most RECENT_BYTES). A subscriber that resumes (with `after`, an SSE
+Last-Event-ID, or a socket back from falling behind) joins a running group of its kind whose
+recent results reach back to its cursor: it is sent those after its cursor, then what the
+group delivers, skipping nothing and nothing twice (a member is never handed a position at or
+before the last one it was handed). No execution and no database read of its own: when an
+instance dies and its clients come back to the others with their own cursors, the catch-up is
+served from memory.
+
+A subscriber further back than any group remembers gets a private replay, from the database.
+It is not private for long: once it has fanned out up to the position another group of the
+same kind has reached, the two deliver the same results from there on, and one takes the
+other's members (`SharedSubscriptions.align`).
 
 Positions come from the resolvers (`Context.stream_position`: the seq of the row behind the
 result being executed, see `resolvers/subscriptions.py`); a resumed stream starts after
@@ -41,13 +50,21 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 import orjson
-from graphql import DocumentNode, FieldNode, GraphQLError, OperationType, get_operation_ast
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    GraphQLError,
+    OperationType,
+    VariableNode,
+    get_operation_ast,
+)
 from strawberry.schema import BaseSchema
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.utils.aio import aclosing
 
+from milestones import ids
 from milestones.live import eager
-from milestones.observability.metrics import ACTIVE_SUBSCRIPTIONS
+from milestones.observability.metrics import ACTIVE_SUBSCRIPTIONS, RESUMES
 from milestones.schema.context import Context
 from milestones.schema.errors import (
     INTERNAL_SERVER_ERROR,
@@ -62,6 +79,13 @@ logger = logging.getLogger(__name__)
 
 # Frames a socket may have waiting before its subscriptions fall back to the database.
 MAX_BACKLOG = 256
+# What a group remembers for resuming subscribers: its newest results, at most this many and
+# none larger than RECENT_FRAME_BYTES, and at most RECENT_BYTES for all groups of a process.
+RECENT_FRAMES = 64
+RECENT_FRAME_BYTES = 16 * 1024
+RECENT_BYTES = 32 * 1024 * 1024
+# The cursor of each resumable root field: a result's position is the seq in its cursor.
+CURSOR_KINDS = {"notifications": "notification", "contractEvents": "event"}
 
 GroupKey = tuple[str, str | None, bytes, int]
 
@@ -74,6 +98,20 @@ def subscription_field(document: DocumentNode, operation_name: str | None) -> st
         return None
     first = operation.selection_set.selections[0] if operation.selection_set.selections else None
     return first.name.value if isinstance(first, FieldNode) else "subscription"
+
+
+def after_variable(document: DocumentNode, operation_name: str | None) -> str | None:
+    """The variable the subscription's root field takes its `after` from (None: no `after`,
+    or a literal one, which stays part of what is asked)."""
+    operation = get_operation_ast(document, operation_name)
+    selections = operation.selection_set.selections if operation is not None else ()
+    first = selections[0] if selections else None
+    if not isinstance(first, FieldNode) or first.name.value not in CURSOR_KINDS:
+        return None
+    for argument in first.arguments or ():
+        if argument.name.value == "after" and isinstance(argument.value, VariableNode):
+            return argument.value.name.value
+    return None
 
 
 class Sink(Protocol):
@@ -99,6 +137,7 @@ class Member:
         "field",
         "group",
         "id",
+        "kind",
         "position",
         "prefix",
         "request",
@@ -118,7 +157,10 @@ class Member:
         self.prefix = '{"id":' + orjson.dumps(operation_id).decode() + ',"type":"next","payload":'
         self.suffix = "}"
         self.group: Group | None = None
-        self.position: int | None = None  # the seq of the last result handed to the socket
+        self.kind: GroupKey | None = None  # what it subscribes to, and for whom
+        # The seq of the last result handed to the socket: none at or before it is handed
+        # to it again.
+        self.position: int | None = None
         self.behind = False
 
 
@@ -144,6 +186,12 @@ class Group:
         self.delivered: int | None = None  # the position of the last result fanned out
         self.finished = False
         self.task: asyncio.Task[None] | None = None
+        # Its newest results, encoded, for subscribers resuming after `floor` (None: after
+        # where its stream started).
+        self.recent: deque[tuple[int, str]] | None = None
+        self.recent_bytes = 0
+        self.floor: int | None = context.resume_after
+        self.remembers = True  # false once a result came without a position
 
     @property
     def at(self) -> int | None:
@@ -159,11 +207,35 @@ class Group:
         self.hub.running.setdefault(self.kind, {})[self] = None
         self.task = asyncio.create_task(self._run(), name="shared-subscription")
 
+    @property
+    def reach(self) -> int | None:
+        """Everything this group delivers after this position is in its recent results or
+        still to come (None: not known yet, or it does not remember)."""
+        if not self.remembers:
+            return None
+        return self.floor if self.floor is not None else self.context.stream_start
+
+    def reaches_back_to(self, position: int) -> bool:
+        reach = self.reach
+        return not self.finished and reach is not None and reach <= position
+
     def add(self, member: Member) -> None:
         member.group = self
-        member.position = self.context.stream_position
+        member.position = self.at
         self.members[member] = None
         ACTIVE_SUBSCRIPTIONS.labels(subscription=member.field).inc()
+
+    def catch_up(self, member: Member, position: int) -> None:
+        """Add a member that has seen everything up to `position` (`reaches_back_to` it):
+        send it the recent results after that, then it takes what comes."""
+        member.request = self.request  # equal but for the cursor, which the group's replaces
+        self.add(member)
+        member.position = position
+        for at, text in self.recent or ():
+            if at > position:
+                member.sink.deliver(member, member.prefix + text + member.suffix, at)
+                if member.group is not self:  # it could not take them: it fell behind
+                    return
 
     def remove(self, member: Member) -> None:
         if self.members.pop(member, 0) is None:
@@ -223,13 +295,58 @@ class Group:
             payload["extensions"] = result.extensions
         text = orjson.dumps(payload).decode()
         position = self.context.stream_position
+        self._remember(position, text)
         for member in list(self.members):
             if member.position is None:  # joined before the stream had started
                 member.position = self.context.stream_start
+            elif position is not None and position <= member.position:
+                continue  # it resumed after this one
             member.sink.deliver(member, member.prefix + text + member.suffix, position)
         if position is not None and not self.finished:
             self.delivered = position
             self.hub.align(self)
+
+    def _remember(self, position: int | None, text: str) -> None:
+        if not self.remembers:
+            return
+        if position is None:
+            self.remembers = False
+            self.forget_recent()
+            return
+        hub = self.hub
+        if len(text) > RECENT_FRAME_BYTES or hub.recent_bytes + len(text) > RECENT_BYTES:
+            self.forget_recent()  # a resume after this result still finds it
+            self.floor = position
+            return
+        recent = self.recent
+        if recent is None:
+            recent = self.recent = deque()
+        recent.append((position, text))
+        self.recent_bytes += len(text)
+        hub.recent_bytes += len(text)
+        if len(recent) > RECENT_FRAMES:
+            self.floor, dropped = recent.popleft()
+            self.recent_bytes -= len(dropped)
+            hub.recent_bytes -= len(dropped)
+
+    def forget_recent(self) -> None:
+        """Let go of the recent results (from `floor` on, only what is still to come)."""
+        if self.recent:
+            self.floor = self.recent[-1][0]
+        self.hub.recent_bytes -= self.recent_bytes
+        self.recent, self.recent_bytes = None, 0
+
+    def take_recent(self, other: Group) -> None:
+        """`other` ends level with this group: keep whichever recent results reach back
+        further."""
+        mine, theirs = self.reach, other.reach
+        if theirs is not None and (mine is None or theirs < mine):
+            self.forget_recent()
+            self.recent, self.recent_bytes = other.recent, other.recent_bytes
+            self.floor, self.remembers = theirs, True
+            other.recent, other.recent_bytes = None, 0
+        else:
+            other.forget_recent()
 
     def _end(self, kind: str, errors: list[GraphQLError] | None = None) -> None:
         self.finished = True
@@ -265,16 +382,49 @@ class SharedSubscriptions:
         self.groups: dict[GroupKey, Group] = {}
         # Every running group by what it subscribes to, registered for joiners or not.
         self.running: dict[GroupKey, dict[Group, None]] = {}
+        self.recent_bytes = 0  # what all groups remember (`Group.recent`)
 
-    def join(self, member: Member, context: Context) -> None:
-        request = member.request
+    def subscribe(
+        self,
+        member: Member,
+        context: Context,
+        document: DocumentNode,
+        resume_after: int | None = None,
+    ) -> None:
+        """A new subscription: resumed after `resume_after` (an SSE Last-Event-ID), else
+        after its `after` cursor, else from now on."""
         viewer = context.viewer
-        assert viewer is not None, "subscriptions start after connection_init"
-        variables = orjson.dumps(request.variables or {}, option=orjson.OPT_SORT_KEYS)
-        key: GroupKey = (request.query, request.operation_name, variables, viewer.id)
+        assert viewer is not None, "subscriptions start after authentication"
+        request = member.request
+        variables = request.variables or {}
+        name = after_variable(document, request.operation_name)
+        after = variables.get(name) if name is not None else None
+        if after is not None and resume_after is None:
+            kind = CURSOR_KINDS[member.field]
+            resume_after = ids.decode_cursor(after, kind) if isinstance(after, str) else None
+            if resume_after is None:  # not a cursor: the execution answers it
+                name = None
+        if name is not None and name in variables:
+            variables = {key: value for key, value in variables.items() if key != name}
+        member.kind = (
+            request.query,
+            request.operation_name,
+            orjson.dumps(variables, option=orjson.OPT_SORT_KEYS),
+            viewer.id,
+        )
+        if resume_after is None:
+            self._join(member, context)
+        else:
+            member.position = resume_after
+            self.resume(member, context)
+
+    def _join(self, member: Member, context: Context) -> None:
+        key = member.kind
+        assert key is not None
         group = self.groups.get(key)
         if group is None or not group.accepts_joiners:
-            group = self.groups[key] = Group(self, key, request, _group_context(context), key)
+            group = Group(self, key, member.request, _group_context(context), key)
+            self.groups[key] = group
             group.add(member)
             group.start()
         else:
@@ -282,16 +432,21 @@ class SharedSubscriptions:
             group.add(member)
 
     def resume(self, member: Member, context: Context) -> None:
-        """A member that fell behind, or a client that reconnects with its last position: its
-        own replay from there, until it reaches a group at the same position (`align`)."""
-        viewer = context.viewer
-        assert viewer is not None, "subscriptions start after authentication"
-        request = member.request
-        variables = orjson.dumps(request.variables or {}, option=orjson.OPT_SORT_KEYS)
-        kind: GroupKey = (request.query, request.operation_name, variables, viewer.id)
-        context = _group_context(context, resume_after=member.position)
-        group = Group(self, None, request, context, kind)
+        """A member that fell behind, or a client back with its last position: it joins a
+        group of its kind that remembers back to that position; else its own replay from
+        there, until it reaches a group at the same position (`align`)."""
+        kind, position = member.kind, member.position
+        assert kind is not None and position is not None, "a resume follows a subscribe"
+        for group in self.running.get(kind, ()):
+            if group.reaches_back_to(position):
+                RESUMES.labels("recent").inc()
+                group.catch_up(member, position)
+                return
+        RESUMES.labels("replay").inc()
+        context = _group_context(context, resume_after=position)
+        group = Group(self, None, member.request, context, kind)
         group.add(member)
+        member.position = position
         group.start()
 
     def align(self, group: Group) -> None:
@@ -308,6 +463,7 @@ class SharedSubscriptions:
                 keep, fold = group, other
             else:
                 keep, fold = other, group
+            keep.take_recent(fold)
             for member in fold.members:
                 member.group = keep
                 keep.members[member] = None
@@ -320,6 +476,7 @@ class SharedSubscriptions:
                 return
 
     def forget(self, group: Group) -> None:
+        group.forget_recent()
         if group.key is not None and self.groups.get(group.key) is group:
             del self.groups[group.key]
         running = self.running.get(group.kind)

@@ -198,7 +198,7 @@ class SharedSubscriptionsHandler(BaseGraphQLTransportWSHandler[Context, None]):
             self.refusals_in_a_row = 0
         member = Member(self, operation_id, field, Request(query, variables, operation_name))
         self.operations[operation_id] = member  # type: ignore[assignment]
-        self.shared.join(member, self.context)
+        self.shared.subscribe(member, self.context, document)
 
     async def _refuse(self, operation_id: str, error: GraphQLError) -> None:
         await self.send_message({"id": operation_id, "type": "error", "payload": [error.formatted]})

@@ -81,6 +81,14 @@ SUBSCRIPTION_READS = Counter(
     ["source"],
     registry=REGISTRY,
 )
+RESUMES = Counter(
+    "milestones_subscription_resumes",
+    "Subscriptions resumed from a cursor (`after`, Last-Event-ID, a socket back from falling "
+    "behind), by how: `recent` (joined a running stream that remembers back to the cursor) or "
+    "`replay` (a replay of its own, from the database).",
+    ["served"],
+    registry=REGISTRY,
+)
 
 NOTIFICATION_DELIVERY_LAG = Histogram(
     "milestones_notification_delivery_lag_seconds",

@@ -40,7 +40,7 @@ from milestones import ids
 from milestones.auth import Unauthenticated, parse_authorization
 from milestones.domain.users import user_from_claims
 from milestones.live import eager
-from milestones.live.fanout import Member, Request, subscription_field
+from milestones.live.fanout import CURSOR_KINDS, Member, Request, subscription_field
 from milestones.observability.metrics import OPEN_EVENT_STREAMS
 from milestones.rate_limits import Budget
 from milestones.schema.context import Context
@@ -52,7 +52,6 @@ if TYPE_CHECKING:
     from milestones.web.graphql_view import MilestonesGraphQL
 
 # The subscriptions whose items have a cursor, and the cursor's kind.
-CURSOR_KINDS = {"notifications": "notification", "contractEvents": "event"}
 KEEP_ALIVE = b": keep-alive\n\n"
 logger = logging.getLogger(__name__)
 COMPLETE = b"event: complete\ndata: \n\n"
@@ -331,12 +330,8 @@ class EventStreams:
             Request(query, params.variables, params.operation_name),
         )
         member.prefix = member.suffix = ""  # `Subscriber` frames the group's encoding
-        shared = self.view.shared_subscriptions
-        if resume_after is not None:
-            member.position = resume_after
-            shared.resume(member, context)  # its own replay, from where the reader left off
-        else:
-            shared.join(member, context)
+        # From where the reader left off (Last-Event-ID), else from its `after`, else from now.
+        self.view.shared_subscriptions.subscribe(member, context, document, resume_after)
         return member
 
     async def _execute(

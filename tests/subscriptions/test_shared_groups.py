@@ -7,10 +7,14 @@ import asyncio
 from typing import Any
 
 import orjson
+import pytest
+from graphql import parse
 from starlette.applications import Starlette
 
+from milestones.live import fanout
 from milestones.live.fanout import Member, Request, SharedSubscriptions
 from milestones.models import User
+from milestones.observability.metrics import REGISTRY
 from milestones.schema.context import Context
 from tests.helpers import Actor, create_contract_with_milestones
 from tests.subscriptions.wsclient import subscribed_client
@@ -95,7 +99,7 @@ async def test_a_late_joiner_receives_what_happens_after_it_joined(
         await late.expect_silence(0.2)
 
 
-async def test_a_replay_never_joins_a_group_that_has_delivered(
+async def test_a_second_replay_from_the_same_cursor_shares_the_first_ones_stream(
     app: Starlette, server_url: str, client: Actor, freelancer: Actor
 ) -> None:
     room = await create_contract_with_milestones(client, freelancer, ["100.00"])
@@ -114,9 +118,11 @@ async def test_a_replay_never_joins_a_group_that_has_delivered(
     ):
         await first.subscribe("r", ROOM_EVENTS, contractId=room.contract_id, after=start)
         replayed = await first.take("r", 3)
-        # Same document, variables and viewer: it may not share the delivered history.
+        # The first group remembers what it replayed: the second is sent that, and shares
+        # the stream from then on.
         await second.subscribe("r", ROOM_EVENTS, contractId=room.contract_id, after=start)
         assert await second.take("r", 3) == replayed
+        assert sum(len(group) for group in _shared(app).running.values()) == 1
         await room.add("M3", "1.00")
         assert (await first.take("r", 1)) == (await second.take("r", 1))
 
@@ -164,7 +170,7 @@ async def test_a_member_that_fell_behind_resumes_from_the_database_without_gap_o
     sink = StallingSink()
     request = Request(ROOM_EVENTS, {"contractId": room.contract_id}, None)
     member = Member(sink, "e", "contractEvents", request)
-    shared.join(member, context)
+    shared.subscribe(member, context, parse(ROOM_EVENTS))
     await _until(lambda: app.state.bus.listener_count_on("contract:") == 1)
 
     await room.add("Seen", "1.00")
@@ -189,3 +195,170 @@ async def test_a_member_that_fell_behind_resumes_from_the_database_without_gap_o
     assert member.group is not None
     member.group.remove(member)
     await _until(lambda: app.state.bus.listener_count_on("contract:") == 0)
+
+
+# --- resuming from a group's recent results ---------------------------------------------
+
+
+class RecordingSink:
+    """Stands in for a socket that takes everything at once."""
+
+    def __init__(self) -> None:
+        self.frames: list[dict[str, Any]] = []
+
+    def deliver(self, member: Member, frame: str, position: int | None) -> None:
+        self.frames.append(orjson.loads(frame))
+        member.position = position
+
+    def operation_ended(self, member: Member, frame: str) -> None:
+        raise AssertionError(f"ended: {frame}")
+
+    def cursors(self) -> list[str]:
+        return [frame["payload"]["data"]["contractEvents"]["cursor"] for frame in self.frames]
+
+
+async def _subscriber(
+    shared: SharedSubscriptions, context: Context, contract_id: str, after: str | None = None
+) -> tuple[Member, RecordingSink]:
+    sink = RecordingSink()
+    variables = {"contractId": contract_id, "after": after}
+    member = Member(sink, "e", "contractEvents", Request(ROOM_EVENTS, variables, None))
+    shared.subscribe(member, context, parse(ROOM_EVENTS))
+    return member, sink
+
+
+def _resumes(served: str) -> float:
+    return (
+        REGISTRY.get_sample_value("milestones_subscription_resumes_total", {"served": served})
+        or 0.0
+    )
+
+
+async def test_a_resume_joins_a_running_group_that_remembers_back_to_its_cursor(
+    app: Starlette, client: Actor, freelancer: Actor
+) -> None:
+    room = await create_contract_with_milestones(client, freelancer, ["100.00"])
+    shared = SharedSubscriptions(_graphql(app).schema)
+    viewer = await User.get(sub="freelancer")
+    context = Context(settings=app.state.settings, viewer=viewer, bus=app.state.bus)
+    live, live_sink = await _subscriber(shared, context, room.contract_id)
+    await _until(lambda: app.state.bus.listener_count_on("contract:") == 1)
+    for number in range(4):
+        await room.add(f"M{number}", "1.00")
+    await _until(lambda: len(live_sink.frames) == 4)
+    delivered = live_sink.cursors()
+    recent_before, replays_before = _resumes("recent"), _resumes("replay")
+
+    # Cursors within what the group has delivered, and its newest: no execution of their own.
+    resumed = [
+        await _subscriber(shared, context, room.contract_id, after)
+        for after in (delivered[0], delivered[2], delivered[3])
+    ]
+    assert [sink.cursors() for _, sink in resumed] == [delivered[1:], delivered[3:], []]
+    assert _resumes("recent") - recent_before == 3
+    assert _resumes("replay") == replays_before
+    (group,) = shared.running[live.kind]  # type: ignore[index]
+    assert len(group.members) == 4
+
+    await room.add("Live", "1.00")
+    await _until(lambda: [len(sink.frames) for _, sink in resumed] == [4, 2, 1])
+    newest = live_sink.cursors()[-1]
+    for _, sink in resumed:
+        assert sink.cursors()[-1] == newest
+    everything = await _replay("", client, room.contract_id, None, 100)
+    assert live_sink.cursors() == [event["cursor"] for event in everything[-5:]]
+
+    for member in (live, *(member for member, _ in resumed)):
+        assert member.group is group
+        group.remove(member)
+    assert shared.recent_bytes == 0  # nothing stays remembered once the group ends
+
+
+async def test_a_resume_further_back_than_remembered_replays_then_shares(
+    app: Starlette, client: Actor, freelancer: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fanout, "RECENT_FRAMES", 2)
+    room = await create_contract_with_milestones(client, freelancer, ["100.00"])
+    shared = SharedSubscriptions(_graphql(app).schema)
+    viewer = await User.get(sub="freelancer")
+    context = Context(settings=app.state.settings, viewer=viewer, bus=app.state.bus)
+    live, live_sink = await _subscriber(shared, context, room.contract_id)
+    await _until(lambda: app.state.bus.listener_count_on("contract:") == 1)
+    for number in range(4):
+        await room.add(f"M{number}", "1.00")
+    await _until(lambda: len(live_sink.frames) == 4)
+    delivered = live_sink.cursors()
+    (group,) = shared.running[live.kind]  # type: ignore[index]
+    assert group.recent is not None and len(group.recent) == 2  # the two newest
+
+    replays_before = _resumes("replay")
+    member, sink = await _subscriber(shared, context, room.contract_id, delivered[0])
+    assert _resumes("replay") - replays_before == 1  # its own replay, from the database
+    await _until(lambda: len(sink.frames) == 3)
+    assert sink.cursors() == delivered[1:]
+    await _until(lambda: member.group is group)  # level with the live group: merged into it
+    await room.add("Live", "1.00")
+    await _until(lambda: len(sink.frames) == 4 and len(live_sink.frames) == 5)
+    assert sink.cursors()[-1] == live_sink.cursors()[-1]
+    group.remove(member)
+    group.remove(live)
+    assert shared.recent_bytes == 0
+
+
+async def test_a_resume_ahead_of_a_group_still_replaying_gets_nothing_twice(
+    app: Starlette, client: Actor, freelancer: Actor
+) -> None:
+    room = await create_contract_with_milestones(client, freelancer, ["100.00"])
+    for number in range(4):
+        await room.add(f"M{number}", "1.00")
+    everything = [
+        event["cursor"] for event in await _replay("", client, room.contract_id, None, 100)
+    ]
+    shared = SharedSubscriptions(_graphql(app).schema)
+    viewer = await User.get(sub="freelancer")
+    context = Context(settings=app.state.settings, viewer=viewer, bus=app.state.bus)
+    # Both before the group has read anything: the second rides on the first's replay.
+    first, first_sink = await _subscriber(shared, context, room.contract_id, everything[0])
+    second, second_sink = await _subscriber(shared, context, room.contract_id, everything[-2])
+    assert second.group is first.group
+    await _until(lambda: len(first_sink.frames) == len(everything) - 1)
+    assert first_sink.cursors() == everything[1:]
+    assert second_sink.cursors() == everything[-1:]
+    await room.add("Live", "1.00")
+    await _until(lambda: len(second_sink.frames) == 2)
+    assert second_sink.cursors()[-1] == first_sink.cursors()[-1]
+    assert first.group is not None
+    group = first.group
+    group.remove(first)
+    group.remove(second)
+
+
+async def test_what_groups_remember_is_bounded_in_bytes(
+    app: Starlette, client: Actor, freelancer: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    room = await create_contract_with_milestones(client, freelancer, ["100.00"])
+    shared = SharedSubscriptions(_graphql(app).schema)
+    viewer = await User.get(sub="freelancer")
+    context = Context(settings=app.state.settings, viewer=viewer, bus=app.state.bus)
+    live, live_sink = await _subscriber(shared, context, room.contract_id)
+    await _until(lambda: app.state.bus.listener_count_on("contract:") == 1)
+    await room.add("Remembered", "1.00")
+    await _until(lambda: len(live_sink.frames) == 1)
+    kept = shared.recent_bytes
+    assert kept > 0
+    monkeypatch.setattr(fanout, "RECENT_BYTES", kept)  # no room for one more
+    await room.add("Not remembered", "1.00")
+    await _until(lambda: len(live_sink.frames) == 2)
+    assert shared.recent_bytes == 0
+    (group,) = shared.running[live.kind]  # type: ignore[index]
+    # It still serves a cursor at its newest result; one before is a replay of its own.
+    member, sink = await _subscriber(shared, context, room.contract_id, live_sink.cursors()[1])
+    assert member.group is group and sink.frames == []
+    replays_before = _resumes("replay")
+    older, older_sink = await _subscriber(shared, context, room.contract_id, live_sink.cursors()[0])
+    assert older.group is not group and _resumes("replay") - replays_before == 1
+    await _until(lambda: len(older_sink.frames) == 1)
+    assert older_sink.cursors() == live_sink.cursors()[1:]
+    for each in (live, member, older):
+        if each.group is not None:
+            each.group.remove(each)
