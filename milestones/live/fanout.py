@@ -81,7 +81,7 @@ logger = logging.getLogger(__name__)
 MAX_BACKLOG = 256
 # What a group remembers for resuming subscribers: its newest results, at most this many and
 # none larger than RECENT_FRAME_BYTES, and at most RECENT_BYTES for all groups of a process.
-RECENT_FRAMES = 64
+RECENT_FRAMES = 256
 RECENT_FRAME_BYTES = 16 * 1024
 RECENT_BYTES = 32 * 1024 * 1024
 # The cursor of each resumable root field: a result's position is the seq in its cursor.

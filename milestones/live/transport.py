@@ -55,6 +55,7 @@ from milestones.rate_limits import RATE_LIMITED, Budget, RateLimiter
 from milestones.schema.context import Context
 from milestones.schema.limits import subscription_limit_error
 from milestones.schema.rate_limiting import caller, rate_limited_error
+from milestones.web.request_observer import DIRECT_SEND
 
 logger = logging.getLogger(__name__)
 
@@ -82,9 +83,9 @@ class SharedSubscriptionsHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     def _send_frame(self, frame: str) -> Coroutine[Any, Any, None]:
         socket = self.websocket.ws  # type: ignore[attr-defined]
-        coroutine: Coroutine[Any, Any, None] = socket.send(
-            {"type": "websocket.send", "text": frame}
-        )
+        # Once accepted, a frame changes nothing the layers between watch: it goes straight out.
+        send = socket.scope.get(DIRECT_SEND) or socket.send
+        coroutine: Coroutine[Any, Any, None] = send({"type": "websocket.send", "text": frame})
         return coroutine
 
     def _close_soon(self, code: int, reason: str) -> None:

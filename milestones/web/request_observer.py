@@ -39,6 +39,12 @@ def _route_label(path: str) -> str:
     return "other"
 
 
+# A WebSocket's scope carries the `send` this middleware was given: the frames of a socket's
+# subscriptions go straight to it (`live/transport.py`), past the layers within, which only
+# watch the accept and close (a fan-out to 10,000 sockets is 10,000 sends).
+DIRECT_SEND = "milestones.direct_send"
+
+
 class RequestObserver:
     """ASGI middleware: request id, response header, WebSocket gauge, one log line."""
 
@@ -72,6 +78,8 @@ class RequestObserver:
                 message = {**message, "headers": [*message.get("headers", ()), header]}
             await send(message)
 
+        if scope["type"] == "websocket":
+            scope[DIRECT_SEND] = send
         try:
             await self.app(scope, receive, send_with_request_id)
         except Exception:
