@@ -228,7 +228,8 @@ class Group:
     def catch_up(self, member: Member, position: int) -> None:
         """Add a member that has seen everything up to `position` (`reaches_back_to` it):
         send it the recent results after that, then it takes what comes."""
-        member.request = self.request  # equal but for the cursor, which the group's replaces
+        # Equal but for the cursor, which the group's replaces: one copy for all its sockets.
+        member.request, member.kind = self.request, self.kind
         self.add(member)
         member.position = position
         for at, text in self.recent or ():
@@ -428,7 +429,8 @@ class SharedSubscriptions:
             group.add(member)
             group.start()
         else:
-            member.request = group.request  # equal: one copy for all the group's sockets
+            # Equal: one copy of each for all the group's sockets.
+            member.request, member.kind = group.request, group.kind
             group.add(member)
 
     def resume(self, member: Member, context: Context) -> None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Coroutine
 from typing import Any
@@ -75,8 +76,8 @@ class SharedSubscriptionsHandler(BaseGraphQLTransportWSHandler[Context, None]):
             max_bytes=settings.websocket_backlog_bytes,
             on_overflow=self._overflowed,
         )
-        # A timer, not a task: an idle socket keeps a few hundred bytes less.
-        self.expiry: asyncio.TimerHandle | None = None
+        # When its token expires, in whole seconds (`Expiries`).
+        self.expires_second: int | None = None
         self.closing: asyncio.Task[None] | None = None
         self.rate_limiter: RateLimiter | None = self.view.rate_limiter  # type: ignore[attr-defined]
         self.refusals_in_a_row = 0
@@ -125,11 +126,9 @@ class SharedSubscriptionsHandler(BaseGraphQLTransportWSHandler[Context, None]):
             self.connection_init_timeout_task = None
             expires_at = self.context.token_expires_at
             if expires_at is not None:
-                self.expiry = asyncio.get_running_loop().call_later(
-                    max(expires_at - time.time(), 0.0), self._expire_now
-                )
+                self.expires_second = self.view.expiries.add(self, expires_at)  # type: ignore[attr-defined]
 
-    def _expire_now(self) -> None:
+    def expire_now(self) -> None:
         WEBSOCKETS_CLOSED.labels(reason="token_expired").inc()
         self._close_soon(*TOKEN_EXPIRED)
 
@@ -213,9 +212,19 @@ class SharedSubscriptionsHandler(BaseGraphQLTransportWSHandler[Context, None]):
         if operation.group is not None:
             operation.group.remove(operation)
 
+    async def handle_message(self, message: Message) -> None:
+        try:
+            await super().handle_message(message)
+        finally:
+            # strawberry's receive loop holds the last message until the next one comes: an
+            # idle socket keeps nothing of it (what an operation needs, it has taken).
+            received: object = message
+            if isinstance(received, dict):
+                received.clear()
+
     async def shutdown(self) -> None:
-        if self.expiry is not None:
-            self.expiry.cancel()
+        if self.expires_second is not None:
+            self.view.expiries.remove(self, self.expires_second)  # type: ignore[attr-defined]
         await super().shutdown()
         await self.outbox.close()
 
@@ -246,6 +255,49 @@ class SharedSubscriptionsHandler(BaseGraphQLTransportWSHandler[Context, None]):
     def _overflowed(self) -> None:
         WEBSOCKETS_CLOSED.labels(reason="backlog").inc()
         self._close_soon(*BACKLOG_FULL)
+
+
+class Expiries:
+    """The sockets to close when their tokens expire, by the whole second: one timer for the
+    process, not one per socket (a timer handle with its context copy is about 0.5 KiB). A
+    socket is closed within a second after `exp`; nothing is served to it from `exp` on (the
+    handler checks the token before each operation and each frame)."""
+
+    def __init__(self) -> None:
+        self.due: dict[int, dict[SharedSubscriptionsHandler, None]] = {}
+        self.timer: asyncio.TimerHandle | None = None
+        self.timer_second: int | None = None
+
+    def add(self, handler: SharedSubscriptionsHandler, expires_at: float) -> int:
+        second = math.ceil(expires_at)
+        self.due.setdefault(second, {})[handler] = None
+        if self.timer_second is None or second < self.timer_second:
+            self._arm(second)
+        return second
+
+    def remove(self, handler: SharedSubscriptionsHandler, second: int) -> None:
+        handlers = self.due.get(second)
+        if handlers is not None:
+            handlers.pop(handler, None)
+            if not handlers:
+                del self.due[second]
+
+    def _arm(self, second: int) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer_second = second
+        delay = max(second - time.time(), 0.0)
+        self.timer = asyncio.get_running_loop().call_later(delay, self._fire)
+
+    def _fire(self) -> None:
+        self.timer = self.timer_second = None
+        now = time.time()
+        for second in sorted(second for second in self.due if second <= now):
+            for handler in self.due.pop(second):
+                handler.expires_second = None
+                handler.expire_now()
+        if self.due:
+            self._arm(min(self.due))
 
 
 def _rate_limited(message: Message) -> bool:

@@ -39,7 +39,7 @@ from milestones.config import Settings
 from milestones.domain.users import user_from_claims
 from milestones.live.bus import WakeupBus
 from milestones.live.fanout import SharedSubscriptions
-from milestones.live.transport import SharedSubscriptionsHandler
+from milestones.live.transport import Expiries, SharedSubscriptionsHandler
 from milestones.models import User
 from milestones.observability.logs import current_request_id
 from milestones.rate_limits import RateLimiter
@@ -115,6 +115,7 @@ class MilestonesGraphQL(GraphQL[Context, None]):
         self.documents = schema.documents
         self.rate_limiter = rate_limiter
         self.shared_subscriptions = SharedSubscriptions(schema)
+        self.expiries = Expiries()
         self.trusted_documents = trusted_documents or TrustedDocuments({}, only=False)
         self.event_streams = EventStreams(self)
 
