@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
 from milestones.live import eager, fanout
 from milestones.live.fanout import Member, Outbox, Request
+from milestones.live.transport import Expiries
 
 
 async def test_a_coroutine_that_does_not_wait_runs_to_completion_in_the_call() -> None:
@@ -125,3 +127,31 @@ async def test_a_socket_that_went_away_takes_nothing_more() -> None:
     assert outbox.push("a", None, None)
     assert outbox.closed
     assert outbox.push("b", None, None)
+
+
+class _Expiring:
+    def __init__(self, name: str, fired: dict[str, float]) -> None:
+        self.name, self.fired = name, fired
+        self.expires_second: int | None = None
+
+    def expire_now(self) -> None:
+        assert self.name not in self.fired
+        self.fired[self.name] = time.time()
+
+
+async def test_expiries_close_each_socket_once_within_a_second_of_its_exp() -> None:
+    expiries = Expiries()
+    fired: dict[str, float] = {}
+    now = time.time()
+    exp = {"a": now + 0.1, "b": now + 0.2, "c": now + 0.1, "d": now + 1.6}
+    handlers = {name: _Expiring(name, fired) for name in exp}
+    for name in ("d", "a", "b", "c"):
+        handlers[name].expires_second = expiries.add(handlers[name], exp[name])  # type: ignore[arg-type]
+    gone = handlers["c"]  # its socket closed first
+    expiries.remove(gone, gone.expires_second)  # type: ignore[arg-type]
+    await asyncio.sleep(3.5)  # past d's second, and the timer's next round
+    assert sorted(fired) == ["a", "b", "d"]
+    for name, at in fired.items():
+        assert exp[name] <= at < exp[name] + 1.5  # after its exp, within a second (and slack)
+    assert expiries.due == {}
+    assert [handlers[name].expires_second for name in fired] == [None, None, None]
