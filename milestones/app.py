@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hmac
 import logging
 from collections.abc import AsyncIterator
@@ -41,6 +42,20 @@ from milestones.web.unsubscribe import unsubscribe_routes
 from milestones.webhooks.sender import RetryPolicy, WebhookSender
 
 logger = logging.getLogger(__name__)
+
+
+# Allocations between collections of the young generation (Python's default: 700).
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def tune_gc() -> None:
+    """Once started: what startup built (the schema, the models, the routes, some 140,000
+    objects) is out of the collector's reach, and young collections are rarer. 10,000 idle
+    subscribers hold some 1.4 million tracked objects; with Python's defaults, connecting them
+    spent about a third of the server's time in 13 full collections."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -127,6 +142,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await pruner.start()
             deadlines = DeadlineScheduler(bus, settings.database_url)
             await deadlines.start()
+            if settings.gc_tuning:
+                tune_gc()
             try:
                 yield
             finally:

@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     milestones_env: Literal["development", "production"] = "development"
     # Server logs: one JSON object per line, or plain text for a terminal.
     log_format: Literal["json", "text"] = "json"
+    # Once started, what was built at startup (schema, models, routes) is taken out of the
+    # garbage collector's reach (`gc.freeze`), and the young generation is collected every
+    # 10,000 allocations instead of 700 (docs/DESIGN.md, "Garbage collection").
+    gc_tuning: bool = True
     # Caches are bounded by bytes (what a client sends decides an entry's size, not its count).
     # Contract-room responses kept per process (0 turns the cache off).
     room_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0)

@@ -48,6 +48,9 @@ RATE_LIMITS_OFF = {
     "RATE_LIMIT_SUBSCRIPTIONS": "off",
 }
 os.environ.update(RATE_LIMITS_OFF)
+# An app started in this process (hundreds per run) would freeze the suite's heap each time;
+# tests/test_gc_tuning.py starts one that does.
+os.environ["GC_TUNING"] = "false"
 DEFAULT_TEST_DATABASE_URL = "sqlite://:memory:"
 DEFAULT_TEST_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -2,18 +2,17 @@
 asked for it.
 
 A contract room open in ten thousand tabs asks the same thing ten thousand times: the same
-document, variables and viewer. Those subscriptions join one `Group`, which runs the
-subscription once through strawberry (extensions, limits, error policy and all), encodes each
-result once, and hands every member the same bytes behind its own operation id. A member that
-joins a running group receives what the group delivers from then on: a subscription without
-`after` starts when it joins. A replay (`after`) shares only with identical subscriptions that
-arrive before its first result.
+document, variables (but for the cursor) and viewer. Those subscriptions join one `Group`,
+which runs the subscription once through strawberry (extensions, limits, error policy and
+all), encodes each result once, and hands every member the same bytes behind its own
+operation id. A subscription without `after` joins the live group and receives what it
+delivers from then on; one with `after` resumes (below).
 
 Sends start eagerly (`eager.start`): a socket with room in its buffer takes the frame within
 the fan-out loop; one that has to wait gets a bounded backlog and its own task, and holds up
 nobody. A socket whose backlog fills up stops taking frames from its groups; once it drains,
-each of its subscriptions resumes from the database after the last event it was sent (a
-private replay), so a slow reader loses nothing and costs at most the backlog in memory. Every
+each of its subscriptions resumes after the last event it was sent (below), so a slow reader
+loses nothing and costs at most the backlog in memory. Every
 frame counts against one byte budget per socket (`WEBSOCKET_BACKLOG_BYTES`): a frame that can
 be read again later (an event) waits in the database instead; one that cannot (the result of a
 query or mutation sent over the socket) closes the socket with 4429, and the client resumes
