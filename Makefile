@@ -79,7 +79,7 @@ chaos: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy --strict milestones
+	$(BIN)/mypy --strict milestones bench
 
 schema: $(STAMP)
 	$(BIN)/milestones export-schema --output schema.graphql

@@ -187,9 +187,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("kind", choices=sorted(APPS))
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
     raise_open_files_limit()
-    uvicorn.run(APPS[args.kind](), host=args.host, port=args.port, **UVICORN_SETTINGS)  # type: ignore[arg-type]
+    if args.workers > 1:  # each worker builds the app (from the environment) itself
+        factory = f"bench.baseline_apps:{APPS[args.kind].__name__}"
+        uvicorn.run(
+            factory,
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            **UVICORN_SETTINGS,  # type: ignore[arg-type]
+        )
+    else:
+        uvicorn.run(APPS[args.kind](), host=args.host, port=args.port, **UVICORN_SETTINGS)  # type: ignore[arg-type]
     return 0
 
 

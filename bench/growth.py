@@ -41,6 +41,7 @@ from typing import Any
 import asyncpg
 import httpx
 import websockets
+from websockets.typing import Subprotocol
 
 from bench.api import (
     CLIENT,
@@ -260,9 +261,9 @@ async def replayer(server: Server) -> AsyncIterator[Replayer]:
     url = server.url.replace("http://", "ws://") + "/graphql"
     async with websockets.connect(
         url,
-        subprotocols=["graphql-transport-ws"],
+        subprotocols=[Subprotocol("graphql-transport-ws")],
         max_size=None,
-        compression=None,  # type: ignore[list-item]
+        compression=None,
     ) as socket:
         await socket.send(
             json.dumps(

@@ -10,6 +10,7 @@ import orjson
 
 from bench import wrk
 from bench.api import CLIENT, JWT_SECRET, ME, ROOM_QUERY, GraphQLClient, request_body
+from bench.fanout import redis_unavailable, redis_url
 from bench.plan import Plan
 from bench.postgres import asyncpg_dsn
 from bench.report import Report, Row, rate, ratio, seconds
@@ -174,4 +175,53 @@ def run_room(plan: Plan, report: Report, project: Server, room_id: str, database
     report.note(
         f"wrk -t{wrk.THREADS} -c{wrk.CONNECTIONS} -d{plan.wrk_seconds:.0f}s after a"
         f" {plan.wrk_warmup_seconds:.0f} s warm-up, one server at a time; latency: {latencies}."
+    )
+    _two_workers(plan, report, body, env, database_url, shape, project_rps, results["canned"])
+
+
+# The share of canned JSON's gain from a second worker the room query should get (issue 16).
+WORKERS_GOAL = 0.95
+
+
+def _two_workers(
+    plan: Plan,
+    report: Report,
+    body: bytes,
+    env: dict[str, str],
+    database_url: str,
+    shape: str,
+    project_rps: float,
+    canned: wrk.WrkResult,
+) -> None:
+    """The room query and canned JSON again, each with `--workers 2` (the load generator on
+    the same two cores): what share of canned's gain does the project get?"""
+    reason = redis_unavailable(redis_url())
+    if reason is not None:  # two workers share the wake-ups through Redis
+        report.add(Row(f"{shape}, --workers 2", f"not run: {reason}", "-", "-", "-", None))
+        return
+    with running(start_baseline("canned", plan.run_dir, env, name="canned-2", workers=2)) as two:
+        canned_two = _measure(plan, "canned JSON bytes, 2 workers", f"{two.url}/graphql", body)
+    project = start_project(
+        plan.run_dir,
+        database_url=database_url,
+        jwt_secret=JWT_SECRET,
+        broadcast_url=redis_url(),
+        name="project-2-workers",
+        workers=2,
+    )
+    with running(project):
+        project_two = _measure(plan, "project, 2 workers", f"{project.url}/graphql", body)
+    canned_gain = canned_two.requests_per_second / canned.requests_per_second
+    project_gain = project_two.requests_per_second / project_rps
+    share = project_gain / canned_gain
+    report.add(
+        Row(
+            benchmark=f"{shape}, --workers 2 vs 1: the project's gain as a share of canned"
+            " JSON's gain from a second worker",
+            project=f"{rate(project_two.requests_per_second)} ({project_gain:.2f}x of 1 worker)",
+            baselines=f"canned {rate(canned_two.requests_per_second)} ({canned_gain:.2f}x)",
+            ratio=f"{share:.2f} of canned's gain",
+            goal=f">= {WORKERS_GOAL:g} of canned's gain",
+            reached=share >= WORKERS_GOAL,
+        )
     )

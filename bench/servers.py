@@ -171,11 +171,17 @@ def start_project(
 
 
 def start_baseline(
-    kind: str, log_dir: Path, env: Mapping[str, str] | None = None, *, name: str | None = None
+    kind: str,
+    log_dir: Path,
+    env: Mapping[str, str] | None = None,
+    *,
+    name: str | None = None,
+    workers: int = 1,
 ) -> Server:
     """One of the baseline apps of `bench.baseline_apps`, under the same uvicorn settings."""
     port = free_port()
     argv = [sys.executable, "-m", "bench.baseline_apps", kind, "--host", HOST, "--port", str(port)]
+    argv += ["--workers", str(workers)]
     return _start(name or kind, argv, port, env or {}, log_dir, "/healthz")
 
 

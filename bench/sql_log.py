@@ -47,7 +47,8 @@ class StatementLog(logging.Handler):
         args = record.args if isinstance(record.args, tuple) else ()
         if record.msg == "%s: %s" and len(args) == 2 and isinstance(args[0], str):
             sql, values = args
-            self.statements.append(Statement(record.funcName, sql, tuple(values or ())))
+            assert isinstance(sql, str)
+            self.statements.append(Statement(record.funcName, sql, tuple(values or ())))  # type: ignore[arg-type]
         elif not args and isinstance(record.msg, str):
             if not record.msg.startswith(_NOT_STATEMENTS):
                 self.statements.append(Statement(record.funcName, record.msg, ()))

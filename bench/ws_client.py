@@ -97,7 +97,7 @@ class Socket(asyncio.Protocol):
             if self.spec.mode == "graphql"
             else ""
         )
-        transport.write(
+        self.transport.write(
             (
                 f"GET {self.spec.path} HTTP/1.1\r\nHost: {self.spec.host}:{self.spec.port}\r\n"
                 "Upgrade: websocket\r\nConnection: Upgrade\r\n"

@@ -56,10 +56,14 @@ from milestones.rate_limits import RATE_LIMITED, Budget, RateLimiter
 from milestones.schema.context import Context
 from milestones.schema.limits import subscription_limit_error
 from milestones.schema.rate_limiting import caller, rate_limited_error
-from milestones.web.request_observer import DIRECT_SEND
 
 logger = logging.getLogger(__name__)
 
+# A WebSocket's scope carries the `send` the app's outermost own middleware was given
+# (`web/request_observer.py`): the frames of a socket's subscriptions go straight to it, past
+# the layers within, which only watch the accept and the close (a fan-out to 10,000 sockets is
+# 10,000 sends).
+DIRECT_SEND = "milestones.direct_send"
 TOKEN_EXPIRED = (4403, "Token expired")
 UNAVAILABLE = (1011, "Service unavailable: try again shortly")
 BACKLOG_FULL = (4429, "Too many unread messages: reconnect and resume from your last cursor")

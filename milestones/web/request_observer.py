@@ -12,6 +12,7 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from milestones.live.transport import DIRECT_SEND
 from milestones.observability.logs import RequestLog, current_request_log, request_logger
 from milestones.observability.metrics import HTTP_DURATION, HTTP_REQUESTS, OPEN_WEBSOCKETS
 
@@ -37,12 +38,6 @@ def _route_label(path: str) -> str:
     if path == "/app" or path.startswith("/app/"):
         return "/app"
     return "other"
-
-
-# A WebSocket's scope carries the `send` this middleware was given: the frames of a socket's
-# subscriptions go straight to it (`live/transport.py`), past the layers within, which only
-# watch the accept and close (a fan-out to 10,000 sockets is 10,000 sends).
-DIRECT_SEND = "milestones.direct_send"
 
 
 class RequestObserver:
@@ -79,7 +74,7 @@ class RequestObserver:
             await send(message)
 
         if scope["type"] == "websocket":
-            scope[DIRECT_SEND] = send
+            scope[DIRECT_SEND] = send  # the socket's frames skip the layers within
         try:
             await self.app(scope, receive, send_with_request_id)
         except Exception:
