@@ -169,7 +169,9 @@ async def _idle_load(admin: asyncpg.Connection, name: str) -> tuple[float, float
         "SELECT pid, query_start FROM pg_stat_activity WHERE datname = $1"
         " AND query LIKE 'SELECT (SELECT min(%'"
     )
-    await asyncio.sleep(2.0)  # the last round's statistics
+    # The last round's statistics: a backend that went idle reports its transactions up to
+    # 10 s later (PostgreSQL 15), so the releases' commits would land in the window.
+    await asyncio.sleep(12.0)
     before = await admin.fetchval(stat, name)
     looks: set[tuple[int, object]] = set()
     started = time.monotonic()
