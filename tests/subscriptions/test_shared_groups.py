@@ -16,7 +16,7 @@ from milestones.live.fanout import Member, Request, SharedSubscriptions
 from milestones.models import User
 from milestones.observability.metrics import REGISTRY
 from milestones.schema.context import Context
-from tests.helpers import Actor, create_contract_with_milestones
+from tests.helpers import Actor, Room, create_contract_with_milestones
 from tests.subscriptions.wsclient import subscribed_client
 
 ROOM_EVENTS = """
@@ -227,6 +227,27 @@ async def _subscriber(
     return member, sink
 
 
+async def _hub(app: Starlette) -> tuple[SharedSubscriptions, Context]:
+    """Groups of their own, and the freelancer's context, for a test to drive directly."""
+    shared = SharedSubscriptions(_graphql(app).schema)
+    viewer = await User.get(sub="freelancer")
+    return shared, Context(settings=app.state.settings, viewer=viewer, bus=app.state.bus)
+
+
+async def _live_group(
+    app: Starlette, client: Actor, freelancer: Actor, events: int
+) -> tuple[Room, SharedSubscriptions, Context, Member, RecordingSink]:
+    """A room, and a live subscriber that has received its first `events` events."""
+    room = await create_contract_with_milestones(client, freelancer, ["100.00"])
+    shared, context = await _hub(app)
+    live, live_sink = await _subscriber(shared, context, room.contract_id)
+    await _until(lambda: app.state.bus.listener_count_on("contract:") == 1)
+    for number in range(events):
+        await room.add(f"M{number}", "1.00")
+    await _until(lambda: len(live_sink.frames) == events)
+    return room, shared, context, live, live_sink
+
+
 def _resumes(served: str) -> float:
     return (
         REGISTRY.get_sample_value("milestones_subscription_resumes_total", {"served": served})
@@ -237,15 +258,7 @@ def _resumes(served: str) -> float:
 async def test_a_resume_joins_a_running_group_that_remembers_back_to_its_cursor(
     app: Starlette, client: Actor, freelancer: Actor
 ) -> None:
-    room = await create_contract_with_milestones(client, freelancer, ["100.00"])
-    shared = SharedSubscriptions(_graphql(app).schema)
-    viewer = await User.get(sub="freelancer")
-    context = Context(settings=app.state.settings, viewer=viewer, bus=app.state.bus)
-    live, live_sink = await _subscriber(shared, context, room.contract_id)
-    await _until(lambda: app.state.bus.listener_count_on("contract:") == 1)
-    for number in range(4):
-        await room.add(f"M{number}", "1.00")
-    await _until(lambda: len(live_sink.frames) == 4)
+    room, shared, context, live, live_sink = await _live_group(app, client, freelancer, 4)
     delivered = live_sink.cursors()
     recent_before, replays_before = _resumes("recent"), _resumes("replay")
 
@@ -278,15 +291,7 @@ async def test_a_resume_further_back_than_remembered_replays_then_shares(
     app: Starlette, client: Actor, freelancer: Actor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(fanout, "RECENT_FRAMES", 2)
-    room = await create_contract_with_milestones(client, freelancer, ["100.00"])
-    shared = SharedSubscriptions(_graphql(app).schema)
-    viewer = await User.get(sub="freelancer")
-    context = Context(settings=app.state.settings, viewer=viewer, bus=app.state.bus)
-    live, live_sink = await _subscriber(shared, context, room.contract_id)
-    await _until(lambda: app.state.bus.listener_count_on("contract:") == 1)
-    for number in range(4):
-        await room.add(f"M{number}", "1.00")
-    await _until(lambda: len(live_sink.frames) == 4)
+    room, shared, context, live, live_sink = await _live_group(app, client, freelancer, 4)
     delivered = live_sink.cursors()
     (group,) = shared.running[live.kind]  # type: ignore[index]
     assert group.recent is not None and len(group.recent) == 2  # the two newest
@@ -314,9 +319,7 @@ async def test_a_resume_ahead_of_a_group_still_replaying_gets_nothing_twice(
     everything = [
         event["cursor"] for event in await _replay("", client, room.contract_id, None, 100)
     ]
-    shared = SharedSubscriptions(_graphql(app).schema)
-    viewer = await User.get(sub="freelancer")
-    context = Context(settings=app.state.settings, viewer=viewer, bus=app.state.bus)
+    shared, context = await _hub(app)
     # Both before the group has read anything: the second rides on the first's replay.
     first, first_sink = await _subscriber(shared, context, room.contract_id, everything[0])
     second, second_sink = await _subscriber(shared, context, room.contract_id, everything[-2])
@@ -336,14 +339,7 @@ async def test_a_resume_ahead_of_a_group_still_replaying_gets_nothing_twice(
 async def test_what_groups_remember_is_bounded_in_bytes(
     app: Starlette, client: Actor, freelancer: Actor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    room = await create_contract_with_milestones(client, freelancer, ["100.00"])
-    shared = SharedSubscriptions(_graphql(app).schema)
-    viewer = await User.get(sub="freelancer")
-    context = Context(settings=app.state.settings, viewer=viewer, bus=app.state.bus)
-    live, live_sink = await _subscriber(shared, context, room.contract_id)
-    await _until(lambda: app.state.bus.listener_count_on("contract:") == 1)
-    await room.add("Remembered", "1.00")
-    await _until(lambda: len(live_sink.frames) == 1)
+    room, shared, context, live, live_sink = await _live_group(app, client, freelancer, 1)
     kept = shared.recent_bytes
     assert kept > 0
     monkeypatch.setattr(fanout, "RECENT_BYTES", kept)  # no room for one more
