@@ -399,11 +399,13 @@ class SharedSubscriptions:
         variables = request.variables or {}
         name = after_variable(document, request.operation_name)
         after = variables.get(name) if name is not None else None
-        if after is not None and resume_after is None:
+        if after is not None:
             kind = CURSOR_KINDS[member.field]
-            resume_after = ids.decode_cursor(after, kind) if isinstance(after, str) else None
-            if resume_after is None:  # not a cursor: the execution answers it
-                name = None
+            cursor = ids.decode_cursor(after, kind) if isinstance(after, str) else None
+            if cursor is None:  # not a cursor: the execution answers it, whatever resumes it
+                name, resume_after = None, None
+            elif resume_after is None:
+                resume_after = cursor
         if name is not None and name in variables:
             variables = {key: value for key, value in variables.items() if key != name}
         member.kind = (

@@ -11,6 +11,7 @@ import pytest
 from graphql import parse
 from starlette.applications import Starlette
 
+from milestones import ids
 from milestones.live import fanout
 from milestones.live.fanout import Member, Request, SharedSubscriptions
 from milestones.models import User
@@ -358,3 +359,31 @@ async def test_what_groups_remember_is_bounded_in_bytes(
     for each in (live, member, older):
         if each.group is not None:
             each.group.remove(each)
+
+
+class EndingSink(RecordingSink):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ended: list[dict[str, Any]] = []
+
+    def operation_ended(self, member: Member, frame: str) -> None:
+        self.ended.append(orjson.loads(frame))
+
+
+async def test_an_after_that_is_not_a_cursor_is_refused_even_when_a_resume_position_is_given(
+    app: Starlette, client: Actor, freelancer: Actor
+) -> None:
+    room, shared, context, live, live_sink = await _live_group(app, client, freelancer, 2)
+    (group,) = shared.running[live.kind]  # type: ignore[index]
+    sink = EndingSink()
+    variables = {"contractId": room.contract_id, "after": "not a cursor"}
+    member = Member(sink, "e", "contractEvents", Request(ROOM_EVENTS, variables, None))
+    # As an SSE request with a Last-Event-ID the group remembers back to.
+    position = ids.decode_cursor(live_sink.cursors()[0], "event")
+    shared.subscribe(member, context, parse(ROOM_EVENTS), resume_after=position)
+    assert member.group is not group  # not served from the live group's memory
+    await _until(lambda: bool(sink.ended))
+    (ended,) = sink.ended
+    assert ended["type"] == "error" and sink.frames == []
+    assert ended["payload"][0]["extensions"]["code"] == "VALIDATION"
+    group.remove(live)
