@@ -53,6 +53,7 @@ from graphql import (
     DocumentNode,
     FieldNode,
     GraphQLError,
+    OperationDefinitionNode,
     OperationType,
     VariableNode,
     get_operation_ast,
@@ -89,23 +90,34 @@ CURSOR_KINDS = {"notifications": "notification", "contractEvents": "event"}
 GroupKey = tuple[str, str | None, bytes, int]
 
 
-def subscription_field(document: DocumentNode, operation_name: str | None) -> str | None:
-    """The root field a document subscribes to; None when it is not a subscription (those
-    take strawberry's own path, which answers them as it always has)."""
+def _subscription(
+    document: DocumentNode, operation_name: str | None
+) -> tuple[OperationDefinitionNode, FieldNode | None] | None:
+    """The subscription operation and its root field (None when the first selection is not a
+    field); None when the document does not run a subscription."""
     operation = get_operation_ast(document, operation_name)
     if operation is None or operation.operation is not OperationType.SUBSCRIPTION:
         return None
-    first = operation.selection_set.selections[0] if operation.selection_set.selections else None
-    return first.name.value if isinstance(first, FieldNode) else "subscription"
+    selections = operation.selection_set.selections
+    first = selections[0] if selections else None
+    return operation, first if isinstance(first, FieldNode) else None
+
+
+def subscription_field(document: DocumentNode, operation_name: str | None) -> str | None:
+    """The root field a document subscribes to; None when it is not a subscription (those
+    take strawberry's own path, which answers them as it always has)."""
+    found = _subscription(document, operation_name)
+    if found is None:
+        return None
+    return found[1].name.value if found[1] is not None else "subscription"
 
 
 def after_variable(document: DocumentNode, operation_name: str | None) -> str | None:
     """The variable the subscription's root field takes its `after` from (None: no `after`,
     or a literal one, which stays part of what is asked)."""
-    operation = get_operation_ast(document, operation_name)
-    selections = operation.selection_set.selections if operation is not None else ()
-    first = selections[0] if selections else None
-    if not isinstance(first, FieldNode) or first.name.value not in CURSOR_KINDS:
+    found = _subscription(document, operation_name)
+    first = found[1] if found is not None else None
+    if first is None or first.name.value not in CURSOR_KINDS:
         return None
     for argument in first.arguments or ():
         if argument.name.value == "after" and isinstance(argument.value, VariableNode):
