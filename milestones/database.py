@@ -6,7 +6,9 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 from tortoise import connections
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.context import TortoiseContext, _current_context
 from tortoise.migrations.executor import MigrationExecutor
 
@@ -15,9 +17,28 @@ MIGRATIONS_MODULE = "milestones.migrations"
 MIGRATIONS_TABLE = "tortoise_migrations"
 
 
+async def _session_as_left(connection: asyncpg.Connection) -> None:
+    """What asyncpg's pool does to a connection it takes back, beyond what it always does (roll
+    back a transaction left open, drop listeners): nothing. Its default sends one more statement
+    per release (`SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL;`), a round
+    trip after every transaction and every query outside one, to undo session state this app
+    never leaves on a pooled connection: it sets no session variables, declares no cursors and
+    listens on connections of its own (`live.brokers`); the one session lock (`pruning`) is
+    released, or its connection closed, before the pool gets it back."""
+
+
+def connection_config(database_url: str) -> str | dict[str, Any]:
+    """Tortoise's connection for the URL: PostgreSQL's pool without the reset round trip."""
+    config = expand_db_url(database_url)
+    if config["engine"] != "tortoise.backends.asyncpg":
+        return database_url
+    config["credentials"]["reset"] = _session_as_left
+    return config
+
+
 def tortoise_config(database_url: str) -> dict[str, Any]:
     return {
-        "connections": {"default": database_url},
+        "connections": {"default": connection_config(database_url)},
         "apps": {
             "models": {
                 "models": [MODELS_MODULE],

@@ -89,7 +89,13 @@ async def _only_instance(process_lock: asyncio.Lock) -> AsyncIterator[bool]:
             yield held
         finally:
             if held:
-                await raw.fetchval("SELECT pg_advisory_unlock($1)", ADVISORY_LOCK_KEY)
+                try:
+                    await raw.fetchval("SELECT pg_advisory_unlock($1)", ADVISORY_LOCK_KEY)
+                except BaseException:
+                    # The pool does not reset what it takes back (`database`): a connection
+                    # that may still hold the lock is closed, not pooled.
+                    raw.terminate()
+                    raise
 
 
 async def prune(job: PruneJob, batch_size: int, now: dt.datetime | None = None) -> int:
