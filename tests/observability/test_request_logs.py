@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 
 import pytest
 
 from milestones.observability.logs import JsonFormatter, current_request_id
+from milestones.web.request_observer import _RequestIds
 from tests.conftest import Actor, ApiClient
 
 
@@ -71,3 +73,16 @@ def test_json_lines_carry_the_current_request_id_and_extra_fields() -> None:
     assert "skipped" not in line
     assert current_request_id() is None
     assert "request_id" not in line
+
+
+def test_new_request_ids_are_distinct_and_change_with_the_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ids = _RequestIds()
+    here = {ids.new() for _ in range(1000)}
+    assert len(here) == 1000
+    assert all(re.fullmatch(r"[0-9a-f]{32}", request_id) for request_id in here)
+    assert len({request_id[:16] for request_id in here}) == 1
+    monkeypatch.setattr(os, "getpid", lambda: -2)  # as in a forked worker
+    forked = ids.new()
+    assert forked not in here and forked[:16] != next(iter(here))[:16]
