@@ -13,7 +13,8 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Match, Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
 from tortoise import connections
 
 from milestones.auth import TokenVerifier
@@ -58,7 +59,23 @@ def tune_gc() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+class MilestonesApp(Starlette):
+    """The app. A socket on /graphql goes from here straight to the GraphQL view
+    (`MilestonesGraphQL.serve_websocket`, which does for it what the middleware does for a
+    request; tracing traces HTTP only), past the middleware stack and the router."""
+
+    sockets: MilestonesGraphQL
+    _socket_route = WebSocketRoute("/graphql", lambda websocket: None)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and self._socket_route.matches(scope)[0] is Match.FULL:
+            scope["app"] = self
+            await self.sockets.serve_websocket(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> MilestonesApp:
     settings = settings or get_settings()
     settings.check()
     if settings.is_production and settings.metrics_token is None:
@@ -201,13 +218,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def root(request: Request) -> Response:
         return RedirectResponse("/app/")
 
-    app = Starlette(
+    app = MilestonesApp(
         routes=[
             Route("/", root),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/graphql", room_cache or graphql, methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", graphql),
             Route("/metrics", metrics),
             *attachment_routes(verifier, rate_limiter),
             *room_page_routes(settings),
@@ -217,6 +233,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         middleware=[*traced, Middleware(RequestObserver), Middleware(ErrorGuard)],
         lifespan=lifespan,
     )
+    app.sockets = graphql
     app.state.settings = settings
     app.state.bus = bus
     app.state.room_cache = room_cache

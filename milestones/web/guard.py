@@ -48,6 +48,19 @@ def error_body(code: str, message: str) -> bytes:
     return orjson.dumps({"errors": [{"message": message, "extensions": extensions}]})
 
 
+def log_failure(scope: Scope, error: Exception) -> bool:
+    """Log what failed while serving, once, with the request id; whether a dependency did."""
+    unavailable = is_unavailable(error)
+    logger.error(
+        "%s while serving %s (request id %s)",
+        "a dependency is unavailable" if unavailable else "unexpected error",
+        scope.get("path", "?"),
+        current_request_id(),
+        exc_info=error,
+    )
+    return unavailable
+
+
 class ErrorGuard:
     """ASGI middleware: an exception becomes a JSON error (HTTP) or a 1011 close (WebSocket)."""
 
@@ -69,14 +82,7 @@ class ErrorGuard:
         try:
             await self.app(scope, receive, watching)
         except Exception as error:
-            unavailable = is_unavailable(error)
-            logger.error(
-                "%s while serving %s (request id %s)",
-                "a dependency is unavailable" if unavailable else "unexpected error",
-                scope.get("path", "?"),
-                current_request_id(),
-                exc_info=error,
-            )
+            unavailable = log_failure(scope, error)
             if started:
                 raise  # part of an answer is out: the server closes the connection
             if scope["type"] == "websocket":

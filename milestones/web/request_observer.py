@@ -95,15 +95,9 @@ class RequestObserver:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        request_id = _incoming_request_id(scope) or _request_ids.new()
-        log = RequestLog(
-            request_id=request_id,
-            kind=scope["type"],
-            method=scope.get("method", "WS") if scope["type"] == "http" else "WS",
-            path=scope.get("path", ""),
-        )
+        log = request_log(scope)
         token = current_request_log.set(log)
-        header = (REQUEST_ID_HEADER.encode(), request_id.encode())
+        header = request_id_header(log)
         status = 500
         accepted = False
 
@@ -128,37 +122,52 @@ class RequestObserver:
         finally:
             if accepted:
                 OPEN_WEBSOCKETS.dec()
-            self._finish(log, status if log.kind == "http" else 101 if accepted else 403)
+            finish(log, status if log.kind == "http" else 101 if accepted else 403)
             current_request_log.reset(token)
 
-    @staticmethod
-    def _finish(log: RequestLog, status: int) -> None:
-        duration = time.perf_counter() - log.started
-        route = _route_label(log.path)
-        if log.kind == "http":
-            _requests(route, log.method, str(status)).inc()
-            _durations(route).observe(duration)
-        level = logging.DEBUG if log.path in _QUIET_ROUTES and status < 500 else logging.INFO
-        if status >= 500:
-            level = logging.ERROR
-        if not request_logger.isEnabledFor(level):
-            return
-        request_logger.log(
-            level,
-            "%s %s %s",
-            log.method,
-            log.path,
-            status,
-            extra={
-                "fields": {
-                    "request_id": log.request_id,
-                    "kind": log.kind,
-                    "method": log.method,
-                    "path": log.path,
-                    "status": status,
-                    "duration_ms": round(duration * 1000, 2),
-                    "operation": ",".join(log.operations) or None,
-                    "outcome": log.outcome or ("error" if status >= 500 else "ok"),
-                }
-            },
-        )
+
+def request_log(scope: Scope) -> RequestLog:
+    """The request's log record, with its id: the caller's X-Request-ID if sane, else new."""
+    return RequestLog(
+        request_id=_incoming_request_id(scope) or _request_ids.new(),
+        kind=scope["type"],
+        method=scope.get("method", "WS") if scope["type"] == "http" else "WS",
+        path=scope.get("path", ""),
+    )
+
+
+def request_id_header(log: RequestLog) -> tuple[bytes, bytes]:
+    return REQUEST_ID_HEADER.encode(), log.request_id.encode()
+
+
+def finish(log: RequestLog, status: int) -> None:
+    """Count the request and write its one log line."""
+    duration = time.perf_counter() - log.started
+    route = _route_label(log.path)
+    if log.kind == "http":
+        _requests(route, log.method, str(status)).inc()
+        _durations(route).observe(duration)
+    level = logging.DEBUG if log.path in _QUIET_ROUTES and status < 500 else logging.INFO
+    if status >= 500:
+        level = logging.ERROR
+    if not request_logger.isEnabledFor(level):
+        return
+    request_logger.log(
+        level,
+        "%s %s %s",
+        log.method,
+        log.path,
+        status,
+        extra={
+            "fields": {
+                "request_id": log.request_id,
+                "kind": log.kind,
+                "method": log.method,
+                "path": log.path,
+                "status": status,
+                "duration_ms": round(duration * 1000, 2),
+                "operation": ",".join(log.operations) or None,
+                "outcome": log.outcome or ("error" if status >= 500 else "ok"),
+            }
+        },
+    )

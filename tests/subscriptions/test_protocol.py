@@ -12,7 +12,11 @@ break when a strawberry upgrade moves it:
   `test_a_completed_subscription_frees_its_id`), `max_subscriptions_per_connection`
   (tests/security/test_limits.py), `view.encode_json` and the Starlette adapter's `websocket.ws`
   (every frame: `test_ping_is_answered_with_pong`, `test_a_query_over_the_socket_...`);
-- `graphql_transport_ws.types` message TypedDicts (typing only).
+- `graphql_transport_ws.types` message TypedDicts (typing only);
+- from the view, for the socket entry (`MilestonesGraphQL.serve_websocket`, in place of the
+  view's `run`): `_check_websocket_origin`, `reject_websocket`, `pick_websocket_subprotocol`,
+  `websocket_adapter_class` and the handler's keyword arguments
+  (tests/subscriptions/test_socket_entry.py, and every socket test).
 """
 
 from __future__ import annotations
