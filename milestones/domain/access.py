@@ -17,9 +17,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Final, Protocol, TypeVar
+from typing import Final, Protocol, TypeVar
 
-from tortoise.expressions import Q, Subquery
+from tortoise import connections
+from tortoise.expressions import Q
 
 from milestones.domain.errors import ErrorCode, Problem, not_found
 from milestones.models import (
@@ -237,7 +238,7 @@ async def lock_contract(viewer: User, contract_pk: int | None, field: str) -> Co
     """The contract, locked for this transaction, if the viewer is a party to it."""
     if contract_pk is None:
         raise not_found("Contract", field)
-    contract = await Contract.select_for_update().get_or_none(id=contract_pk)
+    contract = await _locked(viewer, "{mark2}", [contract_pk])
     if contract is None or not await may_see(viewer, contract):
         raise not_found("Contract", field)
     return contract
@@ -247,17 +248,66 @@ Owned = TypeVar("Owned", Milestone, ChangeRequest, RefundRequest, Dispute)
 
 
 async def lock_contract_owning(
-    viewer: User, model: type[Owned], label: str, pk: int | None, field: str, **live: Any
+    viewer: User, model: type[Owned], label: str, pk: int | None, field: str, *, live: bool
 ) -> Contract:
-    """The contract of the object `pk` names, locked, if the viewer may see it: one statement
-    (the lock finds its row through the object; an object never changes contract). The object
-    itself is read after it, under the lock: a concurrent action may have changed it."""
+    """The contract of the object `pk` names (`live`: not deleted), locked, if the viewer may
+    see it: one statement (the lock finds its row through the object; an object never changes
+    contract). The object itself is read after it, under the lock: a concurrent action may
+    have changed it."""
     if pk is None:
         raise not_found(label, field)
-    owner = model.filter(id=pk, **live).values("contract_id")
-    contract = await Contract.select_for_update().get_or_none(id=Subquery(owner))
+    alive = " AND deleted_at IS NULL" if live else ""
+    owner = f"(SELECT contract_id FROM {model._meta.db_table} WHERE id = {{mark2}}{alive})"
+    contract = await _locked(viewer, owner, [pk])
     if contract is None:
         raise not_found(label, field)
     if not await may_see(viewer, contract):
         raise not_found("Contract", field)
+    return contract
+
+
+# The contract row, and the viewer's role in each of its teams: an action's lock and its
+# access check in one statement (`access_of` remembers the answer on the row).
+_LOCK_SQL = (
+    "SELECT c.*,"
+    " (SELECT role FROM {members} WHERE team_id = c.client_team_id AND user_id = {mark1}"
+    " ORDER BY id LIMIT 1) AS viewer_client_team_role,"
+    " (SELECT role FROM {members} WHERE team_id = c.freelancer_team_id AND user_id = {mark1}"
+    " ORDER BY id LIMIT 1) AS viewer_freelancer_team_role"
+    " FROM {contracts} AS c WHERE c.id = {target}{lock}"
+)
+_VIEWER_ROLES = ("viewer_client_team_role", "viewer_freelancer_team_role")
+
+
+async def _locked(viewer: User, target: str, parameters: list[object]) -> Contract | None:
+    """The contract `target` (SQL with `{mark2}` for its parameter) names, locked for the
+    transaction on PostgreSQL (SQLite's writers are serialised by `transaction.action`), with
+    the viewer's access remembered on it."""
+    connection = connections.get("default")
+    postgres = connection.capabilities.dialect == "postgres"
+    marks = {"mark1": "$1", "mark2": "$2"} if postgres else {"mark1": "?", "mark2": "?"}
+    sql = _LOCK_SQL.format(
+        members=TeamMember._meta.db_table,
+        contracts=Contract._meta.db_table,
+        target=target.format(**marks),
+        lock=" FOR UPDATE OF c" if postgres else "",
+        **marks,
+    )
+    # SQLite numbers nothing: its marks take the values in order (the viewer twice).
+    values = [viewer.id, *parameters] if postgres else [viewer.id, viewer.id, *parameters]
+    rows = await connection.execute_query_dict(sql, values)
+    if not rows:
+        return None
+    row = dict(rows[0])
+    client_role, freelancer_role = (row.pop(column) for column in _VIEWER_ROLES)
+    contract = Contract._init_from_db(**row)
+    memberships = {
+        team: str(role)
+        for team, role in (
+            (contract.client_team_id, client_role),
+            (contract.freelancer_team_id, freelancer_role),
+        )
+        if team is not None and role is not None
+    }
+    contract.__dict__[_REMEMBERED] = {viewer.id: standing(viewer, contract, memberships)}
     return contract

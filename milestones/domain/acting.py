@@ -155,9 +155,7 @@ async def _located(
 ) -> tuple[Contract, Owned, RoomState]:
     """The contract locked, then the object re-read under the lock with the room state (and
     the contract's money, unless `money` is False): two statements."""
-    contract = await lock_contract_owning(
-        viewer, model, label, pk, field, **({"deleted_at": None} if live else {})
-    )
+    contract = await lock_contract_owning(viewer, model, label, pk, field, live=live)
     assert pk is not None
     target, room = await read_with_room_state(contract, model, pk, live=live, money=money)
     if target is None:  # removed meanwhile

@@ -8,6 +8,7 @@ from tests.helpers import (
     Actor,
     ApiClient,
     add_team_member,
+    create_contract,
     event_kinds,
     notification_nodes,
     ok,
@@ -228,3 +229,29 @@ async def test_notifications_for_fifty_members_are_one_insert(
             "CONTRACT_ACCEPTED",
         ]
     assert len(await notification_nodes(api.actor("p46", email="p46@corp.example"))) == 1
+
+
+async def test_an_action_on_a_team_contract_costs_the_statements_of_one_between_people(
+    api: ApiClient, freelancer: Actor
+) -> None:
+    """The lock reads the actor's role in the contract's teams with the contract row, not in a
+    statement of its own (`access._locked`)."""
+    company = await client_company(api, freelancer)
+    person = api.actor("solo-client", name="Sol Client")
+    solo = await create_contract(person, freelancer)
+    counts = {}
+    for label, actor, contract_id in (
+        ("person", person, solo["id"]),
+        ("team admin", company.admin, company.room.contract_id),
+    ):
+        added = await ok(
+            actor, "addMilestone", {"contractId": contract_id, "title": "M", "amount": "10"}
+        )
+        with statement_log() as log:
+            await ok(
+                actor, "editMilestone", {"milestoneId": added["milestone"]["id"], "title": "N"}
+            )
+        counts[label] = len(log.statements)
+    # The payload shows two rows more: the client (the team's owner, who is not the actor) and
+    # the client team. The action itself costs the same.
+    assert counts["team admin"] == counts["person"] + 2, counts
