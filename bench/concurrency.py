@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import tempfile
 import time
@@ -103,12 +104,23 @@ async def _phase(pairs: list[Pair], cycle: Cycle, seconds: float) -> tuple[float
 
 
 async def _project(url: str, pairs: list[Pair], seconds: float) -> tuple[float, float]:
-    limits = httpx.Limits(max_connections=len(pairs), max_keepalive_connections=len(pairs))
-    async with httpx.AsyncClient(base_url=url, timeout=60.0, limits=limits) as http:
-        api = GraphQLClient(http)
+    # One client (and keep-alive connection) per pair, as separate users would have: one
+    # shared httpx pool of 32 connections scans all of them on every request (httpcore's
+    # `_assign_requests_to_connections`), which cost the load generator, on the server's two
+    # cores, half a core more than the requests themselves.
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    async with contextlib.AsyncExitStack() as stack:
+        apis = [
+            GraphQLClient(
+                await stack.enter_async_context(
+                    httpx.AsyncClient(base_url=url, timeout=60.0, limits=limits)
+                )
+            )
+            for _ in pairs
+        ]
 
         async def cycle(number: int, index: int) -> None:
-            pair = pairs[number]
+            pair, api = pairs[number], apis[number]
             milestone = {"milestoneId": pair.milestones[index]}
             await api.ok(pair.client, "activateMilestone", ACTIVATE_MILESTONE, {"input": milestone})
             await api.ok(

@@ -65,6 +65,7 @@ class MilestonesApp(Starlette):
     request; tracing traces HTTP only), past the middleware stack and the router."""
 
     sockets: MilestonesGraphQL
+    # Matched as the router would match it (a root path included); never called.
     _socket_route = WebSocketRoute("/graphql", lambda websocket: None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
