@@ -59,10 +59,9 @@ from milestones.schema.rate_limiting import caller, rate_limited_error
 
 logger = logging.getLogger(__name__)
 
-# A WebSocket's scope carries the `send` the app's outermost own middleware was given
-# (`web/request_observer.py`): the frames of a socket's subscriptions go straight to it, past
-# the layers within, which only watch the accept and the close (a fan-out to 10,000 sockets is
-# 10,000 sends).
+# A WebSocket's scope carries the server's own `send` (`MilestonesGraphQL.serve_websocket`):
+# the frames of a socket's subscriptions go straight to it, past Starlette's WebSocket and its
+# state checks (a fan-out to 10,000 sockets is 10,000 sends).
 DIRECT_SEND = "milestones.direct_send"
 TOKEN_EXPIRED = (4403, "Token expired")
 UNAVAILABLE = (1011, "Service unavailable: try again shortly")

@@ -16,7 +16,6 @@ from typing import Any
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from milestones.live.transport import DIRECT_SEND
 from milestones.observability.logs import RequestLog, current_request_log, request_logger
 from milestones.observability.metrics import HTTP_DURATION, HTTP_REQUESTS, OPEN_WEBSOCKETS
 
@@ -112,8 +111,6 @@ class RequestObserver:
                 message = {**message, "headers": [*message.get("headers", ()), header]}
             await send(message)
 
-        if scope["type"] == "websocket":
-            scope[DIRECT_SEND] = send  # the socket's frames skip the layers within
         try:
             await self.app(scope, receive, send_with_request_id)
         except Exception:
