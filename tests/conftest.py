@@ -39,6 +39,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from milestones.auth import issue_token
 from milestones.config import Settings
+from milestones.domain import escrow
 
 TEST_JWT_SECRET = "milestones-test-secret-not-for-production-0123456789"
 RATE_LIMITS_OFF = {
@@ -51,6 +52,10 @@ os.environ.update(RATE_LIMITS_OFF)
 # An app started in this process (hundreds per run) would freeze the suite's heap each time;
 # tests/test_gc_tuning.py starts one that does.
 os.environ["GC_TUNING"] = "false"
+# Every escrow summary an action derives instead of reading is read too and compared, in every
+# test that runs an action in this process (tests/perf/test_mutation_sql_count.py turns it off
+# to count what production sends).
+escrow.verify_derived = True
 DEFAULT_TEST_DATABASE_URL = "sqlite://:memory:"
 DEFAULT_TEST_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -31,7 +31,12 @@ from milestones.domain.access import (
 )
 from milestones.domain.commands import Command
 from milestones.domain.errors import DomainError, Problem, not_found, refuse_if
-from milestones.domain.escrow import LedgerSummary, MilestoneMoney, ledger_summary
+from milestones.domain.escrow import (
+    LedgerSummary,
+    MilestoneMoney,
+    ledger_summary,
+    remember_ledger,
+)
 from milestones.domain.idempotency import idempotent
 from milestones.domain.outcome import Outcome
 from milestones.domain.rules import RoomState, load_room_state, read_with_room_state
@@ -160,6 +165,8 @@ async def _located(
     target, room = await read_with_room_state(contract, model, pk, live=live, money=money)
     if target is None:  # removed meanwhile
         raise not_found(label, field)
+    if room.ledger is not None:  # read under the lock, before the action appends anything
+        remember_ledger(contract, room.ledger)
     return contract, target, room
 
 

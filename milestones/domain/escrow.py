@@ -48,6 +48,9 @@ class LedgerSummary:
     by_milestone: dict[int, MilestoneMoney] = field(default_factory=dict)
     # The milestones whose money it splits out (a focused summary), or None: every one.
     covered: frozenset[int] | None = None
+    # The milestones funded (ACTIVE or SUBMITTED) when it was read: their money is not
+    # `available`.
+    funded: frozenset[int] = frozenset()
 
     def of(self, milestone_id: int) -> MilestoneMoney:
         return self.by_milestone.get(milestone_id, MilestoneMoney())
@@ -83,6 +86,7 @@ def summarize(
     funded = totals[LedgerKind.DEPOSIT] + bonus
     released = totals[LedgerKind.RELEASE] + bonus
     refunded = totals[LedgerKind.REFUND]
+    funded_milestone_ids = list(funded_milestone_ids)
     in_milestones = sum(
         by_milestone[m].in_escrow for m in funded_milestone_ids if m in by_milestone
     )
@@ -93,8 +97,11 @@ def summarize(
         available=funded - released - refunded - in_milestones,
         bonus=bonus,
     )
-    covered = None if about is None else frozenset([*about, *funded_milestone_ids])
-    return LedgerSummary(escrow=escrow, by_milestone=by_milestone, covered=covered)
+    funded_now = frozenset(funded_milestone_ids)
+    covered = None if about is None else frozenset([*about, *funded_now])
+    return LedgerSummary(
+        escrow=escrow, by_milestone=by_milestone, covered=covered, funded=funded_now
+    )
 
 
 # Raw statements: Tortoise's grouped `values_list` converts every row field by field (an enum
@@ -237,6 +244,9 @@ async def append_entries(
         await run_updates(also)
         return
     contract.__dict__.pop(_CHECKED, None)  # a summary read before this entry is stale now
+    known = contract.__dict__.get(_KNOWN)
+    if isinstance(known, _Known):
+        known.appended.extend(rows)
     await insert_many(
         LedgerEntry,
         {"contract_id": contract.id, "created_at": timezone.now()},
@@ -326,17 +336,105 @@ async def leftover_source(contract: Contract, summary: LedgerSummary) -> Milesto
 
 
 _CHECKED = "_milestones_checked_summary"
+_KNOWN = "_milestones_known_ledger"
+
+# Tests set this: every summary `assert_conserved` derives is also read from the database and
+# compared (a difference is a bug: MoneyNotConserved). Off in production: the derivation is
+# what saves the statement.
+verify_derived = False
+
+
+@dataclass(slots=True)
+class _Known:
+    """The contract's money as its action read it under the lock, and every entry the action
+    appended since (`append_entries`)."""
+
+    before: LedgerSummary
+    appended: list[Entry] = field(default_factory=list)
+
+
+def remember_ledger(contract: Contract, summary: LedgerSummary) -> None:
+    """`summary` was read under the contract's lock, by the action that holds `contract`
+    (the locked row), before it appended anything: `assert_conserved` derives what the
+    ledger holds after the action from it and the action's own entries."""
+    contract.__dict__[_KNOWN] = _Known(summary)
+
+
+def _derived(contract: Contract, milestone: Milestone) -> LedgerSummary | None:
+    """What the ledger holds now, from the summary read under the lock and the entries
+    appended since, when they tell it exactly: the summary covers `milestone`, and every
+    entry is `milestone`'s or the contract's own (a deposit, a bonus). Under the lock nobody
+    else appends to this contract's ledger; the milestones funded are those funded then, with
+    `milestone` as it is now (an action changes the funded state of its own milestone only,
+    and a milestone with money in escrow leaves it only through an entry of its own)."""
+    known = contract.__dict__.get(_KNOWN)
+    if not isinstance(known, _Known) or not known.before.covers(milestone.id):
+        return None
+    if any(pk is not None and pk != milestone.id for _, _, pk in known.appended):
+        return None
+    before = known.before
+    bonus = before.escrow.bonus
+    deposited = before.escrow.funded - bonus
+    released = before.escrow.released - bonus
+    refunded = before.escrow.refunded
+    mine = before.of(milestone.id)
+    allocated, released_here, refunded_here = mine.funded, mine.released, mine.refunded
+    for kind, amount, _ in known.appended:
+        if kind is LedgerKind.DEPOSIT:
+            deposited += amount
+        elif kind is LedgerKind.BONUS:
+            bonus += amount
+        elif kind is LedgerKind.ALLOCATE:
+            allocated += amount
+        elif kind is LedgerKind.RELEASE:
+            released += amount
+            released_here += amount
+        elif kind is LedgerKind.REFUND:
+            refunded += amount
+            refunded_here += amount
+    by_milestone = dict(before.by_milestone)
+    by_milestone[milestone.id] = MilestoneMoney(allocated, released_here, refunded_here)
+    funded = before.funded - {milestone.id}
+    if milestone.status in FUNDED_STATUSES:
+        funded |= {milestone.id}
+    total_funded, total_released = deposited + bonus, released + bonus
+    escrow = Escrow(
+        funded=total_funded,
+        released=total_released,
+        refunded=refunded,
+        available=total_funded
+        - total_released
+        - refunded
+        - sum(by_milestone[pk].in_escrow for pk in funded if pk in by_milestone),
+        bonus=bonus,
+    )
+    return LedgerSummary(escrow, by_milestone, before.covered, frozenset(funded))
 
 
 async def assert_conserved(contract: Contract, milestone: Milestone | None = None) -> None:
     """After an action: the totals, every funded milestone and the one it acted on. The
     ledger is append-only and an action writes only for its milestone, so no other
     milestone's money can have changed (`milestones check-invariants` checks them all). The
-    payload shows what was checked (`checked_summary`) where it covers what it shows."""
+    payload shows what was checked (`checked_summary`) where it covers what it shows.
+
+    The summary is derived from the one the action read under its lock and the entries it
+    appended (`_derived`) where those tell it exactly; else it is read again."""
     about = [] if milestone is None else [milestone.id]
-    summary = await ledger_summary(contract, about=about)
+    summary = _derived(contract, milestone) if milestone is not None else None
+    if summary is None:
+        summary = await ledger_summary(contract, about=about)
+    elif verify_derived:
+        read = await ledger_summary(contract, about=about)
+        if _comparable(read) != _comparable(summary):
+            raise MoneyNotConserved(f"derived {summary} but the ledger holds {read}")
     check_conserved(summary)
     contract.__dict__[_CHECKED] = summary
+
+
+def _comparable(summary: LedgerSummary) -> tuple[object, ...]:
+    """What a summary says about the money (a milestone with no entries holds nothing)."""
+    money = {pk: m for pk, m in summary.by_milestone.items() if m != MilestoneMoney()}
+    return summary.escrow, money, summary.funded
 
 
 def checked_summary(contract: Contract) -> LedgerSummary | None:
