@@ -113,6 +113,46 @@ def insert_select_sql(
     return sql, values
 
 
+def _values_sql(
+    model: type[Model],
+    template: Model,
+    columns: Sequence[tuple[str, str]],
+    constant: Mapping[str, object],
+    rows: Sequence[Mapping[str, Any]],
+    values: list[object],
+    postgres: bool,
+    offset: int = 0,
+) -> str:
+    """`INSERT INTO <model> (<columns>) VALUES (...), ...` of `rows` (their own fields; every
+    other column `constant`), their parameters appended to `values` and numbered, on
+    PostgreSQL, after `offset` and those already there."""
+    fields = model._meta.fields_map
+    tuples: list[str] = []
+    for row in rows:
+        marks = []
+        for name, column in columns:
+            if name in row:
+                values.append(fields[name].to_db_value(row[name], template))
+            else:
+                values.append(constant[column])
+            marks.append(f"${offset + len(values)}" if postgres else "?")
+        tuples.append("(" + ", ".join(marks) + ")")
+    names = ", ".join(f'"{column}"' for _, column in columns)
+    return f'INSERT INTO "{model._meta.db_table}" ({names}) VALUES {", ".join(tuples)}'
+
+
+def insert_values_sql(
+    model: type[Model], shared: Mapping[str, Any], first: int
+) -> tuple[str, list[object]]:
+    """PostgreSQL: the `INSERT INTO <model> (...) VALUES (...)` of one row (`shared` and the
+    model's defaults), its parameters numbered from `first`, to send as a WITH clause of
+    another statement; the caller adds RETURNING."""
+    template, columns, constant = _constants(model, shared, ())
+    values: list[object] = []
+    sql = _values_sql(model, template, columns, constant, [{}], values, True, first - 1)
+    return sql, values
+
+
 async def insert_many(
     model: type[Model],
     shared: Mapping[str, Any],
@@ -142,7 +182,6 @@ async def insert_many(
     pk_column = meta.db_pk_column
     varying = set(rows[0])
     template, columns, constant = _constants(model, shared, varying)
-    converters = {name: meta.fields_map[name] for name in varying}
     per_statement = max(1, MAX_PARAMETERS // len(columns))
     ids: list[int] = []
     for start in range(0, len(rows), per_statement):
@@ -150,24 +189,8 @@ async def insert_many(
         if prefix and start > 0:
             raise ValueError("an insert sent with an update fits one statement")
         values: list[object] = list(prefix_values)
-        tuples: list[str] = []
-        for row in chunk:
-            marks = []
-            for name, column in columns:
-                if name in converters:
-                    values.append(converters[name].to_db_value(row[name], template))
-                else:
-                    values.append(constant[column])
-                marks.append(f"${len(values)}" if postgres else "?")
-            tuples.append("(" + ", ".join(marks) + ")")
-        sql = (
-            prefix
-            + f'INSERT INTO "{meta.db_table}" ('
-            + ", ".join(f'"{column}"' for _, column in columns)
-            + ") VALUES "
-            + ", ".join(tuples)
-            + f' RETURNING "{pk_column}"'
-        )
+        insert = _values_sql(model, template, columns, constant, chunk, values, postgres)
+        sql = f'{prefix}{insert} RETURNING "{pk_column}"'
         returned = await connection.execute_query_dict(sql, values)
         # One statement's rows take ascending ids in VALUES order (a sequence, or SQLite's
         # rowid); RETURNING may list them in any order.
