@@ -7,9 +7,9 @@ API in-process; the database is then copied (`CREATE DATABASE ... TEMPLATE`) for
 baseline, `bench.minimal`'s hand-written asyncpg actions (seven statements each), which runs
 the same two phases on the copy: one connection alone, then one connection per client. The
 project runs as `milestones serve --workers N` (Redis broadcast), over HTTP from this process:
-one keep-alive connection per client. Each phase runs for a fixed time after a warm-up; a
-cycle is counted when its approve answered. The load generator shares the 2 cores with the
-servers: its own CPU time is reported beside the figures.
+one keep-alive connection per client (`bench.api.LeanClient`). Each phase runs for a fixed time
+after a warm-up; a cycle is counted when its approve answered. The load generator shares the 2
+cores with the servers: its own CPU time is reported beside the figures.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
-import httpx
 
 from bench.api import (
     ACTIVATE_MILESTONE,
@@ -34,6 +33,7 @@ from bench.api import (
     GraphQLClient,
     Party,
     in_process,
+    lean_over_http,
     party,
 )
 from bench.fanout import redis_url
@@ -104,20 +104,12 @@ async def _phase(pairs: list[Pair], cycle: Cycle, seconds: float) -> tuple[float
 
 
 async def _project(url: str, pairs: list[Pair], seconds: float) -> tuple[float, float]:
-    # One client (and keep-alive connection) per pair, as separate users would have: one
-    # shared httpx pool of 32 connections scans all of them on every request (httpcore's
-    # `_assign_requests_to_connections`), which cost the load generator, on the server's two
-    # cores, half a core more than the requests themselves.
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    # One client (and keep-alive connection) per pair, as separate users would have, each a
+    # lean one (`bench.api.LeanClient`): the load generator shares the server's two cores.
+    # (httpx cost 1.6 ms of CPU per cycle here, a fifth of the machine; one shared httpx pool
+    # of 32 connections cost more still: it scans all of them on every request.)
     async with contextlib.AsyncExitStack() as stack:
-        apis = [
-            GraphQLClient(
-                await stack.enter_async_context(
-                    httpx.AsyncClient(base_url=url, timeout=60.0, limits=limits)
-                )
-            )
-            for _ in pairs
-        ]
+        apis = [await stack.enter_async_context(lean_over_http(url)) for _ in pairs]
 
         async def cycle(number: int, index: int) -> None:
             pair, api = pairs[number], apis[number]
@@ -172,7 +164,9 @@ async def run_concurrency(
             pairs = [await _seed_pair(api, n, per_pair) for n in range(clients)]
             alone = [await _seed_pair(api, clients, alone_milestones)]
         print(f"  seeded in {time.monotonic() - started:.0f} s", flush=True)
+        await databases.settle("concurrency")  # the copy starts settled too
         copy = await databases.create("concurrency_minimal", template="concurrency")
+        await databases.settle("concurrency_minimal")
 
         print("bench.minimal: one connection, then one per client", flush=True)
         minimal_alone, minimal_alone_cpu = await _minimal(asyncpg_dsn(copy), alone, seconds)
@@ -226,7 +220,9 @@ async def run_concurrency(
         f"Concurrency: {clients} pairs (a client and a freelancer of their own, one contract"
         f" each, {per_pair} upcoming milestones as bench.seed adds them); one client alone on"
         f" a contract of its own; {WARMUP_SECONDS:g} s warm-up then {seconds:g} s per phase;"
-        " the project over HTTP (httpx, one keep-alive connection per client) with"
+        " the project over HTTP (a lean asyncio HTTP/1.1 client, bench.api.LeanClient, one"
+        " keep-alive connection per client; the databases vacuumed, analyzed and checkpointed"
+        " after seeding) with"
         f" `--workers {workers}` and Redis broadcast; bench.minimal over asyncpg, one"
         " connection per client, on a copy of the seeded database. The load generator runs on"
         " the same 2 cores: this process used"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from bench.api import CLIENT, GraphQLClient, in_process, over_http
+from bench.api import CLIENT, GraphQLClient, in_process, lean_over_http
 from bench.minimal import minimal_cycles
 from bench.plan import Plan
 from bench.postgres import Databases, asyncpg_dsn
@@ -89,8 +89,11 @@ async def asyncpg_baselines(plan: Plan, databases: Databases) -> Baselines:
     recorded = await databases.create("mutations")
     async with in_process(recorded) as api:
         contract = await seed_upcoming(api, "Mutations baseline", milestones_needed(plan))
+    await databases.settle("mutations")  # and so the copies
     copy = await databases.create("mutations_replay", template="mutations")
     minimal_copy = await databases.create("mutations_minimal", template="mutations")
+    await databases.settle("mutations_replay")
+    await databases.settle("mutations_minimal")
     async with in_process(recorded) as api:
         steps = await _capture(api, contract.milestone_ids)
     elapsed = await _replay(asyncpg_dsn(copy), steps, 2 * WARMUP_CYCLES)
@@ -110,7 +113,7 @@ async def project_cycles(
     plan: Plan, project: Server, milestone_ids: list[str]
 ) -> tuple[int, float]:
     """(cycles, cycles per second) through `milestones serve`, one request at a time."""
-    async with over_http(project.url) as api:
+    async with lean_over_http(project.url) as api:
         for milestone_id in milestone_ids[:WARMUP_CYCLES]:
             await cycle(api, milestone_id)
         started = time.perf_counter()

@@ -25,10 +25,10 @@ class Plan:
     room_milestones: int = 50
     wrk_seconds: float = 10.0
     wrk_warmup_seconds: float = 2.0
-    mutation_cycles: int = 150
+    mutation_cycles: int = 400
     mutation_max_seconds: float = 20.0
     fanout_counts: tuple[int, ...] = (2_000, 10_000)
-    fanout_rounds: int = 3
+    fanout_rounds: int = 8
     fanout_timeout_seconds: float = 30.0  # per round: later than this counts as missed
     fanout_connect_seconds: float = 120.0  # sockets not connected by then count as missed
     fanout_measure_seconds: float = 45.0  # no further rounds once this much has passed
