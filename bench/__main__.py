@@ -111,7 +111,6 @@ async def run(plan: Plan, selected: list[str], keep_databases: bool) -> Report:
                         api, f"Rate limits {kind}", mutation_milestones(plan)
                     )
         print(f"  seeded in {time.monotonic() - started:.1f} s", flush=True)
-        await databases.settle("main")
 
         if "room" in selected or mutation_contract is not None:
             project = start_project(plan.run_dir, database_url=main_url, jwt_secret=JWT_SECRET)

@@ -164,9 +164,7 @@ async def run_concurrency(
             pairs = [await _seed_pair(api, n, per_pair) for n in range(clients)]
             alone = [await _seed_pair(api, clients, alone_milestones)]
         print(f"  seeded in {time.monotonic() - started:.0f} s", flush=True)
-        await databases.settle("concurrency")  # the copy starts settled too
         copy = await databases.create("concurrency_minimal", template="concurrency")
-        await databases.settle("concurrency_minimal")
 
         print("bench.minimal: one connection, then one per client", flush=True)
         minimal_alone, minimal_alone_cpu = await _minimal(asyncpg_dsn(copy), alone, seconds)
@@ -221,8 +219,7 @@ async def run_concurrency(
         f" each, {per_pair} upcoming milestones as bench.seed adds them); one client alone on"
         f" a contract of its own; {WARMUP_SECONDS:g} s warm-up then {seconds:g} s per phase;"
         " the project over HTTP (a lean asyncio HTTP/1.1 client, bench.api.LeanClient, one"
-        " keep-alive connection per client; the databases vacuumed, analyzed and checkpointed"
-        " after seeding) with"
+        " keep-alive connection per client) with"
         f" `--workers {workers}` and Redis broadcast; bench.minimal over asyncpg, one"
         " connection per client, on a copy of the seeded database. The load generator runs on"
         " the same 2 cores: this process used"

@@ -89,11 +89,8 @@ async def asyncpg_baselines(plan: Plan, databases: Databases) -> Baselines:
     recorded = await databases.create("mutations")
     async with in_process(recorded) as api:
         contract = await seed_upcoming(api, "Mutations baseline", milestones_needed(plan))
-    await databases.settle("mutations")  # and so the copies
     copy = await databases.create("mutations_replay", template="mutations")
     minimal_copy = await databases.create("mutations_minimal", template="mutations")
-    await databases.settle("mutations_replay")
-    await databases.settle("mutations_minimal")
     async with in_process(recorded) as api:
         steps = await _capture(api, contract.milestone_ids)
     elapsed = await _replay(asyncpg_dsn(copy), steps, 2 * WARMUP_CYCLES)

@@ -56,17 +56,6 @@ class Databases:
         self.created.append(name)
         return self.url(what)
 
-    async def settle(self, what: str) -> None:
-        """Vacuum and analyze the database, then checkpoint: what seeding left for autovacuum
-        and the checkpointer is done before a phase is timed, not at a random point of one
-        (the phases compared are seconds long; either side could otherwise pay for it)."""
-        connection = await asyncpg.connect(asyncpg_dsn(self.url(what)))
-        try:
-            await connection.execute("VACUUM (ANALYZE)")
-            await connection.execute("CHECKPOINT")
-        finally:
-            await connection.close()
-
     async def drop_all(self) -> None:
         connection = await asyncpg.connect(asyncpg_dsn(server_url()))
         try:

@@ -233,6 +233,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 SAME_ON_EVERY_DATABASE = (
     "tests/browser/",
     "tests/emails/",
+    "tests/perf/test_lean_client.py",
     "tests/api/test_input_hygiene.py",
     "tests/api/test_schema_descriptions.py",
     "tests/api/test_validation.py",
