@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from bench.api import CLIENT, GraphQLClient, in_process, lean_over_http
+from bench.api import CLIENT, GraphQLApi, GraphQLClient, in_process, lean_over_http
 from bench.minimal import minimal_cycles
 from bench.plan import Plan
 from bench.postgres import Databases, asyncpg_dsn
@@ -33,7 +33,7 @@ def milestones_needed(plan: Plan) -> int:
     return plan.mutation_cycles + WARMUP_CYCLES
 
 
-async def cycle(api: GraphQLClient, milestone_id: str) -> None:
+async def cycle(api: GraphQLApi, milestone_id: str) -> None:
     await activate(api, milestone_id)
     await approve(api, milestone_id)
 

@@ -15,6 +15,7 @@ from bench.api import (
     FREELANCER,
     ME,
     REQUEST_CHANGES,
+    GraphQLApi,
     GraphQLClient,
     Party,
 )
@@ -71,13 +72,13 @@ async def add_milestones(
         contract.milestone_ids.append(payload["milestone"]["id"])
 
 
-async def activate(api: GraphQLClient, milestone_id: str) -> None:
+async def activate(api: GraphQLApi, milestone_id: str) -> None:
     await api.ok(
         CLIENT, "activateMilestone", ACTIVATE_MILESTONE, {"input": {"milestoneId": milestone_id}}
     )
 
 
-async def approve(api: GraphQLClient, milestone_id: str) -> None:
+async def approve(api: GraphQLApi, milestone_id: str) -> None:
     await api.ok(
         CLIENT,
         "approveMilestone",

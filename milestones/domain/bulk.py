@@ -41,6 +41,18 @@ class Update:
         return sql, [*self.values.values(), *self.where.values()]
 
 
+def update_clauses(updates: Sequence[Update]) -> tuple[str, list[object]]:
+    """PostgreSQL: the updates as data-modifying WITH clauses (`also0 AS (UPDATE ...), ...`),
+    their parameters numbered from 1, for the statement they go with."""
+    clauses: list[str] = []
+    values: list[object] = []
+    for number, update in enumerate(updates):
+        update_sql, update_values = update.sql(True, len(values) + 1)
+        clauses.append(f"also{number} AS ({update_sql})")
+        values.extend(update_values)
+    return ", ".join(clauses), values
+
+
 async def run_updates(updates: Sequence[Update]) -> None:
     """The updates on their own, one statement each (nothing to insert with them)."""
     connection = connections.get("default")
@@ -173,12 +185,8 @@ async def insert_many(
     if also and not postgres:
         await run_updates(also)
     elif also:
-        ctes = []
-        for number, update in enumerate(also):
-            update_sql, update_values = update.sql(postgres, len(prefix_values) + 1)
-            ctes.append(f"also{number} AS ({update_sql})")
-            prefix_values.extend(update_values)
-        prefix = f"WITH {', '.join(ctes)} "
+        clauses, prefix_values = update_clauses(also)
+        prefix = f"WITH {clauses} "
     pk_column = meta.db_pk_column
     varying = set(rows[0])
     template, columns, constant = _constants(model, shared, varying)

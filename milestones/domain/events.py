@@ -11,10 +11,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from tortoise import connections, timezone
-from tortoise.backends.base.client import BaseDBAsyncClient
 
 from milestones.domain.access import Role, access_of
-from milestones.domain.bulk import Update, insert_many, insert_select_sql, insert_values_sql
+from milestones.domain.bulk import (
+    Update,
+    insert_many,
+    insert_select_sql,
+    insert_values_sql,
+    update_clauses,
+)
 from milestones.domain.email_items import EmailItem, email_item, wants_email
 from milestones.domain.transaction import Action
 from milestones.domain.values import cents_to_decimal
@@ -462,11 +467,11 @@ class _EventInsert:
     bump: Update
 
     def clauses(self) -> tuple[str, list[object]]:
-        """`also0 AS (UPDATE contracts ...), new_event AS (INSERT ... RETURNING id)`."""
-        bump, values = self.bump.sql(True, 1)
+        """`also0 AS (UPDATE contracts ...), new_event AS (INSERT ... RETURNING id), `."""
+        bump, values = update_clauses([self.bump])
         insert, inserted = insert_values_sql(ContractEvent, self.fields, len(values) + 1)
         values.extend(inserted)
-        return f'also0 AS ({bump}), new_event AS ({insert} RETURNING "id")', values
+        return f'{bump}, new_event AS ({insert} RETURNING "id"), ', values
 
 
 async def _insert_notifications(
@@ -478,10 +483,8 @@ async def _insert_notifications(
     statement), two on SQLite."""
     connection = connections.get("default")  # the action's transaction
     postgres = connection.capabilities.dialect == "postgres"
-    if event is not None:
-        return await _insert_with_event(connection, recipients, shared, event)
-    numbering, parameters = _numbering(recipients, postgres)
     if not postgres:
+        numbering, parameters = _numbering(recipients, postgres)
         # execute_query_dict fetches rows whatever the statement.
         numbered = sorted(
             (_numbered(row) for row in await connection.execute_query_dict(numbering, parameters)),
@@ -489,58 +492,40 @@ async def _insert_notifications(
         )
         rows = [{"recipient_id": r.user_id, "seq": r.seq} for r in numbered]
         return list(zip(await insert_many(Notification, shared, rows), numbered, strict=True))
-    insert, values = insert_select_sql(
-        Notification,
-        shared,
-        "recipient",
-        {"recipient_id": "recipient.id", "seq": "recipient.notification_seq"},
-        len(parameters) + 1,
-    )
-    sql = (
-        f'WITH recipient AS ({numbering}), inserted AS ({insert} RETURNING "id", "recipient_id") '
-        "SELECT recipient.*, inserted.id AS notification_id FROM recipient "
-        "JOIN inserted ON inserted.recipient_id = recipient.id ORDER BY recipient.id"
-    )
-    parameters.extend(values)
-    return [
-        (int(row["notification_id"]), _numbered(row))
-        for row in await connection.execute_query_dict(sql, parameters)
-    ]
-
-
-async def _insert_with_event(
-    connection: BaseDBAsyncClient,
-    recipients: _Recipients,
-    shared: dict[str, Any],
-    event: _EventInsert,
-) -> list[tuple[int, _Numbered]]:
-    """PostgreSQL: `_insert_notifications` with the event written first in the same
-    statement. Its row comes back whether anyone is notified or not (a LEFT JOIN from it)."""
-    clauses, parameters = event.clauses()
+    # The event, when given, goes first (WITH clauses); its row comes back whether anyone is
+    # notified or not (a LEFT JOIN from it), with its id.
+    clauses, parameters = event.clauses() if event is not None else ("", [])
     numbering, numbered_by = _numbering(recipients, True, len(parameters) + 1)
     parameters.extend(numbered_by)
+    taken = {"recipient_id": "recipient.id", "seq": "recipient.notification_seq"}
+    if event is not None:
+        taken["event_id"] = "new_event.id"
     insert, values = insert_select_sql(
         Notification,
-        {k: v for k, v in shared.items() if k != "event_id"},
-        "recipient CROSS JOIN new_event",
-        {
-            "recipient_id": "recipient.id",
-            "seq": "recipient.notification_seq",
-            "event_id": "new_event.id",
-        },
+        {k: v for k, v in shared.items() if k not in taken},
+        "recipient CROSS JOIN new_event" if event is not None else "recipient",
+        taken,
         len(parameters) + 1,
     )
     parameters.extend(values)
-    sql = (
-        f"WITH {clauses}, recipient AS ({numbering}), "
-        f'inserted AS ({insert} RETURNING "id", "recipient_id") '
-        "SELECT new_event.id AS new_event_id, numbered.* FROM new_event LEFT JOIN ("
+    notified = (
         "SELECT recipient.*, inserted.id AS notification_id FROM recipient "
-        "JOIN inserted ON inserted.recipient_id = recipient.id) AS numbered ON TRUE "
-        "ORDER BY numbered.id"
+        "JOIN inserted ON inserted.recipient_id = recipient.id"
     )
+    sql = (
+        f"WITH {clauses}recipient AS ({numbering}), "
+        f'inserted AS ({insert} RETURNING "id", "recipient_id") '
+    )
+    if event is None:
+        sql += f"{notified} ORDER BY recipient.id"
+    else:
+        sql += (
+            f"SELECT new_event.id AS new_event_id, numbered.* FROM new_event LEFT JOIN "
+            f"({notified}) AS numbered ON TRUE ORDER BY numbered.id"
+        )
     rows = await connection.execute_query_dict(sql, parameters)
-    event.event.id = shared["event_id"] = int(rows[0]["new_event_id"])
+    if event is not None:  # the caller's notifications (webhooks) carry it too
+        event.event.id = shared["event_id"] = int(rows[0]["new_event_id"])
     return [
         (int(row["notification_id"]), _numbered(row))
         for row in rows
