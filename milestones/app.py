@@ -107,6 +107,7 @@ def create_app(settings: Settings | None = None) -> MilestonesApp:
         settings.jwt_secret,
         require_exp=settings.is_production,
         cache_bytes=settings.token_cache_bytes,
+        user_refresh_seconds=settings.user_refresh_seconds,
     )
     graphql = MilestonesGraphQL(
         schema,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import jwt
 
@@ -31,12 +31,24 @@ class Claims:
         return MEDIATOR_ROLE in self.roles
 
 
+@dataclass(slots=True)
+class KnownUser:
+    """What this instance last made of a token's user: the identity columns of its row
+    (`milestones.domain.users.user_for` fills it), and when (`time.monotonic()`). Trusted for
+    `refresh_seconds` (0: never), then read and brought up to date again."""
+
+    refresh_seconds: float = 0.0
+    row: dict[str, object] | None = None
+    at: float = 0.0
+
+
 @dataclass(frozen=True, slots=True)
 class Verified:
     """A valid token's claims and when it stops being valid (None: never)."""
 
     claims: Claims
     expires_at: float | None
+    user: KnownUser = field(default_factory=KnownUser, compare=False, repr=False)
 
     def expired(self, now: float | None = None) -> bool:
         return self.expires_at is not None and self.expires_at <= (now or time.time())
@@ -98,7 +110,8 @@ def authorization_in_connection_params(params: object) -> str | None:
 class TokenVerifier:
     """Verifies tokens; a token seen before is not verified again until it expires: SPAs send
     the same token with every request, and HMAC plus JSON decoding is a fair share of a cached
-    room's cost. Only valid tokens are remembered, within a byte budget."""
+    room's cost. Only valid tokens are remembered, within a byte budget. A remembered token also
+    remembers its user's identity for `user_refresh_seconds` (`KnownUser`)."""
 
     def __init__(
         self,
@@ -106,16 +119,19 @@ class TokenVerifier:
         *,
         require_exp: bool = False,
         cache_bytes: int = DEFAULT_TOKEN_CACHE_BYTES,
+        user_refresh_seconds: float = 0.0,
     ) -> None:
         self.secret = secret
         self.require_exp = require_exp
+        self.user_refresh_seconds = user_refresh_seconds
         self._verified: ByteBoundedLRU[str, Verified] = ByteBoundedLRU(cache_bytes)
 
     def verify(self, token: str) -> Verified:
         verified = self._verified.get(token)
         if verified is None:
             verified = self._decode(token)
-            self._verified.put(token, verified, 2 * len(token) + 512)
+            # The token twice (key, claims), the user's identity row, the objects around them.
+            self._verified.put(token, verified, 2 * len(token) + 1024)
         if verified.expired():
             raise Unauthenticated("Token expired")
         return verified
@@ -147,7 +163,11 @@ class TokenVerifier:
             email=_optional_text(payload.get("email"), 320),
             roles=_roles(payload.get("roles")),
         )
-        return Verified(claims, float(exp) if isinstance(exp, int | float) else None)
+        return Verified(
+            claims,
+            float(exp) if isinstance(exp, int | float) else None,
+            KnownUser(self.user_refresh_seconds),
+        )
 
 
 def _optional_text(value: object, limit: int) -> str | None:

@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     document_cache_bytes: int = Field(default=32 * 1024 * 1024, ge=0)
     # Tokens already verified (each is checked again for expiry on every use).
     token_cache_bytes: int = Field(default=4 * 1024 * 1024, ge=0)
+    # A remembered token names its user without a read for this long on this instance (0: read
+    # on every request). Only what the token decides is remembered (milestones.domain.users).
+    user_refresh_seconds: float = Field(default=60.0, ge=0)
     # Frames waiting to be sent on one WebSocket; past it the socket is closed (4429) and the
     # client resumes by cursor.
     websocket_backlog_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)

@@ -1,5 +1,12 @@
 """Users come from token claims: created on first sight, kept up to date after.
 
+A token seen again on the same instance within `user_refresh_seconds` names the user it named
+before without a read (`user_for`): every request and every socket starts with its viewer, and
+that read was one statement in five of an activate or approve. What is remembered is what the
+token decides (id, subject, name, email, mediator role), never what other requests change
+(notification sequence, email settings): those columns are absent from such a viewer, so
+reading them off it fails loudly instead of returning an old value.
+
 Seeing an email claim for the first time (a new user, or a changed address) is also when
 offers made to that address find their person: the first user whose token carries it becomes
 the offer's freelancer party and gets the CONTRACT_OFFERED notification then.
@@ -7,16 +14,37 @@ the offer's freelancer party and gets the CONTRACT_OFFERED notification then.
 
 from __future__ import annotations
 
+import time
+
 from tortoise import connections
 from tortoise.exceptions import IntegrityError
 
-from milestones.auth import Claims
+from milestones.auth import Claims, Verified
 from milestones.domain import events
 from milestones.domain.emails import email_key
 from milestones.domain.teams import claim_memberships
 from milestones.domain.transaction import action
 from milestones.models import Contract, ContractEvent, User
 from milestones.models.enums import ContractStatus, EventKind
+
+# The columns the token decides, and the only ones a viewer carries (see the module's text).
+IDENTITY = ("id", "sub", "name", "email", "email_key", "is_mediator")
+
+
+async def user_for(verified: Verified) -> User:
+    """The verified token's user, created or brought up to date from its claims, read at most
+    once per `refresh_seconds` for this token on this instance. Its claims cannot change, so
+    in that window the row can only differ where another token of the same subject (with other
+    claims) wrote since; after it, the claims are written again, as on every read."""
+    known = verified.user
+    now = time.monotonic()
+    row = known.row
+    if row is None or now - known.at >= known.refresh_seconds:
+        user = await user_from_claims(verified.claims)
+        row = {name: getattr(user, name) for name in IDENTITY}
+        if known.refresh_seconds > 0:
+            known.row, known.at = row, now
+    return User._init_from_db(**row)
 
 
 async def user_from_claims(claims: Claims) -> User:

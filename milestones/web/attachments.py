@@ -24,7 +24,7 @@ from starlette.routing import BaseRoute, Route
 from milestones import ids
 from milestones.auth import TokenVerifier, Unauthenticated, parse_authorization
 from milestones.domain.submissions import attachment_chunks, visible_attachment
-from milestones.domain.users import user_from_claims
+from milestones.domain.users import user_for
 from milestones.rate_limits import Budget, RateLimiter, identity
 from milestones.web.graphql_http import JSON, refusal_body
 
@@ -70,7 +70,7 @@ def attachment_routes(verifier: TokenVerifier, rate_limiter: RateLimiter | None)
                 "UNAUTHENTICATED",
                 {"www-authenticate": 'Bearer realm="milestones"'},
             )
-        viewer = await user_from_claims(verified.claims)
+        viewer = await user_for(verified)
         if limiter is not None:
             refusal = await limiter.admit(identity(viewer.sub, None), [(Budget.QUERIES, 1)])
             if refusal is not None:

@@ -36,7 +36,7 @@ from milestones.auth import (
     parse_authorization,
 )
 from milestones.config import Settings
-from milestones.domain.users import user_from_claims
+from milestones.domain.users import user_for
 from milestones.live.bus import WakeupBus
 from milestones.live.fanout import SharedSubscriptions
 from milestones.live.transport import DIRECT_SEND, Expiries, SharedSubscriptionsHandler
@@ -377,7 +377,7 @@ class MilestonesGraphQL(GraphQL[Context, None]):
 
     async def _viewer(self, authorization: str | None) -> tuple[User, Verified]:
         verified = self.verifier.verify(parse_authorization(authorization))
-        return await user_from_claims(verified.claims), verified
+        return await user_for(verified), verified
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None

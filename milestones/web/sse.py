@@ -38,7 +38,7 @@ from strawberry.types.graphql import OperationType
 
 from milestones import ids
 from milestones.auth import Unauthenticated, parse_authorization
-from milestones.domain.users import user_from_claims
+from milestones.domain.users import user_for
 from milestones.live import eager
 from milestones.live.fanout import CURSOR_KINDS, Member, Request, subscription_field
 from milestones.observability.metrics import OPEN_EVENT_STREAMS
@@ -226,7 +226,7 @@ class EventStreams:
         ends_at = time.time() + settings.sse_max_seconds
         if verified.expires_at is not None:  # the stream ends with its token
             ends_at = min(ends_at, verified.expires_at)
-        viewer = await user_from_claims(verified.claims)
+        viewer = await user_for(verified)
         if self.open_by_viewer.get(viewer.id, 0) >= settings.max_event_streams_per_user:
             limit = settings.max_event_streams_per_user
             await _refuse(

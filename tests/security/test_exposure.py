@@ -254,10 +254,10 @@ async def test_an_internal_error_in_a_stream_is_masked_with_a_request_id(
 async def test_a_database_failure_while_identifying_the_caller_is_a_json_503(
     api: Any, client: Actor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def down(claims: Any) -> Any:
+    async def down(verified: Any) -> Any:
         raise DBConnectionError("could not connect to 10.1.2.3:5432")
 
-    monkeypatch.setattr("milestones.web.graphql_view.user_from_claims", down)
+    monkeypatch.setattr("milestones.web.graphql_view.user_for", down)
     response = await post(api, client, "{ me { id } }")
     assert response.status_code == 503
     assert response.headers["content-type"].startswith("application/json")
@@ -272,10 +272,10 @@ async def test_a_database_failure_while_identifying_the_caller_is_a_json_503(
 async def test_a_database_failure_at_connection_init_closes_for_a_retry(
     ws_url: str, client: Actor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def down(claims: Any) -> Any:
+    async def down(verified: Any) -> Any:
         raise DBConnectionError("could not connect to 10.1.2.3:5432")
 
-    monkeypatch.setattr("milestones.web.graphql_view.user_from_claims", down)
+    monkeypatch.setattr("milestones.web.graphql_view.user_for", down)
     async with graphql_ws(ws_url) as ws:
         await ws.init(client.token, expect_ack=False)
         assert await ws.closed_with() == 1011  # try again; 4403 would mean "bad token"
@@ -284,10 +284,10 @@ async def test_a_database_failure_at_connection_init_closes_for_a_retry(
 async def test_any_failure_in_the_request_path_is_a_json_500(
     api: Any, client: Actor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def broken(claims: Any) -> Any:
+    async def broken(verified: Any) -> Any:
         raise RuntimeError("internal detail")
 
-    monkeypatch.setattr("milestones.web.graphql_view.user_from_claims", broken)
+    monkeypatch.setattr("milestones.web.graphql_view.user_for", broken)
     response = await post(api, client, "{ me { id } }")
     assert response.status_code == 500
     assert codes(response.json()) == ["INTERNAL_SERVER_ERROR"]
