@@ -138,6 +138,10 @@ async def _seed(dsn: str, count: int, pairs: int) -> None:
             [(row["contract_id"], None, "DEPOSIT") for row in milestones]
             + [(row["contract_id"], row["id"], "ALLOCATE") for row in milestones],
         )
+        # The contracts' running sums of their ledgers, as the API keeps them.
+        await connection.execute(
+            "UPDATE contracts SET ledger_deposited = 10000 WHERE id = ANY($1::bigint[])", ids
+        )
     finally:
         await connection.close()
 

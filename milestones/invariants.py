@@ -7,6 +7,8 @@ ones the API reports (`domain.escrow`), so the two derivations keep each other h
 Checked, per contract unless said otherwise:
 - escrow from the ledger: held = funded - released - refunded >= 0, available >= 0, and both
   equal what `domain.escrow` derives;
+- the contract's running sums (`ledger_deposited`, `_released`, `_refunded`, `_bonus`) equal
+  its ledger's;
 - ledger rows: positive amounts; ALLOCATE names a milestone of the same contract (RELEASE and
   REFUND name one, or none when they pay out of `available`), DEPOSIT names none;
 - each milestone: released + refunded <= funded; an ACTIVE/SUBMITTED one holds exactly its
@@ -70,6 +72,22 @@ class _Money:
     bonus: int = 0
 
 
+def _check_running_sums(
+    report: Report, subject: str, contract: dict[str, Any], money: _Money
+) -> None:
+    kept = tuple(
+        int(contract[f"ledger_{name}"]) for name in ("deposited", "released", "refunded", "bonus")
+    )
+    # `money` counts a bonus as deposited and released too; the sums are by kind.
+    summed = (money.deposit - money.bonus, money.release - money.bonus, money.refund, money.bonus)
+    if kept != summed:
+        report.breach(
+            subject,
+            "running sums equal the ledger",
+            f"deposited, released, refunded, bonus kept as {kept}, the ledger sums {summed}",
+        )
+
+
 async def _rows(sql: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = await connections.get("default").execute_query_dict(sql)
     return rows
@@ -78,7 +96,10 @@ async def _rows(sql: str) -> list[dict[str, Any]]:
 async def check_invariants() -> Report:
     """Check the database the ORM is connected to; nothing is changed."""
     report = Report()
-    contracts = await _rows("SELECT id, status, event_seq FROM contracts ORDER BY id")
+    contracts = await _rows(
+        "SELECT id, status, event_seq, ledger_deposited, ledger_released, ledger_refunded, "
+        "ledger_bonus FROM contracts ORDER BY id"
+    )
     milestones = await _rows(
         "SELECT id, contract_id, position, status, amount, "
         "CASE WHEN deleted_at IS NULL THEN 0 ELSE 1 END AS deleted FROM milestones ORDER BY id"
@@ -135,6 +156,7 @@ async def check_invariants() -> Report:
         held = _check_escrow(
             report, subject, by_contract[pk], funded, by_milestone, reported.get(pk)
         )
+        _check_running_sums(report, subject, contract, by_contract[pk])
         if len(funded) > 1:
             ids = ", ".join(str(m["id"]) for m in funded)
             report.breach(subject, "one funded milestone", f"milestones {ids} are funded")

@@ -22,6 +22,14 @@ MAX_PARAMETERS: Final = 30_000
 
 
 @dataclass(frozen=True, slots=True)
+class Increment:
+    """A value of an `Update`: the column plus `by` (`"column" = "column" + by`), whatever it
+    holds when the statement runs."""
+
+    by: int
+
+
+@dataclass(frozen=True, slots=True)
 class Update:
     """`UPDATE table SET <values> WHERE <where>` (column names to stored values; the filter
     by equality), sent with an INSERT (`insert_many(..., also=...)`): in the same statement on
@@ -35,10 +43,16 @@ class Update:
     def sql(self, postgres: bool, first: int) -> tuple[str, list[object]]:
         """The statement, its parameters numbered from `first` on PostgreSQL."""
         marks = (f"${n}" if postgres else "?" for n in itertools.count(first))
-        sets = ", ".join(f'"{column}" = {next(marks)}' for column in self.values)
+        sets = ", ".join(
+            f'"{column}" = "{column}" + {next(marks)}'
+            if isinstance(value, Increment)
+            else f'"{column}" = {next(marks)}'
+            for column, value in self.values.items()
+        )
         where = " AND ".join(f'"{column}" = {next(marks)}' for column in self.where)
         sql = f'UPDATE "{self.table}" SET {sets} WHERE {where}'
-        return sql, [*self.values.values(), *self.where.values()]
+        values = [v.by if isinstance(v, Increment) else v for v in self.values.values()]
+        return sql, [*values, *self.where.values()]
 
 
 def update_clauses(updates: Sequence[Update]) -> tuple[str, list[object]]:

@@ -17,9 +17,10 @@ from typing import TypeVar
 from tortoise import connections
 from tortoise.models import Model
 
+from milestones.domain import escrow
 from milestones.domain.access import Role
 from milestones.domain.errors import ErrorCode, Problem
-from milestones.domain.escrow import LedgerSummary, summary_column, summary_of
+from milestones.domain.escrow import LedgerSummary, held_column, held_summary_of
 from milestones.models import ChangeRequest, Contract, Dispute, Milestone, RefundRequest
 from milestones.models.enums import (
     FUNDED_STATUSES,
@@ -94,8 +95,8 @@ async def read_with_room_state(
 ) -> tuple[Owned | None, RoomState]:
     """The object `pk` names, read again under the contract's lock (None once gone; `live`:
     not deleted either), and the contract's room state (`load_room_state`), with its money
-    when `money` (`escrow.summary_column`, focused on the funded milestones and the object when
-    it is a milestone): one statement."""
+    when `money` (the contract's running sums, and the money of the funded milestone and of
+    the object when it is a milestone: `escrow.held_column`): one statement."""
     connection = connections.get("default")
     postgres = connection.capabilities.dialect == "postgres"
     mark = "$1" if postgres else "?1"
@@ -103,7 +104,7 @@ async def read_with_room_state(
     milestone = model is Milestone
     ledger = ""
     if money:
-        column = summary_column("target.contract_id", postgres, "target.id" if milestone else None)
+        column = held_column("target.contract_id", postgres, "target.id" if milestone else None)
         ledger = f", {column} AS room_ledger"
     sql = (
         f"{_room_state_sql('target.contract_id')}{ledger}, target.* "
@@ -113,7 +114,10 @@ async def read_with_room_state(
     if not rows:
         return None, RoomState(contract, None, None, None)
     row = dict(rows[0])
-    found = summary_of(row.pop("room_ledger"), [pk] if milestone else []) if money else None
+    about = [pk] if milestone else []
+    found = held_summary_of(contract, row.pop("room_ledger"), about) if money else None
+    if found is not None and escrow.verify_derived:
+        await escrow.verify_summary(contract, found, about)
     change_request, refund_request, funded, dispute = (row.pop(c) for c in _ROOM_STATE_COLUMNS)
     state = RoomState(contract, change_request, refund_request, funded, dispute, ledger=found)
     return model._init_from_db(**row), state

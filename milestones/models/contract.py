@@ -45,6 +45,15 @@ class Contract(Model):
     )
     # Last event sequence number of this contract's log: event cursors, and the room's version.
     event_seq = fields.BigIntField(default=0)
+    # The ledger's running sums by kind, in minor units (ALLOCATE, between the contract and its
+    # milestones, is not among them), changed in the statement that appends the entries
+    # (`escrow.append_entries`): an action reads its contract's totals with the locked row
+    # instead of summing a ledger that grows with the contract's history.
+    # `milestones check-invariants` checks them against the ledger.
+    ledger_deposited = fields.BigIntField(default=0, db_default=0)
+    ledger_released = fields.BigIntField(default=0, db_default=0)
+    ledger_refunded = fields.BigIntField(default=0, db_default=0)
+    ledger_bonus = fields.BigIntField(default=0, db_default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
     accepted_at = fields.DatetimeField(null=True)
     ended_at = fields.DatetimeField(null=True)

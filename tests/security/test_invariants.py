@@ -88,6 +88,11 @@ DAMAGE: list[tuple[str, str, str]] = [
         "deposits go to the contract",
     ),
     (
+        "running sums out of step with the ledger",
+        "UPDATE contracts SET ledger_released = ledger_released + 1 WHERE id = {open}",
+        "running sums equal the ledger",
+    ),
+    (
         "a refunded milestone still holding money",
         "UPDATE milestones SET status = 'REFUNDED' WHERE id = {active}",
         "a refunded milestone holds nothing and released nothing",
