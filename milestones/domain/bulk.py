@@ -9,6 +9,7 @@ most of the cost.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -97,11 +98,23 @@ def instance_update(instance: Model, names: Sequence[str]) -> Update:
 
 def _constants(
     model: type[Model], shared: Mapping[str, Any], varying: Iterable[str]
-) -> tuple[Model, list[tuple[str, str]], dict[str, object]]:
+) -> tuple[Model | type[Model], list[tuple[str, str]], dict[str, object]]:
     """The model's columns but its key, by field name, and the stored value of each field not
-    in `varying`: from `shared` and the model's defaults (one instance: `template`)."""
+    in `varying`: from `shared` and the model's defaults; and what to convert the varying
+    values with (`to_db_value`'s instance). Where the defaults are the same every time
+    (`_shape`), without a model instance; else from one (`template`), as `Model.create` would."""
+    varying = frozenset(varying)
+    shape = _shape(model, frozenset(shared), varying)
+    if shape is not None and all(shared[name] is not None for name in shape.timestamps):
+        fields = model._meta.fields_map
+        constant = dict(shape.defaults)
+        for name, value in shared.items():
+            field = fields[name]
+            if value is None and not field.null:
+                raise ValueError(f"{name} is non nullable field, but null was passed")
+            constant[shape.column_of[name]] = field.to_db_value(field.to_python_value(value), model)
+        return model, shape.columns, constant
     meta = model._meta
-    varying = set(varying)
     template = model(**shared)  # the defaults, once (fields not given are left unset)
     columns = [
         (name, column)
@@ -114,6 +127,47 @@ def _constants(
     return template, columns, constant
 
 
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    columns: list[tuple[str, str]]  # (field name, column), the key left out
+    column_of: dict[str, str]
+    defaults: dict[
+        str, object
+    ]  # column -> stored default, for the fields neither given nor varying
+    timestamps: tuple[str, ...]  # given fields that Model.create would stamp itself if None
+
+
+@functools.cache
+def _shape(model: type[Model], given: frozenset[str], varying: frozenset[str]) -> _Shape | None:
+    """What every insert of `model` with these fields `given` (and `varying` per row) shares,
+    when it is the same each time: no callable default and no `auto_now_add` among the fields
+    left to their defaults, no `auto_now` field at all (their values are made per insert);
+    None otherwise. Keys: models and field names from this code, never from a client."""
+    meta = model._meta
+    columns = [
+        (name, column)
+        for name, column in meta.fields_db_projection.items()
+        if column != meta.db_pk_column
+    ]
+    defaults: dict[str, object] = {}
+    for name, column in columns:
+        field = meta.fields_map[name]
+        if getattr(field, "auto_now", False):
+            return None
+        if name in given or name in varying:
+            continue
+        if callable(field.default) or getattr(field, "auto_now_add", False):
+            return None
+        default = field.default
+        if default is None and field.has_db_default():
+            default = field.get_db_default_value()
+        defaults[column] = field.to_db_value(default, model)
+    if any(getattr(meta.fields_map[name], "auto_now_add", False) for name in varying):
+        return None
+    timestamps = tuple(n for n in given if getattr(meta.fields_map[n], "auto_now_add", False))
+    return _Shape(columns, dict(columns), defaults, timestamps)
+
+
 def insert_select_sql(
     model: type[Model], shared: Mapping[str, Any], source: str, taken: Mapping[str, str], first: int
 ) -> tuple[str, list[object]]:
@@ -122,7 +176,7 @@ def insert_select_sql(
     defaults as parameters numbered from `first`, each cast to its column's type (a parameter
     in a SELECT has none of its own). The caller adds RETURNING."""
     _, columns, constant = _constants(model, shared, taken)
-    fields = model._meta.fields_map
+    sql_types = _postgres_types(model)
     names, selected, values = [], [], list[object]()
     for name, column in columns:
         names.append(f'"{column}"')
@@ -130,8 +184,7 @@ def insert_select_sql(
             selected.append(taken[name])
             continue
         values.append(constant[column])
-        sql_type = fields[name].get_for_dialect("postgres", "SQL_TYPE")
-        selected.append(f"${first + len(values) - 1}::{sql_type}")
+        selected.append(f"${first + len(values) - 1}::{sql_types[name]}")
     sql = (
         f'INSERT INTO "{model._meta.db_table}" ({", ".join(names)}) '
         f"SELECT {', '.join(selected)} FROM {source}"
@@ -139,9 +192,19 @@ def insert_select_sql(
     return sql, values
 
 
+@functools.cache
+def _postgres_types(model: type[Model]) -> dict[str, str]:
+    """Field name -> the column's PostgreSQL type (the casts of `insert_select_sql`)."""
+    fields = model._meta.fields_map
+    return {
+        name: fields[name].get_for_dialect("postgres", "SQL_TYPE")
+        for name in model._meta.fields_db_projection
+    }
+
+
 def _values_sql(
     model: type[Model],
-    template: Model,
+    template: Model | type[Model],
     columns: Sequence[tuple[str, str]],
     constant: Mapping[str, object],
     rows: Sequence[Mapping[str, Any]],
