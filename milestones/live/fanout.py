@@ -130,6 +130,11 @@ class Sink(Protocol):
 
     def deliver(self, member: Member, frame: str, position: int | None) -> None: ...
 
+    def deliver_many(self, member: Member, frames: list[tuple[str, int | None]]) -> None:
+        """`deliver` of each (frame, position) in turn, in one write where the transport can
+        (a catch-up); a member that cannot take them all leaves its group, as with `deliver`."""
+        ...
+
     def operation_ended(self, member: Member, frame: str) -> None: ...
 
 
@@ -243,11 +248,12 @@ class Group:
         member.request, member.kind = self.request, self.kind
         self.add(member)
         member.position = position
-        for at, text in self.recent or ():
-            if at > position:
-                member.sink.deliver(member, member.prefix + text + member.suffix, at)
-                if member.group is not self:  # it could not take them: it fell behind
-                    return
+        prefix, suffix = member.prefix, member.suffix
+        frames: list[tuple[str, int | None]] = [
+            (prefix + text + suffix, at) for at, text in self.recent or () if at > position
+        ]
+        if frames:  # one write to the socket for all of them, where it can
+            member.sink.deliver_many(member, frames)
 
     def remove(self, member: Member) -> None:
         if self.members.pop(member, 0) is None:
@@ -526,8 +532,12 @@ class Outbox:
         *,
         max_bytes: int = DEFAULT_BACKLOG_BYTES,
         on_overflow: Callable[[], None] = lambda: None,
+        send_many: Callable[[list[str]], bool] | None = None,
     ) -> None:
         self._send = send
+        # Several frames in one write to the socket, at once; False where it cannot (then
+        # they go one `send` each).
+        self._send_many = send_many
         self._on_drained = on_drained
         self._on_overflow = on_overflow
         self.max_bytes = max_bytes
@@ -561,6 +571,31 @@ class Outbox:
             self.backlog = deque()
             self.queued_bytes = len(frame)
             self.flusher = asyncio.ensure_future(self._flush(pending, len(frame)))
+        return True
+
+    def push_many(self, frames: list[tuple[str, int | None]], member: Member) -> bool:
+        """`push` of each (frame, position) of `member` in turn, False at the first the socket
+        is too far behind to take; while it keeps up (nothing queued, and they fit the byte
+        budget), all of them in one write (`send_many`): a resume's catch-up is dozens of
+        frames, and each write is a system call."""
+        if (
+            self._send_many is not None
+            and not self.closed
+            and self.backlog is None
+            and len(frames) > 1
+            and sum(len(frame) for frame, _ in frames) <= self.max_bytes
+        ):
+            try:
+                written = self._send_many([frame for frame, _ in frames])
+            except Exception:  # the socket went away
+                self.closed = True
+                return True
+            if written:
+                member.position = frames[-1][1]
+                return True
+        for frame, position in frames:
+            if not self.push(frame, member, position):
+                return False
         return True
 
     def overflow(self) -> None:

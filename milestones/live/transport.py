@@ -43,6 +43,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     Message,
     SubscribeMessage,
 )
+from websockets.protocol import State
 
 from milestones.live.fanout import (
     Member,
@@ -78,6 +79,7 @@ class SharedSubscriptionsHandler(BaseGraphQLTransportWSHandler[Context, None]):
             self._drained,
             max_bytes=settings.websocket_backlog_bytes,
             on_overflow=self._overflowed,
+            send_many=self._write_frames,
         )
         # When its token expires, in whole seconds (`Expiries`).
         self.expires_second: int | None = None
@@ -91,6 +93,10 @@ class SharedSubscriptionsHandler(BaseGraphQLTransportWSHandler[Context, None]):
         send = socket.scope.get(DIRECT_SEND) or socket.send
         coroutine: Coroutine[Any, Any, None] = send({"type": "websocket.send", "text": frame})
         return coroutine
+
+    def _write_frames(self, frames: list[str]) -> bool:
+        socket = self.websocket.ws  # type: ignore[attr-defined]
+        return write_text_frames(socket.scope.get(DIRECT_SEND), frames)
 
     def _close_soon(self, code: int, reason: str) -> None:
         """Close without waiting for the socket to take what is queued (it may never)."""
@@ -244,6 +250,15 @@ class SharedSubscriptionsHandler(BaseGraphQLTransportWSHandler[Context, None]):
             member.group.remove(member)
         member.behind = True
 
+    def deliver_many(self, member: Member, frames: list[tuple[str, int | None]]) -> None:
+        if self._token_expired():
+            return
+        if self.outbox.push_many(frames, member):
+            return
+        if member.group is not None:
+            member.group.remove(member)
+        member.behind = True
+
     def operation_ended(self, member: Member, frame: str) -> None:
         if self.operations.get(member.id) is member:  # type: ignore[comparison-overlap]
             del self.operations[member.id]
@@ -301,6 +316,36 @@ class Expiries:
                 handler.expire_now()
         if self.due:
             self._arm(min(self.due))
+
+
+def write_text_frames(send: object, frames: list[str]) -> bool:
+    """`frames` as text frames in one write to the socket, below the ASGI `send` of uvicorn's
+    websockets-sansio protocol (the server's `send`, `DIRECT_SEND`), which writes each frame
+    on its own: a system call each. False, and nothing written, where `send` is not that
+    protocol's or the socket is not plainly open (closing, handshake pending, its writes
+    paused for flow control): the frames then go one ASGI `send` each, as any other.
+    `tests/subscriptions/test_outbox.py` checks that the server this runs on takes this path."""
+    protocol: Any = getattr(send, "__self__", None)
+    if type(protocol).__name__ != "WebSocketsSansIOProtocol":
+        return False
+    try:
+        conn, transport = protocol.conn, protocol.transport
+        if (
+            protocol.disconnected
+            or not protocol.handshake_complete
+            or protocol.close_sent
+            or protocol.initial_response is not None
+            or not protocol.writable.is_set()
+            or transport.is_closing()
+            or conn.state is not State.OPEN
+        ):
+            return False
+    except AttributeError:  # another version of the protocol: its own send
+        return False
+    for frame in frames:
+        conn.send_text(frame.encode())
+    transport.write(b"".join(conn.data_to_send()))
+    return True
 
 
 def _rate_limited(message: Message) -> bool:

@@ -166,15 +166,17 @@ class _LastEvent:
 
     def frame(self, result: str, kind: str | None, position: int | None) -> bytes:
         if result is not self.result or kind != self.kind or position != self.position:
-            event_id = (
-                ids.encode_cursor(kind, position)
-                if kind is not None and position is not None
-                else None
-            )
-            self.chunk = b"event: next\ndata: " + result.encode() + _id_line(event_id)
+            self.chunk = _next_event(result, kind, position)
             # Held until the next event: its identity cannot be reused meanwhile.
             self.result, self.kind, self.position = result, kind, position
         return self.chunk
+
+
+def _next_event(result: str, kind: str | None, position: int | None) -> bytes:
+    event_id = (
+        ids.encode_cursor(kind, position) if kind is not None and position is not None else None
+    )
+    return b"event: next\ndata: " + result.encode() + _id_line(event_id)
 
 
 def _id_line(event_id: str | None) -> bytes:
@@ -194,6 +196,12 @@ class Subscriber:
     def deliver(self, member: Member, frame: str, position: int | None) -> None:
         # The member's prefix and suffix are empty: `frame` is the group's one encoding.
         chunk = _last_event.frame(frame, self.cursor_kind, position)
+        if not self.stream.push(chunk) and member.group is not None:
+            member.group.remove(member)
+
+    def deliver_many(self, member: Member, frames: list[tuple[str, int | None]]) -> None:
+        # One body chunk for all of them (a catch-up): the events in order, one write.
+        chunk = b"".join(_next_event(frame, self.cursor_kind, at) for frame, at in frames)
         if not self.stream.push(chunk) and member.group is not None:
             member.group.remove(member)
 

@@ -155,3 +155,52 @@ async def test_expiries_close_each_socket_once_within_a_second_of_its_exp() -> N
         assert exp[name] <= at < exp[name] + 1.5  # after its exp, within a second (and slack)
     assert expiries.due == {}
     assert [handlers[name].expires_second for name in fired] == [None, None, None]
+
+
+async def test_a_catch_up_goes_out_in_one_write_while_the_socket_keeps_up() -> None:
+    socket = Socket()
+    writes: list[list[str]] = []
+
+    def send_many(frames: list[str]) -> bool:
+        writes.append(frames)
+        return True
+
+    outbox = Outbox(socket.send, lambda: None, send_many=send_many)
+    member = Member(None, "1", "contractEvents", Request("", None, None))  # type: ignore[arg-type]
+    assert outbox.push_many([("a", 1), ("b", 2), ("c", 3)], member)
+    assert writes == [["a", "b", "c"]] and socket.sent == [] and member.position == 3
+    # One frame: an ordinary push.
+    assert outbox.push_many([("d", 4)], member)
+    assert writes == [["a", "b", "c"]] and socket.sent == ["d"] and member.position == 4
+    await outbox.close()
+
+
+async def test_a_catch_up_the_transport_cannot_write_at_once_goes_frame_by_frame(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(fanout, "MAX_BACKLOG", 2)
+    socket = Socket()
+    outbox = Outbox(socket.send, lambda: None, send_many=lambda frames: False)
+    member = Member(None, "1", "contractEvents", Request("", None, None))  # type: ignore[arg-type]
+    assert outbox.push_many([("a", 1), ("b", 2)], member)
+    assert socket.sent == ["a", "b"] and member.position == 2
+    # While a send waits, a catch-up queues behind it, in order, and is refused past the bound.
+    socket.open.clear()
+    assert outbox.push("c", member, 3)
+    assert not outbox.push_many([("d", 4), ("e", 5), ("f", 6)], member)
+    socket.open.set()
+    for _ in range(100):
+        if socket.sent[-1:] == ["e"]:
+            break
+        await asyncio.sleep(0)
+    assert socket.sent == ["a", "b", "c", "d", "e"] and member.position == 5
+    await outbox.close()
+
+
+async def test_a_catch_up_larger_than_the_byte_budget_is_not_written_at_once() -> None:
+    socket = Socket()
+    outbox = Outbox(socket.send, lambda: None, max_bytes=4, send_many=lambda frames: True)
+    member = Member(None, "1", "contractEvents", Request("", None, None))  # type: ignore[arg-type]
+    assert outbox.push_many([("abc", 1), ("def", 2)], member)
+    assert socket.sent == ["abc", "def"]  # each on its own, within the budget one by one
+    await outbox.close()

@@ -156,6 +156,12 @@ class StallingSink:
         self.frames.append(orjson.loads(frame))
         member.position = position
 
+    def deliver_many(self, member: Member, frames: list[tuple[str, int | None]]) -> None:
+        for frame, position in frames:
+            self.deliver(member, frame, position)
+            if member.group is None:
+                return
+
     def operation_ended(self, member: Member, frame: str) -> None:
         self.ended.append(frame)
 
@@ -206,10 +212,16 @@ class RecordingSink:
 
     def __init__(self) -> None:
         self.frames: list[dict[str, Any]] = []
+        self.batches: list[int] = []  # the size of each catch-up handed over at once
 
     def deliver(self, member: Member, frame: str, position: int | None) -> None:
         self.frames.append(orjson.loads(frame))
         member.position = position
+
+    def deliver_many(self, member: Member, frames: list[tuple[str, int | None]]) -> None:
+        self.batches.append(len(frames))
+        for frame, position in frames:
+            self.deliver(member, frame, position)
 
     def operation_ended(self, member: Member, frame: str) -> None:
         raise AssertionError(f"ended: {frame}")
@@ -269,6 +281,7 @@ async def test_a_resume_joins_a_running_group_that_remembers_back_to_its_cursor(
         for after in (delivered[0], delivered[2], delivered[3])
     ]
     assert [sink.cursors() for _, sink in resumed] == [delivered[1:], delivered[3:], []]
+    assert [sink.batches for _, sink in resumed] == [[3], [1], []]  # each catch-up at once
     assert _resumes("recent") - recent_before == 3
     assert _resumes("replay") == replays_before
     (group,) = shared.running[live.kind]  # type: ignore[index]
