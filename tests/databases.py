@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import os
 import secrets
 import shutil
@@ -21,9 +22,14 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    from tortoise.backends.base.client import BaseDBAsyncClient
 
 MIGRATE_SECONDS = 120
 
@@ -127,3 +133,29 @@ def create_postgres_database(server_url: str, name: str, *, migrated: bool) -> s
 
 def drop_postgres_database(server_url: str, name: str) -> None:
     _execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.asynccontextmanager
+async def migrated_up_to(url: str, migration: str) -> AsyncIterator[BaseDBAsyncClient]:
+    """The database at `url` migrated up to `migration` (an old release's schema), and a
+    connection to it for the rows that release would have written; closed afterwards, so a
+    test can then open it the way `milestones serve` does (`milestones.database.database`)."""
+    from tortoise import connections
+    from tortoise.context import TortoiseContext
+    from tortoise.migrations.executor import MigrationExecutor, MigrationTarget
+
+    from milestones.database import tortoise_config
+
+    context = TortoiseContext()
+    context.__enter__()
+    try:
+        config = tortoise_config(url)
+        await context.init(config=config)
+        connection = connections.get("default")
+        await MigrationExecutor(connection, config["apps"]).migrate(
+            [MigrationTarget("models", migration)]
+        )
+        yield connection
+    finally:
+        await context.close_connections()
+        context.__exit__(None, None, None)

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 from tortoise import connections
-from tortoise.context import TortoiseContext
-from tortoise.migrations.executor import MigrationExecutor, MigrationTarget
 
-from milestones.database import database, tortoise_config
+from milestones.database import database
 from milestones.invariants import check_invariants
+from tests.databases import migrated_up_to
 from tests.subscriptions.servers import fresh_postgres_database
 
 T0 = dt.datetime(2026, 11, 2, 9, 30, tzinfo=dt.UTC)
@@ -38,22 +37,11 @@ ROWS = [
 
 
 async def _database_at_0015(url: str) -> None:
-    context = TortoiseContext()
-    context.__enter__()
-    try:
-        config = tortoise_config(url)
-        await context.init(config=config)
-        connection = connections.get("default")
-        await MigrationExecutor(connection, config["apps"]).migrate(
-            [MigrationTarget("models", "0015_bigkeys")]
-        )
+    async with migrated_up_to(url, "0015_bigkeys") as connection:
         postgres = connection.capabilities.dialect == "postgres"
         for statement in ROWS:  # the one time: $1 each time on PostgreSQL, ? once each on SQLite
             sql = statement.format(t="$1" if postgres else "?")
             await connection.execute_query(sql, [T0] if postgres else [T0] * sql.count("?"))
-    finally:
-        await context.close_connections()
-        context.__exit__(None, None, None)
 
 
 async def _migrated_sums(url: str) -> None:

@@ -13,24 +13,15 @@ import datetime as dt
 from pathlib import Path
 
 from tortoise import connections
-from tortoise.context import TortoiseContext
-from tortoise.migrations.executor import MigrationExecutor, MigrationTarget
 
-from milestones.database import database, tortoise_config
+from milestones.database import database
+from tests.databases import migrated_up_to
 
 T0 = dt.datetime(2026, 11, 2, 9, 30, tzinfo=dt.UTC)
 
 
 async def _database_at_0006(url: str) -> None:
-    context = TortoiseContext()
-    context.__enter__()
-    try:
-        config = tortoise_config(url)
-        await context.init(config=config)
-        connection = connections.get("default")
-        await MigrationExecutor(connection, config["apps"]).migrate(
-            [MigrationTarget("models", "0006_unread_index")]
-        )
+    async with migrated_up_to(url, "0006_unread_index") as connection:
         for statement, values in [
             (
                 "INSERT INTO users (id, sub, notification_seq, created_at, updated_at) "
@@ -55,9 +46,6 @@ async def _database_at_0006(url: str) -> None:
             ),
         ]:
             await connection.execute_query(statement, values)
-    finally:
-        await context.close_connections()
-        context.__exit__(None, None, None)
 
 
 async def test_migrating_a_sqlite_database_keeps_the_notifications(tmp_path: Path) -> None:
