@@ -324,7 +324,8 @@ def write_text_frames(send: object, frames: list[str]) -> bool:
     on its own: a system call each. False, and nothing written, where `send` is not that
     protocol's or the socket is not plainly open (closing, handshake pending, its writes
     paused for flow control): the frames then go one ASGI `send` each, as any other.
-    `tests/subscriptions/test_outbox.py` checks that the server this runs on takes this path."""
+    `tests/subscriptions/test_catch_up_writes.py` checks that the server the tests run on takes
+    this path."""
     protocol: Any = getattr(send, "__self__", None)
     if type(protocol).__name__ != "WebSocketsSansIOProtocol":
         return False
