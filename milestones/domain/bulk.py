@@ -131,9 +131,8 @@ def _constants(
 class _Shape:
     columns: list[tuple[str, str]]  # (field name, column), the key left out
     column_of: dict[str, str]
-    defaults: dict[
-        str, object
-    ]  # column -> stored default, for the fields neither given nor varying
+    # Column -> stored default, for the fields neither given nor varying.
+    defaults: dict[str, object]
     timestamps: tuple[str, ...]  # given fields that Model.create would stamp itself if None
 
 

@@ -71,15 +71,14 @@ def summarize(
     """`about`: the rows split out only these milestones and the funded ones (None: all).
     `totals`: the sum of each kind over the whole ledger, when `rows` hold only those
     milestones' entries (the contract's running sums); else summed from `rows`."""
-    summed: dict[str, int] = defaultdict(int)
+    summing = totals is None
+    by_kind: dict[str, int] = defaultdict(int, totals or {})
     per_milestone: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for milestone_id, kind, amount in rows:
-        summed[kind] += amount
+        if summing:
+            by_kind[kind] += amount
         if milestone_id is not None:
             per_milestone[milestone_id][kind] += amount
-    if totals is not None:
-        summed = defaultdict(int, totals)
-    totals = summed
     by_milestone = {
         milestone_id: MilestoneMoney(
             funded=sums[LedgerKind.ALLOCATE],
@@ -88,10 +87,10 @@ def summarize(
         )
         for milestone_id, sums in per_milestone.items()
     }
-    bonus = totals[LedgerKind.BONUS]
-    funded = totals[LedgerKind.DEPOSIT] + bonus
-    released = totals[LedgerKind.RELEASE] + bonus
-    refunded = totals[LedgerKind.REFUND]
+    bonus = by_kind[LedgerKind.BONUS]
+    funded = by_kind[LedgerKind.DEPOSIT] + bonus
+    released = by_kind[LedgerKind.RELEASE] + bonus
+    refunded = by_kind[LedgerKind.REFUND]
     funded_milestone_ids = list(funded_milestone_ids)
     in_milestones = sum(
         by_milestone[m].in_escrow for m in funded_milestone_ids if m in by_milestone
@@ -161,17 +160,19 @@ def _focused(asked_sql: str | None) -> str:
 
 
 def _summary(
-    found: Iterable[tuple[int | None, Any, Any, Any]], about: Iterable[int] | None
+    found: Iterable[tuple[int | None, Any, Any, Any]],
+    about: Iterable[int] | None,
+    totals: dict[str, int] | None = None,
 ) -> LedgerSummary:
-    """The summary of `_SUMMARY_ROWS_SQL`'s rows of one contract: (milestone id, kind, total,
-    funded)."""
+    """The summary of `_SUMMARY_ROWS_SQL`'s (or `_HELD_ROWS_SQL`'s, with the contract's
+    running sums as `totals`) rows of one contract: (milestone id, kind, total, funded)."""
     rows: list[LedgerRow] = []
     funded: set[int] = set()  # a funded milestone has a row per kind: counted once
     for milestone_id, kind, total, is_funded in found:
         rows.append((milestone_id, str(kind), int(total or 0)))
         if is_funded and milestone_id is not None:
             funded.add(milestone_id)
-    return summarize(rows, funded, about)
+    return summarize(rows, funded, about, totals)
 
 
 async def ledger_summaries(
@@ -231,15 +232,9 @@ def held_summary_of(contract: Contract, column: object, about: Iterable[int]) ->
     """The contract's summary, focused on `about` and the funded milestone: its totals from
     the contract's running sums (`contract` read under its lock), the milestones' money from
     `held_column`."""
-    found = json.loads(column) if isinstance(column, str | bytes) else None
-    rows: list[LedgerRow] = []
-    funded: set[int] = set()
-    for milestone_id, kind, total, is_funded in found or []:
-        rows.append((milestone_id, str(kind), int(total or 0)))
-        if is_funded:
-            funded.add(milestone_id)
+    found = json.loads(column) if isinstance(column, str | bytes) else []
     totals = {kind.value: int(getattr(contract, name)) for kind, name in TOTAL_COLUMNS.items()}
-    return summarize(rows, funded, about, totals)
+    return _summary(found, about, totals)
 
 
 async def ledger_summary(

@@ -242,19 +242,19 @@ class SharedSubscriptionsHandler(BaseGraphQLTransportWSHandler[Context, None]):
     def deliver(self, member: Member, frame: str, position: int | None) -> None:
         if self._token_expired():  # the timer closes the socket; nothing more goes out
             return
-        if self.outbox.push(frame, member, position):
-            return
-        # Too far behind to queue more: leave the group, read the rest from the database once
-        # the socket has taken what it has.
-        if member.group is not None:
-            member.group.remove(member)
-        member.behind = True
+        if not self.outbox.push(frame, member, position):
+            self._fell_behind(member)
 
     def deliver_many(self, member: Member, frames: list[tuple[str, int | None]]) -> None:
         if self._token_expired():
             return
-        if self.outbox.push_many(frames, member):
-            return
+        if not self.outbox.push_many(frames, member):
+            self._fell_behind(member)
+
+    @staticmethod
+    def _fell_behind(member: Member) -> None:
+        """Too far behind to queue more: leave the group, read the rest from the database once
+        the socket has taken what it has."""
         if member.group is not None:
             member.group.remove(member)
         member.behind = True

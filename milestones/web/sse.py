@@ -195,13 +195,13 @@ class Subscriber:
 
     def deliver(self, member: Member, frame: str, position: int | None) -> None:
         # The member's prefix and suffix are empty: `frame` is the group's one encoding.
-        chunk = _last_event.frame(frame, self.cursor_kind, position)
-        if not self.stream.push(chunk) and member.group is not None:
-            member.group.remove(member)
+        self._push(member, _last_event.frame(frame, self.cursor_kind, position))
 
     def deliver_many(self, member: Member, frames: list[tuple[str, int | None]]) -> None:
         # One body chunk for all of them (a catch-up): the events in order, one write.
-        chunk = b"".join(_next_event(frame, self.cursor_kind, at) for frame, at in frames)
+        self._push(member, b"".join(_next_event(f, self.cursor_kind, at) for f, at in frames))
+
+    def _push(self, member: Member, chunk: bytes) -> None:
         if not self.stream.push(chunk) and member.group is not None:
             member.group.remove(member)
 
