@@ -1,5 +1,6 @@
-"""``OperationObserver``: strawberry extension (pass the class); counts GraphQL operations by
-name and outcome, times them, and hands the operation name to the request's log line.
+"""Counts GraphQL operations by name and outcome, times them, and hands the operation name to
+the request's log line: `observe`, called by the lean pipeline (`schema/pipeline.py`) and by
+``OperationObserver``, the strawberry extension (pass the class) for streamed operations.
 """
 
 from __future__ import annotations
@@ -57,6 +58,40 @@ def operation_outcome(errors: list[GraphQLError] | None, data: Any) -> Outcome:
     return _error_outcome(errors) if errors else _data_outcome(data)
 
 
+def observe(
+    operation_type: str,
+    operation_name: str | None,
+    errors: list[GraphQLError],
+    data: Any,
+    duration: float,
+) -> None:
+    """Counts and times one operation that ended (`errors`: before execution, else of its
+    result), and names it on the request's log line."""
+    outcome = operation_outcome(errors, data)
+    name = _operation_label(operation_name)
+    GRAPHQL_OPERATIONS.labels(operation=name, type=operation_type, outcome=outcome).inc()
+    if operation_type != "subscription":  # a subscription lasts as long as it is wanted
+        GRAPHQL_DURATION.labels(operation=name, type=operation_type).observe(duration)
+    log = current_request_log.get()
+    if log is not None:
+        log.add_operation(name, outcome)
+        if log.kind == "websocket":
+            operation_logger.info(
+                "%s %s %s",
+                operation_type,
+                name,
+                outcome,
+                extra={
+                    "fields": {
+                        "operation": name,
+                        "type": operation_type,
+                        "outcome": outcome,
+                        "duration_ms": round(duration * 1000, 2),
+                    }
+                },
+            )
+
+
 class OperationObserver(SchemaExtension):
     """Counts and times each GraphQL operation; pass the class, not an instance."""
 
@@ -72,27 +107,5 @@ class OperationObserver(SchemaExtension):
         errors = list(context.pre_execution_errors or []) or (
             list(result.errors or []) if result is not None else []
         )
-        outcome = operation_outcome(errors, result.data if result is not None else None)
-        name = _operation_label(context.operation_name)
-        GRAPHQL_OPERATIONS.labels(operation=name, type=operation_type, outcome=outcome).inc()
-        duration = time.perf_counter() - started
-        if operation_type != "subscription":  # a subscription lasts as long as it is wanted
-            GRAPHQL_DURATION.labels(operation=name, type=operation_type).observe(duration)
-        log = current_request_log.get()
-        if log is not None:
-            log.add_operation(name, outcome)
-            if log.kind == "websocket":
-                operation_logger.info(
-                    "%s %s %s",
-                    operation_type,
-                    name,
-                    outcome,
-                    extra={
-                        "fields": {
-                            "operation": name,
-                            "type": operation_type,
-                            "outcome": outcome,
-                            "duration_ms": round(duration * 1000, 2),
-                        }
-                    },
-                )
+        data = result.data if result is not None else None
+        observe(operation_type, context.operation_name, errors, data, time.perf_counter() - started)

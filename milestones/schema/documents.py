@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from graphql import DocumentNode, GraphQLError, parse
+from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, parse
 from graphql.error import GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
@@ -77,6 +77,33 @@ class Documents:
         if cache:
             self._parsed.put(query, document, cost_of(query))
         return document
+
+    def parsed(self, query: str, scope: object, *, authenticated: bool) -> DocumentNode:
+        """The document of `query`: as the request's front parsed it (`scope`, see
+        `PARSED_SCOPE_KEY`), else parsed now; raises the refusal or the syntax error."""
+        earlier = parsed_in(scope, query)
+        if isinstance(earlier, GraphQLError):
+            raise earlier
+        return earlier if earlier is not None else self.parse(query, cache=authenticated)
+
+    def validate(
+        self,
+        schema: GraphQLSchema,
+        query: str,
+        document: DocumentNode,
+        rules: tuple[type[ASTValidationRule], ...],
+        *,
+        authenticated: bool,
+    ) -> list[GraphQLError]:
+        """The document's validation errors under `rules` (the same rules for every request of
+        a schema), kept for authenticated callers and for trusted documents."""
+        cached = authenticated or self.is_trusted(query)
+        errors = self.validation(query) if cached else None
+        if errors is None:
+            errors = validate_document(schema, document, rules)
+            if cached:
+                self.keep_validation(query, errors)
+        return errors
 
     def validation(self, query: str) -> list[GraphQLError] | None:
         trusted = self._trusted_validated.get(query)
@@ -145,16 +172,18 @@ class DocumentGate(SchemaExtension):
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        cached = context.query is not None and (
-            is_authenticated(context.context) or self.documents.is_trusted(context.query)
-        )
-        errors = self.documents.validation(context.query) if cached and context.query else None
-        if errors is None:
-            assert context.graphql_document is not None
+        assert context.graphql_document is not None
+        if context.query is None:  # a document handed in parsed: nothing to key a cache by
             errors = validate_document(
                 context.schema._schema, context.graphql_document, context.validation_rules
             )
-            if cached and context.query:
-                self.documents.keep_validation(context.query, errors)
+        else:
+            errors = self.documents.validate(
+                context.schema._schema,
+                context.query,
+                context.graphql_document,
+                context.validation_rules,
+                authenticated=is_authenticated(context.context),
+            )
         context.pre_execution_errors = errors
         yield

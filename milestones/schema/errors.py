@@ -134,34 +134,43 @@ class ErrorPolicy(SchemaExtension):
         errors = getattr(result, "errors", None)
         if result is None or not errors:
             return
-        request_id = request_id_of(self.execution_context.context)
-        result.errors = [self._present(error, request_id) for error in errors]
+        result.errors = presented(
+            errors, request_id_of(self.execution_context.context), production=self.production
+        )
 
-    def _present(self, error: GraphQLError, request_id: str | None) -> GraphQLError:
-        refused = parser_limit_error(error) if isinstance(error, GraphQLSyntaxError) else None
-        if refused is not None:
-            return refused
-        if is_unexpected(error):
-            extensions: dict[str, Any] = {"code": INTERNAL_SERVER_ERROR}
-            if request_id is not None:
-                extensions["requestId"] = request_id
-            return GraphQLError(
-                MASKED_MESSAGE if self.production else error.message,
-                nodes=error.nodes,
-                source=error.source,
-                positions=error.positions,
-                path=error.path,
-                original_error=None if self.production else error.original_error,
-                extensions=extensions,
-            )
-        if self.production and "Did you mean" in error.message:
-            return GraphQLError(
-                without_suggestions(error.message),
-                nodes=error.nodes,
-                source=error.source,
-                positions=error.positions,
-                path=error.path,
-                original_error=error.original_error,
-                extensions=error.extensions,
-            )
-        return error
+
+def presented(
+    errors: list[GraphQLError], request_id: str | None, *, production: bool
+) -> list[GraphQLError]:
+    """`errors` as a client may read them (see the module's docstring)."""
+    return [_presented(error, request_id, production) for error in errors]
+
+
+def _presented(error: GraphQLError, request_id: str | None, production: bool) -> GraphQLError:
+    refused = parser_limit_error(error) if isinstance(error, GraphQLSyntaxError) else None
+    if refused is not None:
+        return refused
+    if is_unexpected(error):
+        extensions: dict[str, Any] = {"code": INTERNAL_SERVER_ERROR}
+        if request_id is not None:
+            extensions["requestId"] = request_id
+        return GraphQLError(
+            MASKED_MESSAGE if production else error.message,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            original_error=None if production else error.original_error,
+            extensions=extensions,
+        )
+    if production and "Did you mean" in error.message:
+        return GraphQLError(
+            without_suggestions(error.message),
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            original_error=error.original_error,
+            extensions=error.extensions,
+        )
+    return error

@@ -10,16 +10,13 @@ same rule classes keep the validation cache effective). A refusal is a GraphQL e
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from graphql import ASTValidationRule, GraphQLError, ValidationContext
 from strawberry.extensions import (
-    AddValidationRules,
     MaxAliasesLimiter,
     QueryDepthLimiter,
-    SchemaExtension,
 )
 
 from milestones.config import Settings
@@ -50,8 +47,8 @@ class QueryLimits:
             max_length=settings.max_body_bytes,
         )
 
-    def extensions(self) -> list[Callable[[], SchemaExtension]]:
-        rules = [
+    def validation_rules(self) -> list[type[ASTValidationRule]]:
+        return [
             *(
                 coded(rule, QUERY_TOO_DEEP)
                 for rule in QueryDepthLimiter(max_depth=self.max_depth).validation_rules
@@ -61,7 +58,6 @@ class QueryLimits:
                 for rule in MaxAliasesLimiter(max_alias_count=self.max_aliases).validation_rules
             ),
         ]
-        return [lambda: AddValidationRules(rules)]
 
 
 # graphql-core's words when its parser stops at a limit.

@@ -92,6 +92,32 @@ def mutation_charges(fields: list[str]) -> Charges:
     return [(Budget.MUTATIONS, len(mutations)), (Budget.NOTIFYING, notifying)]
 
 
+def charges_for(
+    operation_type: OperationType, document: DocumentNode, operation_name: str | None
+) -> Charges:
+    if operation_type is OperationType.QUERY:
+        return [(Budget.QUERIES, 1)]
+    if operation_type is OperationType.MUTATION:
+        return mutation_charges(root_fields(document, operation_name))
+    return ()  # subscriptions: metered when they start (`live` transport)
+
+
+async def refusal_of(
+    limiter: RateLimiter,
+    context: Context,
+    operation_type: OperationType,
+    document: DocumentNode,
+    operation_name: str | None,
+) -> Refusal | None:
+    """Charges the operation to its caller; the refusal (also left on the context, for the
+    HTTP front's 429) when a budget is spent."""
+    charges = charges_for(operation_type, document, operation_name)
+    refusal = await limiter.admit(caller(context), charges) if charges else None
+    if refusal is not None:
+        context.rate_limited = refusal
+    return refusal
+
+
 class RateLimitGate(SchemaExtension):
     """Pass a factory: `lambda: RateLimitGate(limiter)`."""
 
@@ -102,16 +128,14 @@ class RateLimitGate(SchemaExtension):
         execution = self.execution_context
         context = execution.context
         if isinstance(context, Context) and execution.graphql_document is not None:
-            operation_type = execution.operation_type
-            charges: Charges = ()
-            if operation_type is OperationType.QUERY:
-                charges = [(Budget.QUERIES, 1)]
-            elif operation_type is OperationType.MUTATION:
-                fields = root_fields(execution.graphql_document, execution.operation_name)
-                charges = mutation_charges(fields)
-            refusal = await self.limiter.admit(caller(context), charges) if charges else None
+            refusal = await refusal_of(
+                self.limiter,
+                context,
+                execution.operation_type,
+                execution.graphql_document,
+                execution.operation_name,
+            )
             if refusal is not None:
-                context.rate_limited = refusal
                 # A result before execution: strawberry does not execute the operation, and
                 # graphql-transport-ws answers a pre-execution error with an `error` message.
                 execution.result = PreExecutionError(

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import AddValidationRules, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types import ExecutionContext
+from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
+from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from milestones.observability.operations import OperationObserver
 from milestones.rate_limits import RateLimiter
@@ -20,6 +23,7 @@ from milestones.schema.documents import DocumentGate, Documents
 from milestones.schema.errors import ErrorPolicy, log_unexpected
 from milestones.schema.execution import SharedEventExecutionContext
 from milestones.schema.limits import QueryLimits
+from milestones.schema.pipeline import Pipeline
 from milestones.schema.rate_limiting import RateLimitGate
 from milestones.schema.scalars import SCALAR_MAP
 from milestones.schema.types import (
@@ -38,6 +42,41 @@ DEFAULT_DOCUMENT_CACHE_BYTES = 32 * 1024 * 1024
 
 class MilestonesSchema(strawberry.Schema):
     documents: Documents
+    # Queries and mutations run by it (`schema/pipeline.py`), unless tracing is on.
+    pipeline: Pipeline | None = None
+
+    async def execute(  # strawberry's signature
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        if self.pipeline is None:
+            return await super().execute(
+                query,
+                variable_values,
+                context_value,
+                root_value,
+                operation_name,
+                allowed_operation_types,
+                operation_extensions,
+            )
+        return await self.pipeline.run(
+            self._schema,
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            DEFAULT_ALLOWED_OPERATION_TYPES
+            if allowed_operation_types is None
+            else allowed_operation_types,
+            operation_extensions,
+        )
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -56,16 +95,19 @@ def build_schema(
 ) -> MilestonesSchema:
     limits = limits or QueryLimits()
     documents = Documents(limits, document_cache_bytes)
+    rules = limits.validation_rules()
+    if production:
+        rules.append(NoSchemaIntrospectionCustomRule)
+    # The rules as extensions, for what strawberry runs itself (streamed operations, and all
+    # of them while tracing); the pipeline takes the same rules as plain steps.
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         # First in, first out: it sees each error before ErrorPolicy rewrites it.
         OperationObserver,
-        *limits.extensions(),
+        lambda: AddValidationRules(rules),
         lambda: ErrorPolicy(production=production),
         # The only parser: limited before anything is allocated, cached for signed-in callers.
         lambda: DocumentGate(documents),
     ]
-    if production:
-        extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
     if rate_limiter is not None and rate_limiter.enabled:
         extensions.append(lambda: RateLimitGate(rate_limiter))
     if tracing:  # imported only when on: OpenTelemetry is an optional extra
@@ -90,6 +132,10 @@ def build_schema(
         execution_context_class=SharedEventExecutionContext,
     )
     schema.documents = documents
+    if not tracing:
+        schema.pipeline = Pipeline.of(
+            documents, rules, production=production, rate_limiter=rate_limiter
+        )
     return schema
 
 
