@@ -63,7 +63,9 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         loop="auto",
-        http="auto",
+        # httptools, each response in one write (`web/http_protocol.py`); by name, so that
+        # every worker imports it.
+        http="milestones.web.http_protocol:JoinedWritesProtocol",
         ws_per_message_deflate=False,
         # A frame is a request: no larger than a request body may be (uvicorn's default is
         # 16 MiB), refused (1009) from its header, before its payload is read.

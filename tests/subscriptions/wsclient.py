@@ -160,6 +160,7 @@ async def served_ws_url(app: ASGIApp) -> AsyncIterator[str]:
         host="127.0.0.1",
         port=0,
         lifespan="off",
+        http="milestones.web.http_protocol:JoinedWritesProtocol",  # as `milestones serve`
         ws="websockets-sansio",
         ws_per_message_deflate=False,
         log_level="warning",
