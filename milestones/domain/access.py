@@ -14,6 +14,7 @@ ADMINs accepted it (null until then).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -279,20 +280,26 @@ _LOCK_SQL = (
 _VIEWER_ROLES = ("viewer_client_team_role", "viewer_freelancer_team_role")
 
 
-async def _locked(viewer: User, target: str, parameters: list[object]) -> Contract | None:
-    """The contract `target` (SQL with `{mark2}` for its parameter) names, locked for the
-    transaction on PostgreSQL (SQLite's writers are serialised by `transaction.action`), with
-    the viewer's access remembered on it."""
-    connection = connections.get("default")
-    postgres = connection.capabilities.dialect == "postgres"
+@functools.lru_cache(maxsize=64)
+def _lock_sql(target: str, postgres: bool) -> str:
+    """`_LOCK_SQL` for `target` (SQL from this code: a mark, or the object's contract)."""
     marks = {"mark1": "$1", "mark2": "$2"} if postgres else {"mark1": "?", "mark2": "?"}
-    sql = _LOCK_SQL.format(
+    return _LOCK_SQL.format(
         members=TeamMember._meta.db_table,
         contracts=Contract._meta.db_table,
         target=target.format(**marks),
         lock=" FOR UPDATE OF c" if postgres else "",
         **marks,
     )
+
+
+async def _locked(viewer: User, target: str, parameters: list[object]) -> Contract | None:
+    """The contract `target` (SQL with `{mark2}` for its parameter) names, locked for the
+    transaction on PostgreSQL (SQLite's writers are serialised by `transaction.action`), with
+    the viewer's access remembered on it."""
+    connection = connections.get("default")
+    postgres = connection.capabilities.dialect == "postgres"
+    sql = _lock_sql(target, postgres)
     # SQLite numbers nothing: its marks take the values in order (the viewer twice).
     values = [viewer.id, *parameters] if postgres else [viewer.id, viewer.id, *parameters]
     rows = await connection.execute_query_dict(sql, values)

@@ -43,29 +43,50 @@ class Update:
 
     def sql(self, postgres: bool, first: int) -> tuple[str, list[object]]:
         """The statement, its parameters numbered from `first` on PostgreSQL."""
-        marks = (f"${n}" if postgres else "?" for n in itertools.count(first))
-        sets = ", ".join(
-            f'"{column}" = "{column}" + {next(marks)}'
-            if isinstance(value, Increment)
-            else f'"{column}" = {next(marks)}'
-            for column, value in self.values.items()
+        increments = tuple(isinstance(value, Increment) for value in self.values.values())
+        sql = _update_sql(
+            self.table, tuple(self.values), increments, tuple(self.where), postgres, first
         )
-        where = " AND ".join(f'"{column}" = {next(marks)}' for column in self.where)
-        sql = f'UPDATE "{self.table}" SET {sets} WHERE {where}'
         values = [v.by if isinstance(v, Increment) else v for v in self.values.values()]
         return sql, [*values, *self.where.values()]
+
+
+@functools.lru_cache(maxsize=256)
+def _update_sql(
+    table: str,
+    columns: tuple[str, ...],
+    increments: tuple[bool, ...],
+    where: tuple[str, ...],
+    postgres: bool,
+    first: int,
+) -> str:
+    """The text of an `Update` of this shape (kept: the same few shapes come every action,
+    and the same text object is hashed once by the driver's statement cache). Keys: tables
+    and columns from this code, never from a client."""
+    marks = (f"${n}" if postgres else "?" for n in itertools.count(first))
+    sets = ", ".join(
+        f'"{column}" = "{column}" + {next(marks)}' if increment else f'"{column}" = {next(marks)}'
+        for column, increment in zip(columns, increments, strict=True)
+    )
+    condition = " AND ".join(f'"{column}" = {next(marks)}' for column in where)
+    return f'UPDATE "{table}" SET {sets} WHERE {condition}'
 
 
 def update_clauses(updates: Sequence[Update]) -> tuple[str, list[object]]:
     """PostgreSQL: the updates as data-modifying WITH clauses (`also0 AS (UPDATE ...), ...`),
     their parameters numbered from 1, for the statement they go with."""
-    clauses: list[str] = []
+    texts: list[str] = []
     values: list[object] = []
-    for number, update in enumerate(updates):
+    for update in updates:
         update_sql, update_values = update.sql(True, len(values) + 1)
-        clauses.append(f"also{number} AS ({update_sql})")
+        texts.append(update_sql)
         values.extend(update_values)
-    return ", ".join(clauses), values
+    return _with_clauses(tuple(texts)), values
+
+
+@functools.lru_cache(maxsize=256)
+def _with_clauses(texts: tuple[str, ...]) -> str:
+    return ", ".join(f"also{number} AS ({text})" for number, text in enumerate(texts))
 
 
 async def run_updates(updates: Sequence[Update]) -> None:
@@ -175,20 +196,37 @@ def insert_select_sql(
     defaults as parameters numbered from `first`, each cast to its column's type (a parameter
     in a SELECT has none of its own). The caller adds RETURNING."""
     _, columns, constant = _constants(model, shared, taken)
+    sql, parameters = _insert_select_text(
+        model, tuple(columns), tuple(taken.items()), source, first
+    )
+    return sql, [constant[column] for column in parameters]
+
+
+@functools.lru_cache(maxsize=256)
+def _insert_select_text(
+    model: type[Model],
+    columns: tuple[tuple[str, str], ...],
+    taken: tuple[tuple[str, str], ...],
+    source: str,
+    first: int,
+) -> tuple[str, tuple[str, ...]]:
+    """The text of `insert_select_sql` for this shape, and the columns its parameters are the
+    values of, in order (kept, as `_update_sql`)."""
     sql_types = _postgres_types(model)
-    names, selected, values = [], [], list[object]()
+    from_source = dict(taken)
+    names, selected, parameters = [], [], list[str]()
     for name, column in columns:
         names.append(f'"{column}"')
-        if name in taken:
-            selected.append(taken[name])
+        if name in from_source:
+            selected.append(from_source[name])
             continue
-        values.append(constant[column])
-        selected.append(f"${first + len(values) - 1}::{sql_types[name]}")
+        parameters.append(column)
+        selected.append(f"${first + len(parameters) - 1}::{sql_types[name]}")
     sql = (
         f'INSERT INTO "{model._meta.db_table}" ({", ".join(names)}) '
         f"SELECT {', '.join(selected)} FROM {source}"
     )
-    return sql, values
+    return sql, tuple(parameters)
 
 
 @functools.cache
@@ -215,18 +253,38 @@ def _values_sql(
     other column `constant`), their parameters appended to `values` and numbered, on
     PostgreSQL, after `offset` and those already there."""
     fields = model._meta.fields_map
-    tuples: list[str] = []
+    first = offset + len(values) + 1
     for row in rows:
-        marks = []
         for name, column in columns:
             if name in row:
                 values.append(fields[name].to_db_value(row[name], template))
             else:
                 values.append(constant[column])
-            marks.append(f"${offset + len(values)}" if postgres else "?")
-        tuples.append("(" + ", ".join(marks) + ")")
-    names = ", ".join(f'"{column}"' for _, column in columns)
-    return f'INSERT INTO "{model._meta.db_table}" ({names}) VALUES {", ".join(tuples)}'
+    names = tuple(column for _, column in columns)
+    return _values_text(model._meta.db_table, names, len(rows), postgres, first)
+
+
+@functools.lru_cache(maxsize=256)
+def _values_text(
+    table: str, columns: tuple[str, ...], rows: int, postgres: bool, first: int
+) -> str:
+    """The text of `_values_sql` for this shape (kept, as `_update_sql`)."""
+    width = len(columns)
+    tuples = (
+        "("
+        + ", ".join(f"${first + row * width + n}" if postgres else "?" for n in range(width))
+        + ")"
+        for row in range(rows)
+    )
+    names = ", ".join(f'"{column}"' for column in columns)
+    return f'INSERT INTO "{table}" ({names}) VALUES {", ".join(tuples)}'
+
+
+@functools.lru_cache(maxsize=256)
+def _returning(clauses: str, insert: str, pk_column: str) -> str:
+    """`insert_many`'s statement (kept: its parts are kept texts, as `_update_sql`)."""
+    prefix = f"WITH {clauses} " if clauses else ""
+    return f'{prefix}{insert} RETURNING "{pk_column}"'
 
 
 def insert_values_sql(
@@ -257,12 +315,11 @@ async def insert_many(
     meta = model._meta
     connection = connections.get(meta.default_connection or "default")
     postgres = connection.capabilities.dialect == "postgres"
-    prefix, prefix_values = "", list[object]()
+    clauses, prefix_values = "", list[object]()
     if also and not postgres:
         await run_updates(also)
     elif also:
         clauses, prefix_values = update_clauses(also)
-        prefix = f"WITH {clauses} "
     pk_column = meta.db_pk_column
     varying = set(rows[0])
     template, columns, constant = _constants(model, shared, varying)
@@ -270,11 +327,11 @@ async def insert_many(
     ids: list[int] = []
     for start in range(0, len(rows), per_statement):
         chunk = rows[start : start + per_statement]
-        if prefix and start > 0:
+        if clauses and start > 0:
             raise ValueError("an insert sent with an update fits one statement")
         values: list[object] = list(prefix_values)
         insert = _values_sql(model, template, columns, constant, chunk, values, postgres)
-        sql = f'{prefix}{insert} RETURNING "{pk_column}"'
+        sql = _returning(clauses, insert, pk_column)
         returned = await connection.execute_query_dict(sql, values)
         # One statement's rows take ascending ids in VALUES order (a sequence, or SQLite's
         # rowid); RETURNING may list them in any order.

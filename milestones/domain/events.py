@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -422,14 +423,7 @@ def _numbering(recipients: _Recipients, postgres: bool, first: int = 1) -> tuple
     teams = recipients.teams or [0]
     actor = recipients.actor_id if recipients.actor_id is not None else 0
     if postgres:
-        sql = (
-            "UPDATE users SET notification_seq = users.notification_seq + 1 FROM ("
-            f"SELECT id FROM users WHERE id = ANY(ARRAY(SELECT unnest(${first}::int[]) UNION "
-            f"SELECT user_id FROM team_members WHERE team_id = ANY(${first + 1}::int[])))"
-            f" AND id <> ${first + 2} ORDER BY id FOR UPDATE"
-            ") AS recipient WHERE users.id = recipient.id " + _RETURNING.format(row="users.*")
-        )
-        return sql, [people, teams, actor]
+        return _postgres_numbering(first), [people, teams, actor]
     sql = (
         "UPDATE users SET notification_seq = notification_seq + 1 WHERE "
         + _RECIPIENTS_SQL.format(
@@ -439,6 +433,17 @@ def _numbering(recipients: _Recipients, postgres: bool, first: int = 1) -> tuple
         + _RETURNING.format(row="*")
     )
     return sql, [*people, *teams, actor]
+
+
+@functools.lru_cache(maxsize=64)
+def _postgres_numbering(first: int) -> str:
+    return (
+        "UPDATE users SET notification_seq = users.notification_seq + 1 FROM ("
+        f"SELECT id FROM users WHERE id = ANY(ARRAY(SELECT unnest(${first}::int[]) UNION "
+        f"SELECT user_id FROM team_members WHERE team_id = ANY(${first + 1}::int[])))"
+        f" AND id <> ${first + 2} ORDER BY id FOR UPDATE"
+        ") AS recipient WHERE users.id = recipient.id " + _RETURNING.format(row="users.*")
+    )
 
 
 _NOT_USER_COLUMNS = ("has_webhooks", "notification_id")
@@ -471,7 +476,32 @@ class _EventInsert:
         bump, values = update_clauses([self.bump])
         insert, inserted = insert_values_sql(ContractEvent, self.fields, len(values) + 1)
         values.extend(inserted)
-        return f'{bump}, new_event AS ({insert} RETURNING "id"), ', values
+        return _event_clauses(bump, insert), values
+
+
+@functools.lru_cache(maxsize=256)
+def _event_clauses(bump: str, insert: str) -> str:
+    return f'{bump}, new_event AS ({insert} RETURNING "id"), '
+
+
+@functools.lru_cache(maxsize=256)
+def _notifying_sql(clauses: str, numbering: str, insert: str, with_event: bool) -> str:
+    """`_insert_notifications`'s statement from its parts (kept: its parts are texts kept by
+    their builders, so the same statement comes back as the same text object)."""
+    notified = (
+        "SELECT recipient.*, inserted.id AS notification_id FROM recipient "
+        "JOIN inserted ON inserted.recipient_id = recipient.id"
+    )
+    sql = (
+        f"WITH {clauses}recipient AS ({numbering}), "
+        f'inserted AS ({insert} RETURNING "id", "recipient_id") '
+    )
+    if not with_event:
+        return sql + f"{notified} ORDER BY recipient.id"
+    return sql + (
+        f"SELECT new_event.id AS new_event_id, numbered.* FROM new_event LEFT JOIN "
+        f"({notified}) AS numbered ON TRUE ORDER BY numbered.id"
+    )
 
 
 async def _insert_notifications(
@@ -508,21 +538,7 @@ async def _insert_notifications(
         len(parameters) + 1,
     )
     parameters.extend(values)
-    notified = (
-        "SELECT recipient.*, inserted.id AS notification_id FROM recipient "
-        "JOIN inserted ON inserted.recipient_id = recipient.id"
-    )
-    sql = (
-        f"WITH {clauses}recipient AS ({numbering}), "
-        f'inserted AS ({insert} RETURNING "id", "recipient_id") '
-    )
-    if event is None:
-        sql += f"{notified} ORDER BY recipient.id"
-    else:
-        sql += (
-            f"SELECT new_event.id AS new_event_id, numbered.* FROM new_event LEFT JOIN "
-            f"({notified}) AS numbered ON TRUE ORDER BY numbered.id"
-        )
+    sql = _notifying_sql(clauses, numbering, insert, event is not None)
     rows = await connection.execute_query_dict(sql, parameters)
     if event is not None:  # the caller's notifications (webhooks) carry it too
         event.event.id = shared["event_id"] = int(rows[0]["new_event_id"])

@@ -10,6 +10,7 @@ rest.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -90,6 +91,23 @@ async def load_room_state(contract: Contract) -> RoomState:
 Owned = TypeVar("Owned", bound=Model)
 
 
+@functools.cache
+def _read_with_room_state_sql(
+    table: str, milestone: bool, live: bool, money: bool, postgres: bool
+) -> str:
+    """`read_with_room_state`'s statement (a few models, each a few ways: kept)."""
+    mark = "$1" if postgres else "?1"
+    alive = " AND target.deleted_at IS NULL" if live else ""
+    ledger = ""
+    if money:
+        column = held_column("target.contract_id", postgres, "target.id" if milestone else None)
+        ledger = f", {column} AS room_ledger"
+    return (
+        f"{_room_state_sql('target.contract_id')}{ledger}, target.* "
+        f'FROM "{table}" AS target WHERE target.id = {mark}{alive}'
+    )
+
+
 async def read_with_room_state(
     contract: Contract, model: type[Owned], pk: int, *, live: bool, money: bool = False
 ) -> tuple[Owned | None, RoomState]:
@@ -99,17 +117,8 @@ async def read_with_room_state(
     the object when it is a milestone: `escrow.held_column`): one statement."""
     connection = connections.get("default")
     postgres = connection.capabilities.dialect == "postgres"
-    mark = "$1" if postgres else "?1"
-    alive = " AND target.deleted_at IS NULL" if live else ""
     milestone = model is Milestone
-    ledger = ""
-    if money:
-        column = held_column("target.contract_id", postgres, "target.id" if milestone else None)
-        ledger = f", {column} AS room_ledger"
-    sql = (
-        f"{_room_state_sql('target.contract_id')}{ledger}, target.* "
-        f'FROM "{model._meta.db_table}" AS target WHERE target.id = {mark}{alive}'
-    )
+    sql = _read_with_room_state_sql(model._meta.db_table, milestone, live, money, postgres)
     rows = await connection.execute_query_dict(sql, [pk])
     if not rows:
         return None, RoomState(contract, None, None, None)
