@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -390,7 +390,8 @@ class _Numbered:
     has_webhooks: bool
     email_enabled: bool
     muted: str
-    row: dict[str, Any]  # the users row as this action leaves it (`user()`)
+    # The users row as this action leaves it (`user()`; whole only for a people party).
+    row: Mapping[str, Any]
 
     def user(self) -> User:
         return User._init_from_db(
@@ -423,7 +424,7 @@ def _numbering(recipients: _Recipients, postgres: bool, first: int = 1) -> tuple
     teams = recipients.teams or [0]
     actor = recipients.actor_id if recipients.actor_id is not None else 0
     if postgres:
-        return _postgres_numbering(first), [people, teams, actor]
+        return _postgres_numbering(first, bool(recipients.people)), [people, teams, actor]
     sql = (
         "UPDATE users SET notification_seq = notification_seq + 1 WHERE "
         + _RECIPIENTS_SQL.format(
@@ -436,20 +437,28 @@ def _numbering(recipients: _Recipients, postgres: bool, first: int = 1) -> tuple
 
 
 @functools.lru_cache(maxsize=64)
-def _postgres_numbering(first: int) -> str:
+def _postgres_numbering(first: int, whole_rows: bool) -> str:
+    """`whole_rows`: every column (a people party's row is the payload's); else only what
+    numbering a team member's notification needs (`_numbered`)."""
     return (
         "UPDATE users SET notification_seq = users.notification_seq + 1 FROM ("
         f"SELECT id FROM users WHERE id = ANY(ARRAY(SELECT unnest(${first}::int[]) UNION "
         f"SELECT user_id FROM team_members WHERE team_id = ANY(${first + 1}::int[])))"
         f" AND id <> ${first + 2} ORDER BY id FOR UPDATE"
-        ") AS recipient WHERE users.id = recipient.id " + _RETURNING.format(row="users.*")
+        ") AS recipient WHERE users.id = recipient.id "
+        + _RETURNING.format(row="users.*" if whole_rows else _NUMBERING_COLUMNS)
     )
+
+
+_NUMBERING_COLUMNS = (
+    "users.id, users.notification_seq, users.email, users.email_enabled, users.muted_email_kinds"
+)
 
 
 _NOT_USER_COLUMNS = ("has_webhooks", "notification_id")
 
 
-def _numbered(row: dict[str, Any]) -> _Numbered:
+def _numbered(row: Mapping[str, Any]) -> _Numbered:
     return _Numbered(
         int(row["id"]),
         int(row["notification_seq"]),
@@ -539,7 +548,8 @@ async def _insert_notifications(
     )
     parameters.extend(values)
     sql = _notifying_sql(clauses, numbering, insert, event is not None)
-    rows = await connection.execute_query_dict(sql, parameters)
+    # The driver's records as they come (a team side's fifty rows are not copied to dicts).
+    _, rows = await connection.execute_query(sql, parameters)
     if event is not None:  # the caller's notifications (webhooks) carry it too
         event.event.id = shared["event_id"] = int(rows[0]["new_event_id"])
     return [
