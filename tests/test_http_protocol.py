@@ -7,13 +7,13 @@ import asyncio
 from typing import Any
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from milestones.web.http_protocol import JoinedWritesProtocol, _JoinedWrites
+from milestones.web.http_protocol import _JoinedWrites
+from tests.subscriptions.wsclient import served_url
 
 
 class RecordingTransport:
@@ -65,25 +65,6 @@ async def test_close_sends_what_is_pending_and_abort_drops_it() -> None:
     assert (aborted.writes, aborted.aborted) == ([], True)
 
 
-async def _served(app: Starlette) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=0,
-        lifespan="off",
-        log_level="warning",
-        http=JoinedWritesProtocol,
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    return server, task, f"http://127.0.0.1:{port}"
-
-
 async def test_responses_keep_their_order_and_a_stream_its_parts() -> None:
     async def whole(request: Request) -> Response:
         return Response(b"x" * 1000, media_type="text/plain")
@@ -96,8 +77,7 @@ async def test_responses_keep_their_order_and_a_stream_its_parts() -> None:
 
         return StreamingResponse(parts(), media_type="text/plain")
 
-    server, task, url = await _served(Starlette(routes=[Route("/", whole), Route("/s", stream)]))
-    try:
+    async with served_url(Starlette(routes=[Route("/", whole), Route("/s", stream)])) as url:
         host, port = url.removeprefix("http://").split(":")
         reader, writer = await asyncio.open_connection(host, int(port))
         for _ in range(3):  # keep-alive: one response after the other, whole
@@ -109,6 +89,3 @@ async def test_responses_keep_their_order_and_a_stream_its_parts() -> None:
         async with httpx.AsyncClient(base_url=url) as client:
             response = await client.get("/s")
         assert response.text == "".join(f"part {number}\n" for number in range(5))
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)

@@ -152,9 +152,9 @@ async def subscribed_client(url: str, token: str | None) -> AsyncIterator[GraphQ
 
 
 @asynccontextmanager
-async def served_ws_url(app: ASGIApp) -> AsyncIterator[str]:
-    """ws://…/graphql of a uvicorn server on a free loopback port, serving `app` in the
-    test's own loop (its lifespan is the `app` fixture's business)."""
+async def served_url(app: ASGIApp) -> AsyncIterator[str]:
+    """http://… of a uvicorn server on a free loopback port, serving `app` in the test's own
+    loop the way `milestones serve` does (its lifespan is the `app` fixture's business)."""
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -173,7 +173,14 @@ async def served_ws_url(app: ASGIApp) -> AsyncIterator[str]:
         await asyncio.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield f"ws://127.0.0.1:{port}/graphql"
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
+
+
+@asynccontextmanager
+async def served_ws_url(app: ASGIApp) -> AsyncIterator[str]:
+    """ws://…/graphql of `served_url`."""
+    async with served_url(app) as url:
+        yield url.replace("http://", "ws://", 1) + "/graphql"
