@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -20,6 +20,10 @@ from tortoise.models import Model
 
 # PostgreSQL takes at most 32767 parameters per statement; SQLite (3.32+) 32766.
 MAX_PARAMETERS: Final = 30_000
+# Statement texts are kept by shape (`_values_text`, `_returning`) only for inserts of at most
+# this many values: a few KiB each, so those caches hold a bounded number of bytes. A larger
+# insert (a rare bulk write) builds its text each time.
+MAX_KEPT_VALUES: Final = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,7 +265,12 @@ def _values_sql(
             else:
                 values.append(constant[column])
     names = tuple(column for _, column in columns)
-    return _values_text(model._meta.db_table, names, len(rows), postgres, first)
+    build = _values_text if _kept(rows, columns) else _values_text.__wrapped__
+    return build(model._meta.db_table, names, len(rows), postgres, first)
+
+
+def _kept(rows: Sized, columns: Sized) -> bool:
+    return len(rows) * len(columns) <= MAX_KEPT_VALUES
 
 
 @functools.lru_cache(maxsize=256)
@@ -331,7 +340,8 @@ async def insert_many(
             raise ValueError("an insert sent with an update fits one statement")
         values: list[object] = list(prefix_values)
         insert = _values_sql(model, template, columns, constant, chunk, values, postgres)
-        sql = _returning(clauses, insert, pk_column)
+        build = _returning if _kept(chunk, columns) else _returning.__wrapped__
+        sql = build(clauses, insert, pk_column)
         returned = await connection.execute_query_dict(sql, values)
         # One statement's rows take ascending ids in VALUES order (a sequence, or SQLite's
         # rowid); RETURNING may list them in any order.

@@ -13,7 +13,7 @@ from tortoise.models import Model
 
 from milestones.domain import bulk
 from milestones.models import ContractEvent, EmailOutbox, LedgerEntry, Notification, User
-from milestones.models.enums import EventKind
+from milestones.models.enums import EventKind, LedgerKind
 
 NOW = dt.datetime(2026, 12, 6, 20, 30, tzinfo=dt.UTC)
 
@@ -109,3 +109,52 @@ def test_a_model_with_an_auto_now_column_has_no_shape(db: None) -> None:
     """`User.updated_at` is stamped on every write: never a constant."""
     given = frozenset({"sub", "name", "created_at", "updated_at"})
     assert bulk._shape(User, given, frozenset()) is None
+
+
+# As escrow.append_entries sends the ledger's rows.
+LEDGER_SHARED = {"contract_id": 1, "created_at": NOW}
+LEDGER_VARYING = ["kind", "amount", "milestone_id"]
+
+
+def _ledger_columns() -> list[tuple[str, str]]:
+    return bulk._constants(LedgerEntry, LEDGER_SHARED, LEDGER_VARYING)[1]
+
+
+def _values_sql(rows: int, postgres: bool, offset: int = 0) -> tuple[str, list[object]]:
+    template, columns, constant = bulk._constants(LedgerEntry, LEDGER_SHARED, LEDGER_VARYING)
+    values: list[object] = []
+    sql = bulk._values_sql(
+        LedgerEntry,
+        template,
+        columns,
+        constant,
+        [{"kind": LedgerKind.DEPOSIT, "amount": n, "milestone_id": None} for n in range(rows)],
+        values,
+        postgres,
+        offset,
+    )
+    return sql, values
+
+
+@pytest.mark.parametrize("postgres", [True, False])
+def test_a_kept_insert_text_is_the_one_built_anew(db: None, postgres: bool) -> None:
+    for rows, offset in ((1, 0), (3, 2)):
+        kept, values = _values_sql(rows, postgres, offset)
+        names = tuple(column for _, column in _ledger_columns())
+        built = bulk._values_text.__wrapped__(
+            LedgerEntry._meta.db_table, names, rows, postgres, offset + 1
+        )
+        assert kept == built
+        marks = kept.count("$") if postgres else kept.count("?")
+        assert marks == len(values) == rows * len(names)
+
+
+def test_only_small_insert_texts_are_kept(db: None) -> None:
+    """The caches of statement texts hold a bounded number of bytes."""
+    bulk._values_text.cache_clear()
+    _values_sql(2, True)
+    assert bulk._values_text.cache_info().currsize == 1
+    large = bulk.MAX_KEPT_VALUES // len(_ledger_columns()) + 1
+    sql, values = _values_sql(large, True)
+    assert len(values) > bulk.MAX_KEPT_VALUES and f"${len(values)})" in sql
+    assert bulk._values_text.cache_info().currsize == 1
