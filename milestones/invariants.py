@@ -25,7 +25,9 @@ Checked, per contract unless said otherwise:
   refunded equals its amount; a DISPUTED refund request has its dispute;
 - live milestones' positions are 1..n;
 - the event log's seq is 1..n with n = contracts.event_seq; per user, notification seq is
-  1..n with n = users.notification_seq.
+  1..n with n = users.notification_seq;
+- each notification's event (when it has one), contract and actor exist, and its contract and
+  actor are its event's (PostgreSQL has no foreign-key checks on these copies: migration 0017).
 """
 
 from __future__ import annotations
@@ -183,6 +185,7 @@ async def check_invariants() -> Report:
                     f"dispute amounts {deciding}, {pending_changes.get(pk, 0)} change requests",
                 )
     await _check_sequences(report, contracts)
+    await _check_notification_copies(report)
     return report
 
 
@@ -386,6 +389,31 @@ async def _check_sequences(report: Report, contracts: list[dict[str, Any]]) -> N
     _check_contiguous(report, "user", "notification seq", notifications, last_notification)
     report.counts["events"] = sum(int(row["n"]) for row in events)
     report.counts["notifications"] = sum(int(row["n"]) for row in notifications)
+
+
+# A notification whose event is missing or names another contract or actor, or whose
+# contract or actor is missing (the event's own keys are checked by the database).
+_DISAGREEING_NOTIFICATIONS = (
+    "SELECT n.id, n.event_id, n.contract_id, n.actor_id, e.id AS found_event, "
+    "e.contract_id AS event_contract_id, e.actor_id AS event_actor_id FROM notifications n "
+    "LEFT JOIN contract_events e ON e.id = n.event_id "
+    "LEFT JOIN contracts c ON c.id = n.contract_id "
+    "LEFT JOIN users a ON a.id = n.actor_id "
+    "WHERE c.id IS NULL OR (n.actor_id IS NOT NULL AND a.id IS NULL) OR (n.event_id IS NOT NULL "
+    "AND (e.id IS NULL OR e.contract_id <> n.contract_id "
+    "OR COALESCE(e.actor_id, 0) <> COALESCE(n.actor_id, 0))) ORDER BY n.id"
+)
+
+
+async def _check_notification_copies(report: Report) -> None:
+    for row in await _rows(_DISAGREEING_NOTIFICATIONS):
+        report.breach(
+            f"notification {row['id']}",
+            "a notification's event, contract and actor exist and agree",
+            f"event {row['event_id']} ({'found' if row['found_event'] else 'missing'}: contract"
+            f" {row['event_contract_id']}, actor {row['event_actor_id']}), contract"
+            f" {row['contract_id']}, actor {row['actor_id']}",
+        )
 
 
 def _check_contiguous(

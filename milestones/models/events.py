@@ -62,7 +62,9 @@ class ContractEvent(Model):
 class Notification(Model):
     # What the other party should know: `seq` is per recipient and is the cursor.
     # The milestone, change request and refund request it concerns are its event's; a
-    # DEADLINE_REMINDER has no event and names what it concerns itself.
+    # DEADLINE_REMINDER has no event and names what it concerns itself. Its event, contract
+    # and actor have no foreign-key check on PostgreSQL: they are written by the statement
+    # that writes the event, and its contract and actor are the event's (migration 0017).
 
     id = fields.BigIntField(primary_key=True)
     recipient: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
@@ -70,14 +72,25 @@ class Notification(Model):
     )
     seq = fields.BigIntField()
     event: fields.ForeignKeyNullableRelation[ContractEvent] = fields.ForeignKeyField(
-        "models.ContractEvent", related_name="notifications", null=True, on_delete=fields.CASCADE
+        "models.ContractEvent",
+        related_name="notifications",
+        null=True,
+        on_delete=fields.CASCADE,
+        db_constraint=False,
     )
     kind = fields.CharEnumField(EventKind, max_length=32)
     contract: fields.ForeignKeyRelation[Contract] = fields.ForeignKeyField(
-        "models.Contract", related_name="notifications", on_delete=fields.CASCADE
+        "models.Contract",
+        related_name="notifications",
+        on_delete=fields.CASCADE,
+        db_constraint=False,
     )
     actor: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
-        "models.User", related_name="notifications_caused", null=True, on_delete=fields.RESTRICT
+        "models.User",
+        related_name="notifications_caused",
+        null=True,
+        on_delete=fields.RESTRICT,
+        db_constraint=False,
     )
     message = fields.TextField()
     note = fields.TextField(null=True)

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from tortoise import connections
+from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from milestones.invariants import Breach, check_invariants
@@ -126,6 +127,17 @@ DAMAGE: list[tuple[str, str, str]] = [
         "a notification sequence that ran ahead",
         "UPDATE users SET notification_seq = notification_seq + 1",
         "notification seq is 1..n",
+    ),
+    (
+        "a notification naming another contract than its event's",
+        "UPDATE notifications SET contract_id = {contract} WHERE event_id IN "
+        "(SELECT id FROM contract_events WHERE contract_id = {open})",
+        "a notification's event, contract and actor exist and agree",
+    ),
+    (
+        "a notification naming another actor than its event's",
+        "UPDATE notifications SET actor_id = recipient_id WHERE event_id IS NOT NULL",
+        "a notification's event, contract and actor exist and agree",
     ),
     (
         "a pending refund request for a settled milestone",
@@ -251,3 +263,25 @@ def test_the_command_exits_1_and_prints_each_breach(
     assert damaged.returncode == 1
     assert printed in damaged.stdout, damaged.stdout
     assert "invariant breaches" in damaged.stderr
+
+
+async def test_a_notification_pointing_at_no_event_is_refused_or_named(
+    client: Any, freelancer: Any
+) -> None:
+    """SQLite checks a notification's event key itself; PostgreSQL leaves it to the statement
+    that writes both (migration 0017), and the checker names a dangling one."""
+    await _ended_and_open_rooms(client, freelancer)
+    dangling = "UPDATE notifications SET event_id = 999999999 WHERE event_id IS NOT NULL"
+    postgres = connections.get("default").capabilities.dialect == "postgres"
+    try:
+        async with in_transaction():
+            if not postgres:
+                with pytest.raises(IntegrityError):
+                    await _sql(dangling)
+                raise _Undo
+            await _sql(dangling)
+            rules = {breach.rule for breach in (await check_invariants()).breaches}
+            assert "a notification's event, contract and actor exist and agree" in rules
+            raise _Undo
+    except _Undo:
+        pass
