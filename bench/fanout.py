@@ -332,8 +332,10 @@ def run_fanout(
         f" {redis_url()} (graphql-transport-ws, token in connection_init, subscription"
         " `contractEvents(contractId) { id cursor kind occurredAt }`, trigger: editMilestone on"
         " the same server; SSE: the same subscription as one GET with Accept:"
-        " text/event-stream per stream); bare: Starlette websocket, POST /broadcast sends to"
-        " each socket in turn. Clients: raw asyncio websocket protocol in"
+        " text/event-stream per stream); bare: Starlette websocket under stock uvicorn (its"
+        " sans-I/O WebSocket protocol; the project runs its own lighter subclass,"
+        " milestones/web/ws_protocol.py), POST /broadcast sends to each socket in turn."
+        " Clients: raw asyncio websocket protocol in"
         f" {plan.fanout_client_processes} processes (1 below 1,000 sockets), same machine."
         " Latency from just before the trigger request to each socket's receipt."
     )

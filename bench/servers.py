@@ -22,8 +22,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # What `milestones serve` hands uvicorn (milestones/cli.py), so baselines run the same way:
 # "auto" picks uvloop and httptools when installed, one worker, no per-message compression.
-# (The project's own HTTP protocol, httptools writing each response in one `send`, is the
-# project's: `milestones/web/http_protocol.py`. The baselines are stock uvicorn apps.)
+# (The project's own protocols are the project's: httptools writing each response in one
+# `send`, `milestones/web/http_protocol.py`, and the WebSocket protocol holding less per idle
+# socket, `milestones/web/ws_protocol.py`. The baselines are stock uvicorn apps.)
 # Logging at "warning" for every server (the project's included): no access log per request.
 UVICORN_SETTINGS: dict[str, object] = {
     "loop": "auto",

@@ -13,6 +13,12 @@ from milestones.config import get_settings
 
 DEMO_TOKEN_SECONDS = 7 * 24 * 3600
 
+# uvicorn's protocols as `milestones serve` runs them, by name so that every worker imports
+# them: httptools writing each response in one `send` (`web/http_protocol.py`), and the
+# websockets library's sans-I/O protocol holding less per idle socket (`web/ws_protocol.py`).
+HTTP_PROTOCOL = "milestones.web.http_protocol:JoinedWritesProtocol"
+WS_PROTOCOL = "milestones.web.ws_protocol:LeanWebSocketProtocol"
+
 
 def served_url(host: str, port: int) -> str:
     """The address `serve` listens on, as a link: a wildcard host is this machine."""
@@ -63,9 +69,8 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         loop="auto",
-        # httptools, each response in one write (`web/http_protocol.py`); by name, so that
-        # every worker imports it.
-        http="milestones.web.http_protocol:JoinedWritesProtocol",
+        http=HTTP_PROTOCOL,
+        ws=WS_PROTOCOL,
         ws_per_message_deflate=False,
         # A frame is a request: no larger than a request body may be (uvicorn's default is
         # 16 MiB), refused (1009) from its header, before its payload is read.

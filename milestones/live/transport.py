@@ -43,7 +43,6 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     Message,
     SubscribeMessage,
 )
-from websockets.protocol import State
 
 from milestones.live.fanout import (
     Member,
@@ -319,34 +318,15 @@ class Expiries:
 
 
 def write_text_frames(send: object, frames: list[str]) -> bool:
-    """`frames` as text frames in one write to the socket, below the ASGI `send` of uvicorn's
-    websockets-sansio protocol (the server's `send`, `DIRECT_SEND`), which writes each frame
-    on its own: a system call each. False, and nothing written, where `send` is not that
-    protocol's or the socket is not plainly open (closing, handshake pending, its writes
-    paused for flow control): the frames then go one ASGI `send` each, as any other.
+    """`frames` as text frames in one write to the socket, where the server's WebSocket
+    protocol can: `milestones serve`'s (`web/ws_protocol.LeanWebSocketProtocol`, the instance
+    behind the ASGI `send`) has `send_text_frames`; uvicorn's own `send` writes each frame on
+    its own, a system call each. False, and nothing written, under another protocol or when
+    the socket is not plainly open: the frames then go one ASGI `send` each, as any other.
     `tests/subscriptions/test_catch_up_writes.py` checks that the server the tests run on takes
     this path."""
-    protocol: Any = getattr(send, "__self__", None)
-    if type(protocol).__name__ != "WebSocketsSansIOProtocol":
-        return False
-    try:
-        conn, transport = protocol.conn, protocol.transport
-        if (
-            protocol.disconnected
-            or not protocol.handshake_complete
-            or protocol.close_sent
-            or protocol.initial_response is not None
-            or not protocol.writable.is_set()
-            or transport.is_closing()
-            or conn.state is not State.OPEN
-        ):
-            return False
-    except AttributeError:  # another version of the protocol: its own send
-        return False
-    for frame in frames:
-        conn.send_text(frame.encode())
-    transport.write(b"".join(conn.data_to_send()))
-    return True
+    send_text_frames = getattr(getattr(send, "__self__", None), "send_text_frames", None)
+    return bool(send_text_frames(frames)) if send_text_frames is not None else False
 
 
 def _rate_limited(message: Message) -> bool:

@@ -1,5 +1,6 @@
 """A socket resuming a few events behind a running group gets its catch-up from the group's
-memory in one write to the socket (`transport.write_text_frames`, below uvicorn's ASGI send):
+memory in one write to the socket (`transport.write_text_frames`, below the ASGI send, through
+`web/ws_protocol.LeanWebSocketProtocol.send_text_frames`):
 on the server the tests run, that path is taken, and the frames arrive whole and in order."""
 
 from __future__ import annotations

@@ -16,6 +16,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
+from milestones.cli import HTTP_PROTOCOL, WS_PROTOCOL
+
 JSON = dict[str, Any]
 PROTOCOL: Final = "graphql-transport-ws"
 WAIT_SECONDS: Final = 5.0
@@ -160,8 +162,8 @@ async def served_url(app: ASGIApp) -> AsyncIterator[str]:
         host="127.0.0.1",
         port=0,
         lifespan="off",
-        http="milestones.web.http_protocol:JoinedWritesProtocol",  # as `milestones serve`
-        ws="websockets-sansio",
+        http=HTTP_PROTOCOL,  # as `milestones serve`
+        ws=WS_PROTOCOL,
         ws_per_message_deflate=False,
         log_level="warning",
     )
