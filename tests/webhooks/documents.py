@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from tests.conftest import Actor
@@ -75,3 +77,16 @@ async def created_endpoint(actor: Actor, **input: Any) -> tuple[str, str]:
 async def deliveries(actor: Actor, endpoint_id: str) -> list[JSON]:
     data = await actor.gql(DELIVERIES, {"id": endpoint_id})
     return [edge["node"] for edge in data["node"]["deliveries"]["edges"]]
+
+
+async def deliveries_once(
+    actor: Actor, endpoint_id: str, status: str, within: float = 5.0
+) -> list[JSON]:
+    """The endpoint's deliveries once each has `status` (or as they are after `within`
+    seconds): the sender records an answer after the receiver has sent it."""
+    deadline = time.monotonic() + within
+    while True:
+        shown = await deliveries(actor, endpoint_id)
+        if all(d["status"] == status for d in shown) or time.monotonic() > deadline:
+            return shown
+        await asyncio.sleep(0.02)

@@ -7,7 +7,7 @@ import datetime as dt
 
 from tests.conftest import Actor
 from tests.helpers import create_contract_with_milestones, ok
-from tests.webhooks.documents import created_endpoint, deliveries
+from tests.webhooks.documents import created_endpoint, deliveries, deliveries_once
 from tests.webhooks.receiver import Receiver, always, fail_first
 
 
@@ -50,7 +50,7 @@ async def test_retried_with_the_same_id_signed_and_delivered_once(
     )
     assert delivered.headers["content-type"] == "application/json"
 
-    (shown,) = await deliveries(freelancer, endpoint_id)
+    (shown,) = await deliveries_once(freelancer, endpoint_id, "DELIVERED")
     assert shown["webhookId"] == delivered.webhook_id
     assert shown["status"] == "DELIVERED"
     assert shown["attempts"] == 3
