@@ -27,73 +27,15 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.protocol import State
 
 
-class _Inbox:
-    """What uvicorn's protocol asks of its `asyncio.Queue` (`put_nowait`, `get`, `empty`), in
-    a list that stays short (reading pauses after each message) and with a waiter only while
-    the app waits."""
+class _Waiters:
+    """Futures of whoever waits, as a list made only when someone does."""
 
-    __slots__ = ("_items", "_waiters")
+    __slots__ = ("_waiters",)
 
     def __init__(self) -> None:
-        self._items: list[Any] = []
         self._waiters: list[asyncio.Future[None]] | None = None
 
-    def put_nowait(self, item: Any) -> None:
-        self._items.append(item)
-        waiters, self._waiters = self._waiters, None
-        for waiter in waiters or ():
-            if not waiter.done():
-                waiter.set_result(None)
-
-    async def get(self) -> Any:
-        while not self._items:
-            waiter = asyncio.get_running_loop().create_future()
-            if self._waiters is None:
-                self._waiters = [waiter]
-            else:
-                self._waiters.append(waiter)
-            try:
-                await waiter
-            finally:
-                if self._waiters is not None and waiter in self._waiters:
-                    self._waiters.remove(waiter)
-        return self._items.pop(0)
-
-    def empty(self) -> bool:
-        return not self._items
-
-    def qsize(self) -> int:
-        return len(self._items)
-
-
-class _Flag:
-    """What uvicorn's protocol asks of its `asyncio.Event` (`set`, `clear`, `wait`,
-    `is_set`), with waiters only while the transport's buffer is full."""
-
-    __slots__ = ("_set", "_waiters")
-
-    def __init__(self) -> None:
-        self._set = False
-        self._waiters: list[asyncio.Future[None]] | None = None
-
-    def is_set(self) -> bool:
-        return self._set
-
-    def set(self) -> None:
-        if self._set:
-            return
-        self._set = True
-        waiters, self._waiters = self._waiters, None
-        for waiter in waiters or ():
-            if not waiter.done():
-                waiter.set_result(None)
-
-    def clear(self) -> None:
-        self._set = False
-
-    async def wait(self) -> bool:
-        if self._set:
-            return True
+    async def _wait(self) -> None:
         waiter = asyncio.get_running_loop().create_future()
         if self._waiters is None:
             self._waiters = [waiter]
@@ -104,6 +46,65 @@ class _Flag:
         finally:
             if self._waiters is not None and waiter in self._waiters:
                 self._waiters.remove(waiter)
+
+    def _wake_all(self) -> None:
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+class _Inbox(_Waiters):
+    """What uvicorn's protocol asks of its `asyncio.Queue` (`put_nowait`, `get`, `empty`), in
+    a list that stays short (reading pauses after each message) and with a waiter only while
+    the app waits."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._items: list[Any] = []
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        self._wake_all()
+
+    async def get(self) -> Any:
+        while not self._items:
+            await self._wait()
+        return self._items.pop(0)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+
+class _Flag(_Waiters):
+    """What uvicorn's protocol asks of its `asyncio.Event` (`set`, `clear`, `wait`,
+    `is_set`), with waiters only while the transport's buffer is full."""
+
+    __slots__ = ("_set",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._set = False
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        if not self._set:
+            self._set = True
+            self._wake_all()
+
+    def clear(self) -> None:
+        self._set = False
+
+    async def wait(self) -> bool:
+        if not self._set:
+            await self._wait()
         return True
 
 
