@@ -75,7 +75,8 @@ def _serve(args: argparse.Namespace) -> int:
         # A frame is a request: no larger than a request body may be (uvicorn's default is
         # 16 MiB), refused (1009) from its header, before its payload is read.
         ws_max_size=settings.max_body_bytes,
-        ws_max_queue=8,
+        # (No ws_max_queue: only uvicorn's legacy protocol reads it. This one stops reading a
+        # socket after each message until the app has taken it.)
         log_level=args.log_level,
         log_config=logging_config(settings.log_format, args.log_level),
         access_log=False,  # RequestObserver logs each request, with its id and operation
