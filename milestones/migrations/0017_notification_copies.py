@@ -18,11 +18,11 @@ from tortoise import fields, migrations
 from tortoise.fields.base import OnDelete
 from tortoise.migrations import operations as ops
 
-# (column, referenced table, ON DELETE) as 0001 and 0015 made them.
+# (field, model, table, related name, nullable, ON DELETE) as 0001 and 0015 made them.
 _KEYS = (
-    ("actor_id", "users", "RESTRICT"),
-    ("contract_id", "contracts", "CASCADE"),
-    ("event_id", "contract_events", "CASCADE"),
+    ("actor", "models.User", "users", "notifications_caused", True, OnDelete.RESTRICT),
+    ("contract", "models.Contract", "contracts", "notifications", False, OnDelete.CASCADE),
+    ("event", "models.ContractEvent", "contract_events", "notifications", True, OnDelete.CASCADE),
 )
 
 
@@ -32,19 +32,20 @@ def _postgres(schema_editor: Any) -> bool:
 
 async def _drop(apps: Any, schema_editor: Any) -> None:
     if _postgres(schema_editor):
-        for column, _, _ in _KEYS:
+        for name, *_ in _KEYS:
             await schema_editor.client.execute_script(
                 'ALTER TABLE "notifications" '
-                f'DROP CONSTRAINT IF EXISTS "notifications_{column}_fkey"'
+                f'DROP CONSTRAINT IF EXISTS "notifications_{name}_id_fkey"'
             )
 
 
 async def _restore(apps: Any, schema_editor: Any) -> None:
     if _postgres(schema_editor):
-        for column, table, on_delete in _KEYS:
+        for name, _, table, _, _, on_delete in _KEYS:
             await schema_editor.client.execute_script(
-                f'ALTER TABLE "notifications" ADD CONSTRAINT "notifications_{column}_fkey" '
-                f'FOREIGN KEY ("{column}") REFERENCES "{table}" ("id") ON DELETE {on_delete}'
+                f'ALTER TABLE "notifications" ADD CONSTRAINT "notifications_{name}_id_fkey" '
+                f'FOREIGN KEY ("{name}_id") REFERENCES "{table}" ("id") '
+                f"ON DELETE {on_delete.value}"
             )
 
 
@@ -63,42 +64,20 @@ class Migration(migrations.Migration):
 
     operations = [
         ops.RunPython(_drop, _restore),
-        _StateOnly(
-            model_name="Notification",
-            name="actor",
-            field=fields.ForeignKeyField(
-                "models.User",
-                source_field="actor_id",
-                null=True,
-                db_constraint=False,
-                to_field="id",
-                related_name="notifications_caused",
-                on_delete=OnDelete.RESTRICT,
-            ),
-        ),
-        _StateOnly(
-            model_name="Notification",
-            name="contract",
-            field=fields.ForeignKeyField(
-                "models.Contract",
-                source_field="contract_id",
-                db_constraint=False,
-                to_field="id",
-                related_name="notifications",
-                on_delete=OnDelete.CASCADE,
-            ),
-        ),
-        _StateOnly(
-            model_name="Notification",
-            name="event",
-            field=fields.ForeignKeyField(
-                "models.ContractEvent",
-                source_field="event_id",
-                null=True,
-                db_constraint=False,
-                to_field="id",
-                related_name="notifications",
-                on_delete=OnDelete.CASCADE,
-            ),
+        *(
+            _StateOnly(
+                model_name="Notification",
+                name=name,
+                field=fields.ForeignKeyField(  # type: ignore[call-overload]  # null from _KEYS
+                    model,
+                    source_field=f"{name}_id",
+                    null=null,
+                    db_constraint=False,
+                    to_field="id",
+                    related_name=related_name,
+                    on_delete=on_delete,
+                ),
+            )
+            for name, model, _, related_name, null, on_delete in _KEYS
         ),
     ]
