@@ -90,6 +90,19 @@ RESUMES = Counter(
     registry=REGISTRY,
 )
 
+ROOM_VERSION_READS = Counter(
+    "milestones_room_version_reads",
+    "Statements reading cached contract rooms' versions (PostgreSQL: one reads every (room, "
+    "viewer) pair asked for while the previous one ran).",
+    registry=REGISTRY,
+)
+ROOM_VERSION_PAIRS = Counter(
+    "milestones_room_version_pairs",
+    "(room, viewer) pairs those statements read; a pair asked for by several requests at once "
+    "is read once.",
+    registry=REGISTRY,
+)
+
 NOTIFICATION_DELIVERY_LAG = Histogram(
     "milestones_notification_delivery_lag_seconds",
     "From a notification's creation to its push over a subscription (replays included).",

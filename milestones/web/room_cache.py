@@ -18,6 +18,7 @@ the plans are bounded by bytes.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from milestones import ids
 from milestones.auth import TokenVerifier, Unauthenticated, parse_authorization
 from milestones.caches import ByteBoundedLRU
 from milestones.domain.access import Access, access_in
+from milestones.observability.metrics import ROOM_VERSION_PAIRS, ROOM_VERSION_READS
 from milestones.rate_limits import Budget, RateLimiter, Refusal, identity
 from milestones.schema.documents import PARSED_SCOPE_KEY, Documents
 from milestones.web.graphql_http import wants_event_stream
@@ -127,6 +129,7 @@ class RoomCache:
         self._plans: ByteBoundedLRU[tuple[str, str | None], RoomPlan | None] = ByteBoundedLRU(
             max(max_bytes // 16, 1)
         )
+        self.versions = VersionReads()
         self.hits = 0
         self.misses = 0
 
@@ -224,9 +227,9 @@ class RoomCache:
         # a contract's sides are fixed when it is made. Between two people, the version is
         # read without the team subqueries (a third of the statement's work, found or not).
         people = entry is not None and _between_people(entry.version)
-        version = await room_version(contract_pk, claims.sub, people=people)
+        version = await self.versions.read(contract_pk, claims.sub, people=people)
         if people and version is not None and not _between_people(version):
-            version = await room_version(contract_pk, claims.sub)  # never, but never wrong
+            version = await self.versions.read(contract_pk, claims.sub)  # never, but never wrong
         # Outsiders (and unknown rooms) go the ordinary way: they get null, uncached.
         if version is None or viewer_access(version) is None:
             return None
@@ -276,13 +279,21 @@ class RoomCache:
 
 # The room's version as one viewer sees it: the log, the parties' profiles, the teams' members
 # and their profiles, and the viewer's own standing (their id and roles in the two teams).
+_VERSION_COLUMNS = (
+    "c.event_seq, c.client_id, c.freelancer_id, c.client_team_id, c.freelancer_team_id, "
+    "v.id, {roles}, uc.updated_at, uf.updated_at, {teams}"
+)
+_PARTIES = "LEFT JOIN users uc ON uc.id = c.client_id LEFT JOIN users uf ON uf.id = c.freelancer_id"
 _VERSION_SQL = (
-    "SELECT c.event_seq, c.client_id, c.freelancer_id, c.client_team_id, c.freelancer_team_id, "
-    "v.id, {roles}, uc.updated_at, uf.updated_at, {teams} "
-    "FROM contracts c LEFT JOIN users uc ON uc.id = c.client_id "
-    "LEFT JOIN users uf ON uf.id = c.freelancer_id "
-    "LEFT JOIN users v ON v.sub = {viewer} "
-    "WHERE c.id = {contract}"
+    f"SELECT {_VERSION_COLUMNS} FROM contracts c {_PARTIES} "
+    "LEFT JOIN users v ON v.sub = {viewer} WHERE c.id = {contract}"
+)
+# Many (room, viewer) pairs in one statement (PostgreSQL): a row per pair whose room exists,
+# numbered by the pair's place in the arrays.
+_VERSIONS_SQL = (
+    f"SELECT q.i, {_VERSION_COLUMNS} "
+    "FROM unnest($1::int8[], $2::text[]) WITH ORDINALITY AS q(contract, sub, i) "
+    f"JOIN contracts c ON c.id = q.contract {_PARTIES} LEFT JOIN users v ON v.sub = q.sub"
 )
 _TEAM_PARTS = {
     "roles": (
@@ -307,6 +318,10 @@ _VERSION_STATEMENTS = {
         **(_POSTGRES if postgres else _SQLITE), **(_PEOPLE_PARTS if people else _TEAM_PARTS)
     )
     for postgres in (True, False)
+    for people in (True, False)
+}
+_VERSIONS_STATEMENTS = {
+    people: _VERSIONS_SQL.format(**(_PEOPLE_PARTS if people else _TEAM_PARTS))
     for people in (True, False)
 }
 
@@ -351,6 +366,115 @@ async def room_version(contract_pk: int, sub: str, *, people: bool = False) -> V
         return tuple(record) if record is not None else None
     _, rows = await connection.execute_query(_VERSION_STATEMENTS[False, people], [contract_pk, sub])
     return tuple(rows[0]) if rows else None
+
+
+async def room_versions(
+    pairs: list[Pair], *, people: bool = False, raw: Any = None
+) -> list[Version | None]:
+    """`room_version` of many (room, viewer) pairs in one PostgreSQL statement, in order; on
+    the asyncpg connection `raw` (one of the pool's, already checked out)."""
+    if len(pairs) == 1:
+        record = await raw.fetchrow(_VERSION_STATEMENTS[True, people], *pairs[0])
+        return [tuple(record) if record is not None else None]
+    records = await raw.fetch(
+        _VERSIONS_STATEMENTS[people],
+        [contract_pk for contract_pk, _ in pairs],
+        [sub for _, sub in pairs],
+    )
+    versions: list[Version | None] = [None] * len(pairs)
+    for record in records:
+        versions[record[0] - 1] = tuple(record)[1:]
+    return versions
+
+
+Pair = tuple[int, str]
+_Batch = dict[Pair, "asyncio.Future[Version | None]"]
+
+
+class VersionReads:
+    """Room versions read together: a request joins the next read, never one in flight.
+
+    A version must be read after the request arrived (a change committed before it must
+    show). While a read is in flight, the pairs asked for meanwhile wait for the next one,
+    which starts the moment it returns and reads all of them in one statement, a pair asked
+    for twice once. Idle, a read starts at once and is the single statement it always was;
+    under load the concurrent requests share one round trip, and back-to-back reads one pool
+    checkout (given back when nobody waits, and at least every `hold_seconds`). At most one
+    read per kind (`people` or not) is in flight; a batch holds at most `max_pairs` pairs,
+    the rest wait for the next. PostgreSQL only: SQLite's one connection serialises the reads
+    anyway (`room_version` there, one by one).
+    """
+
+    def __init__(self, *, max_pairs: int = 256, hold_seconds: float = 1.0) -> None:
+        self.max_pairs = max_pairs
+        self.hold_seconds = hold_seconds
+        self._waiting: dict[bool, _Batch] = {False: {}, True: {}}
+        self._reading: dict[bool, asyncio.Task[None] | None] = {False: None, True: None}
+        self.reads = 0  # statements sent (for tests and the bench)
+        self.pairs = 0  # pairs they read
+
+    async def read(self, contract_pk: int, sub: str, *, people: bool = False) -> Version | None:
+        if connections.get("default").capabilities.dialect != "postgres":
+            return await room_version(contract_pk, sub, people=people)
+        waiting = self._waiting[people]
+        future = waiting.get((contract_pk, sub))
+        if future is None:
+            future = waiting[contract_pk, sub] = asyncio.get_running_loop().create_future()
+        if self._reading[people] is None:
+            self._reading[people] = asyncio.create_task(self._read_while_asked(people))
+        # A caller that gives up (cancelled) leaves the read to the others.
+        return await asyncio.shield(future)
+
+    async def _read_while_asked(self, people: bool) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._waiting[people]:
+                batch = self._take(people)
+                try:
+                    async with connections.get("default").acquire_connection() as raw:
+                        until = loop.time() + self.hold_seconds
+                        while True:
+                            pairs = list(batch)
+                            self.reads += 1
+                            self.pairs += len(pairs)
+                            ROOM_VERSION_READS.inc()
+                            ROOM_VERSION_PAIRS.inc(len(pairs))
+                            versions = await room_versions(pairs, people=people, raw=raw)
+                            for future, version in zip(batch.values(), versions, strict=True):
+                                if not future.done():
+                                    future.set_result(version)
+                            batch = {}
+                            # Two passes of the loop before the next read: requests whose
+                            # bytes came in with this answer reach their wait and join it.
+                            await asyncio.sleep(0)
+                            await asyncio.sleep(0)
+                            if not self._waiting[people] or loop.time() > until:
+                                break
+                            batch = self._take(people)
+                except BaseException as failed:  # its waiters see the read's own failure
+                    for future in batch.values():
+                        if not future.done():
+                            if isinstance(failed, asyncio.CancelledError):
+                                future.cancel()
+                            else:
+                                future.set_exception(failed)
+                    if not isinstance(failed, Exception):  # cancelled: so is whoever waits
+                        for future in self._waiting[people].values():
+                            future.cancel()
+                        self._waiting[people] = {}
+                        raise
+        finally:
+            self._reading[people] = None
+
+    def _take(self, people: bool) -> _Batch:
+        waiting = self._waiting[people]
+        if len(waiting) <= self.max_pairs:
+            self._waiting[people] = {}
+            return waiting
+        batch: _Batch = {}
+        for pair in list(waiting)[: self.max_pairs]:
+            batch[pair] = waiting.pop(pair)
+        return batch
 
 
 async def _refuse(send: Send, refusal: Refusal) -> None:

@@ -42,13 +42,15 @@ async def test_a_kept_two_people_room_is_read_lean_and_a_team_room_whole(
     room = await create_contract_with_milestones(client, freelancer, ["10.00"])
     company = await client_company(api, freelancer)
     reads: list[tuple[int, bool]] = []
-    real = room_cache.room_version
+    real = room_cache.VersionReads.read
 
-    async def recorded(contract_pk: int, sub: str, *, people: bool = False) -> Any:
+    async def recorded(
+        self: room_cache.VersionReads, contract_pk: int, sub: str, *, people: bool = False
+    ) -> Any:
         reads.append((contract_pk, people))
-        return await real(contract_pk, sub, people=people)
+        return await real(self, contract_pk, sub, people=people)
 
-    monkeypatch.setattr(room_cache, "room_version", recorded)
+    monkeypatch.setattr(room_cache.VersionReads, "read", recorded)
     for _ in range(3):
         await read_room(client, room.contract_id)
         await read_room(company.admin, company.room.contract_id)
