@@ -10,10 +10,11 @@ from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.asyncio.client import connect
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
 
 from milestones.live.transport import write_text_frames
-from milestones.web.ws_protocol import LeanWebSocketProtocol, _Flag, _Inbox
+from milestones.web.ws_protocol import LeanWebSocketProtocol, _Flag, _Inbox, text_frame
 from tests.subscriptions.wsclient import served_url
 
 
@@ -110,3 +111,10 @@ async def test_a_served_socket_talks_in_order_and_keeps_no_handshake() -> None:
                 break
             await asyncio.sleep(0.01)
     assert closed == [1000]
+
+
+def test_a_text_frame_is_the_bytes_websockets_makes_at_every_length_boundary() -> None:
+    for length in (0, 1, 125, 126, 127, 65535, 65536, 70000):
+        payload = ("é" * length).encode()[:length]  # UTF-8 bytes, cut anywhere: still bytes
+        made = Frame(Opcode.TEXT, payload).serialize(mask=False, extensions=[])
+        assert text_frame(payload) == made, length

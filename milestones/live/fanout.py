@@ -561,6 +561,12 @@ class Outbox:
             self.queued_bytes += len(frame)
             return True
         try:
+            # Straight out where the socket is plainly open (no coroutine, no ASGI message);
+            # else an ASGI send, which may have to wait.
+            if self._send_many is not None and self._send_many([frame]):
+                if member is not None:
+                    member.position = position
+                return True
             pending = eager.start(self._send(frame))
         except Exception:  # the socket went away
             self.closed = True

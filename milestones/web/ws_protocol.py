@@ -11,8 +11,9 @@ and the websockets library, and three of their holdings outlive their use:
 Here the request and response are let go once the handshake is sent, and the queue and the
 event are small ones (`_Inbox`, `_Flag`) that allocate nothing until someone waits.
 
-It also writes several text frames in one system call (`send_text_frames`: a subscription's
-catch-up, `live.transport.write_text_frames`), where uvicorn's `send` writes each on its own.
+It also writes text frames straight to the socket (`send_text_frames`, through
+`live.transport.write_text_frames`): a fan-out's frame, and a subscription's catch-up in one
+system call, where uvicorn's `send` is a coroutine per frame and writes each on its own.
 
 Everything else is uvicorn's: frames, limits (`ws_max_size`), keepalive pings, close
 handshakes, back-pressure (reading pauses after each message until the app takes it).
@@ -21,6 +22,7 @@ handshakes, back-pressure (reading pauses after each message until the app takes
 from __future__ import annotations
 
 import asyncio
+import struct
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -144,7 +146,28 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
             or self.conn.state is not State.OPEN
         ):
             return False
-        for frame in frames:
-            self.conn.send_text(frame.encode())
-        self.transport.write(b"".join(self.conn.data_to_send()))
+        if self.conn.extensions or self.conn.expect_continuation_frame:
+            # Compressed frames (permessage-deflate, off in `milestones serve`) are the
+            # library's to make.
+            for frame in frames:
+                self.conn.send_text(frame.encode())
+            self.transport.write(b"".join(self.conn.data_to_send()))
+            return True
+        self.transport.write(b"".join([text_frame(frame.encode()) for frame in frames]))
         return True
+
+
+_SHORT = struct.Struct("!BBH").pack
+_LONG = struct.Struct("!BBQ").pack
+
+
+def text_frame(payload: bytes) -> bytes:
+    """A whole, unmasked, uncompressed text frame (RFC 6455 5.2: a server's frames are not
+    masked): what `websockets`' `Frame(TEXT, payload).serialize(mask=False)` makes, without
+    the checks and the stream it goes through for every frame."""
+    length = len(payload)
+    if length < 126:
+        return bytes((0x81, length)) + payload
+    if length < 65536:
+        return _SHORT(0x81, 126, length) + payload
+    return _LONG(0x81, 127, length) + payload

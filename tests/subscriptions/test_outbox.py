@@ -169,9 +169,11 @@ async def test_a_catch_up_goes_out_in_one_write_while_the_socket_keeps_up() -> N
     member = Member(None, "1", "contractEvents", Request("", None, None))  # type: ignore[arg-type]
     assert outbox.push_many([("a", 1), ("b", 2), ("c", 3)], member)
     assert writes == [["a", "b", "c"]] and socket.sent == [] and member.position == 3
-    # One frame: an ordinary push.
+    # One frame: an ordinary push, which goes straight out too while the socket keeps up.
     assert outbox.push_many([("d", 4)], member)
-    assert writes == [["a", "b", "c"]] and socket.sent == ["d"] and member.position == 4
+    assert writes == [["a", "b", "c"], ["d"]] and socket.sent == [] and member.position == 4
+    assert outbox.push("e", None, None)
+    assert writes[-1] == ["e"] and socket.sent == []
     await outbox.close()
 
 
@@ -199,8 +201,15 @@ async def test_a_catch_up_the_transport_cannot_write_at_once_goes_frame_by_frame
 
 async def test_a_catch_up_larger_than_the_byte_budget_is_not_written_at_once() -> None:
     socket = Socket()
-    outbox = Outbox(socket.send, lambda: None, max_bytes=4, send_many=lambda frames: True)
+    writes: list[list[str]] = []
+
+    def send_many(frames: list[str]) -> bool:
+        writes.append(frames)
+        return True
+
+    outbox = Outbox(socket.send, lambda: None, max_bytes=4, send_many=send_many)
     member = Member(None, "1", "contractEvents", Request("", None, None))  # type: ignore[arg-type]
     assert outbox.push_many([("abc", 1), ("def", 2)], member)
-    assert socket.sent == ["abc", "def"]  # each on its own, within the budget one by one
+    assert writes == [["abc"], ["def"]]  # each on its own, within the budget one by one
+    assert socket.sent == [] and member.position == 2
     await outbox.close()
