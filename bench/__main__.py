@@ -81,6 +81,7 @@ async def run(plan: Plan, selected: list[str], keep_databases: bool) -> Report:
     main_url = await databases.create("main")
     print(f"database: {databases.prefix}_main; logs in {plan.run_dir}", flush=True)
     rooms: dict[int, SeededContract] = {}
+    more_rooms: list[SeededContract] = []
     mutation_contract = fanout_contract = None
     fair_use_contracts: dict[str, SeededContract] = {}
     try:
@@ -90,6 +91,8 @@ async def run(plan: Plan, selected: list[str], keep_databases: bool) -> Report:
             if "room" in selected:
                 rooms[plan.room_milestones] = await seed_room(api, plan.room_milestones)
                 rooms[5] = await seed_room(api, 5)
+                # Seven more of the same size: 16 (room, viewer) pairs with both parties.
+                more_rooms = [await seed_room(api, plan.room_milestones) for _ in range(7)]
                 await _guarded(
                     report,
                     "SQL statements per room query",
@@ -119,7 +122,8 @@ async def run(plan: Plan, selected: list[str], keep_databases: bool) -> Report:
                     room_id = rooms[plan.room_milestones].contract_id
 
                     async def room_step() -> None:
-                        run_room(plan, report, project, room_id, main_url)
+                        more = [room.contract_id for room in more_rooms]
+                        run_room(plan, report, project, room_id, main_url, more)
 
                     await _guarded(report, "Room query", room_step)
                 if mutation_contract is not None:

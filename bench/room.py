@@ -9,9 +9,18 @@ from typing import Any
 
 import httpx
 import orjson
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench import wrk
-from bench.api import CLIENT, JWT_SECRET, ME, ROOM_QUERY, GraphQLClient, request_body
+from bench.api import (
+    CLIENT,
+    FREELANCER,
+    JWT_SECRET,
+    ME,
+    ROOM_QUERY,
+    GraphQLClient,
+    request_body,
+)
 from bench.fanout import redis_unavailable, redis_url
 from bench.plan import Plan
 from bench.postgres import asyncpg_dsn
@@ -78,18 +87,91 @@ async def count_room_statements(api: GraphQLClient, rooms: dict[int, str], repor
     )
 
 
-def _measure(plan: Plan, name: str, url: str, body: bytes) -> wrk.WrkResult:
+def _measure(
+    plan: Plan,
+    name: str,
+    url: str,
+    body: bytes,
+    *,
+    requests: list[tuple[str, bytes]] | None = None,
+    reads_of: Server | None = None,
+) -> wrk.WrkResult:
+    """wrk after a warm-up: the one request, else `requests` in turn. With `reads_of`, the
+    server's room version reads per request over the measured run are printed and kept
+    (`version_reads`)."""
     print(f"  wrk: {name} ({plan.wrk_seconds:.0f} s, {wrk.CONNECTIONS} connections)", flush=True)
-    wrk.run(url, body, CLIENT.authorization, plan.wrk_warmup_seconds)
-    result = wrk.run(url, body, CLIENT.authorization, plan.wrk_seconds)
+
+    def load(seconds: float) -> wrk.WrkResult:
+        if requests is not None:
+            return wrk.run_many(url, requests, seconds)
+        return wrk.run(url, body, CLIENT.authorization, seconds)
+
+    load(plan.wrk_warmup_seconds)
+    before = version_reads(reads_of) if reads_of is not None else 0.0
+    result = load(plan.wrk_seconds)
     if result.non_2xx:
         raise BadResponse(f"{name}: {result.non_2xx} non-2xx responses")
+    reads = ""
+    if reads_of is not None:
+        _reads_per_request[name] = (version_reads(reads_of) - before) / max(result.requests, 1)
+        reads = f", {_reads_per_request[name]:.2f} version reads per request"
     print(
         f"     {result.requests_per_second:,.0f} req/s, p50 {seconds(result.p50_seconds)},"
-        f" p99 {seconds(result.p99_seconds)}",
+        f" p99 {seconds(result.p99_seconds)}{reads}",
         flush=True,
     )
     return result
+
+
+_reads_per_request: dict[str, float] = {}
+
+
+def version_reads(server: Server) -> float:
+    """The server's statements reading room versions so far (`/metrics`)."""
+    text = httpx.get(f"{server.url}/metrics", timeout=30).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "milestones_room_version_reads"
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    )
+
+
+def _many_viewers(
+    plan: Plan,
+    report: Report,
+    project: Server,
+    room_ids: list[str],
+    one: wrk.WrkResult,
+    shape: str,
+) -> None:
+    """The same load spread over (room, viewer) pairs, each request asking for another one:
+    what the version reads cost when concurrent requests rarely ask for the same pair."""
+    url = f"{project.url}/graphql"
+    requests = [
+        (party.authorization, request_body(ROOM_QUERY, {"id": room_id}))
+        for room_id in room_ids
+        for party in (CLIENT, FREELANCER)
+    ]
+    for authorization, body in requests:  # each pair is answered the whole room
+        headers = {"Authorization": authorization, "Content-Type": "application/json"}
+        room_of(httpx.post(url, content=body, headers=headers, timeout=30), plan.room_milestones)
+    name = f"project, {len(requests)} pairs"
+    many = _measure(plan, name, url, b"", requests=requests, reads_of=project)
+    report.add(
+        Row(
+            benchmark=f"{shape}: {len(requests)} (room, viewer) pairs in turn ({len(room_ids)}"
+            " rooms, both parties) vs one pair",
+            project=f"{rate(many.requests_per_second)}"
+            f" ({_reads_per_request[name]:.2f} version reads a request)",
+            baselines=f"one pair {rate(one.requests_per_second)}"
+            f" ({_reads_per_request['project']:.2f})",
+            ratio=ratio(many.requests_per_second / one.requests_per_second),
+            goal="-",
+            reached=None,
+        )
+    )
 
 
 def _measure_traced(plan: Plan, project: Server, database_url: str, body: bytes) -> wrk.WrkResult:
@@ -114,7 +196,14 @@ def _check_baseline(kind: str, server: Server, body: bytes, project_response: by
         raise BadResponse(f"{kind} does not answer the same room as the project")
 
 
-def run_room(plan: Plan, report: Report, project: Server, room_id: str, database_url: str) -> None:
+def run_room(
+    plan: Plan,
+    report: Report,
+    project: Server,
+    room_id: str,
+    database_url: str,
+    more_room_ids: list[str] | None = None,
+) -> None:
     body = request_body(ROOM_QUERY, {"id": room_id})
     url = f"{project.url}/graphql"
     response = httpx.post(url, content=body, headers=HEADERS, timeout=30)
@@ -139,7 +228,7 @@ def run_room(plan: Plan, report: Report, project: Server, room_id: str, database
         with running(start_baseline(kind, plan.run_dir, env)) as server:
             _check_baseline(kind, server, body, canned)
             results[kind] = _measure(plan, label, f"{server.url}/graphql", body)
-    project_result = _measure(plan, "project", url, body)
+    project_result = _measure(plan, "project", url, body, reads_of=project)
     # Still the whole room, still no errors, after the load.
     room_of(httpx.post(url, content=body, headers=HEADERS, timeout=30), plan.room_milestones)
 
@@ -157,6 +246,8 @@ def run_room(plan: Plan, report: Report, project: Server, room_id: str, database
                 reached=(project_rps / baseline >= goal) if goal is not None else None,
             )
         )
+    if more_room_ids:
+        _many_viewers(plan, report, project, [room_id, *more_room_ids], project_result, shape)
     traced_result = _measure_traced(plan, project, database_url, body)
     traced_rps = traced_result.requests_per_second
     report.add(

@@ -1,4 +1,5 @@
-"""HTTP throughput with wrk: the same POST (body and headers) to every server."""
+"""HTTP throughput with wrk: the same POST (body and headers) to every server, or a list of
+POSTs taken in turn (`run_many`)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,35 @@ wrk.body = f:read("*a")
 f:close()
 wrk.headers["Content-Type"] = "application/json"
 {auth}
+"""
+# Each wrk thread takes the requests in turn, starting at its own place in the list.
+_LUA_MANY = """
+local requests = {{}}
+{requests}
+local next_index = 1
+local thread_count = 0
+function setup(thread)
+  thread_count = thread_count + 1
+  thread:set("first", thread_count)
+end
+function init(args)
+  next_index = first or 1
+end
+function request()
+  local r = requests[(next_index - 1) % #requests + 1]
+  next_index = next_index + 1
+  return r
+end
+"""
+_REQUEST_LUA = """
+do
+  local f = assert(io.open("{body_path}", "rb"))
+  local body = f:read("*a")
+  f:close()
+  requests[#requests + 1] = wrk.format("POST", nil, {{
+    ["Content-Type"] = "application/json", ["Authorization"] = "{authorization}"
+  }}, body)
+end
 """
 _UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
 
@@ -72,6 +102,34 @@ def parse(output: str) -> WrkResult:
     )
 
 
+def _wrk(
+    script_text: str, folder: str, url: str, seconds: float, connections: int, threads: int
+) -> WrkResult:
+    script = Path(folder) / "post.lua"
+    script.write_text(script_text)
+    completed = subprocess.run(
+        [
+            wrk_path(),
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "--latency",
+            "--timeout",
+            f"{TIMEOUT_SECONDS}s",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"wrk failed ({completed.returncode}):\n{completed.stderr}")
+    return parse(completed.stdout)
+
+
 def run(
     url: str,
     body: bytes,
@@ -85,26 +143,26 @@ def run(
         body_path = Path(folder) / "body.json"
         body_path.write_bytes(body)
         auth = f'wrk.headers["Authorization"] = "{authorization}"' if authorization else ""
-        script = Path(folder) / "post.lua"
-        script.write_text(_LUA.format(body_path=body_path, auth=auth))
-        completed = subprocess.run(
-            [
-                wrk_path(),
-                f"-t{threads}",
-                f"-c{connections}",
-                f"-d{max(1, round(seconds))}s",
-                "--latency",
-                "--timeout",
-                f"{TIMEOUT_SECONDS}s",
-                "-s",
-                str(script),
-                url,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=seconds + 60,
-            check=False,
+        return _wrk(
+            _LUA.format(body_path=body_path, auth=auth), folder, url, seconds, connections, threads
         )
-    if completed.returncode != 0:
-        raise RuntimeError(f"wrk failed ({completed.returncode}):\n{completed.stderr}")
-    return parse(completed.stdout)
+
+
+def run_many(
+    url: str,
+    requests: list[tuple[str, bytes]],
+    seconds: float,
+    *,
+    connections: int = CONNECTIONS,
+    threads: int = THREADS,
+) -> WrkResult:
+    """wrk POSTing `requests` ((authorization, body) pairs) in turn, each thread from its own
+    place in the list, so concurrent requests ask for different things."""
+    with tempfile.TemporaryDirectory(prefix="bench-wrk-") as folder:
+        parts = []
+        for index, (authorization, body) in enumerate(requests):
+            body_path = Path(folder) / f"body-{index}.json"
+            body_path.write_bytes(body)
+            parts.append(_REQUEST_LUA.format(body_path=body_path, authorization=authorization))
+        script = _LUA_MANY.format(requests="".join(parts))
+        return _wrk(script, folder, url, seconds, connections, threads)
