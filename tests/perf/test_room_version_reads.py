@@ -65,6 +65,13 @@ async def _started(reads: VersionReads, pk: int, sub: str, **kw: bool) -> asynci
     return task
 
 
+async def _held(gate: Gate, reads: VersionReads, pk: int, sub: str) -> asyncio.Task[Any]:
+    """A read whose statement has run and whose answer the gate holds."""
+    task = await _started(reads, pk, sub)
+    await asyncio.wait_for(gate.entered.wait(), 5)
+    return task
+
+
 async def test_requests_during_a_read_wait_for_the_next_and_share_it(
     api: ApiClient, client: Actor, freelancer: Actor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -76,8 +83,7 @@ async def test_requests_during_a_read_wait_for_the_next_and_share_it(
     gate = Gate(monkeypatch)
     reads = VersionReads()
 
-    first = await _started(reads, pk, csub)
-    await asyncio.wait_for(gate.entered.wait(), 5)
+    first = await _held(gate, reads, pk, csub)
     # A change commits while that read is held: whoever asks from now on must see it.
     await ok(client, "editMilestone", {"milestoneId": m1, "title": "Renamed while reading"})
     later = [
@@ -189,8 +195,7 @@ async def test_a_batch_holds_at_most_max_pairs_and_the_rest_follow(
     gate = Gate(monkeypatch)
     reads = VersionReads(max_pairs=2)
     counted = _counted()
-    held = await _started(reads, pk, "held")
-    await asyncio.wait_for(gate.entered.wait(), 5)
+    held = await _held(gate, reads, pk, "held")
     rest = [await _started(reads, pk, f"viewer-{n}") for n in range(5)]
     gate.opened.set()
     await asyncio.wait_for(asyncio.gather(held, *rest), 5)
@@ -215,8 +220,7 @@ async def test_a_reader_cancelled_at_shutdown_leaves_nobody_waiting_forever(
     pk = _pk(room.contract_id)
     gate = Gate(monkeypatch)
     reads = VersionReads()
-    in_flight = await _started(reads, pk, str(client.sub))
-    await asyncio.wait_for(gate.entered.wait(), 5)
+    in_flight = await _held(gate, reads, pk, str(client.sub))
     queued = await _started(reads, pk, str(freelancer.sub))
     reader = reads._reading[False]
     assert reader is not None
