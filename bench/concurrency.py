@@ -5,11 +5,15 @@ contract of its own (its own client and freelancer), against one client alone, o
 `python -m bench concurrency`, and part of `make bench`). The contracts are seeded through the
 API in-process; the database is then copied (`CREATE DATABASE ... TEMPLATE`) for the
 baseline, `bench.minimal`'s hand-written asyncpg actions (seven statements each), which runs
-the same two phases on the copy: one connection alone, then one connection per client. The
+the same two phases on a copy: one connection alone, then one connection per client. The
 project runs as `milestones serve --workers N` (Redis broadcast), over HTTP from this process:
 one keep-alive connection per client (`bench.api.LeanClient`). Each phase runs for a fixed time
-after a warm-up; a cycle is counted when its approve answered. The load generator shares the 2
-cores with the servers: its own CPU time is reported beside the figures.
+after a warm-up; a cycle is counted when its approve answered. The four phases run in turns and
+then in the reverse order (A B C D D C B A), each figure the mean of its two runs: the
+project's second run goes on from the milestones its first left upcoming; bench.minimal (which
+sums a contract's ledger on every action, and so slows as contracts grow) runs each time on a
+fresh copy. The load generator shares the 2 cores with the servers: its own CPU time is
+reported beside the figures.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import statistics
 import sys
 import tempfile
 import time
@@ -70,20 +75,24 @@ async def _seed_pair(api: GraphQLClient, number: int, milestones: int) -> Pair:
 Cycle = Callable[[int, int], Awaitable[None]]  # (pair number, milestone index)
 
 
-async def _phase(pairs: list[Pair], cycle: Cycle, seconds: float) -> tuple[float, float]:
+async def _phase(
+    pairs: list[Pair], cycle: Cycle, seconds: float, next_index: list[int]
+) -> tuple[float, float]:
     """Every pair cycling through its milestones at once for `seconds` after the warm-up:
-    (cycles per second, this process's CPU seconds per wall second)."""
+    (cycles per second, this process's CPU seconds per wall second). Each pair starts at its
+    `next_index` (the milestones an earlier phase on the same database used are paid) and
+    leaves it past the last one it used."""
     done = [0]
     measuring = [False]
     stop = [False]
 
     async def worker(number: int) -> None:
-        index = 0
         while not stop[0]:
+            index = next_index[number]
             if index >= len(pairs[number].milestones):
                 raise RuntimeError(f"pair {number} ran out of milestones: seed more")
+            next_index[number] = index + 1
             await cycle(number, index)
-            index += 1
             if measuring[0]:
                 done[0] += 1
 
@@ -103,7 +112,9 @@ async def _phase(pairs: list[Pair], cycle: Cycle, seconds: float) -> tuple[float
     return cycles / elapsed, cpu_share
 
 
-async def _project(url: str, pairs: list[Pair], seconds: float) -> tuple[float, float]:
+async def _project(
+    url: str, pairs: list[Pair], seconds: float, next_index: list[int]
+) -> tuple[float, float]:
     # One client (and keep-alive connection) per pair, as separate users would have, each a
     # lean one (`bench.api.LeanClient`): the load generator shares the server's two cores.
     # (httpx cost 1.6 ms of CPU per cycle here, a fifth of the machine; one shared httpx pool
@@ -122,10 +133,12 @@ async def _project(url: str, pairs: list[Pair], seconds: float) -> tuple[float, 
                 {"input": {**milestone, "endContract": False}},
             )
 
-        return await _phase(pairs, cycle, seconds)
+        return await _phase(pairs, cycle, seconds, next_index)
 
 
-async def _minimal(dsn: str, pairs: list[Pair], seconds: float) -> tuple[float, float]:
+async def _minimal(
+    dsn: str, pairs: list[Pair], seconds: float, next_index: list[int]
+) -> tuple[float, float]:
     connections = [await asyncpg.connect(dsn) for _ in pairs]
     pks = [pair.milestone_pks() for pair in pairs]
     try:
@@ -135,7 +148,7 @@ async def _minimal(dsn: str, pairs: list[Pair], seconds: float) -> tuple[float, 
             await minimal_activate(connection, sub, pks[number][index])
             await minimal_approve(connection, sub, pks[number][index])
 
-        return await _phase(pairs, cycle, seconds)
+        return await _phase(pairs, cycle, seconds, next_index)
     finally:
         for connection in connections:
             await connection.close()
@@ -154,9 +167,10 @@ async def run_concurrency(
 ) -> None:
     databases = Databases.new()
     try:
-        # Enough milestones for the fastest phase (the minimal implementation) to never run out.
+        # Enough milestones for the fastest phase (the minimal implementation) to never run
+        # out; the project's phases run twice on its database.
         per_pair = max(60, 10_000 // clients)
-        alone_milestones = 3_000
+        alone_milestones = 4_000
         url = await databases.create("concurrency")
         print(f"seeding {clients} contracts of {per_pair} milestones ...", flush=True)
         started = time.monotonic()
@@ -164,13 +178,12 @@ async def run_concurrency(
             pairs = [await _seed_pair(api, n, per_pair) for n in range(clients)]
             alone = [await _seed_pair(api, clients, alone_milestones)]
         print(f"  seeded in {time.monotonic() - started:.0f} s", flush=True)
-        copy = await databases.create("concurrency_minimal", template="concurrency")
-
-        print("bench.minimal: one connection, then one per client", flush=True)
-        minimal_alone, minimal_alone_cpu = await _minimal(asyncpg_dsn(copy), alone, seconds)
-        minimal_together, minimal_together_cpu = await _minimal(asyncpg_dsn(copy), pairs, seconds)
-        minimal = Figures(minimal_alone, minimal_together, minimal_alone_cpu, minimal_together_cpu)
-        print(f"  {minimal.alone:,.1f} -> {minimal.together:,.1f} cycles/s", flush=True)
+        # bench.minimal sums a contract's ledger on every action, so it slows as contracts
+        # grow: each of its two runs gets a fresh copy of the seeded database.
+        copies = [
+            asyncpg_dsn(await databases.create(f"concurrency_minimal_{n}", template="concurrency"))
+            for n in (1, 2)
+        ]
 
         print(f"project: milestones serve --workers {workers}", flush=True)
         server = start_project(
@@ -180,14 +193,53 @@ async def run_concurrency(
             broadcast_url=redis_url(),
             workers=workers,
         )
+        # Where each pair goes on, per database.
+        cursors = {key: [0] * len(pairs) for key in ("project", *copies)}
+        alone_cursors = {key: [0] for key in ("project", *copies)}
+        phases: dict[str, Callable[[int], Awaitable[tuple[float, float]]]] = {
+            "bench.minimal, one connection": lambda turn: _minimal(
+                copies[turn], alone, seconds, alone_cursors[copies[turn]]
+            ),
+            "bench.minimal, one per client": lambda turn: _minimal(
+                copies[turn], pairs, seconds, cursors[copies[turn]]
+            ),
+            "project, one client": lambda turn: _project(
+                server.url, alone, seconds, alone_cursors["project"]
+            ),
+            "project, every client": lambda turn: _project(
+                server.url, pairs, seconds, cursors["project"]
+            ),
+        }
+        runs: dict[str, list[tuple[float, float]]] = {name: [] for name in phases}
         with running(server):
-            project_alone, alone_cpu = await _project(server.url, alone, seconds)
-            project_together, together_cpu = await _project(server.url, pairs, seconds)
-        project = Figures(project_alone, project_together, alone_cpu, together_cpu)
-        print(f"  {project.alone:,.1f} -> {project.together:,.1f} cycles/s", flush=True)
+            # In turns, then in the reverse order (A B C D D C B A), each figure the mean of
+            # its two runs: the machine's drift weighs on every phase alike.
+            for turn, order in enumerate((list(phases), list(reversed(phases)))):
+                for name in order:
+                    measured = await phases[name](turn)
+                    runs[name].append(measured)
+                    print(f"  {name}: {measured[0]:,.1f} cycles/s", flush=True)
     finally:
         await databases.drop_all()
 
+    mean = {
+        name: (statistics.fmean(r for r, _ in pair), statistics.fmean(c for _, c in pair))
+        for name, pair in runs.items()
+    }
+    minimal = Figures(
+        mean["bench.minimal, one connection"][0],
+        mean["bench.minimal, one per client"][0],
+        mean["bench.minimal, one connection"][1],
+        mean["bench.minimal, one per client"][1],
+    )
+    project = Figures(
+        mean["project, one client"][0],
+        mean["project, every client"][0],
+        mean["project, one client"][1],
+        mean["project, every client"][1],
+    )
+    print(f"  bench.minimal {minimal.alone:,.1f} -> {minimal.together:,.1f} cycles/s", flush=True)
+    print(f"  project {project.alone:,.1f} -> {project.together:,.1f} cycles/s", flush=True)
     scaling = project.together / project.alone
     minimal_scaling = minimal.together / minimal.alone
     against_minimal = project.together / minimal.together
@@ -218,10 +270,18 @@ async def run_concurrency(
         f"Concurrency: {clients} pairs (a client and a freelancer of their own, one contract"
         f" each, {per_pair} upcoming milestones as bench.seed adds them); one client alone on"
         f" a contract of its own; {WARMUP_SECONDS:g} s warm-up then {seconds:g} s per phase;"
+        " the four phases in turns and then in the reverse order, each figure the mean of its"
+        " two runs ("
+        + ", ".join(
+            f"{name} {' / '.join(f'{rate:,.1f}' for rate, _ in measured)}"
+            for name, measured in runs.items()
+        )
+        + " cycles/s);"
         " the project over HTTP (a lean asyncio HTTP/1.1 client, bench.api.LeanClient, one"
         " keep-alive connection per client) with"
         f" `--workers {workers}` and Redis broadcast; bench.minimal over asyncpg, one"
-        " connection per client, on a copy of the seeded database. The load generator runs on"
+        " connection per client, on a fresh copy of the seeded database for each of its runs."
+        " The load generator runs on"
         " the same 2 cores: this process used"
         f" {project.alone_cpu:.2f} / {project.together_cpu:.2f} CPU seconds per second"
         f" against the project (alone / together), {minimal.alone_cpu:.2f} /"
