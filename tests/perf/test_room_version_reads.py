@@ -35,6 +35,12 @@ def _pk(contract_id: str) -> int:
     return pk
 
 
+async def _new_room(client: Actor, freelancer: Actor) -> int:
+    """A contract of one milestone between the two: its primary key."""
+    room = await create_contract_with_milestones(client, freelancer, ["10.00"])
+    return _pk(room.contract_id)
+
+
 class Gate:
     """Holds the first read's answer until `open()` (its statement has run); records what each
     read asked for."""
@@ -143,8 +149,7 @@ async def test_a_batch_reads_team_rooms_and_people_rooms_as_the_single_statement
 async def test_a_failed_read_fails_its_waiters_only_and_the_next_read_works(
     api: ApiClient, client: Actor, freelancer: Actor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    room = await create_contract_with_milestones(client, freelancer, ["10.00"])
-    pk = _pk(room.contract_id)
+    pk = await _new_room(client, freelancer)
     real = room_cache.room_versions
     failures = [ConnectionResetError("the database went away")]
 
@@ -173,8 +178,7 @@ async def test_a_failed_read_fails_its_waiters_only_and_the_next_read_works(
 async def test_a_caller_that_gives_up_leaves_the_read_to_the_others(
     api: ApiClient, client: Actor, freelancer: Actor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    room = await create_contract_with_milestones(client, freelancer, ["10.00"])
-    pk, sub = _pk(room.contract_id), str(client.sub)
+    pk, sub = await _new_room(client, freelancer), str(client.sub)
     gate = Gate(monkeypatch)
     reads = VersionReads()
     quitter = await _started(reads, pk, sub)
@@ -190,8 +194,7 @@ async def test_a_caller_that_gives_up_leaves_the_read_to_the_others(
 async def test_a_batch_holds_at_most_max_pairs_and_the_rest_follow(
     api: ApiClient, client: Actor, freelancer: Actor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    room = await create_contract_with_milestones(client, freelancer, ["10.00"])
-    pk = _pk(room.contract_id)
+    pk = await _new_room(client, freelancer)
     gate = Gate(monkeypatch)
     reads = VersionReads(max_pairs=2)
     counted = _counted()
@@ -216,8 +219,7 @@ def _counted() -> tuple[float, float]:
 async def test_a_reader_cancelled_at_shutdown_leaves_nobody_waiting_forever(
     api: ApiClient, client: Actor, freelancer: Actor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    room = await create_contract_with_milestones(client, freelancer, ["10.00"])
-    pk = _pk(room.contract_id)
+    pk = await _new_room(client, freelancer)
     gate = Gate(monkeypatch)
     reads = VersionReads()
     in_flight = await _held(gate, reads, pk, str(client.sub))
