@@ -226,18 +226,16 @@ async def run_concurrency(
         name: (statistics.fmean(r for r, _ in pair), statistics.fmean(c for _, c in pair))
         for name, pair in runs.items()
     }
-    minimal = Figures(
-        mean["bench.minimal, one connection"][0],
-        mean["bench.minimal, one per client"][0],
-        mean["bench.minimal, one connection"][1],
-        mean["bench.minimal, one per client"][1],
-    )
-    project = Figures(
-        mean["project, one client"][0],
-        mean["project, every client"][0],
-        mean["project, one client"][1],
-        mean["project, every client"][1],
-    )
+
+    def figures(alone_phase: str, together_phase: str) -> Figures:
+        (alone_rate, alone_cpu), (together_rate, together_cpu) = (
+            mean[alone_phase],
+            mean[together_phase],
+        )
+        return Figures(alone_rate, together_rate, alone_cpu, together_cpu)
+
+    minimal = figures("bench.minimal, one connection", "bench.minimal, one per client")
+    project = figures("project, one client", "project, every client")
     print(f"  bench.minimal {minimal.alone:,.1f} -> {minimal.together:,.1f} cycles/s", flush=True)
     print(f"  project {project.alone:,.1f} -> {project.together:,.1f} cycles/s", flush=True)
     scaling = project.together / project.alone

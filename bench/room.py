@@ -95,10 +95,9 @@ def _measure(
     *,
     requests: list[tuple[str, bytes]] | None = None,
     reads_of: Server | None = None,
-) -> wrk.WrkResult:
-    """wrk after a warm-up: the one request, else `requests` in turn. With `reads_of`, the
-    server's room version reads per request over the measured run are printed and kept
-    (`version_reads`)."""
+) -> tuple[wrk.WrkResult, float | None]:
+    """wrk after a warm-up: the one request, else `requests` in turn; and with `reads_of`,
+    that server's room version reads per request over the measured run (else None)."""
     print(f"  wrk: {name} ({plan.wrk_seconds:.0f} s, {wrk.CONNECTIONS} connections)", flush=True)
 
     def load(seconds: float) -> wrk.WrkResult:
@@ -111,19 +110,16 @@ def _measure(
     result = load(plan.wrk_seconds)
     if result.non_2xx:
         raise BadResponse(f"{name}: {result.non_2xx} non-2xx responses")
-    reads = ""
+    per_request = None
     if reads_of is not None:
-        _reads_per_request[name] = (version_reads(reads_of) - before) / max(result.requests, 1)
-        reads = f", {_reads_per_request[name]:.2f} version reads per request"
+        per_request = (version_reads(reads_of) - before) / max(result.requests, 1)
+    reads = f", {per_request:.2f} version reads per request" if per_request is not None else ""
     print(
         f"     {result.requests_per_second:,.0f} req/s, p50 {seconds(result.p50_seconds)},"
         f" p99 {seconds(result.p99_seconds)}{reads}",
         flush=True,
     )
-    return result
-
-
-_reads_per_request: dict[str, float] = {}
+    return result, per_request
 
 
 def version_reads(server: Server) -> float:
@@ -143,7 +139,7 @@ def _many_viewers(
     report: Report,
     project: Server,
     room_ids: list[str],
-    one: wrk.WrkResult,
+    one: tuple[wrk.WrkResult, float | None],
     shape: str,
 ) -> None:
     """The same load spread over (room, viewer) pairs, each request asking for another one:
@@ -158,16 +154,16 @@ def _many_viewers(
         headers = {"Authorization": authorization, "Content-Type": "application/json"}
         room_of(httpx.post(url, content=body, headers=headers, timeout=30), plan.room_milestones)
     name = f"project, {len(requests)} pairs"
-    many = _measure(plan, name, url, b"", requests=requests, reads_of=project)
+    many, many_reads = _measure(plan, name, url, b"", requests=requests, reads_of=project)
+    one_result, one_reads = one
     report.add(
         Row(
             benchmark=f"{shape}: {len(requests)} (room, viewer) pairs in turn ({len(room_ids)}"
             " rooms, both parties) vs one pair",
             project=f"{rate(many.requests_per_second)}"
-            f" ({_reads_per_request[name]:.2f} version reads a request)",
-            baselines=f"one pair {rate(one.requests_per_second)}"
-            f" ({_reads_per_request['project']:.2f})",
-            ratio=ratio(many.requests_per_second / one.requests_per_second),
+            f" ({many_reads or 0:.2f} version reads a request)",
+            baselines=f"one pair {rate(one_result.requests_per_second)} ({one_reads or 0:.2f})",
+            ratio=ratio(many.requests_per_second / one_result.requests_per_second),
             goal="-",
             reached=None,
         )
@@ -185,7 +181,7 @@ def _measure_traced(plan: Plan, project: Server, database_url: str, body: bytes)
             extra_env={"OTEL_EXPORTER_OTLP_ENDPOINT": sink.url},
         )
         with running(traced):
-            return _measure(plan, "project, tracing on", f"{traced.url}/graphql", body)
+            return _measure(plan, "project, tracing on", f"{traced.url}/graphql", body)[0]
 
 
 def _check_baseline(kind: str, server: Server, body: bytes, project_response: bytes) -> None:
@@ -227,8 +223,9 @@ def run_room(
     for kind, label in BASELINES.items():
         with running(start_baseline(kind, plan.run_dir, env)) as server:
             _check_baseline(kind, server, body, canned)
-            results[kind] = _measure(plan, label, f"{server.url}/graphql", body)
-    project_result = _measure(plan, "project", url, body, reads_of=project)
+            results[kind] = _measure(plan, label, f"{server.url}/graphql", body)[0]
+    project_measured = _measure(plan, "project", url, body, reads_of=project)
+    project_result = project_measured[0]
     # Still the whole room, still no errors, after the load.
     room_of(httpx.post(url, content=body, headers=HEADERS, timeout=30), plan.room_milestones)
 
@@ -247,7 +244,7 @@ def run_room(
             )
         )
     if more_room_ids:
-        _many_viewers(plan, report, project, [room_id, *more_room_ids], project_result, shape)
+        _many_viewers(plan, report, project, [room_id, *more_room_ids], project_measured, shape)
     traced_result = _measure_traced(plan, project, database_url, body)
     traced_rps = traced_result.requests_per_second
     report.add(
@@ -320,7 +317,7 @@ def _two_workers(
         runs: dict[str, list[float]] = {label: [] for label in servers}
         for turn in (list(servers), list(reversed(servers))):
             for label in turn:
-                measured = _measure(plan, label, f"{servers[label].url}/graphql", body)
+                measured = _measure(plan, label, f"{servers[label].url}/graphql", body)[0]
                 runs[label].append(measured.requests_per_second)
     mean = {label: statistics.fmean(rates) for label, rates in runs.items()}
     canned_gain = mean["canned JSON bytes, 2 workers"] / mean["canned JSON bytes, 1 worker"]

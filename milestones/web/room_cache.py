@@ -360,19 +360,18 @@ async def room_version(contract_pk: int, sub: str, *, people: bool = False) -> V
     the room is known to have no team side (its version is read without the team parts)."""
     connection = connections.get("default")
     if connection.capabilities.dialect == "postgres":
-        # The hot path of every cached room: straight to asyncpg (a prepared statement).
         async with connection.acquire_connection() as raw:
-            record = await raw.fetchrow(_VERSION_STATEMENTS[True, people], contract_pk, sub)
-        return tuple(record) if record is not None else None
+            return (await room_versions([(contract_pk, sub)], people=people, raw=raw))[0]
     _, rows = await connection.execute_query(_VERSION_STATEMENTS[False, people], [contract_pk, sub])
     return tuple(rows[0]) if rows else None
 
 
 async def room_versions(
-    pairs: list[Pair], *, people: bool = False, raw: Any = None
+    pairs: list[Pair], *, raw: Any, people: bool = False
 ) -> list[Version | None]:
     """`room_version` of many (room, viewer) pairs in one PostgreSQL statement, in order; on
-    the asyncpg connection `raw` (one of the pool's, already checked out)."""
+    the asyncpg connection `raw` (one of the pool's, already checked out). One pair is the
+    single prepared statement."""
     if len(pairs) == 1:
         record = await raw.fetchrow(_VERSION_STATEMENTS[True, people], *pairs[0])
         return [tuple(record) if record is not None else None]
@@ -410,8 +409,6 @@ class VersionReads:
         self.hold_seconds = hold_seconds
         self._waiting: dict[bool, _Batch] = {False: {}, True: {}}
         self._reading: dict[bool, asyncio.Task[None] | None] = {False: None, True: None}
-        self.reads = 0  # statements sent (for tests and the bench)
-        self.pairs = 0  # pairs they read
 
     async def read(self, contract_pk: int, sub: str, *, people: bool = False) -> Version | None:
         if connections.get("default").capabilities.dialect != "postgres":
@@ -435,8 +432,6 @@ class VersionReads:
                         until = loop.time() + self.hold_seconds
                         while True:
                             pairs = list(batch)
-                            self.reads += 1
-                            self.pairs += len(pairs)
                             ROOM_VERSION_READS.inc()
                             ROOM_VERSION_PAIRS.inc(len(pairs))
                             versions = await room_versions(pairs, people=people, raw=raw)
