@@ -1,6 +1,9 @@
 """One event to thousands of `contractEvents` subscribers on one server process, against a
 bare Starlette websocket endpoint sending one message to every socket, at the same counts.
 
+At the counts where a run is short (`Plan.fanout_mirrored_counts`), the three servers run in
+turns and then in the reverse order, each figure over both runs' latencies.
+
 Latency runs from just before the trigger (the mutation's POST / the broadcast's POST) to the
 arrival of the message on each socket, in client processes on the same machine. Memory is
 the server's RSS with every subscriber connected and idle, minus its RSS before they came.
@@ -9,10 +12,12 @@ the server's RSS with every subscriber connected and idle, minus its RSS before 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import multiprocessing
 import os
 import socket
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,6 +78,27 @@ class Fanout:
     rss_per_socket_kib: float
     connect_seconds: float
     errors: list[str]
+    latencies: list[float] = dataclasses.field(default_factory=list, repr=False)
+
+
+def pooled(runs: list[Fanout]) -> Fanout:
+    """Runs of the same measurement as one: their latencies pooled (p50 and p99 over all of
+    them), rounds and misses added up, memory and connect time the mean of the runs."""
+    if len(runs) == 1:
+        return runs[0]
+    latencies = [t for run in runs for t in run.latencies]
+    return Fanout(
+        sockets=runs[0].sockets,
+        connected=min(run.connected for run in runs),
+        rounds=sum(run.rounds for run in runs),
+        p50=percentile(latencies, 0.50),
+        p99=percentile(latencies, 0.99),
+        missed=sum(run.missed for run in runs),
+        rss_per_socket_kib=statistics.fmean(run.rss_per_socket_kib for run in runs),
+        connect_seconds=statistics.fmean(run.connect_seconds for run in runs),
+        errors=sorted({error for run in runs for error in run.errors})[:3],
+        latencies=latencies,
+    )
 
 
 class Clients:
@@ -175,6 +201,7 @@ def _measure(plan: Plan, server: Server, spec: WorkerSpec, trigger: Callable[[],
         rss_per_socket_kib=(rss_after - rss_before) / max(connected, 1),
         connect_seconds=connect_seconds,
         errors=sorted(set(errors))[:3],
+        latencies=latencies,
     )
 
 
@@ -256,15 +283,28 @@ def run_fanout(
         return
     last: tuple[Fanout, Fanout] | None = None
     for count in plan.fanout_counts:
-        print(f"  fan-out: bare websocket endpoint, {count:,} sockets", flush=True)
-        bare = measure_bare(plan, count)
-        print(f"     {_describe(bare)}", flush=True)
-        print(f"  fan-out: project contractEvents, {count:,} subscribers", flush=True)
-        project = measure_project(plan, count, database_url, contract_id, milestone_id)
-        print(f"     {_describe(project)}", flush=True)
-        print(f"  fan-out: project contractEvents over SSE, {count:,} streams", flush=True)
-        sse = measure_project(plan, count, database_url, contract_id, milestone_id, "sse")
-        print(f"     {_describe(sse)}", flush=True)
+        measures: dict[str, Callable[[], Fanout]] = {
+            "bare websocket endpoint": functools.partial(measure_bare, plan, count),
+            "project contractEvents": functools.partial(
+                measure_project, plan, count, database_url, contract_id, milestone_id
+            ),
+            "project contractEvents over SSE": functools.partial(
+                measure_project, plan, count, database_url, contract_id, milestone_id, "sse"
+            ),
+        }
+        # At the counts where a run is short, the three in turns and then in the reverse
+        # order (A B C C B A), each figure over both runs' latencies: the machine's drift
+        # weighs on the baseline and the project alike.
+        orders = [list(measures)]
+        if count in plan.fanout_mirrored_counts:
+            orders.append(list(reversed(measures)))
+        runs: dict[str, list[Fanout]] = {name: [] for name in measures}
+        for order in orders:
+            for name in order:
+                print(f"  fan-out: {name}, {count:,} sockets", flush=True)
+                runs[name].append(measures[name]())
+                print(f"     {_describe(runs[name][-1])}", flush=True)
+        bare, project, sse = (pooled(runs[name]) for name in measures)
         for result, name in ((bare, "bare"), (project, "project"), (sse, "sse")):
             if result.errors:
                 report.note(f"Fan-out {count:,} ({name}) socket errors: {result.errors}")
@@ -294,7 +334,12 @@ def run_fanout(
             f"Fan-out {count:,}: sockets connected (and subscribed) in"
             f" {bare.connect_seconds:.1f} s (bare) / {project.connect_seconds:.1f} s (project)"
             f" / {sse.connect_seconds:.1f} s (SSE); {bare.rounds} / {project.rounds} /"
-            f" {sse.rounds} measured rounds."
+            f" {sse.rounds} measured rounds"
+            + (
+                " (two runs each, in turns then in reverse, latencies pooled)."
+                if len(orders) > 1
+                else "."
+            )
         )
         last = (project, bare)
     if last is not None:

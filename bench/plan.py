@@ -28,6 +28,9 @@ class Plan:
     mutation_cycles: int = 400
     mutation_max_seconds: float = 20.0
     fanout_counts: tuple[int, ...] = (2_000, 10_000)
+    # Measured twice, in turns then in the reverse order (the short runs, where one slow
+    # moment of the machine moves a p99 most).
+    fanout_mirrored_counts: tuple[int, ...] = (2_000,)
     fanout_rounds: int = 8
     fanout_timeout_seconds: float = 30.0  # per round: later than this counts as missed
     fanout_connect_seconds: float = 120.0  # sockets not connected by then count as missed
@@ -55,6 +58,7 @@ class Plan:
             mutation_cycles=30,
             mutation_max_seconds=10.0,
             fanout_counts=(100, 500),
+            fanout_mirrored_counts=(100,),
             fanout_rounds=2,
             fanout_timeout_seconds=15.0,
             fanout_connect_seconds=45.0,
