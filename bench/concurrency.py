@@ -13,7 +13,9 @@ then in the reverse order (A B C D D C B A), each figure the mean of its two run
 project's second run goes on from the milestones its first left upcoming; bench.minimal (which
 sums a contract's ledger on every action, and so slows as contracts grow) runs each time on a
 fresh copy. The load generator shares the 2 cores with the servers: its own CPU time is
-reported beside the figures.
+reported beside the figures, and so is the whole machine's (busy cores, from /proc/stat):
+one client keeps about one core busy, since its request goes from process to process one at
+a time, so the cores / that figure bound what concurrency can give on this machine.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import statistics
 import sys
 import tempfile
@@ -45,7 +48,7 @@ from bench.fanout import redis_url
 from bench.minimal import activate as minimal_activate
 from bench.minimal import approve as minimal_approve
 from bench.postgres import Databases, asyncpg_dsn
-from bench.report import Report, Row, machine_description, ratio
+from bench.report import Report, Row, busy_cpu_seconds, machine_description, ratio
 from bench.seed import add_milestones, create_contract
 from bench.servers import running, start_project
 from milestones import ids
@@ -75,13 +78,19 @@ async def _seed_pair(api: GraphQLClient, number: int, milestones: int) -> Pair:
 Cycle = Callable[[int, int], Awaitable[None]]  # (pair number, milestone index)
 
 
+@dataclass(frozen=True, slots=True)
+class Measured:
+    rate: float  # cycles per second
+    cpu: float  # this process's (the load generator's) CPU seconds per wall second
+    busy_cores: float  # the whole machine's busy CPU seconds per wall second
+
+
 async def _phase(
     pairs: list[Pair], cycle: Cycle, seconds: float, next_index: list[int]
-) -> tuple[float, float]:
-    """Every pair cycling through its milestones at once for `seconds` after the warm-up:
-    (cycles per second, this process's CPU seconds per wall second). Each pair starts at its
-    `next_index` (the milestones an earlier phase on the same database used are paid) and
-    leaves it past the last one it used."""
+) -> Measured:
+    """Every pair cycling through its milestones at once for `seconds` after the warm-up.
+    Each pair starts at its `next_index` (the milestones an earlier phase on the same database
+    used are paid) and leaves it past the last one it used."""
     done = [0]
     measuring = [False]
     stop = [False]
@@ -100,21 +109,20 @@ async def _phase(
     try:
         await asyncio.sleep(WARMUP_SECONDS)
         done[0], measuring[0] = 0, True
-        cpu, started = time.process_time(), time.perf_counter()
+        cpu, busy, started = time.process_time(), busy_cpu_seconds(), time.perf_counter()
         await asyncio.sleep(seconds)
         elapsed = time.perf_counter() - started
         cycles, cpu_share = done[0], (time.process_time() - cpu) / elapsed
+        busy_cores = (busy_cpu_seconds() - busy) / elapsed
         stop[0] = True
         await asyncio.gather(*tasks)
     finally:
         for task in tasks:
             task.cancel()
-    return cycles / elapsed, cpu_share
+    return Measured(cycles / elapsed, cpu_share, busy_cores)
 
 
-async def _project(
-    url: str, pairs: list[Pair], seconds: float, next_index: list[int]
-) -> tuple[float, float]:
+async def _project(url: str, pairs: list[Pair], seconds: float, next_index: list[int]) -> Measured:
     # One client (and keep-alive connection) per pair, as separate users would have, each a
     # lean one (`bench.api.LeanClient`): the load generator shares the server's two cores.
     # (httpx cost 1.6 ms of CPU per cycle here, a fifth of the machine; one shared httpx pool
@@ -136,9 +144,7 @@ async def _project(
         return await _phase(pairs, cycle, seconds, next_index)
 
 
-async def _minimal(
-    dsn: str, pairs: list[Pair], seconds: float, next_index: list[int]
-) -> tuple[float, float]:
+async def _minimal(dsn: str, pairs: list[Pair], seconds: float, next_index: list[int]) -> Measured:
     connections = [await asyncpg.connect(dsn) for _ in pairs]
     pks = [pair.milestone_pks() for pair in pairs]
     try:
@@ -156,10 +162,8 @@ async def _minimal(
 
 @dataclass(frozen=True, slots=True)
 class Figures:
-    alone: float
-    together: float
-    alone_cpu: float
-    together_cpu: float
+    alone: Measured
+    together: Measured
 
 
 async def run_concurrency(
@@ -169,7 +173,7 @@ async def run_concurrency(
     try:
         # Enough milestones for the fastest phase (the minimal implementation) to never run
         # out; the project's phases run twice on its database.
-        per_pair = max(60, 10_000 // clients)
+        per_pair = max(60, 16_000 // clients)
         alone_milestones = 4_000
         url = await databases.create("concurrency")
         print(f"seeding {clients} contracts of {per_pair} milestones ...", flush=True)
@@ -196,7 +200,7 @@ async def run_concurrency(
         # Where each pair goes on, per database.
         cursors = {key: [0] * len(pairs) for key in ("project", *copies)}
         alone_cursors = {key: [0] for key in ("project", *copies)}
-        phases: dict[str, Callable[[int], Awaitable[tuple[float, float]]]] = {
+        phases: dict[str, Callable[[int], Awaitable[Measured]]] = {
             "bench.minimal, one connection": lambda turn: _minimal(
                 copies[turn], alone, seconds, alone_cursors[copies[turn]]
             ),
@@ -210,7 +214,7 @@ async def run_concurrency(
                 server.url, pairs, seconds, cursors["project"]
             ),
         }
-        runs: dict[str, list[tuple[float, float]]] = {name: [] for name in phases}
+        runs: dict[str, list[Measured]] = {name: [] for name in phases}
         with running(server):
             # In turns, then in the reverse order (A B C D D C B A), each figure the mean of
             # its two runs: the machine's drift weighs on every phase alike.
@@ -218,35 +222,47 @@ async def run_concurrency(
                 for name in order:
                     measured = await phases[name](turn)
                     runs[name].append(measured)
-                    print(f"  {name}: {measured[0]:,.1f} cycles/s", flush=True)
+                    print(
+                        f"  {name}: {measured.rate:,.1f} cycles/s,"
+                        f" {measured.busy_cores:.2f} cores busy",
+                        flush=True,
+                    )
     finally:
         await databases.drop_all()
 
     mean = {
-        name: (statistics.fmean(r for r, _ in pair), statistics.fmean(c for _, c in pair))
-        for name, pair in runs.items()
+        name: Measured(
+            statistics.fmean(m.rate for m in measured),
+            statistics.fmean(m.cpu for m in measured),
+            statistics.fmean(m.busy_cores for m in measured),
+        )
+        for name, measured in runs.items()
     }
 
     def figures(alone_phase: str, together_phase: str) -> Figures:
-        (alone_rate, alone_cpu), (together_rate, together_cpu) = (
-            mean[alone_phase],
-            mean[together_phase],
-        )
-        return Figures(alone_rate, together_rate, alone_cpu, together_cpu)
+        return Figures(mean[alone_phase], mean[together_phase])
 
     minimal = figures("bench.minimal, one connection", "bench.minimal, one per client")
     project = figures("project, one client", "project, every client")
-    print(f"  bench.minimal {minimal.alone:,.1f} -> {minimal.together:,.1f} cycles/s", flush=True)
-    print(f"  project {project.alone:,.1f} -> {project.together:,.1f} cycles/s", flush=True)
-    scaling = project.together / project.alone
-    minimal_scaling = minimal.together / minimal.alone
-    against_minimal = project.together / minimal.together
+    print(
+        f"  bench.minimal {minimal.alone.rate:,.1f} -> {minimal.together.rate:,.1f} cycles/s",
+        flush=True,
+    )
+    print(
+        f"  project {project.alone.rate:,.1f} -> {project.together.rate:,.1f} cycles/s", flush=True
+    )
+    scaling = project.together.rate / project.alone.rate
+    cores = os.cpu_count() or 1
+    alone_busy = project.alone.busy_cores
+    minimal_scaling = minimal.together.rate / minimal.alone.rate
+    against_minimal = project.together.rate / minimal.together.rate
     report.add(
         Row(
             benchmark=f"Mutations: {clients} concurrent clients on distinct contracts"
             f" (--workers {workers}) vs one client",
-            project=f"{project.together:,.1f} cycles/s",
-            baselines=f"one client {project.alone:,.1f} cycles/s",
+            project=f"{project.together.rate:,.1f} cycles/s",
+            baselines=f"one client {project.alone.rate:,.1f} cycles/s ({alone_busy:.2f} of"
+            f" {cores} cores busy: at most {ratio(cores / alone_busy)} here)",
             ratio=ratio(scaling),
             goal=">= 2x",
             reached=scaling >= 2,
@@ -256,9 +272,9 @@ async def run_concurrency(
         Row(
             benchmark=f"Mutations: {clients} concurrent clients vs bench.minimal under the same"
             " concurrency",
-            project=f"{project.together:,.1f} cycles/s",
-            baselines=f"bench.minimal {minimal.together:,.1f} cycles/s"
-            f" (one connection {minimal.alone:,.1f}; {ratio(minimal_scaling)})",
+            project=f"{project.together.rate:,.1f} cycles/s",
+            baselines=f"bench.minimal {minimal.together.rate:,.1f} cycles/s"
+            f" (one connection {minimal.alone.rate:,.1f}; {ratio(minimal_scaling)})",
             ratio=ratio(against_minimal),
             goal=">= 0.5x",
             reached=against_minimal >= 0.5,
@@ -271,7 +287,7 @@ async def run_concurrency(
         " the four phases in turns and then in the reverse order, each figure the mean of its"
         " two runs ("
         + ", ".join(
-            f"{name} {' / '.join(f'{rate:,.1f}' for rate, _ in measured)}"
+            f"{name} {' / '.join(f'{m.rate:,.1f}' for m in measured)}"
             for name, measured in runs.items()
         )
         + " cycles/s);"
@@ -281,9 +297,16 @@ async def run_concurrency(
         " connection per client, on a fresh copy of the seeded database for each of its runs."
         " The load generator runs on"
         " the same 2 cores: this process used"
-        f" {project.alone_cpu:.2f} / {project.together_cpu:.2f} CPU seconds per second"
-        f" against the project (alone / together), {minimal.alone_cpu:.2f} /"
-        f" {minimal.together_cpu:.2f} against bench.minimal."
+        f" {project.alone.cpu:.2f} / {project.together.cpu:.2f} CPU seconds per second"
+        f" against the project (alone / together), {minimal.alone.cpu:.2f} /"
+        f" {minimal.together.cpu:.2f} against bench.minimal."
+        f" The whole machine's busy cores (/proc/stat, every process: servers, PostgreSQL,"
+        f" Redis, this one) alone / together: project {project.alone.busy_cores:.2f} /"
+        f" {project.together.busy_cores:.2f}, bench.minimal {minimal.alone.busy_cores:.2f} /"
+        f" {minimal.together.busy_cores:.2f} of {cores}. One client keeps about one core busy (the"
+        f" request goes from process to process, one at a time); concurrency can at most fill"
+        f" all {cores}, so {cores} / the one-client figure bounds the gain from concurrency on"
+        f" this machine, whatever the server does."
     )
 
 

@@ -92,6 +92,15 @@ def machine_description() -> str:
     )
 
 
+def busy_cpu_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (every process, every core) since boot,
+    from /proc/stat: all but idle and iowait. Deltas over a phase, divided by its wall time,
+    give how many cores were busy."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    ticks = [int(value) for value in fields[:8]]  # user nice system idle iowait irq softirq steal
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def rate(value: float) -> str:
     return f"{value:,.0f} req/s" if value >= 100 else f"{value:,.1f} req/s"
 
