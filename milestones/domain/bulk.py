@@ -88,6 +88,53 @@ def update_clauses(updates: Sequence[Update]) -> tuple[str, list[object]]:
     return _with_clauses(tuple(texts)), values
 
 
+@dataclass(frozen=True, slots=True)
+class Insert:
+    """`INSERT INTO <model> ... VALUES` of `rows` (their own fields, each also with `shared`
+    and the model's defaults, as `insert_many`), carried by another statement as a
+    data-modifying WITH clause: nothing comes back from it (`write_clauses`)."""
+
+    model: type[Model]
+    shared: Mapping[str, Any]
+    rows: Sequence[Mapping[str, Any]]
+
+
+def merged(updates: Sequence[Update]) -> list[Update]:
+    """The updates, those of the same rows (table and filter) made one, in first-seen order:
+    PostgreSQL applies only one of two changes a statement makes to a row."""
+    by_row: dict[tuple[str, tuple[tuple[str, object], ...]], dict[str, object]] = {}
+    for update in updates:
+        values = by_row.setdefault((update.table, tuple(update.where.items())), {})
+        for column, value in update.values.items():
+            if column in values:
+                raise ValueError(f"{update.table}.{column} set twice in one statement")
+            values[column] = value
+    return [Update(table, values, dict(where)) for (table, where), values in by_row.items()]
+
+
+def write_clauses(writes: Sequence[Update | Insert]) -> tuple[str, list[object]]:
+    """PostgreSQL: `writes` as data-modifying WITH clauses (`also0 AS (UPDATE ...), ...`,
+    updates of the same row merged), their parameters numbered from 1, for the statement that
+    carries them. None of them sees another's change, or the carrying statement theirs: each
+    writes rows the others do not read."""
+    texts: list[str] = []
+    values: list[object] = []
+    for update in merged([write for write in writes if isinstance(write, Update)]):
+        update_sql, update_values = update.sql(True, len(values) + 1)
+        texts.append(update_sql)
+        values.extend(update_values)
+    for insert in (write for write in writes if isinstance(write, Insert)):
+        if not insert.rows:
+            continue
+        template, columns, constant = _constants(insert.model, insert.shared, set(insert.rows[0]))
+        if len(insert.rows) * len(columns) + len(values) > MAX_PARAMETERS:
+            raise ValueError("writes carried by a statement fit in it")
+        texts.append(
+            _values_sql(insert.model, template, columns, constant, insert.rows, values, True)
+        )
+    return _with_clauses(tuple(texts)), values
+
+
 @functools.lru_cache(maxsize=256)
 def _with_clauses(texts: tuple[str, ...]) -> str:
     return ", ".join(f"also{number} AS ({text})" for number, text in enumerate(texts))

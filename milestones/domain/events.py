@@ -15,11 +15,12 @@ from tortoise import connections, timezone
 
 from milestones.domain.access import Role, access_of
 from milestones.domain.bulk import (
+    Insert,
     Update,
     insert_many,
     insert_select_sql,
     insert_values_sql,
-    update_clauses,
+    write_clauses,
 )
 from milestones.domain.email_items import EmailItem, email_item, wants_email
 from milestones.domain.transaction import Action
@@ -161,7 +162,9 @@ async def record(
     # notifications in one statement (`_EventInsert`); SQLite: the event first.
     written_with: _EventInsert | None = None
     if connections.get("default").capabilities.dialect == "postgres":
-        written_with = _EventInsert(event, fields, bump)
+        # With the writes the action handed over (`Action.carried`): its money, say.
+        written_with = _EventInsert(event, fields, [bump, *action.carried])
+        action.carried.clear()
     else:
         (event.id,) = await insert_many(ContractEvent, fields, [{}], also=[bump])
     action.wake(f"contract:{contract.id}", event.seq)
@@ -478,14 +481,14 @@ class _EventInsert:
 
     event: ContractEvent
     fields: dict[str, Any]
-    bump: Update
+    writes: list[Update | Insert]  # the contract's seq UPDATE, and what the action carried
 
     def clauses(self) -> tuple[str, list[object]]:
-        """`also0 AS (UPDATE contracts ...), new_event AS (INSERT ... RETURNING id), `."""
-        bump, values = update_clauses([self.bump])
+        """`also0 AS (UPDATE contracts ...), ..., new_event AS (INSERT ... RETURNING id), `."""
+        writes, values = write_clauses(self.writes)
         insert, inserted = insert_values_sql(ContractEvent, self.fields, len(values) + 1)
         values.extend(inserted)
-        return _event_clauses(bump, insert), values
+        return _event_clauses(writes, insert), values
 
 
 @functools.lru_cache(maxsize=256)

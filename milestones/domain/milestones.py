@@ -110,10 +110,14 @@ async def activate_milestone(act: Act[ActivateMilestone, Milestone]) -> Outcome:
     contract, milestone = act.contract, act.target
     refuse_if(rules.activate_refusal(await act.room(), milestone))
     # The ledger entries and the milestone's new state: one statement on PostgreSQL.
+    # The ledger entries and the milestone's new state go with the event (PostgreSQL: its
+    # statement carries them); the money is checked once they are written, before commit.
     activated = status_change(milestone, MilestoneStatus.ACTIVE, activated_at=clock.now())
-    await escrow.fund_milestone(contract, milestone, act.ledger_before(), [activated])
-    await escrow.assert_conserved(contract, milestone)
+    await escrow.fund_milestone(
+        contract, milestone, act.ledger_before(), [activated], carry=act.transaction
+    )
     await act.record(EventKind.MILESTONE_ACTIVATED, milestone=milestone, amount=milestone.amount)
+    await escrow.assert_conserved(contract, milestone)
     return act.leaves_requests(Outcome(contract, milestone))
 
 
@@ -136,7 +140,7 @@ async def _move(
             "review_remind_at": windows().remind_at(deadline, window),
         }
         act.transaction.wake(DEADLINES_CHANNEL, 0)
-    await set_status(act.target, status, **times)
+    await set_status(act.target, status, carry=act.transaction, **times)
     await act.record(kind, milestone=act.target, note=act.command.message)
     return act.leaves_requests(Outcome(act.contract, act.target))
 
@@ -182,18 +186,22 @@ async def approve_milestone(act: Act[ApproveMilestone, Milestone]) -> Outcome:
     refuse_if(rules.approve_refusal(await act.room(), milestone))
     funded = (await act.money_of(milestone)).in_escrow
     released = funded if command.release_amount is None else command.release_amount
-    # The release, the milestone's new state and its submission's outcome: one statement on
-    # PostgreSQL.
+    # The release, the milestone's new state and its submission's outcome go with the event
+    # (as in activate_milestone).
     answered = submission_answer(
         milestone, SubmissionOutcome.APPROVED, clock.now(), command.message
     )
     await escrow.release_to_freelancer(
-        contract, milestone, released, [settled(milestone, MilestoneStatus.RELEASED), answered]
+        contract,
+        milestone,
+        released,
+        [settled(milestone, MilestoneStatus.RELEASED), answered],
+        carry=act.transaction,
     )
-    await escrow.assert_conserved(contract, milestone)
     await act.record(
         EventKind.MILESTONE_APPROVED, milestone=milestone, amount=released, note=command.message
     )
+    await escrow.assert_conserved(contract, milestone)
     if command.bonus_amount is not None:
         await pay_bonus(act, command.bonus_amount, command.message, milestone)
     if command.end_contract:

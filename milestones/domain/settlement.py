@@ -13,6 +13,7 @@ from tortoise import timezone
 
 from milestones.domain import clock, escrow
 from milestones.domain.bulk import Update, instance_update, run_updates
+from milestones.domain.transaction import Action
 from milestones.models import Contract, Milestone
 from milestones.models.enums import FUNDED_STATUSES, LedgerKind, MilestoneStatus
 
@@ -28,9 +29,17 @@ def status_change(milestone: Milestone, status: MilestoneStatus, **columns: Any)
     return instance_update(milestone, ["status", *columns, "version", "updated_at"])
 
 
-async def set_status(milestone: Milestone, status: MilestoneStatus, **columns: Any) -> None:
-    """Move the milestone to `status`, writing `columns` (its times) with it."""
-    await run_updates([status_change(milestone, status, **columns)])
+async def set_status(
+    milestone: Milestone, status: MilestoneStatus, *, carry: Action | None = None, **columns: Any
+) -> None:
+    """Move the milestone to `status`, writing `columns` (its times) with it. `carry`: on
+    PostgreSQL, the action whose next event's statement writes it (`Action.carried`); the
+    caller records that event next."""
+    update = status_change(milestone, status, **columns)
+    if carry is not None and carry.postgres:
+        carry.carried.append(update)
+    else:
+        await run_updates([update])
 
 
 def settled(milestone: Milestone, status: MilestoneStatus) -> Update:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from tortoise import connections
 from tortoise.transactions import in_transaction
 
+from milestones.domain.bulk import Insert, Update
 from milestones.models import User
 
 logger = logging.getLogger(__name__)
@@ -42,9 +43,17 @@ class Action:
     wakeups: list[Wakeup] = field(default_factory=list)
     postgres: bool = False
     users: dict[int, User] = field(default_factory=dict)
+    # PostgreSQL: writes handed to the action's next event, whose statement sends them
+    # (`escrow.append_entries(..., carry=)`, `events.record`); none may be left at commit.
+    carried: list[Update | Insert] = field(default_factory=list)
 
     def wake(self, channel: str, seq: int) -> None:
         self.wakeups.append(Wakeup(channel, seq))
+
+
+class CarriedWriteLost(RuntimeError):
+    """A bug, never a user error: an action handed writes to an event it never recorded.
+    Raised before commit, so the action is rolled back whole."""
 
 
 # SQLite (the single-process embedded default) has no row locks: one action at a time.
@@ -70,6 +79,8 @@ async def action() -> AsyncIterator[Action]:
     )
     async with lock, in_transaction():
         yield current
+        if current.carried:
+            raise CarriedWriteLost(f"writes never sent: {current.carried}")
     if current.wakeups and _publisher is not None:
         try:
             await _publisher(current.wakeups)
