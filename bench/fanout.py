@@ -1,8 +1,9 @@
 """One event to thousands of `contractEvents` subscribers on one server process, against a
 bare Starlette websocket endpoint sending one message to every socket, at the same counts.
 
-At the counts where a run is short (`Plan.fanout_mirrored_counts`), the three servers run in
-turns and then in the reverse order, each figure over both runs' latencies.
+At the counts `Plan.fanout_mirrored_counts` (all of them in a full run), the three servers
+run in turns and then in the reverse order, each figure over both runs' latencies, memory and
+connect time the mean of both.
 
 Latency runs from just before the trigger (the mutation's POST / the broadcast's POST) to the
 arrival of the message on each socket, in client processes on the same machine. Memory is
@@ -292,9 +293,9 @@ def run_fanout(
                 measure_project, plan, count, database_url, contract_id, milestone_id, "sse"
             ),
         }
-        # At the counts where a run is short, the three in turns and then in the reverse
-        # order (A B C C B A), each figure over both runs' latencies: the machine's drift
-        # weighs on the baseline and the project alike.
+        # The three in turns and then in the reverse order (A B C C B A), each figure over
+        # both runs' latencies: the machine's drift weighs on the baseline and the project
+        # alike.
         orders = [list(measures)]
         if count in plan.fanout_mirrored_counts:
             orders.append(list(reversed(measures)))

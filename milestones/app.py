@@ -26,6 +26,7 @@ from milestones.domain.transaction import set_publisher
 from milestones.domain.windows import set_windows
 from milestones.email_outbox import EmailOutboxSender
 from milestones.live.bus import WakeupBus
+from milestones.live.transport import DIRECT_SEND
 from milestones.observability.metrics import BROKER_CONNECTED, metrics_response
 from milestones.pruning import Pruner
 from milestones.rate_limits import RateLimiter
@@ -73,6 +74,9 @@ class MilestonesApp(Starlette):
             scope["app"] = self
             await self.sockets.serve_websocket(scope, receive, send)
             return
+        if scope["type"] == "http":
+            # The server's own send, for an event stream's chunks (`sse.EventStream`).
+            scope[DIRECT_SEND] = send
         await super().__call__(scope, receive, send)
 
 

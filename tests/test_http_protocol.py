@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from milestones.web.http_protocol import _JoinedWrites
+from milestones.web.http_protocol import _JoinedWrites, write_chunk
 from tests.subscriptions.wsclient import served_url
 
 
@@ -89,3 +89,31 @@ async def test_responses_keep_their_order_and_a_stream_its_parts() -> None:
         async with httpx.AsyncClient(base_url=url) as client:
             response = await client.get("/s")
         assert response.text == "".join(f"part {number}\n" for number in range(5))
+
+
+async def test_a_streamed_chunk_goes_straight_to_the_socket_where_that_is_plain() -> None:
+    """`write_chunk`: an event stream's chunk framed as uvicorn frames it and written at once
+    (in order with what the ASGI `send` wrote), only once the chunked response has started;
+    anything but the server's own send, or a response not started or complete, is refused."""
+    answers: list[bool] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        answers.append(write_chunk(send, b"too early"))  # the response has not started
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"first\n", "more_body": True})
+        for number in range(3):
+            answers.append(write_chunk(send, f"direct {number}\n".encode()))
+        await send({"type": "http.response.body", "body": b"last\n", "more_body": True})
+        answers.append(write_chunk(send, b"after\n"))
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        answers.append(write_chunk(send, b"complete"))  # the response is over
+
+    async def not_the_server(message: Any) -> None:
+        pass
+
+    assert not write_chunk(not_the_server, b"x")
+    async with served_url(app) as url, httpx.AsyncClient(base_url=url) as client:
+        response = await client.get("/")
+    assert response.headers["transfer-encoding"] == "chunked"
+    assert response.text == "first\ndirect 0\ndirect 1\ndirect 2\nlast\nafter\n"
+    assert answers == [False, True, True, True, True, False]

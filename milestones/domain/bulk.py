@@ -76,18 +76,6 @@ def _update_sql(
     return f'UPDATE "{table}" SET {sets} WHERE {condition}'
 
 
-def update_clauses(updates: Sequence[Update]) -> tuple[str, list[object]]:
-    """PostgreSQL: the updates as data-modifying WITH clauses (`also0 AS (UPDATE ...), ...`),
-    their parameters numbered from 1, for the statement they go with."""
-    texts: list[str] = []
-    values: list[object] = []
-    for update in updates:
-        update_sql, update_values = update.sql(True, len(values) + 1)
-        texts.append(update_sql)
-        values.extend(update_values)
-    return _with_clauses(tuple(texts)), values
-
-
 @dataclass(frozen=True, slots=True)
 class Insert:
     """`INSERT INTO <model> ... VALUES` of `rows` (their own fields, each also with `shared`
@@ -375,7 +363,7 @@ async def insert_many(
     if also and not postgres:
         await run_updates(also)
     elif also:
-        clauses, prefix_values = update_clauses(also)
+        clauses, prefix_values = write_clauses(also)
     pk_column = meta.db_pk_column
     varying = set(rows[0])
     template, columns, constant = _constants(model, shared, varying)

@@ -275,11 +275,10 @@ async def append_entries(
     (`Action.carried`, `events.record`), one round trip fewer; the caller records that event
     next, reading nothing of what it wrote before. On SQLite, sent now as without it."""
     rows = [(kind, amount, milestone_id) for kind, amount, milestone_id in entries if amount > 0]
-    carried = carry is not None and carry.postgres
+    carrier = carry if carry is not None and carry.postgres else None
     if not rows:
-        if carried:
-            assert carry is not None
-            carry.carried.extend(also)
+        if carrier is not None:
+            carrier.carried.extend(also)
         else:
             await run_updates(also)
         return
@@ -290,9 +289,8 @@ async def append_entries(
     shared = {"contract_id": contract.id, "created_at": timezone.now()}
     inserted = [{"kind": kind, "amount": amount, "milestone_id": pk} for kind, amount, pk in rows]
     updates = [*also, *_totals_update(contract, rows)]
-    if carried:
-        assert carry is not None
-        carry.carried.extend([*updates, Insert(LedgerEntry, shared, inserted)])
+    if carrier is not None:
+        carrier.carried.extend([*updates, Insert(LedgerEntry, shared, inserted)])
         return
     await insert_many(LedgerEntry, shared, inserted, also=updates)
 

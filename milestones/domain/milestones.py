@@ -109,7 +109,6 @@ async def activate_milestone(act: Act[ActivateMilestone, Milestone]) -> Outcome:
     """Fund the milestone into escrow (the available balance pays first)."""
     contract, milestone = act.contract, act.target
     refuse_if(rules.activate_refusal(await act.room(), milestone))
-    # The ledger entries and the milestone's new state: one statement on PostgreSQL.
     # The ledger entries and the milestone's new state go with the event (PostgreSQL: its
     # statement carries them); the money is checked once they are written, before commit.
     activated = status_change(milestone, MilestoneStatus.ACTIVE, activated_at=clock.now())

@@ -12,6 +12,10 @@ pause/resume callbacks go to the protocol as before.
 
 A WebSocket upgrade hands the real transport to the WebSocket protocol: frames are written as
 uvicorn writes them (`live.transport` batches a catch-up itself).
+
+A server-sent event's chunk may go straight to the socket (`write_chunk`): a fan-out sends the
+same event to thousands of streams, and uvicorn's ASGI `send` (a coroutine, behind the
+middleware's own `send` wrappers) cost each of them more than the write itself.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 
 class _JoinedWrites:
@@ -43,6 +47,11 @@ class _JoinedWrites:
         pending, self._pending = self._pending, None
         if pending and not self.transport.is_closing():
             self.transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+
+    def write_now(self, data: bytes) -> None:
+        """`data` to the socket at once, after whatever this step wrote before it."""
+        self.flush()
+        self.transport.write(data)
 
     def close(self) -> None:
         self.flush()
@@ -68,3 +77,28 @@ class JoinedWritesProtocol(HttpToolsProtocol):
             joined.flush()
             self.transport = joined.transport
         super().handle_websocket_upgrade()
+
+
+def write_chunk(send: object, chunk: bytes) -> bool:
+    """A body chunk of a streamed (chunked) response, written straight to the socket, as
+    uvicorn's `send` would frame it. `send`: the server's own ASGI `send` for the request (a
+    `RequestResponseCycle`'s, under `JoinedWritesProtocol`). False, and nothing written,
+    where that is not plain: another server, the response not started, complete or not
+    chunked, the client gone, or the socket's writes paused (flow control): the caller then
+    sends it through the ASGI `send`, which waits."""
+    cycle = getattr(send, "__self__", None)
+    if not isinstance(cycle, RequestResponseCycle) or not chunk:
+        return False
+    joined = cycle.transport
+    if (
+        not isinstance(joined, _JoinedWrites)
+        or not cycle.response_started
+        or cycle.response_complete
+        or not cycle.chunked_encoding
+        or cycle.disconnected
+        or cycle.flow.write_paused
+        or joined.is_closing()
+    ):
+        return False
+    joined.write_now(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+    return True

@@ -41,12 +41,14 @@ from milestones.auth import Unauthenticated, parse_authorization
 from milestones.domain.users import user_for
 from milestones.live import eager
 from milestones.live.fanout import CURSOR_KINDS, Member, Request, subscription_field
+from milestones.live.transport import DIRECT_SEND
 from milestones.observability.metrics import OPEN_EVENT_STREAMS
 from milestones.rate_limits import Budget
 from milestones.schema.context import Context
 from milestones.schema.documents import PARSED_SCOPE_KEY
 from milestones.schema.rate_limiting import caller, rate_limited_error
 from milestones.web import graphql_http
+from milestones.web.http_protocol import write_chunk
 
 if TYPE_CHECKING:
     from milestones.web.graphql_view import MilestonesGraphQL
@@ -69,8 +71,11 @@ class EventStream:
     up, from a queue of at most `max_queued_bytes` while a send waits; a chunk that does not
     fit ends the stream (`dropped`), since the reader resumes from the database anyway."""
 
-    def __init__(self, send: Send, max_queued_bytes: int) -> None:
+    def __init__(self, send: Send, max_queued_bytes: int, direct: object = None) -> None:
         self._send = send
+        # The server's own send (`http_protocol.write_chunk`): a chunk straight to the socket
+        # while it keeps up.
+        self._direct = direct
         self.max_queued_bytes = max_queued_bytes
         self.queued: deque[bytes] | None = None
         self.queued_bytes = 0
@@ -100,6 +105,8 @@ class EventStream:
             self.queued_bytes += len(chunk)
             return True
         try:
+            if self._direct is not None and write_chunk(self._direct, chunk):
+                return True
             pending = eager.start(self._body(chunk))
         except Exception:  # the connection went away
             self._broke()
@@ -242,7 +249,7 @@ class EventStreams:
             )
             return
         self.open_by_viewer[viewer.id] = self.open_by_viewer.get(viewer.id, 0) + 1
-        stream = EventStream(send, settings.sse_max_queued_bytes)
+        stream = EventStream(send, settings.sse_max_queued_bytes, scope.get(DIRECT_SEND))
         member: Member | None = None
         OPEN_EVENT_STREAMS.inc()
         try:
