@@ -12,7 +12,7 @@ from tortoise import connections, timezone
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from milestones.domain.bulk import Increment, Insert, Update, insert_many, run_updates
-from milestones.domain.transaction import Action
+from milestones.domain.transaction import Action, carrier
 from milestones.models import Contract, LedgerEntry, Milestone
 from milestones.models.enums import FUNDED_STATUSES, LedgerKind, MilestoneStatus
 
@@ -275,10 +275,10 @@ async def append_entries(
     (`Action.carried`, `events.record`), one round trip fewer; the caller records that event
     next, reading nothing of what it wrote before. On SQLite, sent now as without it."""
     rows = [(kind, amount, milestone_id) for kind, amount, milestone_id in entries if amount > 0]
-    carrier = carry if carry is not None and carry.postgres else None
+    carried_by = carrier(carry)
     if not rows:
-        if carrier is not None:
-            carrier.carried.extend(also)
+        if carried_by is not None:
+            carried_by.carried.extend(also)
         else:
             await run_updates(also)
         return
@@ -289,8 +289,8 @@ async def append_entries(
     shared = {"contract_id": contract.id, "created_at": timezone.now()}
     inserted = [{"kind": kind, "amount": amount, "milestone_id": pk} for kind, amount, pk in rows]
     updates = [*also, *_totals_update(contract, rows)]
-    if carrier is not None:
-        carrier.carried.extend([*updates, Insert(LedgerEntry, shared, inserted)])
+    if carried_by is not None:
+        carried_by.carried.extend([*updates, Insert(LedgerEntry, shared, inserted)])
         return
     await insert_many(LedgerEntry, shared, inserted, also=updates)
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from tortoise import timezone
 from tortoise.expressions import F
 
 from milestones.domain import clock, escrow, rules
 from milestones.domain.access import Role
 from milestones.domain.acting import Act, contract_action, the_contract, the_milestone
 from milestones.domain.bonuses import pay_bonus
+from milestones.domain.bulk import instance_update
 from milestones.domain.commands import (
     ActivateMilestone,
     AddMilestone,
@@ -25,6 +27,7 @@ from milestones.domain.errors import Problem, refuse_if
 from milestones.domain.outcome import Outcome
 from milestones.domain.settlement import set_status, settled, status_change
 from milestones.domain.submissions import answer_submission, record_submission, submission_answer
+from milestones.domain.transaction import Action, carrier
 from milestones.domain.windows import DEADLINES_CHANNEL, windows
 from milestones.models import Contract, Milestone
 from milestones.models.enums import EventKind, MilestoneStatus, SubmissionOutcome
@@ -50,12 +53,22 @@ async def create_milestone(
     )
 
 
-async def change_milestone(milestone: Milestone, changes: dict[str, Any]) -> None:
+async def change_milestone(
+    milestone: Milestone, changes: dict[str, Any], carry: Action | None = None
+) -> None:
+    """`changes` (field name -> value) on the milestone, its version bumped. `carry`: on
+    PostgreSQL, the action whose next event's statement writes them (`Action.carried`)."""
     for name, value in changes.items():
         setattr(milestone, name, value)
     milestone.version += 1
     # Only the changed columns: never write back a position another change has moved.
-    await milestone.save(update_fields=[*changes, "version", "updated_at"])
+    columns = [*changes, "version", "updated_at"]
+    carried_by = carrier(carry)
+    if carried_by is not None:
+        milestone.updated_at = timezone.now()  # what save() stamps (auto_now)
+        carried_by.carried.append(instance_update(milestone, columns))
+        return
+    await milestone.save(update_fields=columns)
 
 
 async def remove_milestone(milestone: Milestone) -> None:
@@ -90,7 +103,7 @@ async def edit_milestone(act: Act[EditMilestone, Milestone]) -> Outcome:
     refuse_if(
         rules.edit_milestone_refusal(await act.room(), milestone, act.command.expected_version)
     )
-    await change_milestone(milestone, act.command.edit.changes())
+    await change_milestone(milestone, act.command.edit.changes(), carry=act.transaction)
     await act.record(EventKind.MILESTONE_EDITED, milestone=milestone)
     return Outcome(act.contract, milestone)
 

@@ -13,7 +13,7 @@ from tortoise import timezone
 
 from milestones.domain import clock, escrow
 from milestones.domain.bulk import Update, instance_update, run_updates
-from milestones.domain.transaction import Action
+from milestones.domain.transaction import Action, carrier
 from milestones.models import Contract, Milestone
 from milestones.models.enums import FUNDED_STATUSES, LedgerKind, MilestoneStatus
 
@@ -36,8 +36,9 @@ async def set_status(
     PostgreSQL, the action whose next event's statement writes it (`Action.carried`); the
     caller records that event next."""
     update = status_change(milestone, status, **columns)
-    if carry is not None and carry.postgres:
-        carry.carried.append(update)
+    carried_by = carrier(carry)
+    if carried_by is not None:
+        carried_by.carried.append(update)
     else:
         await run_updates([update])
 

@@ -51,6 +51,12 @@ class Action:
         self.wakeups.append(Wakeup(channel, seq))
 
 
+def carrier(action: Action | None) -> Action | None:
+    """`action` where it can hand writes to its next event (PostgreSQL: `Action.carried`);
+    None where they are sent at once (no action given, or SQLite)."""
+    return action if action is not None and action.postgres else None
+
+
 class CarriedWriteLost(RuntimeError):
     """A bug, never a user error: an action handed writes to an event it never recorded.
     Raised before commit, so the action is rolled back whole."""

@@ -31,11 +31,11 @@ from tests.helpers import (
 # (data-modifying WITH), with the contract's running sums of the ledger (on SQLite one more
 # statement: an action that moves money sends one UPDATE per changed table). Activating and
 # approving hand those writes to their event (`Action.carried`): one statement for all; so do
-# submitting and rejecting with the milestone's new state.
+# submitting, rejecting and editing with the milestone's new state.
 MOST: dict[str, tuple[int, int]] = {
     "createContract": (11, 8),
     "addMilestone": (12, 9),
-    "editMilestone": (11, 8),
+    "editMilestone": (11, 7),
     "deleteMilestone": (13, 10),
     "activateMilestone": (11, 5),  # + the money of every milestone, for the payload
     "activateMilestone with key": (17, 11),
