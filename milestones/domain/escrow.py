@@ -11,8 +11,8 @@ from typing import Any
 from tortoise import connections, timezone
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from milestones.domain.bulk import Increment, Insert, Update, insert_many, run_updates
-from milestones.domain.transaction import Action, carrier
+from milestones.domain.bulk import Increment, Insert, Update, insert_many
+from milestones.domain.transaction import Action, carrier, send_or_carry
 from milestones.models import Contract, LedgerEntry, Milestone
 from milestones.models.enums import FUNDED_STATUSES, LedgerKind, MilestoneStatus
 
@@ -275,12 +275,8 @@ async def append_entries(
     (`Action.carried`, `events.record`), one round trip fewer; the caller records that event
     next, reading nothing of what it wrote before. On SQLite, sent now as without it."""
     rows = [(kind, amount, milestone_id) for kind, amount, milestone_id in entries if amount > 0]
-    carried_by = carrier(carry)
     if not rows:
-        if carried_by is not None:
-            carried_by.carried.extend(also)
-        else:
-            await run_updates(also)
+        await send_or_carry(also, carry)
         return
     contract.__dict__.pop(_CHECKED, None)  # a summary read before this entry is stale now
     known = contract.__dict__.get(_KNOWN)
@@ -289,6 +285,7 @@ async def append_entries(
     shared = {"contract_id": contract.id, "created_at": timezone.now()}
     inserted = [{"kind": kind, "amount": amount, "milestone_id": pk} for kind, amount, pk in rows]
     updates = [*also, *_totals_update(contract, rows)]
+    carried_by = carrier(carry)
     if carried_by is not None:
         carried_by.carried.extend([*updates, Insert(LedgerEntry, shared, inserted)])
         return

@@ -27,7 +27,7 @@ from milestones.domain.errors import Problem, refuse_if
 from milestones.domain.outcome import Outcome
 from milestones.domain.settlement import set_status, settled, status_change
 from milestones.domain.submissions import answer_submission, record_submission, submission_answer
-from milestones.domain.transaction import Action, carrier
+from milestones.domain.transaction import Action, send_or_carry
 from milestones.domain.windows import DEADLINES_CHANNEL, windows
 from milestones.models import Contract, Milestone
 from milestones.models.enums import EventKind, MilestoneStatus, SubmissionOutcome
@@ -61,14 +61,10 @@ async def change_milestone(
     for name, value in changes.items():
         setattr(milestone, name, value)
     milestone.version += 1
+    milestone.updated_at = timezone.now()  # what save() would stamp (auto_now)
     # Only the changed columns: never write back a position another change has moved.
     columns = [*changes, "version", "updated_at"]
-    carried_by = carrier(carry)
-    if carried_by is not None:
-        milestone.updated_at = timezone.now()  # what save() stamps (auto_now)
-        carried_by.carried.append(instance_update(milestone, columns))
-        return
-    await milestone.save(update_fields=columns)
+    await send_or_carry([instance_update(milestone, columns)], carry)
 
 
 async def remove_milestone(milestone: Milestone) -> None:

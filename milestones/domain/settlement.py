@@ -13,7 +13,7 @@ from tortoise import timezone
 
 from milestones.domain import clock, escrow
 from milestones.domain.bulk import Update, instance_update, run_updates
-from milestones.domain.transaction import Action, carrier
+from milestones.domain.transaction import Action, send_or_carry
 from milestones.models import Contract, Milestone
 from milestones.models.enums import FUNDED_STATUSES, LedgerKind, MilestoneStatus
 
@@ -35,12 +35,7 @@ async def set_status(
     """Move the milestone to `status`, writing `columns` (its times) with it. `carry`: on
     PostgreSQL, the action whose next event's statement writes it (`Action.carried`); the
     caller records that event next."""
-    update = status_change(milestone, status, **columns)
-    carried_by = carrier(carry)
-    if carried_by is not None:
-        carried_by.carried.append(update)
-    else:
-        await run_updates([update])
+    await send_or_carry([status_change(milestone, status, **columns)], carry)
 
 
 def settled(milestone: Milestone, status: MilestoneStatus) -> Update:

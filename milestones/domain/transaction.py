@@ -6,13 +6,13 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from tortoise import connections
 from tortoise.transactions import in_transaction
 
-from milestones.domain.bulk import Insert, Update
+from milestones.domain.bulk import Insert, Update, run_updates
 from milestones.models import User
 
 logger = logging.getLogger(__name__)
@@ -55,6 +55,16 @@ def carrier(action: Action | None) -> Action | None:
     """`action` where it can hand writes to its next event (PostgreSQL: `Action.carried`);
     None where they are sent at once (no action given, or SQLite)."""
     return action if action is not None and action.postgres else None
+
+
+async def send_or_carry(updates: Sequence[Update], carry: Action | None) -> None:
+    """`updates` handed to `carry`'s next event where it can carry them (`carrier`), else sent
+    now, one statement each."""
+    carried_by = carrier(carry)
+    if carried_by is not None:
+        carried_by.carried.extend(updates)
+    else:
+        await run_updates(updates)
 
 
 class CarriedWriteLost(RuntimeError):
