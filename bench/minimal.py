@@ -71,6 +71,8 @@ NOTIFICATION = (
     " event_id, milestone_id, amount, created_at)"
     " SELECT id, notification_seq, $2, $3, $4, $5, $6, $7, $8, now() FROM next"
 )
+# Each action sends each of the statements above once (BEGIN and COMMIT aside).
+STATEMENTS = len((VIEWER, LOCK, STATE, LEDGER, MILESTONE, EVENT, NOTIFICATION))
 
 
 class Refused(RuntimeError):

@@ -25,6 +25,11 @@ class Plan:
     room_milestones: int = 50
     wrk_seconds: float = 10.0
     wrk_warmup_seconds: float = 2.0
+    # The second-worker row (bench.room): four servers, each measured this many times (in
+    # turns, every other pass in the reverse order), for this long each. Its baseline, canned
+    # JSON with two workers, moved by a third between two runs in one pass of four.
+    workers_passes: int = 4
+    workers_wrk_seconds: float = 6.0
     mutation_cycles: int = 400
     mutation_max_seconds: float = 20.0
     fanout_counts: tuple[int, ...] = (2_000, 10_000)
@@ -55,6 +60,8 @@ class Plan:
             run_dir=run_dir,
             wrk_seconds=2.0,
             wrk_warmup_seconds=1.0,
+            workers_passes=2,
+            workers_wrk_seconds=2.0,
             mutation_cycles=30,
             mutation_max_seconds=10.0,
             fanout_counts=(100, 500),

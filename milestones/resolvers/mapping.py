@@ -14,12 +14,11 @@ from milestones.domain.errors import DomainError, Problem
 from milestones.domain.escrow import checked_summary
 from milestones.domain.outcome import Outcome
 from milestones.models import Contract as ContractModel
-from milestones.models import Milestone as MilestoneModel
 from milestones.models import User
 from milestones.resolvers.viewer import require_viewer
 from milestones.schema.context import Info
 from milestones.schema.payloads import UserError
-from milestones.schema.types import Contract, Milestone, viewer_access
+from milestones.schema.types import Contract, viewer_access
 
 Command = TypeVar("Command")
 Result = TypeVar("Result")
@@ -87,11 +86,6 @@ def prime_from(info: Info, outcome: Outcome) -> None:
 async def contract_type(info: Info, contract: ContractModel) -> Contract:
     viewer = require_viewer(info)
     return Contract.of(contract, viewer.id, await viewer_access(info, contract))
-
-
-async def milestone_type(info: Info, milestone: MilestoneModel) -> Milestone:
-    ledger = await info.context.loaders.money(milestone.contract_id, [milestone.id])
-    return Milestone.of(milestone, ledger.of(milestone.id))
 
 
 def global_id(type_name: str, pk: int) -> strawberry.ID:

@@ -29,7 +29,7 @@ from milestones.models import Team as TeamModel
 from milestones.models import WebhookEndpoint as WebhookEndpointModel
 from milestones.models.enums import EventKind
 from milestones.resolvers import parse
-from milestones.resolvers.mapping import contract_type, global_id, milestone_type, perform
+from milestones.resolvers.mapping import contract_type, global_id, perform
 from milestones.schema.arguments import MutationInput
 from milestones.schema.context import Info
 from milestones.schema.enums import ChangeKind, Decision, DisputeDecision
@@ -88,6 +88,7 @@ from milestones.schema.types import (
     RefundRequest,
     Team,
     WebhookEndpoint,
+    milestone_of,
 )
 
 
@@ -102,7 +103,7 @@ async def _bonus_payload(outcome: Outcome, info: Info) -> BonusPayload:
 async def _milestone_payload(outcome: Outcome, info: Info) -> MilestonePayload:
     assert outcome.milestone is not None
     return MilestonePayload(
-        milestone=await milestone_type(info, outcome.milestone),
+        milestone=await milestone_of(info, outcome.milestone),
         contract=await contract_type(info, outcome.contract),
     )
 
@@ -120,7 +121,7 @@ async def _refund_payload(outcome: Outcome, info: Info) -> RefundRequestPayload:
     milestone = outcome.milestone
     return RefundRequestPayload(
         refund_request=RefundRequest.of(outcome.refund_request),
-        milestone=await milestone_type(info, milestone) if milestone is not None else None,
+        milestone=await milestone_of(info, milestone) if milestone is not None else None,
         contract=await contract_type(info, outcome.contract),
     )
 

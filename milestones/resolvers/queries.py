@@ -22,7 +22,6 @@ from milestones.models import WebhookDelivery as WebhookDeliveryModel
 from milestones.models import WebhookEndpoint as WebhookEndpointModel
 from milestones.models.enums import DisputeResolutionKind
 from milestones.models.enums import DisputeStatus as StoredDisputeStatus
-from milestones.resolvers.mapping import milestone_type
 from milestones.resolvers.pagination import contracts_page, notifications_page
 from milestones.resolvers.viewer import require_viewer
 from milestones.schema.arguments import After, First
@@ -46,6 +45,7 @@ from milestones.schema.types import (
     WebhookEndpoint,
     disputes_page,
     load_team,
+    milestone_of,
     viewer_access,
 )
 
@@ -135,7 +135,7 @@ async def resolve_node(info: Info, global_id: str) -> Node | None:
             return None
         if await _party_contract(info, milestone.contract_id) is None:
             return None
-        return await milestone_type(info, milestone)
+        return await milestone_of(info, milestone)
     if type_name == "ChangeRequest":
         change_request = await ChangeRequestModel.get_or_none(id=pk)
         if change_request is None or not await _party_contract(info, change_request.contract_id):

@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from enum import Enum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry import Private
+from strawberry.types.nodes import SelectedField, Selection
 from tortoise.expressions import Q
 
 from milestones import ids
@@ -53,6 +54,9 @@ from milestones.schema.enums import (
     TeamRole,
 )
 from milestones.schema.relay import Connection, after_position, connection, page_size
+
+if TYPE_CHECKING:
+    from milestones.models import Milestone as MilestoneModel
 
 
 @strawberry.interface(description="An object with a global ID.")
@@ -296,6 +300,46 @@ class ContractViewerCan:
     @classmethod
     def of(cls, abilities: ContractAbilities) -> ContractViewerCan:
         return cls(**{name: getattr(abilities, name) for name in abilities.__slots__})
+
+
+# A milestone's fields read from its contract's ledger (`LedgerSummary`), by GraphQL name.
+MONEY_FIELDS = frozenset({"fundedAmount", "releasedAmount", "refundedAmount"})
+# What a Milestone carries when none of them is asked for: never shown.
+UNASKED_MONEY = MilestoneMoney()
+
+
+def asks_for(info: Info, names: frozenset[str]) -> bool:
+    """Whether the current field's selection names a field of `names` anywhere beneath it,
+    fragments included. Conservative: @skip and @include are not judged (a skipped field
+    counts as asked), nor the types fragments apply to."""
+    stack: list[Selection] = list(info.selected_fields)
+    while stack:
+        selection = stack.pop()
+        if isinstance(selection, SelectedField) and selection.name in names:
+            return True
+        stack.extend(selection.selections)
+    return False
+
+
+async def milestone_money(
+    info: Info, contract_pk: int, milestone_pks: list[int]
+) -> LedgerSummary | None:
+    """The contract's money for these milestones (`loaders.money`), or None when the
+    selection shows none of it (no statement)."""
+    if not asks_for(info, MONEY_FIELDS):
+        return None
+    return await info.context.loaders.money(contract_pk, milestone_pks)
+
+
+def money_in(ledger: LedgerSummary | None, milestone_pk: int) -> MilestoneMoney:
+    """A milestone's money from `milestone_money`'s answer."""
+    return ledger.of(milestone_pk) if ledger is not None else UNASKED_MONEY
+
+
+async def milestone_of(info: Info, milestone: MilestoneModel) -> Milestone:
+    """The Milestone of a stored row, its money read only when the selection shows it."""
+    ledger = await milestone_money(info, milestone.contract_id, [milestone.id])
+    return Milestone.of(milestone, money_in(ledger, milestone.id))
 
 
 @strawberry.type(description="A piece of work and its payment.")
@@ -932,8 +976,8 @@ class Contract(Node):
     async def milestones(self, info: Info) -> list[Milestone]:
         loaders = info.context.loaders
         rows = await loaders.milestones_of_contract.load(self.pk)
-        ledger = await loaders.money(self.pk, [row.id for row in rows])
-        return [Milestone.of(row, ledger.of(row.id)) for row in rows]
+        ledger = await milestone_money(info, self.pk, [row.id for row in rows])
+        return [Milestone.of(row, money_in(ledger, row.id)) for row in rows]
 
     @strawberry.field(description="The ACTIVE or SUBMITTED milestone, if any.")
     async def active_milestone(self, info: Info) -> Milestone | None:
@@ -1214,8 +1258,7 @@ async def load_milestone(info: Info, pk: int, *, include_deleted: bool = False) 
     milestone = await info.context.loaders.milestone.load(pk)
     if milestone is None or (milestone.deleted_at is not None and not include_deleted):
         return None
-    ledger = await info.context.loaders.money(milestone.contract_id, [milestone.id])
-    return Milestone.of(milestone, ledger.of(milestone.id))
+    return await milestone_of(info, milestone)
 
 
 async def load_concerned_milestone(info: Info, pk: int | None) -> Milestone | None:

@@ -192,3 +192,74 @@ async def test_activate_and_approve_as_the_benchmark_sends_them(
     print(f"statements per activate, approve: {counts}")
     postgres = connections.get("default").capabilities.dialect == "postgres"
     assert counts == ([3, 3] if postgres else [9, 10])
+
+
+# What `escrow`'s ledger reads for a payload say (the read under an action's lock differs).
+LEDGER_READ = "FROM ledger_entries WHERE contract_id IN"
+LEAN_EDIT = """
+mutation Edit($input: EditMilestoneInput!) {
+  editMilestone(input: $input) { milestone { id version } userErrors { code } }
+}"""
+MONEY_EDIT = """
+mutation Edit($input: EditMilestoneInput!) {
+  editMilestone(input: $input) { milestone { id version ...Money } userErrors { code } }
+}
+fragment Money on Milestone { ... on Milestone { paid: releasedAmount } }"""
+
+
+async def test_a_payload_that_shows_no_money_reads_no_ledger(
+    client: Actor, freelancer: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A milestone in a payload reads its contract's ledger only when the selection shows a
+    money field (`schema.types.MONEY_FIELDS`), found through fragments and aliases too: the
+    fan-out benchmark's trigger (`milestone { id version }`) sends one statement fewer."""
+    monkeypatch.setattr(escrow, "verify_derived", False)  # count what production sends
+    room = await create_contract_with_milestones(client, freelancer, ["100.00"] * 2)
+    sent: dict[str, list[str]] = {}
+    for label, query in (("lean", LEAN_EDIT), ("money", MONEY_EDIT)):
+        variables = {"input": {"milestoneId": room.milestone(1), "title": label}}
+        with statement_log() as log:
+            body = await client.post(query, variables)
+        assert not body.get("errors"), body
+        assert body["data"]["editMilestone"]["userErrors"] == []
+        sent[label] = [statement.sql for statement in log.statements]
+    ledger_reads = {
+        label: sum(LEDGER_READ in sql for sql in statements)
+        for label, statements in sent.items()
+    }
+    assert ledger_reads == {"lean": 0, "money": 1}, sent
+    assert len(sent["lean"]) == len(sent["money"]) - 1
+
+
+async def test_a_milestone_shows_its_money_when_asked_through_a_fragment(
+    client: Actor, freelancer: Actor
+) -> None:
+    room = await create_contract_with_milestones(client, freelancer, ["100.00", "40.00"])
+    await room.activate(0)
+    query = """
+    query One($id: ID!) { node(id: $id) { id ...Money } }
+    fragment Money on Node { ... on Milestone { held: fundedAmount releasedAmount } }"""
+    body = await client.post(query, {"id": room.milestone(0)})
+    assert not body.get("errors"), body
+    assert body["data"]["node"]["held"] == "100.00"
+    assert body["data"]["node"]["releasedAmount"] == "0.00"
+
+
+async def test_milestones_without_money_fields_read_no_ledger(
+    client: Actor, freelancer: Actor
+) -> None:
+    """`Contract.milestones` the same way: its money only when asked, and then right."""
+    room = await create_contract_with_milestones(client, freelancer, ["100.00", "40.00"])
+    await room.activate(0)
+    query = """
+    query Room($id: ID!) { contract(id: $id) { milestones { id status %s } } }"""
+    answers: dict[str, Any] = {}
+    for label, extra in (("lean", ""), ("money", "fundedAmount releasedAmount refundedAmount")):
+        with statement_log() as log:
+            body = await client.post(query % extra, {"id": room.contract_id})
+        assert not body.get("errors"), body
+        answers[label] = body["data"]["contract"]["milestones"]
+        assert any(LEDGER_READ in s.sql for s in log.statements) == (label == "money")
+    funded = [(m["fundedAmount"], m["releasedAmount"]) for m in answers["money"]]
+    assert funded == [("100.00", "0.00"), ("0.00", "0.00")]
+    assert [m["status"] for m in answers["lean"]] == ["ACTIVE", "UPCOMING"]
