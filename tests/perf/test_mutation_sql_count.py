@@ -224,8 +224,7 @@ async def test_a_payload_that_shows_no_money_reads_no_ledger(
         assert body["data"]["editMilestone"]["userErrors"] == []
         sent[label] = [statement.sql for statement in log.statements]
     ledger_reads = {
-        label: sum(LEDGER_READ in sql for sql in statements)
-        for label, statements in sent.items()
+        label: sum(LEDGER_READ in sql for sql in statements) for label, statements in sent.items()
     }
     assert ledger_reads == {"lean": 0, "money": 1}, sent
     assert len(sent["lean"]) == len(sent["money"]) - 1
