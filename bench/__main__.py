@@ -134,11 +134,16 @@ async def run(plan: Plan, selected: list[str], keep_databases: bool) -> Report:
                         lambda: run_mutations(plan, report, databases, project, ids),
                     )
         if "concurrency" in selected:
-            clients, seconds = (4, 2.0) if plan.quick else (32, 8.0)
+            clients, seconds, passes = (4, 2.0, 2) if plan.quick else (32, 5.0, 4)
 
             async def concurrency_step() -> None:
                 await run_concurrency(
-                    report, plan.run_dir, clients=clients, seconds=seconds, workers=2
+                    report,
+                    plan.run_dir,
+                    clients=clients,
+                    seconds=seconds,
+                    workers=2,
+                    passes=passes,
                 )
 
             await _guarded(report, "Concurrency", concurrency_step)

@@ -1,21 +1,22 @@
 """Mutations under concurrency: activate -> approve cycles of 32 clients at once, each on a
 contract of its own (its own client and freelancer), against one client alone, on PostgreSQL.
 
-`python -m bench.concurrency [--clients 32] [--seconds 10] [--workers 2]` (also
+`python -m bench.concurrency [--clients 32] [--seconds 5] [--passes 4] [--workers 2]` (also
 `python -m bench concurrency`, and part of `make bench`). The contracts are seeded through the
 API in-process; the database is then copied (`CREATE DATABASE ... TEMPLATE`) for the
 baseline, `bench.minimal`'s hand-written asyncpg actions (seven statements each), which runs
 the same two phases on a copy: one connection alone, then one connection per client. The
 project runs as `milestones serve --workers N` (Redis broadcast), over HTTP from this process:
 one keep-alive connection per client (`bench.api.LeanClient`). Each phase runs for a fixed time
-after a warm-up; a cycle is counted when its approve answered. The four phases run in turns and
-then in the reverse order (A B C D D C B A), each figure the mean of its two runs: the
-project's second run goes on from the milestones its first left upcoming; bench.minimal (which
-sums a contract's ledger on every action, and so slows as contracts grow) runs each time on a
-fresh copy. The load generator shares the 2 cores with the servers: its own CPU time is
-reported beside the figures, and so is the whole machine's (busy cores, from /proc/stat):
-one client keeps about one core busy, since its request goes from process to process one at
-a time, so the cores / that figure bound what concurrency can give on this machine.
+after a warm-up; a cycle is counted when its approve answered. The four phases run in turns,
+four passes, every other one in the reverse order (A B C D D C B A A B C D D C B A), each
+figure the median of its four runs: the project's later runs go on from the milestones its
+earlier ones left upcoming; bench.minimal (which sums a contract's ledger on every action, and
+so slows as contracts grow) runs each time on a fresh copy. The load generator shares the 2
+cores with the servers: its own CPU time is reported beside the figures, and so is the whole
+machine's (busy cores, from /proc/stat): one client keeps about one core busy, since its
+request goes from process to process one at a time, so the cores / that figure bound what
+concurrency can give on this machine, as long as an action costs the same CPU either way.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ from milestones import ids
 
 RESULTS = Path(__file__).with_name("results_concurrency.md")
 WARMUP_SECONDS = 2.0
+PASSES = 4  # the four phases in turns this many times (`run_concurrency`)
+SECONDS = 5.0  # measured per phase and pass, after the warm-up
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +87,11 @@ class Measured:
     cpu: float  # this process's (the load generator's) CPU seconds per wall second
     busy_cores: float  # the whole machine's busy CPU seconds per wall second
     ran_out: int = 0  # pairs that ran out of milestones before the phase ended, and stopped
+
+    @property
+    def cpu_per_cycle_ms(self) -> float:
+        """The whole machine's CPU time per cycle."""
+        return self.busy_cores / self.rate * 1000 if self.rate else float("inf")
 
 
 async def _phase(
@@ -174,27 +182,37 @@ class Figures:
 
 
 async def run_concurrency(
-    report: Report, run_dir: Path, *, clients: int, seconds: float, workers: int
+    report: Report,
+    run_dir: Path,
+    *,
+    clients: int,
+    seconds: float,
+    workers: int,
+    passes: int = PASSES,
 ) -> None:
     databases = Databases.new()
     try:
         # Enough milestones that no pair runs out: pairs do not go at the same pace (one
-        # went about three times the mean), and the project's phases run twice on its
-        # database.
-        per_pair = max(60, 24_000 // clients)
-        alone_milestones = 4_000
+        # went about three times the mean), and the project's phases run `passes` times on
+        # its database.
+        per_pair = max(60, int(1_200 * passes * (seconds + WARMUP_SECONDS)) // clients)
+        alone_milestones = max(500, int(300 * passes * (seconds + WARMUP_SECONDS)))
         url = await databases.create("concurrency")
         print(f"seeding {clients} contracts of {per_pair} milestones ...", flush=True)
         started = time.monotonic()
         async with in_process(url) as api:
-            pairs = [await _seed_pair(api, n, per_pair) for n in range(clients)]
+            # Eight pairs at a time: PostgreSQL works on one while the app prepares another.
+            pairs: list[Pair] = []
+            for first in range(0, clients, 8):
+                numbers = range(first, min(first + 8, clients))
+                pairs += await asyncio.gather(*(_seed_pair(api, n, per_pair) for n in numbers))
             alone = [await _seed_pair(api, clients, alone_milestones)]
         print(f"  seeded in {time.monotonic() - started:.0f} s", flush=True)
         # bench.minimal sums a contract's ledger on every action, so it slows as contracts
-        # grow: each of its two runs gets a fresh copy of the seeded database.
+        # grow: each of its runs gets a fresh copy of the seeded database.
         copies = [
             asyncpg_dsn(await databases.create(f"concurrency_minimal_{n}", template="concurrency"))
-            for n in (1, 2)
+            for n in range(1, passes + 1)
         ]
 
         print(f"project: milestones serve --workers {workers}", flush=True)
@@ -224,9 +242,12 @@ async def run_concurrency(
         }
         runs: dict[str, list[Measured]] = {name: [] for name in phases}
         with running(server):
-            # In turns, then in the reverse order (A B C D D C B A), each figure the mean of
-            # its two runs: the machine's drift weighs on every phase alike.
-            for turn, order in enumerate((list(phases), list(reversed(phases)))):
+            # In turns, every other pass in the reverse order (A B C D D C B A A B C D ...),
+            # each figure the median of its runs: the machine's drift weighs on every phase
+            # alike, and one slow patch does not decide a figure (one client alone ran 156
+            # then 88 cycles/s in the two passes of one run, bench.minimal alone 194 then 131).
+            for turn in range(passes):
+                order = list(phases) if turn % 2 == 0 else list(reversed(phases))
                 for name in order:
                     measured = await phases[name](turn)
                     runs[name].append(measured)
@@ -241,9 +262,9 @@ async def run_concurrency(
 
     mean = {
         name: Measured(
-            statistics.fmean(m.rate for m in measured),
-            statistics.fmean(m.cpu for m in measured),
-            statistics.fmean(m.busy_cores for m in measured),
+            statistics.median(m.rate for m in measured),
+            statistics.median(m.cpu for m in measured),
+            statistics.median(m.busy_cores for m in measured),
             max(m.ran_out for m in measured),
         )
         for name, measured in runs.items()
@@ -272,7 +293,9 @@ async def run_concurrency(
             f" (--workers {workers}) vs one client",
             project=f"{project.together.rate:,.1f} cycles/s",
             baselines=f"one client {project.alone.rate:,.1f} cycles/s ({alone_busy:.2f} of"
-            f" {cores} cores busy: at most {ratio(cores / alone_busy)} here)",
+            f" {cores} cores busy, {project.alone.cpu_per_cycle_ms:.1f} ms of CPU a cycle;"
+            f" together {project.together.busy_cores:.2f},"
+            f" {project.together.cpu_per_cycle_ms:.1f} ms)",
             ratio=ratio(scaling),
             goal=">= 2x",
             reached=scaling >= 2,
@@ -294,8 +317,8 @@ async def run_concurrency(
         f"Concurrency: {clients} pairs (a client and a freelancer of their own, one contract"
         f" each, {per_pair} upcoming milestones as bench.seed adds them); one client alone on"
         f" a contract of its own; {WARMUP_SECONDS:g} s warm-up then {seconds:g} s per phase;"
-        " the four phases in turns and then in the reverse order, each figure the mean of its"
-        " two runs ("
+        f" the four phases in turns, {passes} passes, every other one in the reverse order,"
+        " each figure the median of its runs ("
         + ", ".join(
             f"{name} {' / '.join(f'{m.rate:,.1f}' for m in measured)}"
             for name, measured in runs.items()
@@ -315,8 +338,11 @@ async def run_concurrency(
         f" {project.together.busy_cores:.2f}, bench.minimal {minimal.alone.busy_cores:.2f} /"
         f" {minimal.together.busy_cores:.2f} of {cores}. One client keeps about one core busy (the"
         f" request goes from process to process, one at a time); concurrency can at most fill"
-        f" all {cores}, so {cores} / the one-client figure bounds the gain from concurrency on"
-        f" this machine, whatever the server does."
+        f" all {cores}. The gain is (cores busy together / alone) x (the machine's CPU a cycle"
+        f" alone / together): with every core busy it passes {cores} / the one-client figure"
+        " only where a cycle costs less CPU under load than alone, which this machine's days"
+        " decide as much as the server (one client's cycle cost 4.9 ms of CPU on one day, 7.1-8.4"
+        " another, with the same code)."
         + "".join(
             f" {name}: {m.ran_out} pairs ran out of milestones and stopped early."
             for name, m in mean.items()
@@ -328,7 +354,8 @@ async def run_concurrency(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.concurrency", description=__doc__)
     parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--seconds", type=float, default=SECONDS)
+    parser.add_argument("--passes", type=int, default=PASSES)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--no-write", action="store_true", help=f"do not write {RESULTS.name}")
     args = parser.parse_args(argv)
@@ -339,7 +366,12 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     asyncio.run(
         run_concurrency(
-            report, run_dir, clients=args.clients, seconds=args.seconds, workers=args.workers
+            report,
+            run_dir,
+            clients=args.clients,
+            seconds=args.seconds,
+            workers=args.workers,
+            passes=args.passes,
         )
     )
     elapsed = time.monotonic() - started

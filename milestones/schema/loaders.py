@@ -226,13 +226,20 @@ class Loaders:
         for its payload (`money`)."""
         return {}
 
-    async def money(self, contract_pk: int, milestone_ids: Iterable[int] = ()) -> LedgerSummary:
-        """The contract's money, enough to show the milestones `milestone_ids`: what the action
-        checked when that covers them (no statement), else the whole ledger (`ledger`)."""
+    def checked_money(
+        self, contract_pk: int, milestone_ids: Iterable[int] = ()
+    ) -> LedgerSummary | None:
+        """What the action checked, when that covers the milestones `milestone_ids`."""
         checked = self.checked_ledgers.get(contract_pk)
         if checked is not None and all(checked.covers(pk) for pk in milestone_ids):
             return checked
-        return await self.ledger.load(contract_pk)
+        return None
+
+    async def money(self, contract_pk: int, milestone_ids: Iterable[int] = ()) -> LedgerSummary:
+        """The contract's money, enough to show the milestones `milestone_ids`: what the action
+        checked when that covers them (no statement), else the whole ledger (`ledger`)."""
+        checked = self.checked_money(contract_pk, milestone_ids)
+        return checked if checked is not None else await self.ledger.load(contract_pk)
 
     async def _ledgers(self, keys: Sequence[int]) -> list[LedgerSummary]:
         """One statement. A room loads its milestones anyway: their statuses say which are
