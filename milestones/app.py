@@ -139,7 +139,7 @@ def create_app(settings: Settings | None = None) -> MilestonesApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with database(settings.database_url):
+        async with database(settings.database_url, settings.database_pool_size):
             set_email_enabled(settings.smtp_url is not None)
             set_windows(settings.windows)
             idempotency.set_ttl(settings.idempotency_ttl)

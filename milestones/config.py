@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from milestones.database import DEFAULT_POOL_SIZE
 from milestones.domain.windows import Windows
 from milestones.domain.windows import parse_duration as parse_window
 
@@ -71,6 +72,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
 
     database_url: str = "sqlite://milestones.sqlite3"
+    # PostgreSQL: connections each process keeps at most (Tortoise's default is 5). Under 32
+    # concurrent clients on 2 workers, 5 made requests queue for a connection and cost 8% more
+    # CPU per action than 12 (bench/concurrency.py). instances x workers x this, plus a
+    # listener and a pruning connection per process, must stay under max_connections.
+    database_pool_size: int = Field(default=DEFAULT_POOL_SIZE, ge=1, le=500)
     broadcast_url: str = "memory://"
     jwt_secret: str = DEFAULT_JWT_SECRET
     smtp_url: str | None = None

@@ -27,18 +27,26 @@ async def _session_as_left(connection: asyncpg.Connection) -> None:
     released, or its connection closed, before the pool gets it back."""
 
 
-def connection_config(database_url: str) -> str | dict[str, Any]:
-    """Tortoise's connection for the URL: PostgreSQL's pool without the reset round trip."""
+# PostgreSQL connections a process keeps at most (`config.Settings.database_pool_size`).
+DEFAULT_POOL_SIZE = 12
+
+
+def connection_config(
+    database_url: str, pool_size: int = DEFAULT_POOL_SIZE
+) -> str | dict[str, Any]:
+    """Tortoise's connection for the URL: PostgreSQL's pool of at most `pool_size` connections
+    (unless the URL says `?maxsize=`), without the reset round trip."""
     config = expand_db_url(database_url)
     if config["engine"] != "tortoise.backends.asyncpg":
         return database_url
     config["credentials"]["reset"] = _session_as_left
+    config["credentials"].setdefault("maxsize", pool_size)
     return config
 
 
-def tortoise_config(database_url: str) -> dict[str, Any]:
+def tortoise_config(database_url: str, pool_size: int = DEFAULT_POOL_SIZE) -> dict[str, Any]:
     return {
-        "connections": {"default": connection_config(database_url)},
+        "connections": {"default": connection_config(database_url, pool_size)},
         "apps": {
             "models": {
                 "models": [MODELS_MODULE],
@@ -56,12 +64,12 @@ TORTOISE_ORM = tortoise_config("sqlite://milestones.sqlite3")
 
 
 @contextlib.asynccontextmanager
-async def database(database_url: str) -> AsyncIterator[None]:
+async def database(database_url: str, pool_size: int = DEFAULT_POOL_SIZE) -> AsyncIterator[None]:
     """The ORM for this process (visible to every task), migrated; closed on exit."""
     context = TortoiseContext()
     context.__enter__()
     try:
-        config = tortoise_config(database_url)
+        config = tortoise_config(database_url, pool_size)
         await context.init(config=config, _enable_global_fallback=True)
         await apply_migrations(config)
         yield

@@ -107,3 +107,20 @@ async def test_the_pruning_lock_never_goes_back_to_the_pool_held(
             assert await connections.get("default").execute_query_dict("SELECT 1 AS one")
         finally:
             await observer.close()
+
+
+async def test_the_pool_holds_at_most_the_configured_connections(postgres_url: str) -> None:
+    """`DATABASE_POOL_SIZE` (`database(url, pool_size)`) bounds the pool; a URL's own
+    `?maxsize=` wins."""
+    async with fresh_postgres_database(postgres_url) as url:
+        for database_url, expected in ((url, 3), (f"{url}?maxsize=2", 2)):
+            async with database(database_url, pool_size=3):
+                connection = connections.get("default")
+                await connection.execute_query("SELECT 1")
+                pool = connection._pool
+                assert pool.get_max_size() == expected
+                held = [await pool.acquire() for _ in range(expected)]
+                with pytest.raises(TimeoutError):
+                    await pool.acquire(timeout=0.2)
+                for raw in held:
+                    await pool.release(raw)
