@@ -90,7 +90,8 @@ def _serve(args: argparse.Namespace) -> int:
 async def _migrate() -> None:
     from milestones.database import database
 
-    async with database(get_settings().database_url):
+    settings = get_settings()
+    async with database(settings.database_url, settings.database_pool_size):
         pass
 
 
@@ -122,7 +123,7 @@ async def _demo(host: str, port: int) -> None:
     from milestones.ids import encode
 
     settings = get_settings()
-    async with database(settings.database_url):
+    async with database(settings.database_url, settings.database_pool_size):
         client = await user_from_claims(Claims("demo-client", "Cleo Client", "cleo@example.com"))
         freelancer = await user_from_claims(
             Claims("demo-freelancer", "Fred Freelancer", "fred@example.com")
@@ -184,7 +185,7 @@ async def _check_invariants(database_url: str) -> int:
     from milestones.database import database
     from milestones.invariants import check_invariants
 
-    async with database(database_url):
+    async with database(database_url, get_settings().database_pool_size):
         report = await check_invariants()
     checked = ", ".join(f"{count} {what}" for what, count in report.counts.items())
     for breach in report.breaches:
