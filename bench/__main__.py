@@ -23,7 +23,7 @@ from bench.api import JWT_SECRET, in_process
 from bench.concurrency import run_concurrency
 from bench.deadlines import run_deadlines
 from bench.fair_use import mutation_milestones, run_rate_limit_cost
-from bench.fanout import run_fanout
+from bench.fanout import FanoutContract, run_fanout
 from bench.growth import run_growth
 from bench.mutations import milestones_needed, run_mutations
 from bench.plan import BENCHMARKS, Plan
@@ -82,7 +82,8 @@ async def run(plan: Plan, selected: list[str], keep_databases: bool) -> Report:
     print(f"database: {databases.prefix}_main; logs in {plan.run_dir}", flush=True)
     rooms: dict[int, SeededContract] = {}
     more_rooms: list[SeededContract] = []
-    mutation_contract = fanout_contract = None
+    mutation_contract = None
+    fanout_contracts: list[FanoutContract] = []
     fair_use_contracts: dict[str, SeededContract] = {}
     try:
         print("seeding through the API (in-process) ...", flush=True)
@@ -105,7 +106,12 @@ async def run(plan: Plan, selected: list[str], keep_databases: bool) -> Report:
                     api, "Activate and approve", milestones_needed(plan)
                 )
             if "fanout" in selected:
-                fanout_contract = await seed_upcoming(api, "Fan-out", 2)
+                # One for each project server (WebSocket, SSE): neither hears the other's.
+                for transport in ("WebSocket", "SSE"):
+                    seeded = await seed_upcoming(api, f"Fan-out ({transport})", 1)
+                    fanout_contracts.append(
+                        FanoutContract(seeded.contract_id, seeded.milestone_ids[0])
+                    )
             if "fairuse" in selected:
                 if plan.room_milestones not in rooms:
                     rooms[plan.room_milestones] = await seed_room(api, plan.room_milestones)
@@ -159,11 +165,10 @@ async def run(plan: Plan, selected: list[str], keep_databases: bool) -> Report:
             )
         if "teams" in selected:
             await _guarded(report, "Teams", lambda: run_team_cost(plan, report, main_url))
-        if fanout_contract is not None:
-            contract = fanout_contract
+        if fanout_contracts:
 
             async def fanout_step() -> None:
-                run_fanout(plan, report, main_url, contract.contract_id, contract.milestone_ids[0])
+                run_fanout(plan, report, main_url, *fanout_contracts)
 
             await _guarded(report, "Fan-out", fanout_step)
         if "storm" in selected:

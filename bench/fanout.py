@@ -1,9 +1,12 @@
 """One event to thousands of `contractEvents` subscribers on one server process, against a
 bare Starlette websocket endpoint sending one message to every socket, at the same counts.
 
-At the counts `Plan.fanout_mirrored_counts` (all of them in a full run), the three servers
-run in turns and then in the reverse order, each figure over both runs' latencies, memory and
-connect time the mean of both.
+The three servers (bare, the project over graphql-transport-ws, the project over SSE) are
+started and their sockets connected one after the other; then their rounds are measured in
+turns, one server at a time (A B C, C B A, ...), so that each figure comes from the same
+stretch of time. One round's p99 moves by a half with the machine's state (a slow stretch
+lasts seconds): measured one server after the other, the ratio was the luck of which server
+met such a stretch.
 
 Latency runs from just before the trigger (the mutation's POST / the broadcast's POST) to the
 arrival of the message on each socket, in client processes on the same machine. Memory is
@@ -12,13 +15,12 @@ the server's RSS with every subscriber connected and idle, minus its RSS before 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import functools
 import math
 import multiprocessing
 import os
 import socket
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,6 +47,7 @@ P99_GOAL = 1.3
 MEMORY_GOAL_KIB = 20.0  # the first round's goal
 MEMORY_GOAL_RATIO = 1.1  # issue 16: against a bare Starlette WebSocket
 CONNECT_GOAL_RATIO = 1.5  # issue 16: connect and subscribe vs a bare connect
+BARE, PROJECT, SSE = "bare websocket endpoint", "project contractEvents", "project over SSE"
 
 
 def redis_url() -> str:
@@ -80,26 +83,6 @@ class Fanout:
     connect_seconds: float
     errors: list[str]
     latencies: list[float] = dataclasses.field(default_factory=list, repr=False)
-
-
-def pooled(runs: list[Fanout]) -> Fanout:
-    """Runs of the same measurement as one: their latencies pooled (p50 and p99 over all of
-    them), rounds and misses added up, memory and connect time the mean of the runs."""
-    if len(runs) == 1:
-        return runs[0]
-    latencies = [t for run in runs for t in run.latencies]
-    return Fanout(
-        sockets=runs[0].sockets,
-        connected=min(run.connected for run in runs),
-        rounds=sum(run.rounds for run in runs),
-        p50=percentile(latencies, 0.50),
-        p99=percentile(latencies, 0.99),
-        missed=sum(run.missed for run in runs),
-        rss_per_socket_kib=statistics.fmean(run.rss_per_socket_kib for run in runs),
-        connect_seconds=statistics.fmean(run.connect_seconds for run in runs),
-        errors=sorted({error for run in runs for error in run.errors})[:3],
-        latencies=latencies,
-    )
 
 
 class Clients:
@@ -152,79 +135,131 @@ class Clients:
                 process.kill()
 
 
-def _measure(plan: Plan, server: Server, spec: WorkerSpec, trigger: Callable[[], None]) -> Fanout:
-    trigger()  # the code path is warm, and the server idle, before counting its memory
-    time.sleep(SETTLE_SECONDS)
-    rss_before = rss_kib(server.pid)
-    processes = plan.fanout_client_processes if spec.count >= 1000 else 1
-    started = time.monotonic()
-    spec = dataclasses.replace(spec, connect_deadline=started + plan.fanout_connect_seconds)
-    clients = Clients(spec, processes)
-    try:
-        connected, errors = clients.connected(timeout=plan.fanout_connect_seconds + 120)
-        connect_seconds = time.monotonic() - started
-        print(f"     {connected:,} connected in {connect_seconds:.1f} s", flush=True)
+@dataclass
+class Target:
+    """A server to measure: the sockets its clients open and the request that rings them."""
+
+    name: str
+    server: Server
+    spec: WorkerSpec
+    trigger: Callable[[], None]
+
+
+class Live:
+    """A target with its sockets connected: its rounds are measured one at a time, in turn
+    with the other targets' (`measure_interleaved`)."""
+
+    def __init__(self, plan: Plan, target: Target) -> None:
+        self.target = target
+        self.latencies: list[float] = []
+        self.rounds = 0
+        spec = target.spec
+        target.trigger()  # the code path is warm, and the server idle, before counting its memory
+        time.sleep(SETTLE_SECONDS)
+        rss_before = rss_kib(target.server.pid)
+        processes = plan.fanout_client_processes if spec.count >= 1000 else 1
+        started = time.monotonic()
+        spec = dataclasses.replace(spec, connect_deadline=started + plan.fanout_connect_seconds)
+        self.clients = Clients(spec, processes)
+        self.connected, self.errors = self.clients.connected(
+            timeout=plan.fanout_connect_seconds + 120
+        )
+        self.connect_seconds = time.monotonic() - started
+        print(
+            f"     {target.name}: {self.connected:,} connected in {self.connect_seconds:.1f} s",
+            flush=True,
+        )
         # Subscriptions start asynchronously: ring until one round reaches every socket.
         for _ in range(WARMUP_ROUNDS):
-            clients.arm()
-            trigger()
-            times, round_errors = clients.collect(plan.fanout_timeout_seconds)
-            errors += round_errors
+            self.clients.arm()
+            target.trigger()
+            times, round_errors = self.clients.collect(plan.fanout_timeout_seconds)
+            self.errors += round_errors
             if all(t is not None for t in times):
                 break
         time.sleep(SETTLE_SECONDS)
-        rss_after = rss_kib(server.pid)
-        latencies: list[float] = []
+        self.rss_per_socket_kib = (rss_kib(target.server.pid) - rss_before) / max(self.connected, 1)
+
+    def measure_round(self, plan: Plan) -> None:
+        self.clients.arm()
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        self.target.trigger()
+        times, round_errors = self.clients.collect(plan.fanout_timeout_seconds)
+        self.errors += round_errors
+        latencies = [t - t0 if t is not None else math.inf for t in times]
+        latencies += [math.inf] * (self.target.spec.count - self.connected)
+        self.latencies += latencies
+        self.rounds += 1
+        time.sleep(0.5)
+
+    def result(self) -> Fanout:
+        return Fanout(
+            sockets=self.target.spec.count,
+            connected=self.connected,
+            rounds=self.rounds,
+            p50=percentile(self.latencies, 0.50),
+            p99=percentile(self.latencies, 0.99),
+            missed=sum(1 for t in self.latencies if t == math.inf),
+            rss_per_socket_kib=self.rss_per_socket_kib,
+            connect_seconds=self.connect_seconds,
+            errors=sorted(set(self.errors))[:3],
+            latencies=self.latencies,
+        )
+
+
+def round_orders(names: list[str], rounds: int) -> list[list[str]]:
+    """The targets of each round of measurement: all of them, in turns, every other round in
+    the reverse order (A B C, C B A, A B C, ...): a stretch of the machine's drift weighs on
+    each of them alike, and none always follows the same one."""
+    return [list(names) if index % 2 == 0 else list(reversed(names)) for index in range(rounds)]
+
+
+def measure_interleaved(plan: Plan, targets: list[Target]) -> dict[str, Fanout]:
+    """Connect each target's sockets (one target at a time: its connect time and memory are
+    its own), then measure their rounds in turn, each target `plan.fanout_rounds` of them, so
+    every figure comes from the same stretch of time. The idle targets' sockets stay open;
+    nothing is sent to them while another target is measured."""
+    lives: list[Live] = []
+    try:
+        for target in targets:
+            print(f"  fan-out: {target.name}, {target.spec.count:,} sockets", flush=True)
+            lives.append(Live(plan, target))
         measuring = time.monotonic()
-        rounds = 0
-        while rounds < plan.fanout_rounds and (
-            rounds == 0 or time.monotonic() - measuring < plan.fanout_measure_seconds
-        ):
-            clients.arm()
-            time.sleep(0.2)
-            t0 = time.monotonic()
-            trigger()
-            times, round_errors = clients.collect(plan.fanout_timeout_seconds)
-            errors += round_errors
-            latencies += [t - t0 if t is not None else math.inf for t in times]
-            latencies += [math.inf] * (spec.count - connected)
-            rounds += 1
-            time.sleep(0.5)
+        by_name = {live.target.name: live for live in lives}
+        for order in round_orders(list(by_name), plan.fanout_rounds):
+            if lives[0].rounds and time.monotonic() - measuring > plan.fanout_measure_seconds:
+                break
+            for name in order:
+                by_name[name].measure_round(plan)
     finally:
-        clients.close()
-    return Fanout(
-        sockets=spec.count,
-        connected=connected,
-        rounds=rounds,
-        p50=percentile(latencies, 0.50),
-        p99=percentile(latencies, 0.99),
-        missed=sum(1 for t in latencies if t == math.inf),
-        rss_per_socket_kib=(rss_after - rss_before) / max(connected, 1),
-        connect_seconds=connect_seconds,
-        errors=sorted(set(errors))[:3],
-        latencies=latencies,
-    )
+        for live in lives:
+            live.clients.close()
+    return {live.target.name: live.result() for live in lives}
 
 
-def measure_bare(plan: Plan, count: int) -> Fanout:
-    with running(start_baseline("bare-ws", plan.run_dir)) as server, httpx.Client() as http:
-        spec = WorkerSpec(HOST, server.port, "/ws", count, "bare", ("",), "", {}, 0.0)
+def bare_target(plan: Plan, count: int, stack: contextlib.ExitStack, http: httpx.Client) -> Target:
+    server = stack.enter_context(running(start_baseline("bare-ws", plan.run_dir)))
+    spec = WorkerSpec(HOST, server.port, "/ws", count, "bare", ("",), "", {}, 0.0)
 
-        def trigger() -> None:
-            http.post(f"{server.url}/broadcast", timeout=120).raise_for_status()
+    def trigger() -> None:
+        http.post(f"{server.url}/broadcast", timeout=120).raise_for_status()
 
-        return _measure(plan, server, spec, trigger)
+    return Target(BARE, server, spec, trigger)
 
 
-def measure_project(
+def project_target(
     plan: Plan,
     count: int,
+    stack: contextlib.ExitStack,
+    http: httpx.Client,
     database_url: str,
-    contract_id: str,
-    milestone_id: str,
+    contract: FanoutContract,
     mode: str = "graphql",
-) -> Fanout:
-    """`mode`: "graphql" (graphql-transport-ws) or "sse" (GraphQL over server-sent events)."""
+) -> Target:
+    """`mode`: "graphql" (graphql-transport-ws) or "sse" (GraphQL over server-sent events).
+    Each mode has a contract of its own: the other project server, idle meanwhile, does not
+    hear of its events."""
     server = start_project(
         plan.run_dir,
         database_url=database_url,
@@ -234,38 +269,49 @@ def measure_project(
         # Two users hold every stream here: the per-user cap would refuse all but 40.
         extra_env={"MAX_EVENT_STREAMS_PER_USER": str(count)},
     )
-    with running(server), httpx.Client() as http:
-        spec = WorkerSpec(
-            HOST,
-            server.port,
-            "/graphql",
-            count,
-            mode,
-            (CLIENT.authorization, FREELANCER.authorization),
-            SUBSCRIPTION,
-            {"contractId": contract_id},
-            0.0,
+    stack.enter_context(running(server))
+    spec = WorkerSpec(
+        HOST,
+        server.port,
+        "/graphql",
+        count,
+        mode,
+        (CLIENT.authorization, FREELANCER.authorization),
+        SUBSCRIPTION,
+        {"contractId": contract.contract_id},
+        0.0,
+    )
+    rounds = [0]
+
+    def trigger() -> None:
+        rounds[0] += 1
+        body = request_body(
+            EDIT_MILESTONE,
+            {"input": {"milestoneId": contract.milestone_id, "title": f"Fan-out {rounds[0]}"}},
         )
-        rounds = [0]
+        response = http.post(
+            f"{server.url}/graphql",
+            content=body,
+            headers={"Authorization": CLIENT.authorization, "Content-Type": "application/json"},
+            timeout=120,
+        )
+        response.raise_for_status()
+        payload = response.json()
+        if payload.get("errors") or payload["data"]["editMilestone"]["userErrors"]:
+            raise RuntimeError(f"fan-out trigger failed: {payload}")
 
-        def trigger() -> None:
-            rounds[0] += 1
-            body = request_body(
-                EDIT_MILESTONE,
-                {"input": {"milestoneId": milestone_id, "title": f"Fan-out {rounds[0]}"}},
-            )
-            response = http.post(
-                f"{server.url}/graphql",
-                content=body,
-                headers={"Authorization": CLIENT.authorization, "Content-Type": "application/json"},
-                timeout=120,
-            )
-            response.raise_for_status()
-            payload = response.json()
-            if payload.get("errors") or payload["data"]["editMilestone"]["userErrors"]:
-                raise RuntimeError(f"fan-out trigger failed: {payload}")
+    return Target(SSE if mode == "sse" else PROJECT, server, spec, trigger)
 
-        return _measure(plan, server, spec, trigger)
+
+def _round_p99s(result: Fanout) -> str:
+    """Each round's own p99, fastest to slowest, in ms."""
+    per_round = len(result.latencies) // max(result.rounds, 1)
+    p99s = sorted(
+        percentile(result.latencies[start : start + per_round], 0.99)
+        for start in range(0, per_round * result.rounds, per_round)
+    )
+    shown = " / ".join("timeout" if p == math.inf else f"{p * 1000:.0f}" for p in p99s)
+    return f"{shown} ms"
 
 
 def _describe(result: Fanout) -> str:
@@ -275,8 +321,18 @@ def _describe(result: Fanout) -> str:
     return text
 
 
+@dataclass(frozen=True)
+class FanoutContract:
+    contract_id: str
+    milestone_id: str
+
+
 def run_fanout(
-    plan: Plan, report: Report, database_url: str, contract_id: str, milestone_id: str
+    plan: Plan,
+    report: Report,
+    database_url: str,
+    contract: FanoutContract,
+    sse_contract: FanoutContract,
 ) -> None:
     reason = redis_unavailable(redis_url())
     if reason is not None:
@@ -284,29 +340,16 @@ def run_fanout(
         return
     last: tuple[Fanout, Fanout] | None = None
     for count in plan.fanout_counts:
-        measures: dict[str, Callable[[], Fanout]] = {
-            "bare websocket endpoint": functools.partial(measure_bare, plan, count),
-            "project contractEvents": functools.partial(
-                measure_project, plan, count, database_url, contract_id, milestone_id
-            ),
-            "project contractEvents over SSE": functools.partial(
-                measure_project, plan, count, database_url, contract_id, milestone_id, "sse"
-            ),
-        }
-        # The three in turns and then in the reverse order (A B C C B A), each figure over
-        # both runs' latencies: the machine's drift weighs on the baseline and the project
-        # alike.
-        orders = [list(measures)]
-        if count in plan.fanout_mirrored_counts:
-            orders.append(list(reversed(measures)))
-        runs: dict[str, list[Fanout]] = {name: [] for name in measures}
-        for order in orders:
-            for name in order:
-                print(f"  fan-out: {name}, {count:,} sockets", flush=True)
-                runs[name].append(measures[name]())
-                print(f"     {_describe(runs[name][-1])}", flush=True)
-        bare, project, sse = (pooled(runs[name]) for name in measures)
+        with contextlib.ExitStack() as stack, httpx.Client() as http:
+            targets = [
+                bare_target(plan, count, stack, http),
+                project_target(plan, count, stack, http, database_url, contract),
+                project_target(plan, count, stack, http, database_url, sse_contract, "sse"),
+            ]
+            results = measure_interleaved(plan, targets)
+        bare, project, sse = results[BARE], results[PROJECT], results[SSE]
         for result, name in ((bare, "bare"), (project, "project"), (sse, "sse")):
+            print(f"     {name}: {_describe(result)}; {_round_p99s(result)}", flush=True)
             if result.errors:
                 report.note(f"Fan-out {count:,} ({name}) socket errors: {result.errors}")
         measurable = project.p99 != math.inf and bare.p99 not in (0.0, math.inf)
@@ -335,12 +378,8 @@ def run_fanout(
             f"Fan-out {count:,}: sockets connected (and subscribed) in"
             f" {bare.connect_seconds:.1f} s (bare) / {project.connect_seconds:.1f} s (project)"
             f" / {sse.connect_seconds:.1f} s (SSE); {bare.rounds} / {project.rounds} /"
-            f" {sse.rounds} measured rounds"
-            + (
-                " (two runs each, in turns then in reverse, latencies pooled)."
-                if len(orders) > 1
-                else "."
-            )
+            f" {sse.rounds} measured rounds; each round's own p99, fastest to slowest:"
+            f" bare {_round_p99s(bare)}, project {_round_p99s(project)}, SSE {_round_p99s(sse)}."
         )
         last = (project, bare)
     if last is not None:
@@ -372,7 +411,9 @@ def run_fanout(
             )
         )
     report.note(
-        f"Fan-out: up to {plan.fanout_rounds} measured rounds per count after warm-up (a message"
+        f"Fan-out: up to {plan.fanout_rounds} measured rounds per server and count after"
+        " warm-up, the three servers' rounds in turns (A B C, C B A, ...; all three connected,"
+        " only the measured one sent to; a message"
         f" later than {plan.fanout_timeout_seconds:g} s, or a socket not connected within"
         f" {plan.fanout_connect_seconds:g} s, counts as missed); project on"
         f" {redis_url()} (graphql-transport-ws, token in connection_init, subscription"
