@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from milestones.auth import issue_token
 from milestones.config import get_settings
@@ -35,6 +37,7 @@ def _serve(args: argparse.Namespace) -> int:
     from milestones.observability.logs import logging_config
     from milestones.schema.limits import QueryLimits
     from milestones.schema.root import build_schema
+    from milestones.web import listening
     from milestones.web.trusted_documents import TrustedDocuments, TrustedDocumentsInvalid
 
     settings = get_settings()
@@ -62,8 +65,8 @@ def _serve(args: argparse.Namespace) -> int:
         # Email links default to the served address (the workers read it from the environment).
         os.environ["PUBLIC_URL"] = served_url(args.host, args.port)
         get_settings.cache_clear()
-    uvicorn.run(
-        "milestones.app:create_app",
+    options: dict[str, Any] = dict(
+        app="milestones.app:create_app",
         factory=True,
         host=args.host,
         port=args.port,
@@ -84,6 +87,21 @@ def _serve(args: argparse.Namespace) -> int:
         # An event stream never ends by itself: without this a restart would wait for them.
         timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
     )
+    if args.workers > 1 and listening.REUSE_PORT:
+        # uvicorn's supervisor, each worker on a socket of its own (`web/listening.py`).
+        from uvicorn.supervisors import Multiprocess
+
+        config = uvicorn.Config(**options)
+        try:
+            sock = listening.supervisor_socket(args.host, args.port)
+        except OSError as error:
+            print(f"milestones: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
+            return 2
+        with contextlib.suppress(KeyboardInterrupt):
+            Multiprocess(config, sockets=[sock]).run()
+        sock.close()
+    else:
+        uvicorn.run(**options)
     return 0
 
 

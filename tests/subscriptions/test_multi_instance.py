@@ -4,7 +4,10 @@ nothing lost when the broker connection drops, the broker restarts, or a server 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import shutil
+import signal
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -243,3 +246,96 @@ async def test_serve_with_workers_delivers_to_every_worker(
                 for client in clients:
                     await client.__aexit__(None, None, None)
         assert subscribers == len(sockets)
+
+
+def _connections_by_worker(
+    server: Server, state: str = "01", peers: set[int] | None = None
+) -> dict[int, int]:
+    """Sockets on the server's port in `state` (01 established, 0A listening), per worker
+    process (from /proc); `peers`: only those from these client ports."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(FileNotFoundError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                local_port = int(fields[1].rsplit(":", 1)[1], 16)
+                remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+                if local_port != server.port or fields[3] != state:
+                    continue
+                if peers is None or remote_port in peers:
+                    inodes.add(fields[9])
+    counts: dict[int, int] = {}
+    for pid in _children_of(server.pid):
+        held = 0
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    target = os.readlink(fd)
+                    if target.startswith("socket:[") and target[8:-1] in inodes:
+                        held += 1
+        if held or state == "01":
+            counts[pid] = held
+    return counts
+
+
+async def _workers_listening(server: Server, workers: int, without: int = 0) -> list[int]:
+    """The worker pids, once `workers` of them listen (each after its app has started), none
+    of them `without`."""
+    while True:
+        listening = _connections_by_worker(server, "0A")
+        if len(listening) >= workers and without not in listening:
+            return sorted(listening)
+        await asyncio.sleep(0.1)
+
+
+def _children_of(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in children.read_text().split()] if children.exists() else []
+
+
+async def _open_connections(server: Server, count: int) -> list[asyncio.StreamWriter]:
+    """`count` keep-alive connections opened at once, each having had one answer."""
+
+    async def one() -> asyncio.StreamWriter:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+        await writer.drain()
+        assert (await reader.readline()).startswith(b"HTTP/1.1 200")
+        return writer
+
+    return list(await asyncio.gather(*(one() for _ in range(count))))
+
+
+async def _spread(server: Server, count: int) -> dict[int, int]:
+    writers = await _open_connections(server, count)
+    try:
+        ours = {writer.get_extra_info("sockname")[1] for writer in writers}
+        return _connections_by_worker(server, peers=ours)
+    finally:
+        for writer in writers:
+            writer.close()
+
+
+async def test_serve_with_workers_spreads_connections_over_them(
+    postgres_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    """Connections opened together land on both workers, not all on the first one awake (each
+    worker listens on a socket of its own: milestones/web/listening.py), and a worker started
+    in place of a dead one gets its share too."""
+    async with cluster(postgres_url, test_redis_url(scratch=3), tmp_path) as running:
+        server = await running.start(workers=2)
+        async with asyncio.timeout(60):
+            workers = await _workers_listening(server, 2)
+            for _ in range(3):
+                counts = await _spread(server, 32)
+                # The supervisor's socket does not listen: every connection is a worker's.
+                assert sum(counts[pid] for pid in workers) == sum(counts.values()) == 32, counts
+                # Under 1e-4 that a fair split of 32 gives one side fewer than 6.
+                assert min(counts[pid] for pid in workers) >= 6, counts
+            first = workers[0]
+            os.kill(first, signal.SIGKILL)
+            # uvicorn's supervisor starts another worker in its place, on a socket of its own.
+            workers = await _workers_listening(server, 2, without=first)
+            counts = await _spread(server, 32)
+            assert sum(counts[pid] for pid in workers) == sum(counts.values()) == 32, counts
+            assert min(counts[pid] for pid in workers) >= 6, counts
