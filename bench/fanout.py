@@ -217,8 +217,8 @@ def round_orders(names: list[str], rounds: int) -> list[list[str]]:
 
 def measure_interleaved(plan: Plan, targets: list[Target]) -> dict[str, Fanout]:
     """Connect each target's sockets (one target at a time: its connect time and memory are
-    its own), then measure their rounds in turn, each target `plan.fanout_rounds` of them, so
-    every figure comes from the same stretch of time. The idle targets' sockets stay open;
+    its own), then measure their rounds in turn (`plan.fanout_rounds_for` the sockets, each
+    target), so every figure comes from the same stretch of time. The idle targets' sockets stay open;
     nothing is sent to them while another target is measured."""
     lives: list[Live] = []
     try:
@@ -227,7 +227,8 @@ def measure_interleaved(plan: Plan, targets: list[Target]) -> dict[str, Fanout]:
             lives.append(Live(plan, target))
         measuring = time.monotonic()
         by_name = {live.target.name: live for live in lives}
-        for order in round_orders(list(by_name), plan.fanout_rounds):
+        rounds = plan.fanout_rounds_for(targets[0].spec.count)
+        for order in round_orders(list(by_name), rounds):
             if lives[0].rounds and time.monotonic() - measuring > plan.fanout_measure_seconds:
                 break
             for name in order:
@@ -411,7 +412,9 @@ def run_fanout(
             )
         )
     report.note(
-        f"Fan-out: up to {plan.fanout_rounds} measured rounds per server and count after"
+        f"Fan-out: up to {plan.fanout_rounds} measured rounds per server and count (more where"
+        f" fewer would deliver under {plan.fanout_deliveries:,} messages: at 2,000 sockets"
+        f" {plan.fanout_rounds_for(2_000)}) after"
         " warm-up, the three servers' rounds in turns (A B C, C B A, ...; all three connected,"
         " only the measured one sent to; a message"
         f" later than {plan.fanout_timeout_seconds:g} s, or a socket not connected within"
