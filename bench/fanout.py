@@ -218,8 +218,8 @@ def round_orders(names: list[str], rounds: int) -> list[list[str]]:
 def measure_interleaved(plan: Plan, targets: list[Target]) -> dict[str, Fanout]:
     """Connect each target's sockets (one target at a time: its connect time and memory are
     its own), then measure their rounds in turn (`plan.fanout_rounds_for` the sockets, each
-    target), so every figure comes from the same stretch of time. The idle targets' sockets stay open;
-    nothing is sent to them while another target is measured."""
+    target), so every figure comes from the same stretch of time. The idle targets' sockets
+    stay open; nothing is sent to them while another target is measured."""
     lives: list[Live] = []
     try:
         for target in targets:
