@@ -9,7 +9,7 @@ the work of both while the other idled.
 
 Here each worker opens a socket of its own, bound to the same address with `SO_REUSEPORT`
 (Linux, the BSDs), and the kernel hands each new connection to one of the listening sockets
-by a hash of its addresses: about half each (13-19 of 32 with two workers). A worker's
+by a hash of its addresses: about half each (12-20 of 32 with two workers, 8 trials). A worker's
 socket is opened in the worker, when it starts (`WorkerSocket.__reduce__`: uvicorn hands its
 workers the supervisor's socket by pickling it), so a worker that uvicorn restarts or adds
 gets one too. The supervisor keeps its own socket bound, so that the address is taken and a
