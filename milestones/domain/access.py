@@ -18,7 +18,7 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final, Protocol, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 from tortoise import connections
 from tortoise.expressions import Q
@@ -269,15 +269,20 @@ async def lock_contract_owning(
 
 # The contract row, and the viewer's role in each of its teams: an action's lock and its
 # access check in one statement (`access_of` remembers the answer on the row).
-_LOCK_SQL = (
-    "SELECT c.*,"
-    " (SELECT role FROM {members} WHERE team_id = c.client_team_id AND user_id = {mark1}"
+_TEAM_ROLES_SQL = (
+    "(SELECT role FROM {members} WHERE team_id = {c}.client_team_id AND user_id = {mark1}"
     " ORDER BY id LIMIT 1) AS viewer_client_team_role,"
-    " (SELECT role FROM {members} WHERE team_id = c.freelancer_team_id AND user_id = {mark1}"
+    " (SELECT role FROM {members} WHERE team_id = {c}.freelancer_team_id AND user_id = {mark1}"
     " ORDER BY id LIMIT 1) AS viewer_freelancer_team_role"
-    " FROM {contracts} AS c WHERE c.id = {target}{lock}"
 )
-_VIEWER_ROLES = ("viewer_client_team_role", "viewer_freelancer_team_role")
+_LOCK_SQL = "SELECT c.*, {team_roles} FROM {contracts} AS c WHERE c.id = {target}{lock}"
+VIEWER_ROLES = ("viewer_client_team_role", "viewer_freelancer_team_role")
+
+
+def team_roles_sql(contract: str, viewer_mark: str) -> str:
+    """The viewer's role in each team side of the contract `contract` (a table alias) names,
+    as two columns of a locking statement (`locked_contract` reads them)."""
+    return _TEAM_ROLES_SQL.format(members=TeamMember._meta.db_table, c=contract, mark1=viewer_mark)
 
 
 @functools.lru_cache(maxsize=64)
@@ -285,11 +290,10 @@ def _lock_sql(target: str, postgres: bool) -> str:
     """`_LOCK_SQL` for `target` (SQL from this code: a mark, or the object's contract)."""
     marks = {"mark1": "$1", "mark2": "$2"} if postgres else {"mark1": "?", "mark2": "?"}
     return _LOCK_SQL.format(
-        members=TeamMember._meta.db_table,
+        team_roles=team_roles_sql("c", marks["mark1"]),
         contracts=Contract._meta.db_table,
         target=target.format(**marks),
         lock=" FOR UPDATE OF c" if postgres else "",
-        **marks,
     )
 
 
@@ -305,8 +309,13 @@ async def _locked(viewer: User, target: str, parameters: list[object]) -> Contra
     rows = await connection.execute_query_dict(sql, values)
     if not rows:
         return None
-    row = dict(rows[0])
-    client_role, freelancer_role = (row.pop(column) for column in _VIEWER_ROLES)
+    return locked_contract(viewer, dict(rows[0]))
+
+
+def locked_contract(viewer: User, row: dict[str, Any]) -> Contract:
+    """The contract of a locking statement's `row` (its columns, and `team_roles_sql`'s),
+    with the viewer's access remembered on it."""
+    client_role, freelancer_role = (row.pop(column) for column in VIEWER_ROLES)
     contract = Contract._init_from_db(**row)
     memberships = {
         team: str(role)

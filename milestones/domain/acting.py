@@ -17,7 +17,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast
+
+from tortoise import connections
 
 from milestones.domain import events, snapshots
 from milestones.domain.access import (
@@ -28,6 +30,7 @@ from milestones.domain.access import (
     access_of,
     lock_contract,
     lock_contract_owning,
+    may_see,
 )
 from milestones.domain.commands import Command
 from milestones.domain.errors import DomainError, Problem, not_found, refuse_if
@@ -39,7 +42,12 @@ from milestones.domain.escrow import (
 )
 from milestones.domain.idempotency import idempotent
 from milestones.domain.outcome import Outcome
-from milestones.domain.rules import RoomState, load_room_state, read_with_room_state
+from milestones.domain.rules import (
+    RoomState,
+    load_room_state,
+    lock_with_room_state,
+    read_with_room_state,
+)
 from milestones.domain.transaction import Action, action
 from milestones.models import ChangeRequest, Contract, Dispute, Milestone, RefundRequest, User
 from milestones.models.enums import EventKind
@@ -158,11 +166,27 @@ async def _located(
     live: bool = False,
     money: bool = True,
 ) -> tuple[Contract, Owned, RoomState]:
-    """The contract locked, then the object re-read under the lock with the room state (and
-    the contract's money, unless `money` is False): two statements."""
-    contract = await lock_contract_owning(viewer, model, label, pk, field, live=live)
-    assert pk is not None
-    target, room = await read_with_room_state(contract, model, pk, live=live, money=money)
+    """The contract locked, with the object and the room state (and the contract's money,
+    unless `money` is False) as they are under the lock: on PostgreSQL one statement, and a
+    second one only when an action committed between its snapshot and its lock
+    (`rules.lock_with_room_state`); on SQLite, where one action runs at a time, the lock's
+    statement and then the object's."""
+    if pk is None:
+        raise not_found(label, field)
+    if connections.get("default").capabilities.dialect == "postgres":
+        located = await lock_with_room_state(viewer, model, pk, live=live, money=money)
+        if located is None:
+            raise not_found(label, field)
+        contract = located.contract
+        if not await may_see(viewer, contract):
+            raise not_found("Contract", field)
+        target: Owned | None = cast(Owned, located.target)
+        room = located.room
+        if not located.current:  # the snapshot missed an action's change: read them again
+            target, room = await read_with_room_state(contract, model, pk, live=live, money=money)
+    else:
+        contract = await lock_contract_owning(viewer, model, label, pk, field, live=live)
+        target, room = await read_with_room_state(contract, model, pk, live=live, money=money)
     if target is None:  # removed meanwhile
         raise not_found(label, field)
     if room.ledger is not None:  # read under the lock, before the action appends anything
@@ -265,6 +289,7 @@ def contract_action(
                     if problems:
                         raise DomainError(*problems)
                     outcome = await body(act)
+                    await transaction.mark_changed(contract)
                     if keyed.wanted:
                         keyed.keep(await snapshots.capture(outcome))
             outcome.users.update(transaction.users)

@@ -129,6 +129,7 @@ async def _act_on_batch(contract_ids: list[int], now: dt.datetime | None) -> int
                 if outcome is _Acted.NOTHING:
                     break
                 acted += 1
+                await transaction.mark_changed(contract)
                 if outcome is _Acted.SETTLED:
                     break
     return acted

@@ -156,6 +156,7 @@ async def record(
         "occurred_at": timezone.now(),
     }
     bump = Update("contracts", {"event_seq": contract.event_seq}, {"id": contract.id})
+    action.changed.add(contract.id)
     event = ContractEvent(**fields)
     event._saved_in_db = True
     # PostgreSQL: the contract's next seq, the event, the recipients' numbers and their

@@ -19,10 +19,10 @@ from tortoise import connections
 from tortoise.models import Model
 
 from milestones.domain import escrow
-from milestones.domain.access import Role
+from milestones.domain.access import VIEWER_ROLES, Role, locked_contract, team_roles_sql
 from milestones.domain.errors import ErrorCode, Problem
 from milestones.domain.escrow import LedgerSummary, held_column, held_summary_of
-from milestones.models import ChangeRequest, Contract, Dispute, Milestone, RefundRequest
+from milestones.models import ChangeRequest, Contract, Dispute, Milestone, RefundRequest, User
 from milestones.models.enums import (
     FUNDED_STATUSES,
     OPEN_DISPUTE_STATUSES,
@@ -130,6 +130,77 @@ async def read_with_room_state(
     change_request, refund_request, funded, dispute = (row.pop(c) for c in _ROOM_STATE_COLUMNS)
     state = RoomState(contract, change_request, refund_request, funded, dispute, ledger=found)
     return model._init_from_db(**row), state
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """What `lock_with_room_state` found: the locked contract, the object and the room state
+    as the statement's snapshot saw them, and whether that snapshot was current at the lock."""
+
+    contract: Contract
+    target: Model
+    room: RoomState
+    current: bool
+
+
+@functools.cache
+def _lock_with_room_state_sql(table: str, milestone: bool, live: bool, money: bool) -> str:
+    """`lock_with_room_state`'s statement (PostgreSQL; a few models, each a few ways: kept)."""
+    contract_columns = ", ".join(f'c."{column}"' for column in _contract_columns())
+    alive = " AND target.deleted_at IS NULL" if live else ""
+    ledger = ""
+    if money:
+        column = held_column("c.id", True, "target.id" if milestone else None)
+        ledger = f", {column} AS room_ledger"
+    room_state = _room_state_sql("c.id").removeprefix("SELECT ")
+    return (
+        f"SELECT {contract_columns}, {team_roles_sql('c', '$1')}, "
+        # The row as the statement's snapshot saw it is the row locked: no action committed
+        # in between (each one that changes the room updates the contract's row).
+        f"c.xmin = (SELECT seen.xmin FROM {Contract._meta.db_table} AS seen"
+        f" WHERE seen.id = c.id) AS room_current, "
+        f"{room_state}{ledger}, target.* "
+        f'FROM "{table}" AS target JOIN {Contract._meta.db_table} AS c'
+        f" ON c.id = target.contract_id WHERE target.id = $2{alive} FOR UPDATE OF c"
+    )
+
+
+@functools.cache
+def _contract_columns() -> tuple[str, ...]:
+    return tuple(Contract._meta.fields_db_projection.values())
+
+
+async def lock_with_room_state(
+    viewer: User, model: type[Owned], pk: int, *, live: bool, money: bool
+) -> Located | None:
+    """PostgreSQL, one statement: the contract of the object `pk` names, locked, with the
+    viewer's access (`access.locked_contract`), and the object with the room state (and the
+    money) as `read_with_room_state` reads them; None when there is no such object (`live`:
+    not deleted either).
+
+    The lock is taken after the statement's snapshot: an action that held it meanwhile and
+    committed changed what the snapshot saw. Every action that changes a room updates its
+    contract's row (its event's seq, or `transaction.Action.touch`), so the row's version
+    tells: `Located.current` is False when the row locked is not the one the snapshot saw,
+    and then the caller reads the object and the room again (`read_with_room_state`)."""
+    milestone = model is Milestone
+    sql = _lock_with_room_state_sql(model._meta.db_table, milestone, live, money)
+    _, rows = await connections.get("default").execute_query(sql, [viewer.id, pk])
+    if not rows:
+        return None
+    record = rows[0]
+    names, values = list(record.keys()), tuple(record)
+    split = len(_contract_columns()) + len(VIEWER_ROLES)
+    contract = locked_contract(viewer, dict(zip(names[:split], values[:split], strict=True)))
+    row = dict(zip(names[split:], values[split:], strict=True))
+    current = bool(row.pop("room_current"))
+    about = [pk] if milestone else []
+    found = held_summary_of(contract, row.pop("room_ledger"), about) if money else None
+    if found is not None and current and escrow.verify_derived:
+        await escrow.verify_summary(contract, found, about)
+    change_request, refund_request, funded, dispute = (row.pop(c) for c in _ROOM_STATE_COLUMNS)
+    state = RoomState(contract, change_request, refund_request, funded, dispute, ledger=found)
+    return Located(contract, model._init_from_db(**row), state, current)
 
 
 async def load_room_states(contracts: Sequence[Contract]) -> list[RoomState]:

@@ -13,7 +13,7 @@ from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from milestones.domain.bulk import Insert, Update, run_updates
-from milestones.models import User
+from milestones.models import Contract, User
 
 logger = logging.getLogger(__name__)
 
@@ -46,9 +46,22 @@ class Action:
     # PostgreSQL: writes handed to the action's next event, whose statement sends them
     # (`escrow.append_entries(..., carry=)`, `events.record`); none may be left at commit.
     carried: list[Update | Insert] = field(default_factory=list)
+    # The contracts whose row the action updated (an event's seq, say): see `mark_changed`.
+    changed: set[int] = field(default_factory=set)
 
     def wake(self, channel: str, seq: int) -> None:
         self.wakeups.append(Wakeup(channel, seq))
+
+    async def mark_changed(self, contract: Contract) -> None:
+        """The locked contract's row updated, unless the action updated it already: the next
+        action to lock it then sees that its statement's snapshot of the room is stale
+        (`rules.lock_with_room_state` compares row versions). Every action that holds a
+        contract's lock calls it before commit; one that recorded an event costs nothing."""
+        if self.postgres and contract.id not in self.changed:
+            await run_updates(
+                [Update("contracts", {"event_seq": contract.event_seq}, {"id": contract.id})]
+            )
+            self.changed.add(contract.id)
 
 
 def carrier(action: Action | None) -> Action | None:

@@ -31,23 +31,25 @@ from tests.helpers import (
 # (data-modifying WITH), with the contract's running sums of the ledger (on SQLite one more
 # statement: an action that moves money sends one UPDATE per changed table). Activating and
 # approving hand those writes to their event (`Action.carried`): one statement for all; so do
-# submitting, rejecting and editing with the milestone's new state.
+# submitting, rejecting and editing with the milestone's new state. An action on a milestone,
+# change or refund request locks its contract and reads the object and the room in one
+# statement on PostgreSQL (`rules.lock_with_room_state`), two on SQLite.
 MOST: dict[str, tuple[int, int]] = {
     "createContract": (11, 8),
     "addMilestone": (12, 9),
-    "editMilestone": (11, 7),
-    "deleteMilestone": (13, 10),
-    "activateMilestone": (11, 5),  # + the money of every milestone, for the payload
-    "activateMilestone with key": (17, 11),
-    "submitMilestone": (10, 6),  # + the Submission row
-    "rejectSubmission": (10, 6),  # + its outcome
-    "approveMilestone": (12, 5),
-    "approveMilestone with key": (18, 11),
-    "requestEscrowRefund": (13, 10),
-    "respondToRefundRequest": (18, 14),
+    "editMilestone": (11, 6),
+    "deleteMilestone": (13, 9),
+    "activateMilestone": (11, 4),  # + the money of every milestone, for the payload
+    "activateMilestone with key": (17, 10),
+    "submitMilestone": (10, 5),  # + the Submission row
+    "rejectSubmission": (10, 5),  # + its outcome
+    "approveMilestone": (12, 4),
+    "approveMilestone with key": (18, 10),
+    "requestEscrowRefund": (13, 9),
+    "respondToRefundRequest": (18, 13),
     "requestMilestoneChanges": (16, 13),
-    "respondToChangeRequest": (17, 14),
-    "withdrawChangeRequest": (13, 10),
+    "respondToChangeRequest": (17, 13),
+    "withdrawChangeRequest": (13, 9),
     "endContract": (12, 9),
     "acceptContract": (10, 7),
     "declineContract": (10, 7),
@@ -173,9 +175,8 @@ async def test_activate_and_approve_as_the_benchmark_sends_them(
 ) -> None:
     """The issue's figure: `bench.mutations`' cycle (payload `milestone { id status }`), token
     check included (a token seen before: its user is remembered): at most 8 statements each on
-    PostgreSQL (3 now: the contract locked, the milestone and the room read under the lock,
-    then the money, the milestone's state, the event and its notifications in one); 9 and 10
-    on SQLite."""
+    PostgreSQL (2 now: the contract locked with the milestone and the room, then the money,
+    the milestone's state, the event and its notifications in one); 9 and 10 on SQLite."""
     monkeypatch.setattr(escrow, "verify_derived", False)  # count what production sends
     room = await create_contract_with_milestones(client, freelancer, ["100.00"] * 3)
     counts = []
@@ -191,7 +192,7 @@ async def test_activate_and_approve_as_the_benchmark_sends_them(
         counts.append(len(log.statements))
     print(f"statements per activate, approve: {counts}")
     postgres = connections.get("default").capabilities.dialect == "postgres"
-    assert counts == ([3, 3] if postgres else [9, 10])
+    assert counts == ([2, 2] if postgres else [9, 10])
 
 
 # What `escrow`'s ledger reads for a payload say (the read under an action's lock differs).
