@@ -180,9 +180,9 @@ async def lock_with_room_state(
 
     The lock is taken after the statement's snapshot: an action that held it meanwhile and
     committed changed what the snapshot saw. Every action that changes a room updates its
-    contract's row (its event's seq, or `transaction.Action.touch`), so the row's version
-    tells: `Located.current` is False when the row locked is not the one the snapshot saw,
-    and then the caller reads the object and the room again (`read_with_room_state`)."""
+    contract's row (its event's seq, or `transaction.Action.mark_changed`), so the row's
+    version tells: `Located.current` is False when the row locked is not the one the snapshot
+    saw, and then the caller reads the object and the room again (`read_with_room_state`)."""
     milestone = model is Milestone
     sql = _lock_with_room_state_sql(model._meta.db_table, milestone, live, money)
     _, rows = await connections.get("default").execute_query(sql, [viewer.id, pk])

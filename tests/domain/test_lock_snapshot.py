@@ -27,7 +27,7 @@ from milestones.live.brokers import asyncpg_dsn
 from milestones.models import Milestone
 from milestones.models.enums import MilestoneStatus
 from tests.conftest import is_postgres_url
-from tests.domain.conftest import MakeRoom, People
+from tests.domain.conftest import MakeRoom, People, Room
 
 
 @pytest.fixture
@@ -65,31 +65,40 @@ async def _holding_the_lock(holder: asyncpg.Connection, contract_id: int) -> Non
     await holder.execute("SELECT id FROM contracts WHERE id = $1 FOR UPDATE", contract_id)
 
 
+def _activating(people: People, milestone_id: int) -> asyncio.Task[Outcome]:
+    return asyncio.create_task(
+        milestones.activate_milestone(
+            people.client, commands.ActivateMilestone(milestone_id=milestone_id)
+        )
+    )
+
+
+async def _refusal_after_a_change(
+    holder: asyncpg.Connection, people: People, room: Room, change: str, changed: int, acted: int
+) -> list[ErrorCode]:
+    """Activating the milestone `acted` while `holder` holds the contract's lock and has run
+    `change` on the milestone `changed` (and updated the contract's row, as every action that
+    changes a room does), committed while the activation waits: the refusal's codes."""
+    async with holder.transaction():
+        await _holding_the_lock(holder, room.contract.id)
+        await holder.execute(change, room.milestone_id(changed))
+        await holder.execute(
+            "UPDATE contracts SET event_seq = event_seq WHERE id = $1", room.contract.id
+        )
+        waiting = _activating(people, room.milestone_id(acted))
+        await _waiting_for_the_lock(holder, waiting)
+    with pytest.raises(DomainError) as refused:
+        await waiting
+    return [problem.code for problem in refused.value.problems]
+
+
 async def test_a_milestone_funded_while_the_action_waited_refuses_it(
     make_room: MakeRoom, people: People, holder: asyncpg.Connection
 ) -> None:
     room = await make_room(500, 700)
-    async with holder.transaction():
-        await _holding_the_lock(holder, room.contract.id)
-        # What funding the first milestone changes in the room, and the contract's row, as
-        # every action that changes a room updates it.
-        await holder.execute(
-            "UPDATE milestones SET status = 'ACTIVE' WHERE id = $1", room.milestone_id(0)
-        )
-        await holder.execute(
-            "UPDATE contracts SET event_seq = event_seq WHERE id = $1", room.contract.id
-        )
-        waiting = asyncio.create_task(
-            milestones.activate_milestone(
-                people.client, commands.ActivateMilestone(milestone_id=room.milestone_id(1))
-            )
-        )
-        await _waiting_for_the_lock(holder, waiting)
-    with pytest.raises(DomainError) as refused:
-        await waiting
-    assert [problem.code for problem in refused.value.problems] == [
-        ErrorCode.ANOTHER_MILESTONE_ACTIVE
-    ]
+    funded = "UPDATE milestones SET status = 'ACTIVE' WHERE id = $1"
+    codes = await _refusal_after_a_change(holder, people, room, funded, changed=0, acted=1)
+    assert codes == [ErrorCode.ANOTHER_MILESTONE_ACTIVE]
     second = await Milestone.get(id=room.milestone_id(1))
     assert second.status is MilestoneStatus.UPCOMING
 
@@ -98,23 +107,9 @@ async def test_a_milestone_deleted_while_the_action_waited_is_not_found(
     make_room: MakeRoom, people: People, holder: asyncpg.Connection
 ) -> None:
     room = await make_room(500)
-    async with holder.transaction():
-        await _holding_the_lock(holder, room.contract.id)
-        await holder.execute(
-            "UPDATE milestones SET deleted_at = now() WHERE id = $1", room.milestone_id(0)
-        )
-        await holder.execute(
-            "UPDATE contracts SET event_seq = event_seq WHERE id = $1", room.contract.id
-        )
-        waiting = asyncio.create_task(
-            milestones.activate_milestone(
-                people.client, commands.ActivateMilestone(milestone_id=room.milestone_id(0))
-            )
-        )
-        await _waiting_for_the_lock(holder, waiting)
-    with pytest.raises(DomainError) as refused:
-        await waiting
-    assert [problem.code for problem in refused.value.problems] == [ErrorCode.NOT_FOUND]
+    deleted = "UPDATE milestones SET deleted_at = now() WHERE id = $1"
+    codes = await _refusal_after_a_change(holder, people, room, deleted, changed=0, acted=0)
+    assert codes == [ErrorCode.NOT_FOUND]
 
 
 async def test_an_action_that_waited_for_another_one_acts_on_what_it_left(
@@ -124,17 +119,9 @@ async def test_an_action_that_waited_for_another_one_acts_on_what_it_left(
     room = await make_room(500, 700)
     async with holder.transaction():
         await _holding_the_lock(holder, room.contract.id)
-        first = asyncio.create_task(
-            milestones.activate_milestone(
-                people.client, commands.ActivateMilestone(milestone_id=room.milestone_id(0))
-            )
-        )
+        first = _activating(people, room.milestone_id(0))
         await _waiting_for_the_lock(holder, first)
-        second = asyncio.create_task(
-            milestones.activate_milestone(
-                people.client, commands.ActivateMilestone(milestone_id=room.milestone_id(1))
-            )
-        )
+        second = _activating(people, room.milestone_id(1))
         await _waiting_for_the_lock(holder, second, waiters=2)
     results = await asyncio.gather(first, second, return_exceptions=True)
     funded = [r for r in results if isinstance(r, Outcome)]
@@ -170,11 +157,7 @@ async def test_an_action_that_records_no_event_still_updates_its_contracts_row(
             )
         )
         await _waiting_for_the_lock(holder, marking)
-        waiting = asyncio.create_task(
-            milestones.activate_milestone(
-                people.client, commands.ActivateMilestone(milestone_id=room.milestone_id(0))
-            )
-        )
+        waiting = _activating(people, room.milestone_id(0))
         await _waiting_for_the_lock(holder, waiting, waiters=2)
     await marking  # first in the lock's queue
     with pytest.raises(DomainError) as refused:
