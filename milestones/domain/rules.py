@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from tortoise import connections
 from tortoise.models import Model
@@ -98,14 +98,38 @@ def _read_with_room_state_sql(
     """`read_with_room_state`'s statement (a few models, each a few ways: kept)."""
     mark = "$1" if postgres else "?1"
     alive = " AND target.deleted_at IS NULL" if live else ""
-    ledger = ""
-    if money:
-        column = held_column("target.contract_id", postgres, "target.id" if milestone else None)
-        ledger = f", {column} AS room_ledger"
-    return (
-        f"{_room_state_sql('target.contract_id')}{ledger}, target.* "
-        f'FROM "{table}" AS target WHERE target.id = {mark}{alive}'
-    )
+    room = _room_columns_sql("target.contract_id", milestone, money, postgres)
+    return f'SELECT {room}, target.* FROM "{table}" AS target WHERE target.id = {mark}{alive}'
+
+
+def _room_columns_sql(contract: str, milestone: bool, money: bool, postgres: bool) -> str:
+    """The room state of the contract `contract` (SQL) names, and its money when `money`, as
+    columns of a statement that reads the object `target` (`_object_and_room` reads them)."""
+    columns = _room_state_sql(contract).removeprefix("SELECT ")
+    if not money:
+        return columns
+    held = held_column(contract, postgres, "target.id" if milestone else None)
+    return f"{columns}, {held} AS room_ledger"
+
+
+async def _object_and_room(
+    contract: Contract,
+    model: type[Owned],
+    pk: int,
+    row: dict[str, Any],
+    *,
+    money: bool,
+    verify: bool = True,
+) -> tuple[Owned, RoomState]:
+    """The object and the room state from a row of `_room_columns_sql`'s columns and the
+    object's (`verify`: the money checked against the whole ledger, in the tests)."""
+    about = [pk] if model is Milestone else []
+    found = held_summary_of(contract, row.pop("room_ledger"), about) if money else None
+    if found is not None and verify and escrow.verify_derived:
+        await escrow.verify_summary(contract, found, about)
+    change_request, refund_request, funded, dispute = (row.pop(c) for c in _ROOM_STATE_COLUMNS)
+    state = RoomState(contract, change_request, refund_request, funded, dispute, ledger=found)
+    return model._init_from_db(**row), state
 
 
 async def read_with_room_state(
@@ -122,14 +146,7 @@ async def read_with_room_state(
     rows = await connection.execute_query_dict(sql, [pk])
     if not rows:
         return None, RoomState(contract, None, None, None)
-    row = dict(rows[0])
-    about = [pk] if milestone else []
-    found = held_summary_of(contract, row.pop("room_ledger"), about) if money else None
-    if found is not None and escrow.verify_derived:
-        await escrow.verify_summary(contract, found, about)
-    change_request, refund_request, funded, dispute = (row.pop(c) for c in _ROOM_STATE_COLUMNS)
-    state = RoomState(contract, change_request, refund_request, funded, dispute, ledger=found)
-    return model._init_from_db(**row), state
+    return await _object_and_room(contract, model, pk, dict(rows[0]), money=money)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,18 +165,14 @@ def _lock_with_room_state_sql(table: str, milestone: bool, live: bool, money: bo
     """`lock_with_room_state`'s statement (PostgreSQL; a few models, each a few ways: kept)."""
     contract_columns = ", ".join(f'c."{column}"' for column in _contract_columns())
     alive = " AND target.deleted_at IS NULL" if live else ""
-    ledger = ""
-    if money:
-        column = held_column("c.id", True, "target.id" if milestone else None)
-        ledger = f", {column} AS room_ledger"
-    room_state = _room_state_sql("c.id").removeprefix("SELECT ")
+    room = _room_columns_sql("c.id", milestone, money, True)
     return (
         f"SELECT {contract_columns}, {team_roles_sql('c', '$1')}, "
         # The row as the statement's snapshot saw it is the row locked: no action committed
         # in between (each one that changes the room updates the contract's row).
         f"c.xmin = (SELECT seen.xmin FROM {Contract._meta.db_table} AS seen"
         f" WHERE seen.id = c.id) AS room_current, "
-        f"{room_state}{ledger}, target.* "
+        f"{room}, target.* "
         f'FROM "{table}" AS target JOIN {Contract._meta.db_table} AS c'
         f" ON c.id = target.contract_id WHERE target.id = $2{alive} FOR UPDATE OF c"
     )
@@ -194,13 +207,9 @@ async def lock_with_room_state(
     contract = locked_contract(viewer, dict(zip(names[:split], values[:split], strict=True)))
     row = dict(zip(names[split:], values[split:], strict=True))
     current = bool(row.pop("room_current"))
-    about = [pk] if milestone else []
-    found = held_summary_of(contract, row.pop("room_ledger"), about) if money else None
-    if found is not None and current and escrow.verify_derived:
-        await escrow.verify_summary(contract, found, about)
-    change_request, refund_request, funded, dispute = (row.pop(c) for c in _ROOM_STATE_COLUMNS)
-    state = RoomState(contract, change_request, refund_request, funded, dispute, ledger=found)
-    return Located(contract, model._init_from_db(**row), state, current)
+    # (Stale, the caller reads them again, checked then.)
+    target, state = await _object_and_room(contract, model, pk, row, money=money, verify=current)
+    return Located(contract, target, state, current)
 
 
 async def load_room_states(contracts: Sequence[Contract]) -> list[RoomState]:
