@@ -6,9 +6,14 @@
     memory-strawberry strawberry resolving the room from in-memory objects (bench.memory_room)
     bare-ws           a websocket endpoint at /ws; POST /broadcast sends one message to every
                       connected socket, one after the other
+    minimal-http      bench.minimal's activate and approve behind the same HTTP hop as the
+                      project: POST /graphql with the bench's mutation documents and variables,
+                      the bearer token verified, the action on a pooled asyncpg connection, the
+                      payload the bench reads (milestone id and status, no user errors) as JSON
 
 Configuration comes from the environment: BENCH_ROOM_JSON (a file with the project's room
-response), BENCH_DSN, BENCH_JWT_SECRET, BENCH_CONTRACT_PK.
+response), BENCH_DSN, BENCH_JWT_SECRET, BENCH_CONTRACT_PK (jwt-row; minimal-http reads the
+first two).
 
 Run: ``python -m bench.baseline_apps KIND --port PORT``.
 """
@@ -58,6 +63,17 @@ async def _no_reset(connection: asyncpg.Connection) -> None:
     """Nothing beyond what asyncpg always does when it takes a connection back."""
 
 
+def _verified_sub(request: Request, secret: str) -> str | None:
+    """The bearer token's subject, or None when the token does not verify."""
+    _, _, token = request.headers.get("authorization", "").partition(" ")
+    try:
+        claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["sub"]})
+    except jwt.PyJWTError:
+        return None
+    sub = claims["sub"]
+    return sub if isinstance(sub, str) else None
+
+
 def jwt_row_app() -> Starlette:
     body = _room_bytes()
     secret = os.environ["BENCH_JWT_SECRET"]
@@ -81,10 +97,7 @@ def jwt_row_app() -> Starlette:
     )
 
     async def room(request: Request) -> Response:
-        _, _, token = request.headers.get("authorization", "").partition(" ")
-        try:
-            jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["sub"]})
-        except jwt.PyJWTError:
+        if _verified_sub(request, secret) is None:
             return Response(unauthenticated, media_type=JSON_MEDIA_TYPE)
         row = await pools[0].fetchrow(
             "SELECT id, client_id, freelancer_id, event_seq FROM contracts WHERE id = $1",
@@ -96,6 +109,65 @@ def jwt_row_app() -> Starlette:
 
     return Starlette(
         routes=[Route("/healthz", healthz), Route("/graphql", room, methods=["POST"])],
+        lifespan=lifespan,
+    )
+
+
+def minimal_http_app() -> Starlette:
+    from bench import minimal
+    from milestones import ids
+
+    secret = os.environ["BENCH_JWT_SECRET"]
+    pools: list[asyncpg.Pool] = []
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        pool = await asyncpg.create_pool(
+            os.environ["BENCH_DSN"], min_size=1, max_size=5, reset=_no_reset
+        )
+        pools.append(pool)
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    def refused(message: str, code: str = "BAD_REQUEST") -> Response:
+        return Response(
+            orjson.dumps({"errors": [{"message": message, "extensions": {"code": code}}]}),
+            status_code=400,
+            media_type=JSON_MEDIA_TYPE,
+        )
+
+    async def mutate(request: Request) -> Response:
+        sub = _verified_sub(request, secret)
+        if sub is None:
+            return refused("Invalid token", "UNAUTHENTICATED")
+        try:
+            body = orjson.loads(await request.body())
+            query, milestone_id = body["query"], body["variables"]["input"]["milestoneId"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return refused("Send the bench's activate or approve mutation.")
+        pk = ids.decode(milestone_id, "Milestone")
+        if pk is None or not isinstance(query, str):
+            return refused("Send the bench's activate or approve mutation.")
+        # The two documents of bench.api, told apart by their field.
+        field, act, status = (
+            ("approveMilestone", minimal.approve, "RELEASED")
+            if "approveMilestone" in query
+            else ("activateMilestone", minimal.activate, "ACTIVE")
+        )
+        try:
+            async with pools[0].acquire() as connection:
+                await act(connection, sub, pk)
+        except minimal.Refused as refusal:
+            errors = [{"code": str(refusal), "message": str(refusal), "field": None}]
+            payload: dict[str, object] = {"milestone": None, "userErrors": errors}
+        else:
+            payload = {"milestone": {"id": milestone_id, "status": status}, "userErrors": []}
+        return Response(orjson.dumps({"data": {field: payload}}), media_type=JSON_MEDIA_TYPE)
+
+    return Starlette(
+        routes=[Route("/healthz", healthz), Route("/graphql", mutate, methods=["POST"])],
         lifespan=lifespan,
     )
 
@@ -186,6 +258,7 @@ APPS = {
     "jwt-row": jwt_row_app,
     "memory-strawberry": memory_strawberry_app,
     "bare-ws": bare_ws_app,
+    "minimal-http": minimal_http_app,
 }
 
 

@@ -1,5 +1,7 @@
 """Activate -> approve cycles per second: the project over HTTP against its own SQL replayed
-with asyncpg, and against a hand-written minimal asyncpg implementation (`bench.minimal`).
+with asyncpg, and against a hand-written minimal asyncpg implementation (`bench.minimal`), run
+in this process and served over HTTP (`bench.baseline_apps` minimal-http: the same hop as the
+project's, uvicorn, a token check and JSON each way).
 
 The baseline's statements are the project's: a one-off in-process run of the same cycles
 records every statement (with its parameters) from Tortoise's `tortoise.db_client` logger on
@@ -16,21 +18,28 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from bench.api import CLIENT, GraphQLApi, GraphQLClient, in_process, lean_over_http
+from bench.api import (
+    CLIENT,
+    JWT_SECRET,
+    GraphQLApi,
+    GraphQLClient,
+    in_process,
+    lean_over_http,
+)
 from bench.minimal import STATEMENTS as MINIMAL_STATEMENTS
 from bench.minimal import minimal_block
 from bench.plan import Plan
 from bench.postgres import Databases, asyncpg_dsn
 from bench.report import Report, Row, ratio
 from bench.seed import activate, approve, seed_upcoming
-from bench.servers import Server
+from bench.servers import Server, running, start_baseline
 from bench.sql_log import Statement, statement_log
 from milestones import ids
 
 WARMUP_CYCLES = 5
 STATEMENTS_GOAL = 8  # issue 16: per activate and per approve, the token check included
 STATEMENTS_BEFORE = "19 / 17"  # issue 16's starting point
-BLOCKS = 8  # `interleaved`: the project and bench.minimal take turns this many times each
+BLOCKS = 8  # `interleaved`: the project and the two bench.minimal take turns this many times
 
 
 def milestones_needed(plan: Plan) -> int:
@@ -84,19 +93,21 @@ async def _replay(dsn: str, steps: list[list[Statement]], warmup_steps: int) -> 
 class Baselines:
     replay: float  # cycles per second replaying the project's own SQL
     minimal_dsn: str  # a copy of the seeded database for bench.minimal
-    minimal_milestones: list[int]  # its milestones' keys, in order
+    minimal_http_dsn: str  # another, for bench.minimal served over HTTP
+    minimal_milestones: list[int]  # their milestones' keys, in order (the same in both)
     activates: list[int]  # the project's statements per activate
     approves: list[int]
 
 
 async def asyncpg_baselines(plan: Plan, databases: Databases) -> Baselines:
-    """The replay baseline, and a copy of the same seeded database for bench.minimal (run
-    later, in turn with the project: `interleaved`)."""
+    """The replay baseline, and two copies of the same seeded database for bench.minimal, in
+    this process and over HTTP (run later, in turn with the project: `interleaved`)."""
     recorded = await databases.create("mutations")
     async with in_process(recorded) as api:
         contract = await seed_upcoming(api, "Mutations baseline", milestones_needed(plan))
     copy = await databases.create("mutations_replay", template="mutations")
     minimal_copy = await databases.create("mutations_minimal", template="mutations")
+    minimal_http_copy = await databases.create("mutations_minimal_http", template="mutations")
     async with in_process(recorded) as api:
         steps = await _capture(api, contract.milestone_ids)
     elapsed = await _replay(asyncpg_dsn(copy), steps, 2 * WARMUP_CYCLES)
@@ -104,6 +115,7 @@ async def asyncpg_baselines(plan: Plan, databases: Databases) -> Baselines:
     return Baselines(
         replay=plan.mutation_cycles / elapsed,
         minimal_dsn=asyncpg_dsn(minimal_copy),
+        minimal_http_dsn=asyncpg_dsn(minimal_http_copy),
         minimal_milestones=[pk for pk in pks if pk is not None],
         activates=[len(step) for step in steps[0::2]],
         approves=[len(step) for step in steps[1::2]],
@@ -116,48 +128,67 @@ class Interleaved:
     minimal_cycles: int
     project: float  # cycles per second
     minimal: float
+    minimal_http: float
 
 
 async def interleaved(
-    plan: Plan, project: Server, milestone_ids: list[str], baselines: Baselines
+    plan: Plan,
+    project: Server,
+    milestone_ids: list[str],
+    baselines: Baselines,
+    minimal_http: Server,
 ) -> Interleaved:
-    """The project's cycles (through `milestones serve`, one request at a time) and
-    bench.minimal's (one asyncpg connection), in turn, in `BLOCKS` blocks of the same size:
-    this machine's speed drifts by tens of percent within a minute, and measured in turn a
-    slow patch slows both instead of one. Each block starts with the other one's side than the
-    block before it. The project stops after `plan.mutation_max_seconds` of its own time."""
+    """The project's cycles (through `milestones serve`, one request at a time), bench.minimal's
+    (one asyncpg connection) and bench.minimal's over HTTP (one request at a time), in turn, in
+    `BLOCKS` blocks of the same size: this machine's speed drifts by tens of percent within a
+    minute, and measured in turn a slow patch slows all three instead of one. Each block starts
+    with a different side than the block before it. The project stops after
+    `plan.mutation_max_seconds` of its own time."""
     measured = milestone_ids[WARMUP_CYCLES:]
     minimal = baselines.minimal_milestones
+    over_http = [ids.encode("Milestone", pk) for pk in minimal]
     size = -(-len(measured) // BLOCKS)
     connection = await asyncpg.connect(baselines.minimal_dsn)
+    seconds = [0.0, 0.0, 0.0]  # the project, bench.minimal, bench.minimal over HTTP
+    done = [0, 0, 0]
     try:
-        async with lean_over_http(project.url) as api:
-            for milestone_id in milestone_ids[:WARMUP_CYCLES]:
-                await cycle(api, milestone_id)
+        async with lean_over_http(project.url) as api, lean_over_http(minimal_http.url) as http:
+            for index in range(WARMUP_CYCLES):
+                await cycle(api, milestone_ids[index])
+                await cycle(http, over_http[index])
             await minimal_block(connection, CLIENT.sub, minimal[:WARMUP_CYCLES])
-            project_seconds = minimal_seconds = 0.0
-            project_done = minimal_done = 0
+
+            async def block_of(side: int, block: int) -> int:
+                """One block of `side`; the cycles it ran."""
+                first = block * size
+                ours = measured[first : first + size]
+                if side == 1:
+                    theirs = minimal[WARMUP_CYCLES + first :][: len(ours)]
+                    seconds[1] += await minimal_block(connection, CLIENT.sub, theirs)
+                    return len(theirs)
+                client = api if side == 0 else http
+                targets = ours if side == 0 else over_http[WARMUP_CYCLES + first :][: len(ours)]
+                started = time.perf_counter()
+                for milestone_id in targets:
+                    await cycle(client, milestone_id)
+                seconds[side] += time.perf_counter() - started
+                return len(targets)
+
             for block in range(BLOCKS):
-                ours = measured[block * size : (block + 1) * size]
-                theirs = minimal[WARMUP_CYCLES + block * size :][: len(ours)]
-                if not ours:
+                if not measured[block * size : (block + 1) * size]:
                     break
-                for side in (0, 1) if block % 2 == 0 else (1, 0):
-                    if side == 0:
-                        started = time.perf_counter()
-                        for milestone_id in ours:
-                            await cycle(api, milestone_id)
-                        project_seconds += time.perf_counter() - started
-                        project_done += len(ours)
-                    else:
-                        minimal_seconds += await minimal_block(connection, CLIENT.sub, theirs)
-                        minimal_done += len(theirs)
-                if project_seconds > plan.mutation_max_seconds:
+                for side in ((0, 1, 2), (1, 2, 0), (2, 0, 1))[block % 3]:
+                    done[side] += await block_of(side, block)
+                if seconds[0] > plan.mutation_max_seconds:
                     break
     finally:
         await connection.close()
     return Interleaved(
-        project_done, minimal_done, project_done / project_seconds, minimal_done / minimal_seconds
+        done[0],
+        done[1],
+        done[0] / seconds[0],
+        done[1] / seconds[1],
+        done[2] / seconds[2],
     )
 
 
@@ -168,10 +199,17 @@ async def run_mutations(
     baselines = await asyncpg_baselines(plan, databases)
     baseline, activates, approves = baselines.replay, baselines.activates, baselines.approves
     print(f"     {baseline:,.1f} cycles/s", flush=True)
-    print("  mutations: the project over HTTP and bench.minimal, in turn", flush=True)
-    run = await interleaved(plan, project, milestone_ids, baselines)
+    print(
+        "  mutations: the project over HTTP, bench.minimal, and bench.minimal over HTTP, in turn",
+        flush=True,
+    )
+    minimal_env = {"BENCH_DSN": baselines.minimal_http_dsn, "BENCH_JWT_SECRET": JWT_SECRET}
+    with running(start_baseline("minimal-http", plan.run_dir, minimal_env)) as minimal_http:
+        run = await interleaved(plan, project, milestone_ids, baselines, minimal_http)
     cycles, measured = run.cycles, run.project
-    print(f"     {measured:,.1f} / {run.minimal:,.1f} cycles/s", flush=True)
+    print(
+        f"     {measured:,.1f} / {run.minimal:,.1f} / {run.minimal_http:,.1f} cycles/s", flush=True
+    )
     # Issue 16's first row: the statements of each action, as the project's own log counts
     # them (BEGIN and COMMIT, which asyncpg sends, are not logged: add two round trips).
     most = max(max(activates), max(approves))
@@ -210,6 +248,18 @@ async def run_mutations(
             reached=measured / run.minimal >= 0.5,
         )
     )
+    report.add(
+        Row(
+            benchmark="Mutations: activate -> approve cycles vs bench.minimal served over HTTP"
+            " (the same hop as the project's: uvicorn, a token check, JSON each way)",
+            project=f"{measured:,.1f} cycles/s",
+            baselines=f"{run.minimal_http:,.1f} cycles/s (bench.minimal over HTTP, itself"
+            f" {ratio(run.minimal_http / run.minimal)} of bench.minimal)",
+            ratio=ratio(measured / run.minimal_http),
+            goal="-",
+            reached=None,
+        )
+    )
 
     def spread(counts: list[int]) -> str:
         low, high = min(counts), max(counts)
@@ -219,9 +269,10 @@ async def run_mutations(
     report.note(
         f"Mutations: {cycles} cycles through the project, {plan.mutation_cycles} replayed"
         f" (full release, endContract false; at most {plan.mutation_max_seconds:g} s) after"
-        f" {WARMUP_CYCLES} warm-up ones; the project and bench.minimal ({run.minimal_cycles}"
-        f" cycles on a copy of the seeded database) take turns, {BLOCKS} blocks each, a block"
-        f" starting with the other side than the one before. Baseline SQL captured from the"
+        f" {WARMUP_CYCLES} warm-up ones; the project, bench.minimal ({run.minimal_cycles}"
+        f" cycles on a copy of the seeded database) and bench.minimal over HTTP (as many, on"
+        f" another copy) take turns, {BLOCKS} blocks each, each block starting with another"
+        f" side than the one before. Baseline SQL captured from the"
         f" project (tortoise.db_client"
         f" at DEBUG, one-off in-process run) and replayed verbatim with asyncpg on a copy of the"
         f" database, one transaction per step: {spread(activates)} statements per activate,"
