@@ -4,7 +4,8 @@
 two fresh PostgreSQL databases, migrated, then filled by `bench.growth_seed` with COPY, one at
 the issue's scale (100,000 contracts, 1,000,000 events and notifications; a user with 100,000
 notifications of which a handful unread, a contract with 10,000 events, a user with 5,000
-contracts) and one almost empty (the same people with just enough rows for each page). The
+contracts) and one almost empty (the same people with just enough rows for each page, each
+page of the same shape: as many contracts and people on it; `growth_seed.EMPTY`). The
 contract room of `bench.seed.seed_room` (without its pending change request, which
 refuses edits) is added to both through the API. One `milestones
 serve` per database, both running; each sample asks the two servers in turn (the order swapped
@@ -549,7 +550,8 @@ async def run_growth(plan: Plan, report: Report, databases: Databases) -> None:
         f" {s.scale.big_log:,} events, one user with {s.scale.client_contracts:,} contracts);"
         f" empty: {e.scale.contracts} contracts, {e.scale.events:,} events, the same people with"
         f" {e.freelancer_notifications:,} notifications, {e.scale.big_log:,} events and"
-        f" {e.scale.client_contracts} contracts (enough for each page and the replay); both plus"
+        f" {e.scale.client_contracts} contracts (enough for each page and the replay, each page"
+        f" naming as many contracts and people as on the seeded database); both plus"
         f" the {ROOM_MILESTONES}-milestone room through the API. One server per database, one"
         f" request at a time over HTTP, the two servers in turn; {samples} samples per request"
         f" after 5 warm-up ones ({replays} replays), p99 = the {0.99:.0%} order statistic."

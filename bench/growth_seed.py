@@ -40,8 +40,6 @@ from milestones.models import Contract, ContractEvent, Milestone, Notification, 
 from milestones.models.enums import EventKind
 
 COPY_CHUNK = 25_000
-# The freelancer's feed: contracts with other clients, this many events each.
-FEED_EVENTS_PER_CONTRACT = 100
 # Each of the client's other contracts has this many events.
 CLIENT_EVENTS_PER_CONTRACT = 4
 FREELANCER_UNREAD = 5
@@ -58,6 +56,9 @@ class Scale:
     freelancer_notifications: int
     big_log: int
     client_contracts: int
+    # The freelancer's feed besides the long log: contracts with other clients, this many
+    # events each.
+    feed_events_per_contract: int = 100
 
     @property
     def notifications(self) -> int:
@@ -83,14 +84,24 @@ QUICK = Scale(
     client_contracts=1_000,
 )
 # The almost empty database: the same people and pages, each just long enough for the queries
-# (a page of 20 contracts, a replay of 1,000 notifications, a page of 100 events deep in).
+# (a page of 20 contracts, a replay of 1,000 notifications, a page of 100 events deep in), and
+# each page of the same shape as on the seeded one. Events go out round by round (a contract's
+# n-th event in round n): the freelancer's 20 feed contracts (190 events each, clients drawn
+# from 1,000 people) interleave with the long log for 190 rounds, then the long log goes on
+# alone for 1,250 more. So, as on the seeded database:
+# - the 20 oldest notifications are from 20 contracts with 20 clients (3 feed contracts and
+#   10 people made that page 4 contracts and 3 clients, against 20 and 20 seeded);
+# - the 5 unread (spread from the oldest to the newest) are from 5 contracts;
+# - the replayed 1,000 (up to 1,199 back) are all of the long log (they were of 4 contracts);
+# - the client's 20 newest contracts have 20 freelancers (8 before, of 10 people).
 EMPTY = Scale(
-    contracts=38,
-    events=1_426,
-    users=10,
-    freelancer_notifications=1_300,
-    big_log=1_000,
+    contracts=55,
+    events=5_366,
+    users=1_000,
+    freelancer_notifications=5_240,
+    big_log=1_440,
     client_contracts=25,
+    feed_events_per_contract=190,
 )
 
 
@@ -110,7 +121,8 @@ FREELANCER_ID = 2
 
 def plan_contracts(scale: Scale, rng: random.Random) -> Plan:
     feed_events = scale.freelancer_notifications - scale.big_log
-    feed_contracts = -(-feed_events // FEED_EVENTS_PER_CONTRACT)
+    per_contract = scale.feed_events_per_contract
+    feed_contracts = -(-feed_events // per_contract)
     client_others = scale.client_contracts - 1
     background = scale.contracts - 1 - feed_contracts - client_others
     background_events = (
@@ -125,7 +137,7 @@ def plan_contracts(scale: Scale, rng: random.Random) -> Plan:
 
     contracts: list[tuple[int, int, int]] = [(CLIENT_ID, FREELANCER_ID, scale.big_log)]
     for index in range(feed_contracts):
-        size = min(FEED_EVENTS_PER_CONTRACT, feed_events - index * FEED_EVENTS_PER_CONTRACT)
+        size = min(per_contract, feed_events - index * per_contract)
         contracts.append((someone(), FREELANCER_ID, max(size, 2)))
     contracts.extend(
         (CLIENT_ID, someone(), CLIENT_EVENTS_PER_CONTRACT) for _ in range(client_others)
