@@ -24,7 +24,8 @@ import argparse
 import contextlib
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import asyncpg
@@ -40,6 +41,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from bench.servers import UVICORN_SETTINGS, raise_open_files_limit
 
 JSON_MEDIA_TYPE = "application/json"
+Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
 
 
 async def healthz(request: Request) -> Response:
@@ -63,6 +65,24 @@ async def _no_reset(connection: asyncpg.Connection) -> None:
     """Nothing beyond what asyncpg always does when it takes a connection back."""
 
 
+def _pool_lifespan(pools: list[asyncpg.Pool]) -> Lifespan:
+    """A lifespan that opens a pool on BENCH_DSN (into `pools`) and closes it: without a reset
+    statement on release, as the project's pool (milestones.database)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        pool = await asyncpg.create_pool(
+            os.environ["BENCH_DSN"], min_size=1, max_size=5, reset=_no_reset
+        )
+        pools.append(pool)
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    return lifespan
+
+
 def _verified_sub(request: Request, secret: str) -> str | None:
     """The bearer token's subject, or None when the token does not verify."""
     _, _, token = request.headers.get("authorization", "").partition(" ")
@@ -79,18 +99,6 @@ def jwt_row_app() -> Starlette:
     secret = os.environ["BENCH_JWT_SECRET"]
     contract_pk = int(os.environ["BENCH_CONTRACT_PK"])
     pools: list[asyncpg.Pool] = []
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        # Without a reset statement on release, as the project's pool (milestones.database).
-        pool = await asyncpg.create_pool(
-            os.environ["BENCH_DSN"], min_size=1, max_size=5, reset=_no_reset
-        )
-        pools.append(pool)
-        try:
-            yield
-        finally:
-            await pool.close()
 
     unauthenticated = orjson.dumps(
         {"data": None, "errors": [{"message": "Invalid token", "extensions": {"code": "X"}}]}
@@ -109,7 +117,7 @@ def jwt_row_app() -> Starlette:
 
     return Starlette(
         routes=[Route("/healthz", healthz), Route("/graphql", room, methods=["POST"])],
-        lifespan=lifespan,
+        lifespan=_pool_lifespan(pools),
     )
 
 
@@ -119,17 +127,6 @@ def minimal_http_app() -> Starlette:
 
     secret = os.environ["BENCH_JWT_SECRET"]
     pools: list[asyncpg.Pool] = []
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        pool = await asyncpg.create_pool(
-            os.environ["BENCH_DSN"], min_size=1, max_size=5, reset=_no_reset
-        )
-        pools.append(pool)
-        try:
-            yield
-        finally:
-            await pool.close()
 
     def refused(message: str, code: str = "BAD_REQUEST") -> Response:
         return Response(
@@ -168,7 +165,7 @@ def minimal_http_app() -> Starlette:
 
     return Starlette(
         routes=[Route("/healthz", healthz), Route("/graphql", mutate, methods=["POST"])],
-        lifespan=lifespan,
+        lifespan=_pool_lifespan(pools),
     )
 
 
