@@ -159,15 +159,15 @@ async def interleaved(
             await minimal_block(connection, CLIENT.sub, minimal[:WARMUP_CYCLES])
 
             async def block_of(side: int, block: int) -> int:
-                """One block of `side`; the cycles it ran."""
-                first = block * size
-                ours = measured[first : first + size]
+                """One block of `side`; the cycles it ran. The baselines' milestones are the
+                block's places after their own warm-up ones."""
+                ours = measured[block * size : (block + 1) * size]
+                first = WARMUP_CYCLES + block * size
+                theirs = slice(first, first + len(ours))
                 if side == 1:
-                    theirs = minimal[WARMUP_CYCLES + first :][: len(ours)]
-                    seconds[1] += await minimal_block(connection, CLIENT.sub, theirs)
-                    return len(theirs)
-                client = api if side == 0 else http
-                targets = ours if side == 0 else over_http[WARMUP_CYCLES + first :][: len(ours)]
+                    seconds[1] += await minimal_block(connection, CLIENT.sub, minimal[theirs])
+                    return len(minimal[theirs])
+                client, targets = (api, ours) if side == 0 else (http, over_http[theirs])
                 started = time.perf_counter()
                 for milestone_id in targets:
                     await cycle(client, milestone_id)
